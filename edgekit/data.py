@@ -1,0 +1,198 @@
+"""Calibration and evaluation data: .npy, .npz, or a folder of images.
+
+- ``.npy``: one array of inputs, shape (N, ...).
+- ``.npz``: arrays ``x`` (inputs) and optionally ``y`` (labels or targets); a file
+  with a single array is read as ``x``.
+- folder: image files (decoded with Pillow, resized and normalized to the model
+  input); with one sub-folder per class, the sub-folder names become labels and ``y``.
+
+Example:
+    >>> ds = load_dataset("calib.npz", input_shape=(8, 8, 1))   # doctest: +SKIP
+    >>> ds.x.shape, ds.y is not None                              # doctest: +SKIP
+    ((300, 8, 8, 1), True)
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .errors import DataError
+
+IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
+MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs well before Pillow's own limit
+
+
+@dataclass
+class Dataset:
+    x: np.ndarray
+    y: np.ndarray | None = None
+    labels: list[str] | None = None
+    source: str = "<array>"
+
+    def __len__(self) -> int:
+        return int(self.x.shape[0])
+
+
+def default_preprocessing(input_shape: Sequence[int], normalize: str = "0-1") -> dict[str, Any] | None:
+    """Image preprocessing for an (H, W, C) input with 1 or 3 channels, else None."""
+    if len(input_shape) != 3 or input_shape[-1] not in (1, 3) or min(input_shape[:2]) < 1:
+        return None
+    presets = {
+        "0-1": (1.0 / 255.0, 0.0, None, None),
+        "-1-1": (2.0 / 255.0, -1.0, None, None),
+        "raw": (1.0, 0.0, None, None),
+        "imagenet": (1.0 / 255.0, 0.0, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
+    }
+    if normalize not in presets:
+        raise DataError(f"unknown normalization {normalize!r}; choose one of {', '.join(presets)}")
+    scale, offset, mean, std = presets[normalize]
+    if mean is not None and input_shape[-1] == 1:
+        mean, std = mean[:1], std[:1]
+    return {
+        "kind": "image", "height": int(input_shape[0]), "width": int(input_shape[1]),
+        "channels": int(input_shape[2]), "scale": scale, "offset": offset, "mean": mean, "std": std,
+        "resize": "bilinear", "layout": "NHWC",
+    }
+
+
+def image_to_array(img, pre: dict[str, Any]) -> np.ndarray:
+    """A PIL image -> float32 (H, W, C) array following the preprocessing spec."""
+    from PIL import Image
+
+    img = img.convert("L" if pre["channels"] == 1 else "RGB")
+    if img.size != (pre["width"], pre["height"]):
+        img = img.resize((pre["width"], pre["height"]), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.float32)
+    if arr.ndim == 2:
+        arr = arr[..., None]
+    arr = arr * np.float32(pre["scale"]) + np.float32(pre["offset"])
+    if pre.get("mean") is not None:
+        arr = (arr - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
+    return arr
+
+
+def _load_image(path: Path, pre: dict[str, Any]) -> np.ndarray:
+    from PIL import Image
+
+    try:
+        with Image.open(path) as img:
+            if img.width * img.height > MAX_IMAGE_PIXELS:
+                raise DataError(f"{path}: {img.width}x{img.height} pixels is over the {MAX_IMAGE_PIXELS:,} limit")
+            img.load()
+            return image_to_array(img, pre)
+    except DataError:
+        raise
+    except Exception as err:  # Pillow raises many types for broken files
+        raise DataError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
+
+
+def _load_folder(path: Path, pre: dict[str, Any] | None) -> Dataset:
+    if pre is None:
+        raise DataError(f"{path}: an image folder needs a model with image input (H, W, 1 or 3)")
+    subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
+    files: list[tuple[Path, int | None]] = []
+    if subdirs:
+        for label, d in enumerate(subdirs):
+            files += [(f, label) for f in sorted(d.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    else:
+        files = [(f, None) for f in sorted(path.iterdir()) if f.suffix.lower() in IMAGE_SUFFIXES]
+    if not files:
+        raise DataError(f"{path}: no image files ({', '.join(sorted(IMAGE_SUFFIXES))}) found")
+    x = np.stack([_load_image(f, pre) for f, _ in files])
+    if subdirs:
+        y = np.asarray([lab for _, lab in files], dtype=np.int64)
+        return Dataset(x, y, [d.name for d in subdirs], str(path))
+    return Dataset(x, None, None, str(path))
+
+
+def _load_arrays(path: Path) -> Dataset:
+    try:
+        if path.suffix == ".npy":
+            return Dataset(np.load(path, allow_pickle=False), None, None, str(path))
+        with np.load(path, allow_pickle=False) as z:
+            keys = list(z.keys())
+            if "x" in keys:
+                x = z["x"]
+            elif len(keys) == 1:
+                x = z[keys[0]]
+            else:
+                raise DataError(f"{path}: expected an array named 'x' (and optionally 'y'), found {keys}")
+            y = z["y"] if "y" in keys else None
+            labels = [str(v) for v in z["labels"].tolist()] if "labels" in keys else None
+            return Dataset(x, y, labels, str(path))
+    except DataError:
+        raise
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise DataError(f"{path}: holds Python objects (pickled); save plain numeric arrays") from None
+        raise DataError(f"{path}: not a readable numpy file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not a readable numpy file ({err})") from None
+
+
+def load_dataset(
+    source: str | Path | np.ndarray | tuple | Dataset,
+    *,
+    input_shape: Sequence[int] | None = None,
+    preprocessing: dict[str, Any] | None = None,
+    what: str = "data",
+) -> Dataset:
+    """Load and check data for a model input of ``input_shape`` (without the batch axis).
+
+    Checks: numeric dtype, no NaN or Inf, at least one sample, and the sample shape.
+    """
+    if isinstance(source, Dataset):
+        ds = source
+    elif isinstance(source, tuple):
+        ds = Dataset(np.asarray(source[0]), None if len(source) < 2 or source[1] is None else np.asarray(source[1]))
+    elif isinstance(source, np.ndarray):
+        ds = Dataset(source)
+    else:
+        path = Path(source)
+        if not path.exists():
+            raise DataError(f"{path}: {what} file or folder not found")
+        if path.is_dir():
+            if preprocessing is None and input_shape is not None:
+                preprocessing = default_preprocessing(input_shape)
+            ds = _load_folder(path, preprocessing)
+        elif path.suffix in (".npy", ".npz"):
+            ds = _load_arrays(path)
+        else:
+            raise DataError(f"{path}: {what} must be a .npy or .npz file or a folder of images")
+    return _checked(ds, input_shape, what)
+
+
+def _checked(ds: Dataset, input_shape: Sequence[int] | None, what: str) -> Dataset:
+    x = ds.x
+    where = ds.source
+    if x.dtype == object or not (np.issubdtype(x.dtype, np.number) or x.dtype == bool):
+        raise DataError(f"{where}: {what} has dtype {x.dtype}; it must be numeric")
+    if x.ndim == 0 or x.shape[0] == 0:
+        raise DataError(f"{where}: {what} is empty")
+    if input_shape is not None:
+        want = tuple(int(d) for d in input_shape)
+        got = tuple(x.shape[1:])
+
+        def fits(shape: tuple) -> bool:
+            return len(shape) == len(want) and all(w < 0 or w == g for w, g in zip(want, shape))
+
+        if fits(tuple(x.shape)) and not fits(got):
+            x = x[None]  # a single sample without the batch axis
+        elif not fits(got):
+            raise DataError(
+                f"{where}: {what} samples have shape {got}, the model input wants {want} "
+                f"(array shape should be (N, {', '.join(map(str, want))}))"
+            )
+    if np.issubdtype(x.dtype, np.floating) and not np.isfinite(x).all():
+        bad = int((~np.isfinite(x)).reshape(x.shape[0], -1).any(axis=1).sum())
+        raise DataError(f"{where}: {what} contains NaN or Inf in {bad} sample(s); clean or drop them")
+    x = x.astype(np.float32, copy=False)
+    y = ds.y
+    if y is not None and len(y) != x.shape[0]:
+        raise DataError(f"{where}: {what} has {x.shape[0]} inputs but {len(y)} labels")
+    return Dataset(x, y, ds.labels, ds.source)

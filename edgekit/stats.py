@@ -1,0 +1,157 @@
+"""Calibration statistics: what "normal input" looked like at conversion time.
+
+``edgekit convert`` computes them on the calibration data and stores them in the
+manifest; the runtime uses them to flag out-of-range and out-of-distribution input
+and to measure drift. numpy only.
+
+What is stored per input (all on the float input the caller passes, before quantization):
+- per channel (last axis): min, max, mean, std, quantiles, and decile bin edges with
+  the reference share of values in each bin (for PSI drift scores);
+- an OOD reference: the input average-pooled to a small grid ("sketch"), its per-cell
+  mean and std, plus per-sample mean and std; thresholds are the 99.5th percentile of
+  scores on a held-out fifth of the calibration data, so a score over 1.0 means
+  "less typical than 99.5% of normal input".
+
+Example:
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> ref = compute_input_stats(rng.normal(size=(500, 8, 8, 1)).astype("float32"))
+    >>> float(ood_scores(ref["ood"], rng.normal(size=(4, 8, 8, 1))).max()) < 2.0
+    True
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import numpy as np
+
+QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
+SKETCH_MAX_CELLS = 16  # per spatial axis: keeps the manifest small for big images
+_EPS_FRACTION = 0.05  # std floor, as a share of the channel's overall spread
+_THRESHOLD_QUANTILE = 0.995
+
+
+def _channels_last(x: np.ndarray) -> np.ndarray:
+    """(N, ..., C) -> (M, C); a rank-1 sample is treated as one channel per feature."""
+    if x.ndim == 1:
+        return x.reshape(-1, 1)
+    return x.reshape(-1, x.shape[-1])
+
+
+def _pool_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
+    return tuple(max(1, math.ceil(d / SKETCH_MAX_CELLS)) for d in shape)
+
+
+def sketch(x: np.ndarray) -> np.ndarray:
+    """Average-pool each sample's spatial axes to at most 16 cells per axis: (N, ...) -> (N, F)."""
+    x = np.asarray(x, dtype=np.float32)
+    n = x.shape[0]
+    if x.ndim <= 2:  # (N, F) vectors: pool the features in blocks
+        flat = x.reshape(n, -1)
+        (k,) = _pool_sizes((flat.shape[1],))
+        if k == 1:
+            return flat
+        pad = (-flat.shape[1]) % k
+        flat = np.pad(flat, ((0, 0), (0, pad)), mode="edge")
+        return flat.reshape(n, -1, k).mean(axis=2)
+    spatial = x.shape[1:-1]
+    ks = _pool_sizes(spatial)
+    if all(k == 1 for k in ks):
+        return x.reshape(n, -1)
+    pads = [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)]
+    x = np.pad(x, pads, mode="edge")
+    shape = [n]
+    for d, k in zip(x.shape[1:-1], ks):
+        shape += [d // k, k]
+    shape.append(x.shape[-1])
+    pooled = x.reshape(shape).mean(axis=tuple(range(2, 2 * len(ks) + 1, 2)))
+    return pooled.reshape(n, -1)
+
+
+def _global_features(x: np.ndarray) -> np.ndarray:
+    flat = np.asarray(x, dtype=np.float32).reshape(x.shape[0], -1)
+    return np.stack([flat.mean(axis=1), flat.std(axis=1)], axis=1)
+
+
+def _ood_parts(ref: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    s = sketch(x)
+    z = (s - np.asarray(ref["sketch_mean"], np.float32)) / np.asarray(ref["sketch_std"], np.float32)
+    cell = np.sqrt(np.mean(z * z, axis=1))
+    g = (_global_features(x) - np.asarray(ref["global_mean"], np.float32)) / np.asarray(
+        ref["global_std"], np.float32
+    )
+    glob = np.max(np.abs(g), axis=1)
+    return cell, glob
+
+
+def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> dict[str, Any]:
+    n = x.shape[0]
+    order = rng.permutation(n)
+    n_hold = max(1, n // 5) if n >= 10 else 0
+    hold, fit = order[:n_hold], order[n_hold:]
+    s = sketch(x[fit])
+    g = _global_features(x[fit])
+    floor = max(spread * _EPS_FRACTION, 1e-6)
+    ref: dict[str, Any] = {
+        "sketch_shape": list(sketch(x[:1]).shape[1:]),
+        "sketch_mean": s.mean(axis=0).tolist(),
+        "sketch_std": np.maximum(s.std(axis=0), floor).tolist(),
+        "global_mean": g.mean(axis=0).tolist(),
+        "global_std": np.maximum(g.std(axis=0), floor).tolist(),
+    }
+    if n_hold:
+        cell, glob = _ood_parts(ref, x[hold])
+        ref["cell_threshold"] = float(np.quantile(cell, _THRESHOLD_QUANTILE)) * 1.05
+        ref["global_threshold"] = float(np.quantile(glob, _THRESHOLD_QUANTILE)) * 1.05
+    else:  # too few samples to hold any out: a loose fixed bound (z-scores)
+        ref["cell_threshold"] = 4.0
+        ref["global_threshold"] = 6.0
+    ref["held_out"] = int(n_hold)
+    return ref
+
+
+def ood_scores(ref: dict[str, Any], x: np.ndarray) -> np.ndarray:
+    """One score per sample; over 1.0 means out of distribution. x is (N, ...) float."""
+    cell, glob = _ood_parts(ref, np.asarray(x, dtype=np.float32))
+    return np.maximum(cell / ref["cell_threshold"], glob / ref["global_threshold"])
+
+
+def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+    """Statistics of one input's calibration data, shape (N, ...), for the manifest."""
+    x = np.asarray(x, dtype=np.float32)
+    if x.ndim < 1 or x.shape[0] == 0:
+        raise ValueError("calibration statistics need at least one sample")
+    per = _channels_last(x if x.ndim > 1 else x[:, None])
+    qs = np.quantile(per, QUANTILES, axis=0)  # (Q, C)
+    spread = float(np.quantile(per, 0.999) - np.quantile(per, 0.001)) or float(per.std()) or 1.0
+    deciles = np.quantile(per, np.linspace(0.1, 0.9, 9), axis=0)  # (9, C)
+    edges, shares = [], []
+    for c in range(per.shape[1]):
+        e = np.unique(deciles[:, c])
+        counts = np.bincount(np.searchsorted(e, per[:, c], side="right"), minlength=len(e) + 1)
+        edges.append(e.tolist())
+        shares.append((counts / counts.sum()).tolist())
+    return {
+        "samples": int(x.shape[0]),
+        "channel_axis": -1,
+        "channels": int(per.shape[1]),
+        "min": per.min(axis=0).tolist(),
+        "max": per.max(axis=0).tolist(),
+        "mean": per.mean(axis=0).tolist(),
+        "std": per.std(axis=0).tolist(),
+        "quantiles": {str(q): qs[i].tolist() for i, q in enumerate(QUANTILES)},
+        "bins": {"edges": edges, "reference_share": shares},
+        "ood": _fit_ood(x, spread, np.random.default_rng(seed)),
+    }
+
+
+def psi(reference_share: list[float], edges: list[float], values: np.ndarray) -> float:
+    """Population stability index of ``values`` against the reference bins (0 = same)."""
+    counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
+    actual = counts / max(1, counts.sum())
+    ref = np.asarray(reference_share)
+    eps = 1e-4
+    a, r = np.clip(actual, eps, None), np.clip(ref, eps, None)
+    return float(np.sum((a - r) * np.log(a / r)))

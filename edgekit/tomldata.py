@@ -1,0 +1,65 @@
+"""Find and read the shipped TOML data (converters/, profiles/) or a user's own file.
+
+The folders live at the repo root and are force-included into the wheel as
+``edgekit/_data/<kind>``; importlib.resources reads them from the installed package,
+and a source checkout (editable install) falls back to the repo root.
+
+Example:
+    >>> sorted(list_names("converters"))[:3]
+    ['dynamic', 'fp16', 'fp32']
+"""
+
+from __future__ import annotations
+
+import tomllib
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from .errors import EdgekitError
+
+
+def data_dir(kind: str):
+    """The folder of shipped files of one kind ('converters' or 'profiles')."""
+    packaged = resources.files("edgekit") / "_data" / kind
+    if packaged.is_dir():
+        return packaged
+    return Path(__file__).resolve().parent.parent / kind
+
+
+def list_names(kind: str) -> list[str]:
+    d = data_dir(kind)
+    return sorted(p.name[: -len(".toml")] for p in d.iterdir() if p.name.endswith(".toml"))
+
+
+def read_named(kind: str, name_or_path: str | Path, error: type[EdgekitError]) -> tuple[dict[str, Any], str]:
+    """Parse a shipped file by name, or a user's file by path. Returns (table, where)."""
+    text_path = Path(name_or_path)
+    looks_like_path = text_path.suffix == ".toml" or "/" in str(name_or_path) or "\\" in str(name_or_path)
+    if looks_like_path:
+        if not text_path.is_file():
+            raise error(f"{text_path}: no such {kind[:-1]} file")
+        where, raw = str(text_path), text_path.read_bytes()
+    else:
+        entry = data_dir(kind) / f"{name_or_path}.toml"
+        if not entry.is_file():
+            names = ", ".join(list_names(kind))
+            raise error(f"unknown {kind[:-1]} {str(name_or_path)!r}; choose one of: {names} (or pass a .toml path)")
+        where, raw = f"{kind}/{name_or_path}.toml", entry.read_bytes()
+    try:
+        return tomllib.loads(raw.decode("utf-8")), where
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as err:
+        raise error(f"{where}: not valid TOML: {err}") from None
+
+
+def check_keys(table: dict[str, Any], allowed: dict[str, type | tuple], where: str, error: type[EdgekitError]) -> None:
+    """Refuse unknown keys and wrongly typed values, naming the key."""
+    for key, value in table.items():
+        if key not in allowed:
+            raise error(f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
+        expected = allowed[key]
+        if isinstance(value, bool) and expected in (int, float, (int, float)):
+            raise error(f"{where}: {key} must be a number, got {value!r}")
+        if not isinstance(value, expected):
+            names = "/".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            raise error(f"{where}: {key} must be {names}, got {value!r}")

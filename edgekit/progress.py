@@ -1,0 +1,52 @@
+"""A small progress bar on stderr, drawn only when stderr is a terminal.
+
+Logs and CI output stay clean; people at a terminal see the work move.
+
+Example:
+    >>> with Progress("calibrating", total=3) as bar:
+    ...     for _ in range(3):
+    ...         bar.advance()
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+
+
+class Progress:
+    def __init__(self, label: str, total: int | None, *, enabled: bool | None = None, stream=None):
+        self.label, self.total, self.done = label, total, 0
+        self.stream = stream or sys.stderr
+        self.enabled = self.stream.isatty() if enabled is None else enabled
+        self._last = 0.0
+
+    def __enter__(self) -> "Progress":
+        self._draw(force=True)
+        return self
+
+    def advance(self, n: int = 1) -> None:
+        self.done += n
+        self._draw()
+
+    def _draw(self, force: bool = False) -> None:
+        if not self.enabled:
+            return
+        now = time.monotonic()
+        if not force and now - self._last < 0.1 and self.done != self.total:
+            return
+        self._last = now
+        if self.total:
+            frac = min(1.0, self.done / self.total)
+            bar = "#" * int(frac * 30)
+            text = f"\r{self.label:14} [{bar:30}] {self.done}/{self.total}"
+        else:
+            text = f"\r{self.label:14} {self.done}"
+        self.stream.write(text)
+        self.stream.flush()
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            self._draw(force=True)
+            self.stream.write("\n")
+            self.stream.flush()

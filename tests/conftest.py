@@ -1,0 +1,73 @@
+"""Shared fixtures: real digits data, a real trained Keras CNN, and real converted models.
+
+Everything is built once per test session in a temporary folder (training the
+tiny CNN takes a few seconds on 2 cores). Tests that need TensorFlow use these;
+unit tests do not touch them.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+
+REPO = Path(__file__).resolve().parent.parent
+
+
+@pytest.fixture(scope="session")
+def digits():
+    """scikit-learn's digits: x_train/y_train, x_calib (300), x_test/y_test (450), labels."""
+    from edgekit.digits import load_split
+
+    return load_split(seed=0)
+
+
+@pytest.fixture(scope="session")
+def digits_keras(tmp_path_factory, digits) -> Path:
+    """A trained digits CNN saved as .keras (Keras 3)."""
+    from edgekit.digits import train_cnn
+
+    model = train_cnn(digits, epochs=8)
+    path = tmp_path_factory.mktemp("src") / "digits.keras"
+    model.save(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def digits_npz(tmp_path_factory, digits) -> dict[str, Path]:
+    """calib.npz (x) and eval.npz (x, y, labels) files for the CLI."""
+    d = tmp_path_factory.mktemp("data")
+    np.savez(d / "calib.npz", x=digits.x_calib)
+    np.savez(d / "eval.npz", x=digits.x_test, y=digits.y_test, labels=np.array(digits.labels))
+    np.savez(d / "train.npz", x=digits.x_train, y=digits.y_train)
+    return {"calib": d / "calib.npz", "eval": d / "eval.npz", "train": d / "train.npz"}
+
+
+@pytest.fixture(scope="session")
+def digits_models(tmp_path_factory, digits_keras, digits):
+    """get(recipe) -> Path of digits-<recipe>.tflite converted by edgekit (with manifest), cached."""
+    import edgekit
+
+    out = tmp_path_factory.mktemp("models")
+    cache: dict[str, Path] = {}
+
+    def get(recipe: str) -> Path:
+        if recipe not in cache:
+            result = edgekit.convert(
+                digits_keras,
+                out / f"digits-{recipe}.tflite",
+                recipe=recipe,
+                calibration=digits.x_calib,
+                eval_data=(digits.x_test, digits.y_test),
+                labels=digits.labels,
+                preprocessing="digits",
+                quiet=True,
+            )
+            cache[recipe] = result.output
+        return cache[recipe]
+
+    return get

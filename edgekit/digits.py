@@ -66,7 +66,7 @@ def load_split(seed: int = 0, test_share: float = 0.25, calib_size: int = 300) -
 
 def build_cnn(seed: int = 0):
     """A small Conv2D + Dense classifier for 8x8x1 input (Keras 3; imports TensorFlow)."""
-    from .convert.tf import import_keras
+    from .conversion.tf import import_keras
 
     keras = import_keras()
     keras.utils.set_random_seed(seed)
@@ -77,7 +77,7 @@ def build_cnn(seed: int = 0):
             keras.layers.Conv2D(32, 3, padding="same", activation="relu"),
             keras.layers.MaxPooling2D(2),
             keras.layers.Flatten(),
-            keras.layers.Dense(64, activation="relu"),
+            keras.layers.Dense(128, activation="relu"),
             keras.layers.Dense(10, activation="softmax", name="probs"),
         ],
         name="digits_cnn",

@@ -13,7 +13,6 @@ from __future__ import annotations
 import importlib
 import sys
 
-import click
 import typer
 
 from ..errors import EdgekitError
@@ -37,22 +36,17 @@ for _name in COMMAND_MODULES:
 def main(argv: list[str] | None = None) -> int:
     """Run the CLI; returns the exit code (also used by tests)."""
     try:
-        rv = app(args=argv, prog_name="edgekit", standalone_mode=False)
+        app(args=argv, prog_name="edgekit")  # standalone mode: usage errors exit 2 by themselves
+    except SystemExit as done:
+        code = done.code
+        return code if isinstance(code, int) else (0 if code is None else 2)
     except EdgekitError as err:
         print(f"error: {err}", file=sys.stderr)
-        return err.exit_code
-    except click.exceptions.Abort:
-        print("aborted", file=sys.stderr)
-        return 130
-    except click.exceptions.ClickException as err:
-        err.show()
-        return 2 if isinstance(err, click.exceptions.UsageError) else err.exit_code
-    except click.exceptions.Exit as err:
         return err.exit_code
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
-    return rv if isinstance(rv, int) else 0
+    return 0
 
 
 def entry() -> None:

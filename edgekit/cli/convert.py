@@ -1,0 +1,41 @@
+"""``edgekit convert``: Keras / SavedModel -> .tflite + manifest."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Optional
+
+import typer
+
+
+def convert(
+    source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file or a SavedModel folder."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the .tflite (manifest goes next to it)."),
+    recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (edgekit recipes) or .toml path."),
+    calibration: Optional[Path] = typer.Option(None, "--calibration", "-c", help="Calibration data: .npy, .npz (x) or image folder."),
+    eval_data: Optional[Path] = typer.Option(None, "--eval", "-e", help="Eval data: .npz (x, y) or image folder with class sub-folders."),
+    train: Optional[Path] = typer.Option(None, "--train", help="Labelled data (.npz x, y) to fine-tune after pruning."),
+    target: Optional[str] = typer.Option(None, "--target", "-t", help="Device profile (edgekit targets); picks its recipe when --recipe is absent."),
+    prune: Optional[float] = typer.Option(None, "--prune", help="Magnitude-prune to this sparsity (0..1) before converting."),
+    epochs: int = typer.Option(2, "--fine-tune-epochs", help="Epochs of fine-tuning after pruning (with --train)."),
+    compat: Optional[str] = typer.Option(None, "--compat", help="Make the file loadable by an older runtime: tflite-runtime-2.14."),
+    select_tf_ops: bool = typer.Option(False, "--select-tf-ops", help="Allow TensorFlow ops (the device needs the Flex delegate)."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class label per line."),
+    normalize: str = typer.Option("0-1", "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw."),
+    force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT if it exists (never the source)."),
+    json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
+) -> None:
+    """Convert a model to TensorFlow Lite with a recipe, and check its accuracy.
+
+    Example: edgekit convert digits.keras -o digits-int8.tflite --recipe int8 --calibration calib.npz --eval eval.npz
+    """
+    from ..conversion import convert as run
+
+    result = run(source, output, recipe=recipe, calibration=calibration, eval_data=eval_data,
+                 train_data=train, target=target, prune=prune, fine_tune_epochs=epochs, compat=compat,
+                 select_tf_ops=select_tf_ops, labels=labels, normalize=normalize, force=force)
+    typer.echo(result.manifest.to_json() if json_out else result.table())
+
+
+def register(app: typer.Typer) -> None:
+    app.command("convert")(convert)

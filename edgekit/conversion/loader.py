@@ -1,0 +1,81 @@
+"""Load the source model: Keras 3 ``.keras``, legacy ``.h5``, or a SavedModel folder.
+
+Example:
+    >>> src = load_source("model.keras")       # doctest: +SKIP
+    >>> src.format, src.keras is not None      # doctest: +SKIP
+    ('keras', True)
+"""
+
+from __future__ import annotations
+
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ..errors import SourceModelError
+from ..fsutil import sha256_file
+from .tf import captured, import_keras, import_tf
+
+
+@dataclass
+class Source:
+    path: Path
+    format: str  # keras | h5 | saved_model
+    keras: Any | None  # the Keras model, when there is one
+    saved_model_dir: Path | None = None
+
+    def fingerprint(self) -> dict[str, Any]:
+        size = (
+            sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
+            if self.path.is_dir()
+            else self.path.stat().st_size
+        )
+        params = int(self.keras.count_params()) if self.keras is not None else None
+        return {"path": str(self.path), "format": self.format, "sha256": sha256_file(self.path),
+                "size_bytes": size, "params": params}
+
+
+def _format_of(path: Path) -> str:
+    if path.is_dir():
+        if (path / "saved_model.pb").is_file() or (path / "saved_model.pbtxt").is_file():
+            return "saved_model"
+        raise SourceModelError(f"{path}: a folder without saved_model.pb is not a SavedModel")
+    suffix = path.suffix.lower()
+    if suffix == ".keras":
+        if not zipfile.is_zipfile(path):
+            raise SourceModelError(f"{path}: not a valid .keras file (a .keras file is a zip archive); re-save the model")
+        return "keras"
+    if suffix in (".h5", ".hdf5"):
+        with open(path, "rb") as fh:
+            if fh.read(8) != b"\x89HDF\r\n\x1a\n":
+                raise SourceModelError(f"{path}: not a valid HDF5 file; re-save the model with model.save('x.h5')")
+        return "h5"
+    raise SourceModelError(f"{path}: not a model; expected a .keras file, a .h5 file or a SavedModel folder")
+
+
+def load_source(path: str | Path) -> Source:
+    path = Path(path)
+    if not path.exists():
+        raise SourceModelError(f"{path}: no such file or folder")
+    fmt = _format_of(path)
+    if fmt == "saved_model":
+        tf = import_tf()
+        try:
+            with captured():
+                tf.saved_model.load(str(path))  # fail early on a broken SavedModel
+        except Exception as err:
+            raise SourceModelError(f"{path}: cannot load SavedModel ({_short(err)})") from None
+        return Source(path, fmt, None, path)
+    keras = import_keras()
+    try:
+        with captured():
+            model = keras.models.load_model(path, compile=False)
+    except Exception as err:  # Keras raises many kinds for corrupt or foreign files
+        raise SourceModelError(f"{path}: cannot load {fmt} model ({_short(err)})") from None
+    return Source(path, fmt, model)
+
+
+def _short(err: Exception) -> str:
+    lines = [ln.strip() for ln in str(err).splitlines() if ln.strip()]
+    return f"{type(err).__name__}: {lines[0][:200]}" if lines else type(err).__name__

@@ -1,0 +1,109 @@
+"""Run the TensorFlow Lite converter with a recipe.
+
+Example:
+    >>> data = to_tflite(source, load_recipe("int8"), calibration=x_calib)   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import re
+from typing import Iterator
+
+import numpy as np
+
+from ..errors import ConversionError, DataError
+from ..progress import Progress
+from ..recipes import Recipe
+from .loader import Source
+from .tf import captured, import_tf
+
+COMPAT_TARGETS = ("tflite-runtime-2.14",)
+
+_DTYPES = {"float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
+
+
+def _converter(tf, source: Source):
+    if source.keras is not None:
+        return tf.lite.TFLiteConverter.from_keras_model(source.keras)
+    return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir))
+
+
+def _representative(x: np.ndarray, quiet: bool) -> Iterator[list[np.ndarray]]:
+    with Progress("calibrating", total=len(x), enabled=False if quiet else None) as bar:
+        for i in range(len(x)):
+            bar.advance()
+            yield [x[i : i + 1]]
+
+
+def configure(tf, conv, recipe: Recipe, calibration: np.ndarray | None, *, sparse: bool,
+              compat: str | None, select_tf_ops: bool, quiet: bool) -> None:
+    """Apply a recipe (and edgekit's extra switches) to a TFLiteConverter."""
+    opts = [getattr(tf.lite.Optimize, o) for o in recipe.optimizations]
+    if sparse or recipe.sparsity_optimization:
+        opts.append(tf.lite.Optimize.EXPERIMENTAL_SPARSITY)
+    conv.optimizations = opts
+    if recipe.supported_types:
+        conv.target_spec.supported_types = [getattr(tf, t) for t in recipe.supported_types]
+    ops = [getattr(tf.lite.OpsSet, o) for o in recipe.supported_ops]
+    if select_tf_ops:
+        ops = (ops or [tf.lite.OpsSet.TFLITE_BUILTINS]) + [tf.lite.OpsSet.SELECT_TF_OPS]
+    if ops:
+        conv.target_spec.supported_ops = ops
+    if recipe.inference_input_type != "float32":
+        conv.inference_input_type = getattr(tf, _DTYPES[recipe.inference_input_type])
+    if recipe.inference_output_type != "float32":
+        conv.inference_output_type = getattr(tf, _DTYPES[recipe.inference_output_type])
+    if recipe.requires_calibration:
+        if calibration is None:
+            raise DataError(f"recipe {recipe.name!r} quantizes activations and needs --calibration data "
+                            "(100-500 typical inputs as .npy/.npz or an image folder)")
+        conv.representative_dataset = lambda: _representative(calibration, quiet)
+    if compat is not None:
+        if compat not in COMPAT_TARGETS:
+            raise DataError(f"unknown --compat {compat!r}; choose one of {', '.join(COMPAT_TARGETS)}")
+        # tflite-runtime 2.14 knows FULLY_CONNECTED up to version 11; TF 2.21 writes version 12
+        # for per-channel dense quantization. Per-tensor dense quantization stays loadable there.
+        conv._experimental_disable_per_channel_quantization_for_dense_layers = True
+
+
+_OP_PATTERNS = (
+    re.compile(r"'(tf\.[A-Za-z0-9_]+)' op is neither a custom op nor a flex op"),
+    re.compile(r"\b(tf\.[A-Za-z0-9_]+)\b.*(?:not supported|legalize|neither)"),
+    re.compile(r"failed to legalize operation '(tf\.[A-Za-z0-9_]+)'"),
+)
+
+
+def _unsupported_ops(text: str) -> list[str]:
+    found: list[str] = []
+    for pat in _OP_PATTERNS:
+        for m in pat.finditer(text):
+            if m.group(1) not in found:
+                found.append(m.group(1))
+    return found
+
+
+def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = None, *,
+              sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
+              quiet: bool = False) -> bytes:
+    """Convert and return the .tflite bytes; converter failures become ConversionError."""
+    tf = import_tf()
+    with captured() as log:
+        conv = _converter(tf, source)
+    configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
+              select_tf_ops=select_tf_ops, quiet=quiet)
+    try:
+        with captured() as log:
+            data = conv.convert()
+    except Exception as err:
+        text = f"{err}\n{log.text}"
+        ops = _unsupported_ops(text)
+        if ops:
+            hint = ("retry with --select-tf-ops (the device then needs the Flex delegate)"
+                    if not select_tf_ops else "replace these ops in the model")
+            if recipe.supported_ops and "INT8" in " ".join(recipe.supported_ops):
+                hint += ", or use a recipe without full-integer ops (dynamic, fp16)"
+            raise ConversionError(f"the converter cannot lower {', '.join(ops)} with recipe "
+                                  f"{recipe.name!r}; {hint}") from None
+        first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
+        raise ConversionError(f"conversion with recipe {recipe.name!r} failed: {first[:300]}") from None
+    return data

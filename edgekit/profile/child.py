@@ -1,0 +1,288 @@
+"""The measurement itself, run in a fresh process so nothing earlier pollutes its memory figures.
+
+Standalone on purpose: it needs only the stdlib, numpy, an interpreter package
+(ai_edge_litert, tflite_runtime or tensorflow) and optionally psutil, so the same
+script runs on a device that has no edgekit. Over SSH the parent pipes it, with
+machine.py and memory.py bundled in front (see ``bundle_source()``), to
+``python3 - CONFIG_JSON``.
+
+Protocol: one JSON config as argv[1]; progress lines ``EDGEKIT-PROGRESS <phase> <done> <total>``
+on stderr; the result as one line ``EDGEKIT-RESULT <json>`` on stdout. On failure
+the result is ``{"error": {"kind": ..., "message": ...}}`` and the exit code 3.
+
+Latency is the wall time of ``interpreter.invoke()`` alone (perf_counter_ns);
+setting inputs happens outside the timed region, as in a minimal timing loop.
+
+Example (locally, without the CLI):
+    $ python edgekit/profile/child.py '{"model": "m.tflite", "runs": 50, "threads": 1}'
+"""
+
+from __future__ import annotations
+
+import importlib
+import json
+import re
+import sys
+import time
+
+if __package__:
+    from . import machine, memory
+else:  # run as a script, or piped with the two modules bundled into sys.modules
+    import machine  # type: ignore[no-redef]
+    import memory  # type: ignore[no-redef]
+
+RESULT_TAG = "EDGEKIT-RESULT "
+PROGRESS_TAG = "EDGEKIT-PROGRESS "
+ERROR_EXIT = 3
+MB = float(2**20)
+
+# (name, module, distribution) in the order edgekit prefers them.
+_PACKAGES = (
+    ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
+    ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
+    ("tensorflow", "tensorflow.lite", "tensorflow"),
+)
+PER_OP_UNAVAILABLE = (
+    "per-op timings are not available from the Python interpreter packages "
+    "(ai-edge-litert, tflite-runtime and tf.lite expose no op profiler); "
+    "use --adb with LiteRT's benchmark_model for per-op timings"
+)
+
+
+class ChildError(Exception):
+    def __init__(self, kind: str, message: str):
+        super().__init__(message)
+        self.kind = kind
+
+
+def _mb(value):
+    return None if value is None else round(value / MB, 3)
+
+
+def import_interpreter(wanted: str | None):
+    """(Interpreter class, OpResolverType or None, package name, version)."""
+    from importlib import metadata
+
+    tried = []
+    for name, modname, dist in _PACKAGES:
+        if wanted and name != wanted:
+            continue
+        try:
+            mod = importlib.import_module(modname)
+        except Exception as err:  # ImportError, or a numpy ABI mismatch in old wheels
+            tried.append(f"{name} ({type(err).__name__})")
+            continue
+        try:
+            version = metadata.version(dist)
+        except metadata.PackageNotFoundError:
+            version = str(getattr(mod, "__version__", "unknown"))
+        resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
+        return mod.Interpreter, resolver, name, version
+    raise ChildError(
+        "missing_dependency",
+        f"no interpreter package on {sys.executable} (tried {', '.join(tried) or wanted}); "
+        "pip install numpy ai-edge-litert (tflite-runtime on armv7l)",
+    )
+
+
+def load_model(cls, resolver, path: str, threads: int):
+    """Create and allocate; retry without default delegates when XNNPACK cannot prepare the graph."""
+    times = {}
+    last = None
+    for default_delegates in (True, False):
+        kwargs = {"model_path": path, "num_threads": threads}
+        if not default_delegates:
+            if resolver is None:
+                break
+            kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        try:
+            t0 = time.perf_counter()
+            interp = cls(**kwargs)
+            t1 = time.perf_counter()
+            interp.allocate_tensors()
+            t2 = time.perf_counter()
+        except (ValueError, RuntimeError) as err:
+            last = err
+            text = str(err)
+            custom = re.search(r"unresolved custom op: ([^\s.]+)", text)
+            if custom:
+                raise ChildError("custom_op", f"unresolved custom op {custom.group(1)}") from None
+            if default_delegates and ("delegate" in text.lower() or "XNNPack" in text):
+                continue
+            break
+        times = {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3}
+        return interp, times, default_delegates
+    first = " ".join(ln.strip() for ln in str(last).splitlines()[:2] if ln.strip())[:300]
+    raise ChildError("load", f"the interpreter cannot load this model: {first}")
+
+
+def _random_input(np, rng, detail, ranges):
+    shape = [int(d) if d > 0 else 1 for d in detail["shape"]]
+    dtype = np.dtype(detail["dtype"])
+    if dtype.kind == "f":
+        lo, hi = ranges.get(detail["name"], (0.0, 1.0))
+        return rng.uniform(lo, hi, size=shape).astype(dtype)
+    if dtype.kind in "iu":
+        info = np.iinfo(dtype)
+        lo, hi = max(info.min, -(2**15)), min(info.max, 2**15 - 1)
+        return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
+    if dtype.kind == "b":
+        return rng.integers(0, 1, size=shape, endpoint=True).astype(bool)
+    raise ChildError("input", f"input {detail['name']!r}: cannot make random {dtype} data; pass --input FILE")
+
+
+def _fit_file_array(np, arr, detail):
+    """Samples (list of arrays of the input's shape and dtype) from one array in the file."""
+    shape = tuple(int(d) if d > 0 else 1 for d in detail["shape"])
+    arr = np.asarray(arr)
+    if arr.shape == shape[1:]:
+        arr = arr[None]
+    if arr.shape == shape:
+        samples = [arr]
+    elif arr.shape[1:] == shape[1:] and shape[0] == 1:
+        samples = [arr[i : i + 1] for i in range(arr.shape[0])]
+    else:
+        raise ChildError("input", f"input {detail['name']!r} has shape {list(shape)}; the file holds {list(arr.shape)}")
+    dtype = np.dtype(detail["dtype"])
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if dtype.kind in "iu" and arr.dtype.kind == "f" and scale:
+        info = np.iinfo(dtype)  # float data for a quantized input: quantize as the manifest says
+        return [np.clip(np.round(s / scale + zero), info.min, info.max).astype(dtype) for s in samples]
+    return [s.astype(dtype) for s in samples]
+
+
+def make_inputs(np, details, spec):
+    """One list of samples per input: random (seeded) or from a .npy / .npz file."""
+    if spec.get("kind", "random") == "random":
+        rng = np.random.default_rng(spec.get("seed", 0))
+        return [[_random_input(np, rng, d, spec.get("ranges", {}))] for d in details]
+    try:
+        data = np.load(spec["path"], allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise ChildError("input", f"{spec['path']}: cannot read input file ({err})") from None
+    if not hasattr(data, "files"):  # a .npy: one array for a one-input model
+        if len(details) != 1:
+            raise ChildError("input", f"{spec['path']}: the model has {len(details)} inputs; use a .npz keyed by input name")
+        return [_fit_file_array(np, data, details[0])]
+    out = []
+    for d in details:
+        key = d["name"] if d["name"] in data.files else ("x" if len(details) == 1 and "x" in data.files else None)
+        if key is None and len(data.files) == 1 and len(details) == 1:
+            key = data.files[0]
+        if key is None:
+            raise ChildError("input", f"{spec['path']}: no array named {d['name']!r} (has {', '.join(data.files)})")
+        out.append(_fit_file_array(np, data[key], d))
+    return out
+
+
+class Progress:
+    """Progress lines on stderr, about fifty per phase (outside the timed region)."""
+
+    def __init__(self, enabled: bool):
+        self.enabled = enabled
+
+    def step(self, phase: str, done: int, total: int) -> None:
+        if self.enabled and (done == total or done % max(1, total // 50) == 0):
+            sys.stderr.write(f"{PROGRESS_TAG}{phase} {done} {total}\n")
+            sys.stderr.flush()
+
+
+def measure(cfg: dict) -> dict:
+    """Load, warm up and time the model described by ``cfg``; returns the raw result dict."""
+    runs, warmup, threads = int(cfg.get("runs", 100)), int(cfg.get("warmup", 10)), int(cfg.get("threads", 1))
+    progress = Progress(bool(cfg.get("progress", False)))
+    sampler = memory.PeakSampler(float(cfg.get("sample_interval_ms", 1.0)) / 1e3)
+    start = memory.rss_bytes()
+    with sampler:
+        try:
+            import numpy as np
+        except ImportError:
+            raise ChildError("missing_dependency", f"numpy is not installed for {sys.executable}; pip install numpy") from None
+        cls, resolver, package, version = import_interpreter(cfg.get("backend"))
+        baseline = memory.rss_bytes()
+        interp, load_times, default_delegates = load_model(cls, resolver, cfg["model"], threads)
+        after_load = memory.rss_bytes()
+        details = interp.get_input_details()
+        inputs = make_inputs(np, details, cfg.get("input", {}))
+        n_samples = max(len(s) for s in inputs)
+
+        def feed(i):
+            for d, samples in zip(details, inputs):
+                interp.set_tensor(d["index"], samples[i % len(samples)])
+
+        feed(0)
+        t0 = time.perf_counter()
+        interp.invoke()
+        first_ms = (time.perf_counter() - t0) * 1e3
+        for i in range(warmup):
+            if n_samples > 1:
+                feed(i)
+            interp.invoke()
+            progress.step("warmup", i + 1, warmup)
+        sampler.new_phase()
+        clock = time.perf_counter_ns
+        samples_ns = [0] * runs
+        wall0 = time.perf_counter()
+        for i in range(runs):
+            if n_samples > 1:
+                feed(i)
+            t0 = clock()
+            interp.invoke()
+            samples_ns[i] = clock() - t0
+            progress.step("runs", i + 1, runs)
+        wall_s = time.perf_counter() - wall0
+        uss_pss = memory.uss_pss_bytes()
+    return {
+        "interpreter": {"package": package, "version": version, "default_delegates": default_delegates},
+        "threads": threads,
+        "inputs": [
+            {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name, "samples": len(s)}
+            for d, s in zip(details, inputs)
+        ],
+        "timing": {
+            **{k: round(v, 4) for k, v in load_times.items()},
+            "first_inference_ms": round(first_ms, 4),
+            "warmup": warmup,
+            "runs": runs,
+            "wall_s": round(wall_s, 4),
+            "samples_ms": [round(ns / 1e6, 6) for ns in samples_ns],
+        },
+        "memory": {
+            "start_rss_mb": _mb(start),  # the bare Python process
+            "baseline_rss_mb": _mb(baseline),  # + numpy and the interpreter package
+            "after_load_rss_mb": _mb(after_load),
+            "peak_rss_sampled_mb": _mb(sampler.peak_bytes),
+            "peak_rss_sampled_runs_mb": _mb(sampler.phase_peak_bytes),
+            "ru_maxrss_mb": _mb(memory.ru_maxrss_bytes()),
+            "uss_mb": _mb(uss_pss["uss"]),
+            "pss_mb": _mb(uss_pss["pss"]),
+            "uss_pss_source": uss_pss["source"],
+            "sample_interval_ms": sampler.interval_s * 1e3,
+            "rss_samples": sampler.samples,
+        },
+        "per_op": {"available": False, "reason": PER_OP_UNAVAILABLE},
+    }
+
+
+def main(argv: list[str]) -> int:
+    try:
+        if len(argv) != 2:
+            raise ChildError("usage", "usage: child.py CONFIG_JSON")
+        cfg = json.loads(argv[1])
+        before = machine.describe()
+        result = measure(cfg)
+        after = machine.describe()
+        result["machine"] = before
+        result["machine_after"] = {k: after[k] for k in ("temperature_c", "throttling", "cpu_freq_mhz", "load_average")}
+        code = 0
+    except ChildError as err:
+        result, code = {"error": {"kind": err.kind, "message": str(err)}}, ERROR_EXIT
+    except Exception as err:  # report, never hang the parent without a result
+        result, code = {"error": {"kind": "internal", "message": f"{type(err).__name__}: {err}"}}, ERROR_EXIT
+    sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
+    sys.stdout.flush()
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -1,0 +1,276 @@
+"""Profile a .tflite model: one fresh child process per thread count, assembled into one result.
+
+The child (child.py) does the measuring; this module checks the input, starts
+the child (locally here, over SSH in remote_ssh.py), turns its raw output into
+the "edgekit.profile/1" document and maps its failures to one-line errors.
+
+Example:
+    >>> doc = profile_model("digits-int8.tflite", runs=200, threads=[1, 2])   # doctest: +SKIP
+    >>> [(r["threads"], r["latency_ms"]["p50"]) for r in doc["rows"]]        # doctest: +SKIP
+    [(1, 0.021), (2, 0.019)]
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterable
+
+from .. import __version__
+from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
+from ..fsutil import sha256_file
+from . import child, stats
+from .schema import METHOD, SCHEMA
+
+# on_progress(label, phase, done, total): the CLI draws a bar from it.
+ProgressFn = Callable[[str, str, int, int], None]
+CHILD_SCRIPT = Path(child.__file__)
+
+
+def check_tflite(path: str | Path) -> Path:
+    """The path, if it is a readable TensorFlow Lite flatbuffer ("TFL3" at bytes 4..8)."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            head = fh.read(8)
+    except FileNotFoundError:
+        raise ModelLoadError(f"{p}: no such file") from None
+    except IsADirectoryError:
+        raise ModelLoadError(f"{p}: is a folder, not a .tflite file; convert it with edgekit convert") from None
+    except OSError as err:
+        raise ModelLoadError(f"{p}: cannot read ({err.strerror})") from None
+    if head[4:8] != b"TFL3":
+        raise ModelLoadError(
+            f"{p}: not a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8); convert it with edgekit convert"
+        )
+    return p
+
+
+def _manifest(path: Path):
+    from ..manifest import Manifest
+
+    try:
+        return Manifest.find(path)
+    except EdgekitError:  # a broken sidecar must not block profiling the model itself
+        return None
+
+
+def model_info(path: Path) -> dict[str, Any]:
+    size = path.stat().st_size
+    m = _manifest(path)
+    return {
+        "path": str(path),
+        "file": path.name,
+        "size_bytes": size,
+        "size_mb": round(size / 2**20, 4),
+        "sha256": sha256_file(path),
+        "recipe": (m.recipe.get("name") if m and m.recipe else None),
+    }
+
+
+def input_spec(model: Path, source: str | Path | None, *, seed: int = 0) -> dict[str, Any]:
+    """What the child feeds the model: seeded random data (in the manifest's calibration range
+    when there is one, so float models see realistic values) or a .npy / .npz file."""
+    if source not in (None, "random"):
+        p = Path(source)
+        if not p.is_file():
+            raise UsageError(f"--input {p}: no such file; pass a .npy/.npz file or 'random'")
+        return {"kind": "file", "path": str(p.resolve())}
+    ranges = {}
+    m = _manifest(model)
+    for spec in m.inputs if m else []:
+        st = m.input_stats(spec.name)
+        if st and st.get("min") and st.get("max"):
+            ranges[spec.name] = [float(min(st["min"])), float(max(st["max"]))]
+    return {"kind": "random", "seed": seed, "ranges": ranges}
+
+
+def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: dict, backend: str | None,
+                 progress: bool) -> dict[str, Any]:
+    if runs < 1:
+        raise UsageError(f"--runs must be at least 1, got {runs}")
+    if warmup < 0:
+        raise UsageError(f"--warmup cannot be negative, got {warmup}")
+    if threads < 1:
+        raise UsageError(f"--threads must be at least 1, got {threads}")
+    return {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
+            "backend": backend, "progress": progress, "sample_interval_ms": 1.0}
+
+
+class ProcessResult:
+    """What a finished child left behind: stdout, stderr (without progress lines), exit code, rusage."""
+
+    def __init__(self, stdout: str, stderr: str, returncode: int, rusage=None):
+        self.stdout, self.stderr, self.returncode, self.rusage = stdout, stderr, returncode, rusage
+
+
+def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
+                on_progress: ProgressFn | None = None, timeout: float | None = None) -> ProcessResult:
+    """Run ``cmd``, forwarding the child's progress lines as they come; wait4 for its rusage."""
+    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    err_lines: list[str] = []
+
+    def pump_stderr():
+        for raw in proc.stderr:
+            line = raw.decode("utf-8", "replace")
+            if line.startswith(child.PROGRESS_TAG):
+                phase, done, total = line[len(child.PROGRESS_TAG):].split()
+                if on_progress:
+                    on_progress(label, phase, int(done), int(total))
+            else:
+                err_lines.append(line)
+
+    def feed_stdin():
+        try:
+            proc.stdin.write(stdin)
+            proc.stdin.close()
+        except (BrokenPipeError, OSError):  # the child died early; its exit code tells why
+            pass
+
+    threads = [threading.Thread(target=pump_stderr, daemon=True)]
+    if stdin is not None:
+        threads.append(threading.Thread(target=feed_stdin, daemon=True))
+    for t in threads:
+        t.start()
+    timer = threading.Timer(timeout, proc.kill) if timeout else None
+    if timer:
+        timer.start()
+    out = proc.stdout.read().decode("utf-8", "replace")
+    for t in threads:
+        t.join()
+    if timer:
+        timer.cancel()
+    rusage = None
+    if hasattr(os, "wait4"):  # the OS's own account of the child, independent of what it reports
+        _, status, rusage = os.wait4(proc.pid, 0)
+        proc.returncode = os.waitstatus_to_exitcode(status)
+    else:  # pragma: no cover - not POSIX
+        proc.wait()
+    return ProcessResult(out, "".join(err_lines), proc.returncode, rusage)
+
+
+def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, Any]:
+    """The child's result dict, or the one-line error its failure deserves."""
+    prefix = f"{where}: " if where else ""
+    for line in reversed(res.stdout.splitlines()):
+        if line.startswith(child.RESULT_TAG):
+            raw = json.loads(line[len(child.RESULT_TAG):])
+            break
+    else:
+        if res.returncode < 0:
+            sig = signal.Signals(-res.returncode).name
+            raise ModelLoadError(f"{prefix}{model}: the measuring process died with {sig} while loading or running "
+                                 "the model; the file is corrupt or hostile, or the device ran out of memory")
+        last = (res.stderr.strip().splitlines() or ["no output"])[-1][:300]
+        raise EdgekitError(f"{prefix}the profiler child exited with code {res.returncode} and no result: {last}")
+    err = raw.get("error")
+    if not err:
+        return raw
+    kind, msg = err["kind"], err["message"]
+    if kind == "custom_op":
+        raise ModelLoadError(f"{prefix}{model}: {msg}; the interpreter has no kernel for it "
+                             "(convert without the custom op, or profile where it is registered)")
+    if kind == "load":
+        raise ModelLoadError(f"{prefix}{model}: {msg}")
+    if kind == "missing_dependency":
+        raise MissingDependencyError(f"{prefix}{msg}")
+    if kind == "input":
+        raise UsageError(f"{prefix}{msg}")
+    raise EdgekitError(f"{prefix}profiler child failed: {msg}")
+
+
+def make_row(raw: dict[str, Any], rusage=None) -> dict[str, Any]:
+    """One result row from the child's raw output."""
+    samples = raw["timing"].pop("samples_ms")
+    mem = dict(raw["memory"])
+    mem["peak_mb"] = max(v for v in (mem.get("peak_rss_sampled_mb"), mem.get("ru_maxrss_mb")) if v is not None)
+    if rusage is not None and sys.platform != "darwin":
+        mem["os_ru_maxrss_mb"] = round(rusage.ru_maxrss / 1024, 3)  # from the parent's wait4, KB on Linux
+    summary = stats.summarize(samples)
+    return {
+        "threads": raw["threads"],
+        "interpreter": raw["interpreter"],
+        "inputs": raw.get("inputs"),
+        "timing": raw["timing"],
+        "latency_ms": summary,
+        "throughput_per_s": summary["throughput_per_s"],
+        "memory": mem,
+        "samples_ms": samples,
+        "block_medians_ms": [round(v, 6) for v in stats.block_medians(samples)],
+        "machine_after": raw.get("machine_after"),
+        "per_op": raw.get("per_op"),
+    }
+
+
+def document(model: dict, device: dict, machine: dict, settings: dict, rows: list[dict]) -> dict[str, Any]:
+    """Assemble the "edgekit.profile/1" document."""
+    return {
+        "schema": SCHEMA,
+        "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        "edgekit": __version__,
+        "model": model,
+        "device": device,
+        "machine": machine,
+        "settings": settings,
+        "rows": rows,
+        "budget": None,
+        "method": METHOD,
+    }
+
+
+def parse_threads(threads: int | str | Iterable[int] | None, default: int = 1) -> list[int]:
+    """``"1,2,4"`` or ``[1, 2, 4]`` or ``4`` -> [1, 2, 4]."""
+    if threads is None:
+        return [default]
+    if isinstance(threads, int):
+        items: list = [threads]
+    elif isinstance(threads, str):
+        items = [t.strip() for t in threads.split(",") if t.strip()]
+    else:
+        items = list(threads)
+    try:
+        out = [int(t) for t in items]
+    except ValueError:
+        raise UsageError(f"--threads {threads!r}: expected whole numbers like 1,2,4") from None
+    if not out or min(out) < 1:
+        raise UsageError(f"--threads {threads!r}: each thread count must be at least 1")
+    return list(dict.fromkeys(out))
+
+
+def profile_model(
+    model: str | Path,
+    *,
+    runs: int = 200,
+    warmup: int = 20,
+    threads: int | str | Iterable[int] | None = None,
+    input: str | Path | None = None,
+    backend: str | None = None,
+    on_progress: ProgressFn | None = None,
+    python: str | None = None,
+) -> dict[str, Any]:
+    """Profile ``model`` on this machine: one fresh child per thread count (default 1 thread).
+
+    ``python`` is the interpreter that runs the child (default: this one).
+    """
+    path = check_tflite(model)
+    thread_list = parse_threads(threads)
+    inputs = input_spec(path, input)
+    rows, machine = [], {}
+    for n in thread_list:
+        cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=inputs,
+                           backend=backend, progress=on_progress is not None)
+        res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
+                          label=f"{n} thread{'s' if n > 1 else ''}", on_progress=on_progress)
+        raw = parse_child(res, str(path))
+        machine = machine or raw["machine"]
+        rows.append(make_row(raw, res.rusage))
+    settings = {"runs": runs, "warmup": warmup, "threads": thread_list,
+                "input": "random" if inputs["kind"] == "random" else inputs["path"]}
+    return document(model_info(path), {"kind": "local", "name": machine.get("hostname")}, machine, settings, rows)

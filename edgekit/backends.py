@@ -63,7 +63,13 @@ def _version(dist: str, module: Any) -> str:
 
 def _try_import(name: str, modname: str, dist: str) -> Backend | None:
     try:
-        module = importlib.import_module(modname)
+        if modname == "tensorflow.lite":  # a lazy attribute of tensorflow, not an importable module
+            import os
+
+            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+            module = importlib.import_module("tensorflow").lite
+        else:
+            module = importlib.import_module(modname)
     except Exception:  # ImportError, or numpy ABI errors from old wheels
         return None
     return Backend(name, _version(dist, module), module)

@@ -111,6 +111,10 @@ def _load_folder(path: Path, pre: dict[str, Any] | None) -> Dataset:
 
 
 def _load_arrays(path: Path) -> Dataset:
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
+        raise DataError(f"{path}: not a numpy file (no .npy header or .npz archive); save it with numpy.save/savez")
     try:
         if path.suffix == ".npy":
             return Dataset(np.load(path, allow_pickle=False), None, None, str(path))

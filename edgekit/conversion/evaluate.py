@@ -62,7 +62,7 @@ def run_source(source: Source, x: np.ndarray) -> np.ndarray:
 
             tf = import_tf()
             fn = tf.saved_model.load(str(source.saved_model_dir)).signatures["serving_default"]
-            outs = [fn(tf.constant(x[i : i + BATCH]))for i in range(0, len(x), BATCH)]
+            outs = [fn(tf.constant(x[i : i + BATCH])) for i in range(0, len(x), BATCH)]
             key = sorted(outs[0].keys())[0]
             y = np.concatenate([o[key].numpy() for o in outs])
     if isinstance(y, (list, tuple)):

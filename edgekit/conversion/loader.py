@@ -72,6 +72,10 @@ def load_source(path: str | Path) -> Source:
         with captured():
             model = keras.models.load_model(path, compile=False)
     except Exception as err:  # Keras raises many kinds for corrupt or foreign files
+        if "could not be deserialized" in str(err) or "Unknown layer" in str(err):
+            raise SourceModelError(f"{path}: uses a custom layer or object that is not registered; "
+                                   "decorate it with @keras.saving.register_keras_serializable() and "
+                                   "call edgekit.convert from Python after importing it") from None
         raise SourceModelError(f"{path}: cannot load {fmt} model ({_short(err)})") from None
     return Source(path, fmt, model)
 

@@ -1,0 +1,44 @@
+"""The CLI shell and the runtime never import TensorFlow; every module imports without it."""
+
+import pkgutil
+import subprocess
+import sys
+
+import edgekit
+
+BLOCK_TF = (
+    "import sys\n"
+    "class _Block:\n"
+    "    def find_spec(self, name, path=None, target=None):\n"
+    "        if name == 'tensorflow' or name.startswith('tensorflow.') or name == 'keras':\n"
+    "            raise ImportError('blocked: ' + name)\n"
+    "sys.meta_path.insert(0, _Block())\n"
+)
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+
+
+def test_help_does_not_import_tensorflow():
+    r = _run("import sys\nfrom edgekit.cli import main\n"
+             "try:\n    main(['--help'])\nexcept SystemExit:\n    pass\n"
+             "assert 'tensorflow' not in sys.modules, 'tensorflow imported'\nprint('ok')")
+    assert r.returncode == 0, r.stderr
+    assert "Usage" in r.stdout and r.stdout.strip().endswith("ok")
+
+
+def test_every_module_imports_with_tensorflow_blocked():
+    names = [m.name for m in pkgutil.walk_packages(edgekit.__path__, "edgekit.")]
+    assert "edgekit.conversion.pipeline" in names
+    r = _run(BLOCK_TF + "import importlib\n" + "".join(f"importlib.import_module({n!r})\n" for n in names)
+             + "assert 'tensorflow' not in sys.modules\nprint('ok')")
+    assert r.returncode == 0, r.stderr
+
+
+def test_convert_without_tensorflow_says_what_to_install(tmp_path):
+    (tmp_path / "m.keras").write_bytes(b"PK\x05\x06" + b"\0" * 18)  # an empty but valid zip
+    r = _run(BLOCK_TF + "from edgekit.cli import main\n"
+             f"sys.exit(main(['convert', {str(tmp_path / 'm.keras')!r}, '-o', {str(tmp_path / 'o.tflite')!r}]))")
+    assert r.returncode == 2
+    assert r.stderr.strip() == "error: converting needs TensorFlow; install it with: pip install 'edgekit[convert]'"

@@ -122,11 +122,14 @@ def make_interpreter(
     num_threads: int | None = None,
     backend: str | Backend | None = None,
     default_delegates: bool | None = None,
+    verify: bool = True,
 ):
     """Create and allocate an interpreter for a model path or model bytes.
 
     ``default_delegates=None`` tries XNNPACK first and retries without it when
-    XNNPACK cannot prepare the graph (sparse int8 models do this). The chosen
+    XNNPACK cannot prepare the graph (sparse int8 models do this). XNNPACK prepares
+    lazily, so with ``verify`` (the default) one invoke on zeros proves the choice;
+    pass ``verify=False`` where that first invoke must stay unmeasured. The chosen
     backend and delegate mode are attached as ``interp.backend`` and
     ``interp.edgekit_default_delegates``.
     """
@@ -148,6 +151,8 @@ def make_interpreter(
         try:
             interp = be.interpreter_class(**kwargs)
             interp.allocate_tensors()
+            if verify and use_default and default_delegates is None:
+                interp.invoke()  # inputs are zero-filled after allocation
         except (ValueError, RuntimeError) as err:
             last = err
             if use_default and default_delegates is None and _is_delegate_failure(err):

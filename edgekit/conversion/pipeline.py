@@ -42,8 +42,10 @@ MAX_CALIBRATION = 1000  # more adds time, not accuracy
 def _tool_versions() -> dict[str, str]:
     import importlib.metadata as md
 
-    out = {"edgekit": __version__, "python": platform.python_version()}
-    for dist in ("tensorflow", "tensorflow-cpu", "keras", "numpy", "ai-edge-litert"):
+    from .tf import import_tf
+
+    out = {"edgekit": __version__, "python": platform.python_version(), "tensorflow": import_tf().__version__}
+    for dist in ("keras", "numpy", "ai-edge-litert"):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import contextlib
+import io
 import os
 import sys
 import tempfile
@@ -48,6 +49,7 @@ class _Captured:
 def captured():
     """Redirect fd 1 and fd 2 (Python and C++ output) to a temp file; ``.text`` holds it."""
     box = _Captured()
+    py_out = io.StringIO()  # Python-level prints go to sys.stdout, which may not be fd 1 (pytest)
     sys.stdout.flush()
     sys.stderr.flush()
     saved = os.dup(1), os.dup(2)
@@ -55,7 +57,8 @@ def captured():
         os.dup2(tmp.fileno(), 1)
         os.dup2(tmp.fileno(), 2)
         try:
-            yield box
+            with contextlib.redirect_stdout(py_out):
+                yield box
         finally:
             sys.stdout.flush()
             sys.stderr.flush()
@@ -64,4 +67,4 @@ def captured():
             os.close(saved[0])
             os.close(saved[1])
             tmp.seek(0)
-            box.text = tmp.read().decode("utf-8", "replace")
+            box.text = tmp.read().decode("utf-8", "replace") + py_out.getvalue()

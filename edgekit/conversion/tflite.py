@@ -7,6 +7,7 @@ Example:
 from __future__ import annotations
 
 import re
+import warnings
 from typing import Iterator
 
 import numpy as np
@@ -92,7 +93,9 @@ def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = N
     configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
               select_tf_ops=select_tf_ops, quiet=quiet)
     try:
-        with captured() as log:
+        with captured() as log, warnings.catch_warnings():
+            # int8 always warns "Statistics for quantized inputs were expected": noise for users
+            warnings.simplefilter("ignore")
             data = conv.convert()
     except Exception as err:
         text = f"{err}\n{log.text}"

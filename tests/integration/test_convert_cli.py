@@ -1,0 +1,119 @@
+"""`edgekit convert` on the command line: the table, and one clear line with exit 2 for every bad input."""
+
+import zipfile
+
+import numpy as np
+import pytest
+
+from edgekit.cli import main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_cli_convert_prints_table(tmp_path, capsys, digits_keras, digits_npz):
+    out_path = tmp_path / "m.tflite"
+    code, out, err = run(capsys, "convert", digits_keras, "-o", out_path, "--recipe", "int8",
+                         "--calibration", digits_npz["calib"], "--eval", digits_npz["eval"])
+    assert code == 0, err
+    assert "recipe" in out and "top-1" in out and "agreement" in out and "ratio" in out
+    assert "Saved artifact" not in out + err  # the converter's own chatter stays out
+    assert out_path.exists() and (tmp_path / "m.manifest.json").exists()
+    # refuses to overwrite without --force, and the file is untouched
+    before = out_path.read_bytes()
+    code, _, err = run(capsys, "convert", digits_keras, "-o", out_path, "--recipe", "dynamic")
+    assert code == 2 and "already exists; pass --force" in err and out_path.read_bytes() == before
+    code, _, err = run(capsys, "convert", digits_keras, "-o", out_path, "--recipe", "dynamic", "--force")
+    assert code == 0 and out_path.read_bytes() != before
+
+
+def _one_line_error(code, err, needle):
+    assert code == 2, err
+    lines = [ln for ln in err.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("error: "), err
+    assert needle in lines[0], lines[0]
+    assert "Traceback" not in err
+
+
+def test_bad_sources(tmp_path, capsys):
+    (tmp_path / "notes.txt").write_text("hello")
+    (tmp_path / "fake.keras").write_text("not a zip")
+    (tmp_path / "fake.h5").write_bytes(b"\x00" * 64)
+    with zipfile.ZipFile(tmp_path / "empty.keras", "w") as z:
+        z.writestr("config.json", "{broken")
+    (tmp_path / "dir").mkdir()
+    cases = [
+        (tmp_path / "missing.keras", "no such file"),
+        (tmp_path / "notes.txt", "not a model"),
+        (tmp_path / "fake.keras", "not a valid .keras file"),
+        (tmp_path / "fake.h5", "not a valid HDF5 file"),
+        (tmp_path / "empty.keras", "cannot load keras model"),
+        (tmp_path / "dir", "without saved_model.pb"),
+    ]
+    for src, needle in cases:
+        code, _, err = run(capsys, "convert", src, "-o", tmp_path / "o.tflite")
+        _one_line_error(code, err, needle)
+
+
+def test_truncated_keras_file(tmp_path, capsys, digits_keras):
+    data = digits_keras.read_bytes()
+    (tmp_path / "cut.keras").write_bytes(data[: len(data) // 2])
+    code, _, err = run(capsys, "convert", tmp_path / "cut.keras", "-o", tmp_path / "o.tflite")
+    _one_line_error(code, err, "cut.keras")
+
+
+def test_bad_data_and_options(tmp_path, capsys, digits_keras, digits):
+    np.save(tmp_path / "nan.npy", np.full((120, 8, 8, 1), np.nan, np.float32))
+    np.save(tmp_path / "shape.npy", np.zeros((120, 28, 28, 1), np.float32))
+    np.save(tmp_path / "few.npy", digits.x_calib[:20])
+    out = tmp_path / "o.tflite"
+    cases = [
+        (["--recipe", "int8"], "needs --calibration data"),
+        (["--recipe", "int8", "--calibration", tmp_path / "nan.npy"], "contains NaN or Inf in 120 sample"),
+        (["--recipe", "int8", "--calibration", tmp_path / "shape.npy"], "the model input wants (8, 8, 1)"),
+        (["--recipe", "int9"], "unknown converter 'int9'"),
+        (["--target", "raspberry-pi-9"], "unknown profile"),
+        (["--prune", "1.5"], "between 0 and 1"),
+        (["--compat", "tflite-runtime-1.0", "--recipe", "dynamic"], "unknown --compat"),
+    ]
+    for extra, needle in cases:
+        code, _, err = run(capsys, "convert", digits_keras, "-o", out, *extra)
+        _one_line_error(code, err, needle)
+    assert not out.exists()
+    code, _, err = run(capsys, "convert", digits_keras, "-o", digits_keras.with_suffix(".tflite").parent / "x.keras")
+    _one_line_error(code, err, "must end in .tflite")
+
+
+def test_few_calibration_samples_warn(tmp_path, capsys, digits_keras, digits):
+    np.save(tmp_path / "few.npy", digits.x_calib[:20])
+    code, out, err = run(capsys, "convert", digits_keras, "-o", tmp_path / "o.tflite", "--recipe", "int8",
+                         "--calibration", tmp_path / "few.npy")
+    assert code == 0 and "only 20 calibration samples" in out
+
+
+def test_source_never_overwritten(tmp_path, capsys, digits_keras):
+    src = tmp_path / "m.tflite"
+    src.write_bytes(b"x")
+    # an existing file as SOURCE and OUTPUT: refused as a model, and left alone
+    code, _, err = run(capsys, "convert", src, "-o", src, "--force")
+    assert code == 2 and src.read_bytes() == b"x"
+
+
+def test_image_folder_calibration(tmp_path, capsys, digits_keras, digits):
+    from PIL import Image
+
+    folder = tmp_path / "imgs"
+    for label in range(10):
+        (folder / str(label)).mkdir(parents=True)
+    for i, (x, y) in enumerate(zip(digits.x_test[:150], digits.y_test[:150])):
+        Image.fromarray((x[..., 0] * 255).astype(np.uint8)).save(folder / str(y) / f"{i}.png")
+    code, out, err = run(capsys, "convert", digits_keras, "-o", tmp_path / "o.tflite", "--recipe", "int8",
+                         "--calibration", folder, "--eval", folder)
+    assert code == 0, err
+    from edgekit.manifest import Manifest
+
+    m = Manifest.load(tmp_path / "o.tflite")
+    assert m.labels == [str(i) for i in range(10)] and m.accuracy["top1_source"] > 0.9

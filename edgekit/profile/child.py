@@ -43,8 +43,7 @@ _PACKAGES = (
     ("tensorflow", "tensorflow.lite", "tensorflow"),
 )
 PER_OP_UNAVAILABLE = (
-    "per-op timings are not available from the Python interpreter packages "
-    "(ai-edge-litert, tflite-runtime and tf.lite expose no op profiler); "
+    "the Python interpreter packages (ai-edge-litert, tflite-runtime, tf.lite) expose no op profiler; "
     "use --adb with LiteRT's benchmark_model for per-op timings"
 )
 

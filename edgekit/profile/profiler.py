@@ -274,3 +274,12 @@ def profile_model(
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list,
                 "input": "random" if inputs["kind"] == "random" else inputs["path"]}
     return document(model_info(path), {"kind": "local", "name": machine.get("hostname")}, machine, settings, rows)
+
+
+def output_path(path: str | Path, label: str | None) -> Path:
+    """``out.json`` for one result; ``out-pi_raspberrypi.json`` per host when there are several."""
+    p = Path(path)
+    if not label:
+        return p
+    safe = "".join(c if c.isalnum() or c in "-." else "_" for c in label)
+    return p.with_name(f"{p.stem}-{safe}{p.suffix}")

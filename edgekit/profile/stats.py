@@ -52,15 +52,16 @@ def block_medians(samples_ms: Sequence[float], blocks: int = BLOCKS) -> list[flo
     return [float(np.median(part)) for part in np.array_split(x, blocks)]
 
 
-def bootstrap_median_diff_ci(
-    a: Sequence[float], b: Sequence[float], *, resamples: int = 2000, level: float = 0.95, seed: int = 0
+def bootstrap_diff_ci(
+    a: Sequence[float], b: Sequence[float], *, q: float = 50, resamples: int = 2000, level: float = 0.95,
+    seed: int = 0,
 ) -> tuple[float, float]:
-    """Bootstrap confidence interval of median(b) - median(a) (seeded, so reports are reproducible)."""
+    """Bootstrap confidence interval of percentile_q(b) - percentile_q(a) (seeded: reports are reproducible)."""
     xa, xb = np.asarray(a, dtype=np.float64), np.asarray(b, dtype=np.float64)
     rng = np.random.default_rng(seed)
-    ma = np.median(xa[rng.integers(0, xa.size, size=(resamples, xa.size))], axis=1)
-    mb = np.median(xb[rng.integers(0, xb.size, size=(resamples, xb.size))], axis=1)
-    lo, hi = np.percentile(mb - ma, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
+    qa = np.percentile(xa[rng.integers(0, xa.size, size=(resamples, xa.size))], q, axis=1)
+    qb = np.percentile(xb[rng.integers(0, xb.size, size=(resamples, xb.size))], q, axis=1)
+    lo, hi = np.percentile(qb - qa, [(1 - level) / 2 * 100, (1 + level) / 2 * 100])
     return float(lo), float(hi)
 
 

@@ -1,0 +1,75 @@
+"""``edgekit profile``: latency and memory of a .tflite model here, over SSH or on a phone over adb."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def profile(
+    model: Path = typer.Argument(..., help="the .tflite model"),
+    runs: int = typer.Option(200, "--runs", help="timed runs per thread count"),
+    warmup: int = typer.Option(20, "--warmup", help="untimed runs first"),
+    threads: Optional[str] = typer.Option(None, "--threads", help="thread counts, e.g. 1,2,4 (one row each); "
+                                          "default 1, or the --target profile's"),
+    input: Optional[str] = typer.Option(None, "--input", help="'random' (default) or a .npy/.npz file"),
+    target: Optional[str] = typer.Option(None, "--target", help="device profile whose budgets to check"),
+    max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="p95 budget (overrides --target)"),
+    max_memory_mb: Optional[float] = typer.Option(None, "--max-memory-mb", help="peak memory budget"),
+    json_out: Optional[Path] = typer.Option(None, "--json", help="write the result (edgekit.profile/1) here"),
+    report: Optional[Path] = typer.Option(None, "--report", help="write an HTML report with plots here"),
+    host: List[str] = typer.Option([], "--host", help="user@host to profile on over SSH (repeatable, parallel)"),
+    ssh_key: Optional[str] = typer.Option(None, "--ssh-key", help="identity file for ssh"),
+    ssh_port: Optional[int] = typer.Option(None, "--ssh-port", help="ssh port"),
+    ssh_config: Optional[str] = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)"),
+    ssh_option: List[str] = typer.Option([], "--ssh-option", help="extra ssh -o KEY=VALUE (repeatable)"),
+    remote_python: str = typer.Option("python3", "--remote-python", help="python with numpy and ai-edge-litert "
+                                      "on the device"),
+    adb: Optional[str] = typer.Option(None, "--adb", help="Android phone serial (see adb devices)"),
+    benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="LiteRT benchmark_model "
+                                                    "built for the phone (with --adb)"),
+    per_op: bool = typer.Option(False, "--per-op", help="per-op timings (benchmark_model on --adb)"),
+    interpreter: Optional[str] = typer.Option(None, "--interpreter", help="ai-edge-litert, tflite-runtime or "
+                                              "tensorflow (default: the first installed)"),
+) -> None:
+    """Measure load time, latency percentiles and memory in a fresh process; check budgets.
+
+    Example: edgekit profile digits-int8.tflite --threads 1,2 --target raspberry-pi-4 --json out.json --report out.html
+    """
+    from ..errors import UsageError
+    from ..profile import budgets, render, report as html
+    from ..profile.profiler import output_path
+    from ..profile.runner import run
+
+    if host and adb:
+        raise UsageError("use --host or --adb, not both")
+    if threads is None and target:
+        from ..devices import load_profile
+
+        threads = str(load_profile(target).threads)
+    bar = render.ProgressBar()
+    try:
+        docs = run(model, runs=runs, warmup=warmup, threads=threads, input=input, backend=interpreter, hosts=host,
+                   ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config, options=list(ssh_option),
+                            python=remote_python),
+                   adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar)
+    finally:
+        bar.close()
+    for doc in docs:
+        budgets.check_budget(doc, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb)
+        label = doc["device"]["name"] if len(docs) > 1 else None
+        if json_out:
+            from ..profile.schema import save
+
+            save(doc, output_path(json_out, label))
+        if report:
+            html.write_report(doc, output_path(report, label))
+        typer.echo(render.summary(doc))
+    for doc in docs:
+        budgets.enforce(doc["budget"], where=doc["device"]["name"] if len(docs) > 1 else "")
+
+
+def register(app: typer.Typer) -> None:
+    app.command("profile")(profile)

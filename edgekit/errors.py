@@ -81,3 +81,11 @@ class CheckFailed(EdgekitError):
     """A check or budget failed: the input was fine, the model did not pass."""
 
     exit_code = 1
+
+
+class OutOfDistributionError(InputValidationError):
+    """Input the guard flagged as unlike the calibration data, under a policy that raises for it."""
+
+
+class LatencyBudgetError(InferenceError):
+    """A guarded call took longer than the policy's latency budget, under a policy that raises for it."""

@@ -81,7 +81,11 @@ def _global_features(x: np.ndarray) -> np.ndarray:
 
 
 class OODScorer:
-    """``ood_scores`` with the reference arrays prepared once: what the runtime calls per predict.
+    """``ood_scores`` with the reference folded into two small matrices: what the runtime calls per predict.
+
+    The squared cell z-score sum(((x - m) / s)^2) expands to x^2 . (1/s^2) - 2 x . (m/s^2) + const,
+    so cell score, sample mean and mean square come out of two matrix products on (N, F):
+    about 5 us per sample on an 8x8 input instead of a dozen numpy calls.
 
     Example:
         >>> import numpy as np
@@ -92,31 +96,59 @@ class OODScorer:
     """
 
     def __init__(self, ref: dict[str, Any]):
-        self.mean = np.asarray(ref["sketch_mean"], np.float32)
-        self.inv_std = 1.0 / np.asarray(ref["sketch_std"], np.float32)
-        self.g_mean = np.asarray(ref["global_mean"], np.float32)
-        self.g_inv_std = 1.0 / np.asarray(ref["global_std"], np.float32)
+        mean = np.asarray(ref["sketch_mean"], np.float64)
+        inv_var = 1.0 / np.asarray(ref["sketch_std"], np.float64) ** 2
+        f = mean.shape[0]
+        self.features = f
+        self.sq_w = np.zeros((f, 3), np.float32)  # columns: cell part, sample mean, sample mean square
+        self.lin_w = np.zeros((f, 3), np.float32)
+        self.sq_w[:, 0] = inv_var / f
+        self.lin_w[:, 0] = -2.0 * inv_var * mean / f
+        self.lin_w[:, 1] = 1.0 / f
+        self.sq_w[:, 2] = 1.0 / f
+        self.cell_const = float(np.sum(inv_var * mean * mean) / f)
+        gm, gs = ref["global_mean"], ref["global_std"]
+        self.g_mean = (float(gm[0]), float(gm[1]))
+        self.g_inv = (1.0 / float(gs[0]), 1.0 / float(gs[1]))
         # Folding the thresholds in here saves two divisions per call.
-        self.inv_cell = np.float32(1.0 / ref["cell_threshold"])
-        self.inv_glob = np.float32(1.0 / ref["global_threshold"])
-        self.features = int(self.mean.shape[0])
+        self.inv_cell = 1.0 / float(ref["cell_threshold"])
+        self.inv_glob = 1.0 / float(ref["global_threshold"])
+
+    def _moments(self, x: np.ndarray) -> np.ndarray:
+        """(N, 3): mean squared cell z-score less ``cell_const``, sample mean, sample mean square."""
+        n = x.shape[0]
+        flat = x.reshape(n, -1)
+        if flat.shape[1] == self.features:  # no pooling: one pass over the input
+            r = np.dot(flat * flat, self.sq_w)
+            r += np.dot(flat, self.lin_w)
+            return r
+        s = sketch(x)
+        r = np.dot(s * s, self.sq_w)
+        r += np.dot(s, self.lin_w)
+        inv = np.float32(1.0 / flat.shape[1])
+        r[:, 1] = flat.sum(axis=1) * inv
+        r[:, 2] = np.einsum("ij,ij->i", flat, flat) * inv
+        return r
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cell RMS z-score, largest global z-score) per sample, before thresholds."""
-        flat = x.reshape(x.shape[0], -1)
-        s = flat if flat.shape[1] == self.features else sketch(x)
-        z = s - self.mean
-        z *= self.inv_std
-        cell = np.sqrt(np.einsum("ij,ij->i", z, z) / self.features)
-        g = _global_features(flat)
-        g -= self.g_mean
-        g *= self.g_inv_std
-        return cell, np.abs(g).max(axis=1)
+        r = self._moments(x).astype(np.float64)
+        cell = np.sqrt(np.maximum(r[:, 0] + self.cell_const, 0.0))
+        std = np.sqrt(np.maximum(r[:, 2] - r[:, 1] ** 2, 0.0))
+        glob = np.maximum(np.abs(r[:, 1] - self.g_mean[0]) * self.g_inv[0],
+                          np.abs(std - self.g_mean[1]) * self.g_inv[1])
+        return cell, glob
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
-        cell, glob = self.parts(x)
-        return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+        if x.shape[0] != 1:
+            cell, glob = self.parts(x)
+            return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+        # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
+        c2, m, m2 = self._moments(x)[0].tolist()
+        glob = max(abs(m - self.g_mean[0]) * self.g_inv[0],
+                   abs(math.sqrt(max(m2 - m * m, 0.0)) - self.g_mean[1]) * self.g_inv[1])
+        return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
 
 
 def _ood_parts(ref: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -1,0 +1,262 @@
+"""The input and output checks, prepared once per model so a call costs a few numpy reductions.
+
+Input (after coercion to a float32 batch):
+- hard, raise InputValidationError: NaN or Inf (shape, dtype and emptiness are checked
+  while coercing);
+- soft, flag a sample (failure kind ``ood``): values beyond the calibration min/max by
+  more than ``range_tolerance`` of the span; a share of values over ``max_clip_share``
+  that int8 quantization would saturate; an OOD score over ``ood_threshold``.
+
+The fast path is one min and one max per sample and channel against the tightest of the
+range and clip bounds; only a batch that fails it pays for the exact shares.
+
+Output (after dequantization), failure kind ``output``: NaN or Inf, probabilities that
+do not sum to 1 within ``sum_tolerance`` (plus the output's quantization error), top-1
+probability under ``min_confidence``.
+
+Example:
+    >>> import numpy as np
+    >>> from edgekit.stats import compute_input_stats
+    >>> from edgekit.runtime.policy import Policy
+    >>> calib = np.random.default_rng(0).uniform(0, 1, (300, 4)).astype("float32")
+    >>> guard = InputGuard((4,), compute_input_stats(calib), None, Policy())
+    >>> guard(np.full((1, 4), 9.0, np.float32)).flagged.tolist()
+    [True]
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from ..errors import InputValidationError
+from ..stats import OODScorer
+from .policy import Policy
+
+_BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path
+_MIN, _MAX, _SUM = np.minimum.reduce, np.maximum.reduce, np.add.reduce
+_TRUE = np.ones(1, bool)
+_TRUE.flags.writeable = False
+
+
+@dataclass(frozen=True)
+class Check:
+    """One check's verdict for a call: ok, the measured value, the limit, and which samples failed."""
+
+    name: str
+    kind: str  # failure kind for the policy: input, ood, output, latency
+    ok: bool
+    value: Any = None
+    limit: Any = None
+    failed: tuple[int, ...] = ()
+
+    def __str__(self) -> str:
+        verdict = "ok" if self.ok else "FLAGGED"
+        value = "" if self.value is None else f" {self.value}"
+        limit = "" if self.limit is None else f" (limit {self.limit})"
+        where = f" samples {list(self.failed)}" if self.failed and not self.ok else ""
+        return f"{self.name:12} {verdict}{value}{limit}{where}"
+
+
+class InputVerdict:
+    """Per-sample results of the soft input checks; None means "all clean" (the fast path)."""
+
+    __slots__ = ("ood", "range_share", "clip_share", "flagged", "in_qrange", "_guard")
+
+    def __init__(self, guard, ood, range_share=None, clip_share=None, in_qrange=False):
+        self._guard = guard
+        self.in_qrange = in_qrange  # proven: every value quantizes without saturating (no clip needed)
+        self.ood = ood
+        self.range_share = range_share
+        self.clip_share = clip_share
+        flagged = None
+        if ood is not None and guard.ood_limit is not None:
+            if ood.shape[0] == 1:  # one sample: a float comparison, not two numpy calls
+                flagged = _TRUE if ood[0] > guard.ood_limit else None
+            else:
+                f = ood > guard.ood_limit
+                flagged = f if f.any() else None
+        if range_share is None and clip_share is None:
+            self.flagged = flagged
+            return
+        if range_share is not None:
+            f = range_share > 0
+            flagged = f if flagged is None else flagged | f
+        if clip_share is not None and guard.clip_limit is not None:
+            f = clip_share > guard.clip_limit
+            flagged = f if flagged is None else flagged | f
+        self.flagged = None if flagged is None or not flagged.any() else flagged
+
+    def checks(self, n: int) -> list[Check]:
+        g = self._guard
+        out = [Check("shape", "input", True, list(g.sample_shape)), Check("finite", "input", True)]
+        zero = np.zeros(n)
+        rng = zero if self.range_share is None else self.range_share
+        out.append(_soft("range", rng, 0.0 if g.has_range else None, fmt="{:.1%}"))
+        if g.quantized:
+            clip = zero if self.clip_share is None else self.clip_share
+            out.append(_soft("int8_clip", clip, g.clip_limit, fmt="{:.1%}"))
+        if self.ood is not None:
+            out.append(_soft("ood", self.ood, g.ood_limit, fmt="{:.2f}"))
+        return out
+
+
+def _real_range(scale: float, zero_point: int, dtype: str) -> tuple[float, float]:
+    """Float values that quantize without saturating, with the half step that rounds onto the edge."""
+    info = np.iinfo(np.dtype(dtype))
+    return scale * (info.min - zero_point - 0.5), scale * (info.max - zero_point + 0.5)
+
+
+def _soft(name: str, values: np.ndarray, limit: float | None, *, kind: str = "ood", fmt: str,
+          below: bool = False) -> Check:
+    worst = float(values.min() if below else values.max()) if values.size else 0.0
+    if limit is None:
+        return Check(name, kind, True, fmt.format(worst))
+    bad = values < limit if below else values > limit
+    return Check(name, kind, not bad.any(), fmt.format(worst), fmt.format(limit),
+                 tuple(int(i) for i in np.flatnonzero(bad)))
+
+
+class InputGuard:
+    """Callable: float32 batch -> InputVerdict; raises InputValidationError on NaN/Inf."""
+
+    def __init__(self, sample_shape: tuple[int, ...], stats: dict[str, Any] | None,
+                 quant: tuple[float, int, str] | None, policy: Policy):
+        self.sample_shape = tuple(sample_shape)
+        self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        c = self.channels
+        self.has_range = bool(stats) and policy.range_tolerance is not None
+        if self.has_range:
+            lo, hi = np.asarray(stats["min"], np.float32), np.asarray(stats["max"], np.float32)
+            # A constant channel (span 0) still gets some room: a tenth of its magnitude, at least 1e-3.
+            span = np.maximum(hi - lo, np.maximum(np.abs(hi), 1e-2) * 0.1)
+            self.range_lo = lo - np.float32(policy.range_tolerance) * span
+            self.range_hi = hi + np.float32(policy.range_tolerance) * span
+        else:
+            self.range_lo, self.range_hi = np.full(c, -_BIG), np.full(c, _BIG)
+        self.quantized = quant is not None
+        bounds = _real_range(*quant) if quant is not None else None
+        self.clip_limit = policy.max_clip_share if self.quantized else None
+        if bounds is not None and self.clip_limit is not None:
+            self.clip_lo, self.clip_hi = np.float32(bounds[0]), np.float32(bounds[1])
+        else:
+            self.clip_lo, self.clip_hi = -_BIG, _BIG
+        self.fast_covers_qrange = bounds is not None and self.clip_limit is not None
+        self.fast_lo = np.maximum(self.range_lo, self.clip_lo).astype(np.float32)
+        self.fast_hi = np.minimum(self.range_hi, self.clip_hi).astype(np.float32)
+        self._scalar_bounds = (float(self.fast_lo[0]), float(self.fast_hi[0])) if c == 1 else None
+        ood_ref = (stats or {}).get("ood")
+        self.scorer = OODScorer(ood_ref) if ood_ref and policy.ood_threshold is not None else None
+        self.ood_limit = policy.ood_threshold
+
+    def __call__(self, batch: np.ndarray) -> InputVerdict:
+        ood = self.scorer(batch) if self.scorer is not None else None
+        # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
+        if self._scalar_bounds is not None:  # one channel: two reductions and two float comparisons
+            # ufunc.reduce skips ndarray.min's Python wrapper; float() avoids slow numpy-scalar compares.
+            if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
+                    and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
+                return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
+        per = batch.reshape(batch.shape[0], -1, self.channels)
+        mins = per.min(axis=1)
+        maxs = per.max(axis=1)
+        if (mins >= self.fast_lo).all() and (maxs <= self.fast_hi).all():
+            return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
+        return self._slow(batch, per, mins, maxs, ood)
+
+    def _slow(self, batch, per, mins, maxs, ood) -> InputVerdict:
+        if not (np.isfinite(mins).all() and np.isfinite(maxs).all()):
+            bad = np.flatnonzero(~(np.isfinite(mins).all(axis=1) & np.isfinite(maxs).all(axis=1)))
+            raise InputValidationError(
+                f"input has NaN or Inf in {len(bad)} of {batch.shape[0]} sample(s) (first: {int(bad[0])}); "
+                "clean the data before predict")
+        size = per.shape[1] * per.shape[2]
+        range_share = clip_share = None
+        if self.has_range:
+            outside = (per < self.range_lo) | (per > self.range_hi)
+            range_share = outside.reshape(per.shape[0], -1).sum(axis=1) / size
+        if self.clip_limit is not None:
+            clipped = (per < self.clip_lo) | (per > self.clip_hi)
+            clip_share = clipped.reshape(per.shape[0], -1).sum(axis=1) / size
+        return InputVerdict(self, ood, range_share, clip_share)
+
+
+class OutputVerdict:
+    """Per-sample output problems; None where the check passed for every sample."""
+
+    __slots__ = ("nonfinite", "bad_sum", "low_conf", "sums", "conf", "flagged")
+
+    def __init__(self, nonfinite=None, bad_sum=None, low_conf=None, sums=None, conf=None):
+        self.nonfinite, self.bad_sum, self.low_conf = nonfinite, bad_sum, low_conf
+        self.sums, self.conf = sums, conf
+        flagged = None
+        for f in (nonfinite, bad_sum, low_conf):
+            if f is not None:
+                flagged = f if flagged is None else flagged | f
+        self.flagged = flagged
+
+
+CLEAN_OUTPUT = OutputVerdict()
+
+
+class OutputGuard:
+    """Callable: list of float32 outputs (N, ...) -> OutputVerdict."""
+
+    def __init__(self, probability: bool, float_output: bool, quant_step: float, policy: Policy):
+        self.probability = probability
+        self.float_output = float_output  # integer outputs cannot hold NaN: skip that scan
+        self.sum_tol = float(policy.sum_tolerance + quant_step)
+        self.min_conf = policy.min_confidence if probability else None
+        self.sum_limit = f"1 ± {float(self.sum_tol):.3f}"
+
+    def __call__(self, outputs: list[np.ndarray]) -> OutputVerdict:
+        out = outputs[0]
+        n = out.shape[0]
+        if self.probability:
+            if n == 1 and self.min_conf is None and abs(float(_SUM(out, axis=None)) - 1.0) <= self.sum_tol:
+                return CLEAN_OUTPUT  # the one-sample fast path: one reduction
+            sums = out.reshape(n, -1).sum(axis=1)
+            ok = np.abs(sums - 1) <= self.sum_tol  # NaN compares False: it fails here too
+            conf = None
+            low = None
+            if self.min_conf is not None:
+                conf = out.reshape(n, -1).max(axis=1)
+                low = conf < self.min_conf
+                low = low if low.any() else None
+            if ok.all() and low is None:
+                return CLEAN_OUTPUT
+            nonfinite = ~np.isfinite(out.reshape(n, -1)).all(axis=1) if not ok.all() else None
+            bad_sum = ~ok if not ok.all() else None
+            return OutputVerdict(_any(nonfinite), bad_sum, low, sums, conf)
+        if not self.float_output:
+            return CLEAN_OUTPUT
+        nonfinite = None
+        for o in outputs:
+            flat = o.reshape(n, -1)
+            if np.isfinite(flat.sum()):  # a sum is cheaper than a mask; exact scan only on failure
+                continue
+            f = ~np.isfinite(flat).all(axis=1)
+            nonfinite = f if nonfinite is None else nonfinite | f
+        return CLEAN_OUTPUT if nonfinite is None else OutputVerdict(_any(nonfinite))
+
+    def checks(self, v: OutputVerdict, n: int) -> list[Check]:
+        def failed(mask):
+            return () if mask is None else tuple(int(i) for i in np.flatnonzero(mask))
+
+        out = [Check("output_finite", "output", v.nonfinite is None, failed=failed(v.nonfinite))]
+        if self.probability:
+            out.append(Check("sums_to_1", "output", v.bad_sum is None,
+                             None if v.sums is None else f"{float(np.nanmax(np.abs(v.sums - 1))):.3f} off",
+                             self.sum_limit, failed(v.bad_sum)))
+            if self.min_conf is not None:
+                conf = v.conf
+                out.append(Check("confidence", "output", v.low_conf is None,
+                                 None if conf is None else f"{float(conf.min()):.2f}", self.min_conf,
+                                 failed(v.low_conf)))
+        return out
+
+
+def _any(mask):
+    return mask if mask is not None and mask.any() else None

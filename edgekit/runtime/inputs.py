@@ -1,0 +1,190 @@
+"""Turn what a caller passes into a float32 batch ``(N, *sample_shape)`` for the model.
+
+Accepted: numpy arrays and nested lists (one sample or a batch), PIL images, image file
+paths, encoded image bytes, and lists of those. Rules:
+
+- float arrays are model input values (already preprocessed);
+- ``uint8`` arrays with an image model are raw pixels: the manifest's preprocessing
+  (scale, offset, mean, std) is applied, as for images;
+- other integer arrays are model input values; bool, complex, object and string
+  arrays are refused;
+- images are decoded with a pixel limit (decompression bombs) and resized to the model.
+
+Anything else raises InputValidationError with a one-line message.
+
+Example:
+    >>> import numpy as np
+    >>> c = InputCoercer(sample_shape=(8, 8, 1), preprocessing=None, max_batch=16, max_pixels=10**6)
+    >>> batch, batched = c(np.zeros((8, 8, 1)))
+    >>> batch.shape, batch.dtype.name, batched
+    ((1, 8, 8, 1), 'float32', False)
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..data import image_to_array
+from ..errors import InputValidationError
+
+_F32 = np.dtype(np.float32)
+
+
+def _shape_str(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"
+
+
+def _is_image_like(x: Any) -> bool:
+    if isinstance(x, (str, Path, bytes, bytearray, memoryview)):
+        return True
+    # Checked by module name so that plain array calls never import Pillow.
+    return type(x).__module__.startswith("PIL.")
+
+
+class InputCoercer:
+    """Callable: input -> (float32 batch, batched?), with everything precomputed from the model."""
+
+    def __init__(self, sample_shape: tuple[int, ...], preprocessing: dict[str, Any] | None,
+                 max_batch: int, max_pixels: int):
+        self.sample_shape = tuple(int(d) for d in sample_shape)
+        self.rank = len(self.sample_shape)
+        self.dynamic = any(d < 0 for d in self.sample_shape)
+        pre = preprocessing if preprocessing and preprocessing.get("kind") == "image" else None
+        self.pre = pre
+        self.max_batch = max_batch
+        self.max_pixels = max_pixels
+        if pre is not None:
+            self._pix_scale = np.float32(pre["scale"])
+            self._pix_offset = np.float32(pre["offset"])
+            self._pix_mean = None if pre.get("mean") is None else np.asarray(pre["mean"], np.float32)
+            self._pix_inv_std = None if pre.get("std") is None else 1.0 / np.asarray(pre["std"], np.float32)
+        self.wanted = (f"one sample {_shape_str(self.sample_shape)} or a batch "
+                       f"{_shape_str(('N',) + self.sample_shape)}")
+
+    # ---- entry point -------------------------------------------------------
+    def __call__(self, x: Any) -> tuple[np.ndarray, bool]:
+        # Fast path: a float32 numpy array, the common case on a device loop.
+        if type(x) is np.ndarray and x.dtype == _F32:
+            return self._shaped(x)
+        if x is None:
+            raise InputValidationError("input is None; pass an array, a list, a PIL image, an image path or bytes")
+        if isinstance(x, np.ndarray):
+            return self._shaped(self._numeric(x))
+        if _is_image_like(x):
+            return self._shaped(self._image(x))
+        if isinstance(x, (list, tuple)):
+            if len(x) == 0:
+                raise InputValidationError(f"input is an empty list; the model wants {self.wanted}")
+            if all(_is_image_like(item) for item in x):
+                self._check_batch(len(x))
+                return self._shaped(np.stack([self._image(item) for item in x]))
+            try:
+                arr = np.asarray(x)
+            except (ValueError, TypeError) as err:  # ragged nesting
+                raise InputValidationError(f"input list is ragged or mixed ({str(err).splitlines()[0][:120]}); "
+                                           f"the model wants {self.wanted}") from None
+            return self._shaped(self._numeric(arr))
+        if isinstance(x, (int, float, np.number)):
+            return self._shaped(self._numeric(np.asarray(x)))
+        raise InputValidationError(f"cannot use a {type(x).__name__} as input; pass an array, a list, "
+                                   "a PIL image, an image path or bytes")
+
+    # ---- arrays ------------------------------------------------------------
+    def _numeric(self, x: np.ndarray) -> np.ndarray:
+        k = x.dtype.kind
+        if k == "f":
+            return x.astype(_F32, copy=False)
+        if k == "u" and x.dtype.itemsize == 1 and self.pre is not None:
+            return self._pixels(x)
+        if k in "iu":
+            return x.astype(_F32)
+        names = {"b": "bool", "c": "complex", "O": "object (Python objects)", "U": "string", "S": "bytes string",
+                 "M": "datetime", "m": "timedelta", "V": "structured"}
+        raise InputValidationError(f"input dtype {x.dtype} ({names.get(k, k)}) is not model input; "
+                                   "pass int or float numbers")
+
+    def _pixels(self, x: np.ndarray) -> np.ndarray:
+        """Raw uint8 pixels -> model values, with the manifest's image preprocessing."""
+        out = x.astype(_F32)
+        out *= self._pix_scale
+        out += self._pix_offset
+        if self._pix_mean is not None:
+            out -= self._pix_mean
+            out *= self._pix_inv_std
+        return out
+
+    def _check_batch(self, n: int) -> None:
+        if n == 0:
+            raise InputValidationError(f"input batch is empty; the model wants {self.wanted}")
+        if n > self.max_batch:
+            raise InputValidationError(f"input batch of {n:,} samples is over the limit of {self.max_batch:,}; "
+                                       "split it or raise Policy(max_batch=...)")
+
+    def _fits(self, shape: tuple[int, ...]) -> bool:
+        if not self.dynamic:
+            return shape == self.sample_shape
+        return len(shape) == self.rank and all(w < 0 or w == g for w, g in zip(self.sample_shape, shape))
+
+    def _shaped(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+        shape = x.shape
+        if len(shape) == self.rank + 1 and self._fits(shape[1:]):
+            self._check_batch(shape[0])
+            return x, True
+        if self._fits(shape):
+            return x[None], False
+        if x.size == 0:
+            raise InputValidationError(f"input is empty (shape {_shape_str(shape)}); the model wants {self.wanted}")
+        raise InputValidationError(f"input has shape {_shape_str(shape)}; the model wants {self.wanted}")
+
+    # ---- images ------------------------------------------------------------
+    def _image(self, item: Any) -> np.ndarray:
+        if self.pre is None:
+            raise InputValidationError("this model has no image preprocessing in its manifest; "
+                                       "pass a numeric array instead of an image")
+        from PIL import Image
+
+        if isinstance(item, Image.Image):
+            self._check_pixels(item.width, item.height, "image")
+            return self._from_pil(item, "image")
+        if isinstance(item, (bytes, bytearray, memoryview)):
+            return self._decode(io.BytesIO(bytes(item)), f"image bytes ({len(item):,} bytes)")
+        path = Path(item)
+        if not path.is_file():
+            raise InputValidationError(f"{path}: no such image file")
+        return self._decode(path, str(path))
+
+    def _check_pixels(self, width: int, height: int, where: str) -> None:
+        if width * height > self.max_pixels:
+            raise InputValidationError(f"{where}: {width}x{height} pixels is over the {self.max_pixels:,} limit "
+                                       "(decompression bomb?); resize it first")
+        if width * height == 0:
+            raise InputValidationError(f"{where}: the image is empty (0 pixels)")
+
+    def _from_pil(self, img, where: str) -> np.ndarray:
+        try:
+            return image_to_array(img, self.pre)
+        except Exception as err:  # Pillow raises many types on broken data
+            raise InputValidationError(f"{where}: cannot read the image ({type(err).__name__}: "
+                                       f"{str(err)[:120]})") from None
+
+    def _decode(self, source, where: str) -> np.ndarray:
+        from PIL import Image
+
+        try:
+            img = Image.open(source)
+        except Exception as err:
+            raise InputValidationError(f"{where}: not a readable image ({type(err).__name__}); "
+                                       "pass PNG, JPEG or another format Pillow reads") from None
+        with img:
+            # Checked on the header, before any pixel is decoded.
+            self._check_pixels(img.width, img.height, where)
+            try:
+                img.load()
+            except Exception as err:  # truncated or corrupt data
+                raise InputValidationError(f"{where}: corrupt or truncated image ({type(err).__name__}: "
+                                           f"{str(err)[:120]})") from None
+            return self._from_pil(img, where)

@@ -1,0 +1,216 @@
+"""Watching a deployed model: rolling statistics, drift against calibration, shadow comparison.
+
+``Monitor`` keeps ring buffers of the last ``window`` samples: a fixed subset of each
+input's values (at most 64 positions per channel, so a 96x96x3 image costs 192 floats),
+the first output, OOD scores, flags and call latencies. Nothing heavy runs per call;
+``snapshot()`` computes means, quantiles and a PSI drift score per input channel
+against the manifest's calibration bins (PSI < 0.1 stable, 0.1-0.25 shifting, > 0.25
+drifted).
+
+``Shadow`` sends a sampled share of calls to a reference model (for example the fp32
+file next to an int8 model) on a background thread and counts how often the two
+disagree (different top-1 for classifiers, a relative difference over 10% otherwise).
+The caller never waits for the reference; when its queue is full the sample is skipped
+and counted.
+
+Example:
+    >>> import numpy as np
+    >>> mon = Monitor(None, (4,), window=8)
+    >>> mon.record(np.ones((2, 4), np.float32), np.ones((2, 3), np.float32), None, None, 0.5)
+    >>> mon.snapshot()["samples"]
+    2
+"""
+
+from __future__ import annotations
+
+import math
+import queue
+import threading
+from typing import Any, Callable
+
+import numpy as np
+
+from ..stats import psi
+
+POSITIONS = 64  # values kept per channel and sample for the rolling input statistics
+MIN_SAMPLES_FOR_DRIFT = 30
+
+
+def drift_level(score: float) -> str:
+    """The usual PSI reading: under 0.1 stable, up to 0.25 shifting, above that drifted."""
+    return "stable" if score < 0.1 else "shifting" if score < 0.25 else "drifted"
+
+
+class Monitor:
+    """Rolling input/output statistics and drift; ``record`` is cheap, ``snapshot`` does the maths."""
+
+    def __init__(self, stats: dict[str, Any] | None, sample_shape: tuple[int, ...], *, window: int = 500,
+                 output_size: int | None = None, labels: list[str] | None = None):
+        self.stats = stats
+        self.window = int(window)
+        self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        positions = max(1, math.prod(d for d in sample_shape if d > 0) // self.channels)
+        # A strided slice, not an index array: recording then copies a view (no gather).
+        self._pos = slice(0, positions, -(-positions // POSITIONS))
+        self._npos = len(range(positions)[self._pos])
+        self._x = np.zeros((self.window, self._npos, self.channels), np.float32)
+        self._out = np.zeros((self.window, output_size), np.float32) if output_size and output_size <= 1024 else None
+        self._ood = np.full(self.window, np.nan, np.float32)
+        self._flag = np.zeros(self.window, bool)
+        self._lat = np.zeros(self.window, np.float32)
+        self.labels = labels
+        self.samples = 0
+        self.calls = 0
+        self._lock = threading.Lock()
+
+    def record(self, batch: np.ndarray, out0: np.ndarray | None, ood: np.ndarray | None,
+               flagged: np.ndarray | None, latency_ms: float) -> None:
+        """Add one call's samples (batch is the float32 model input, out0 the first output)."""
+        n = batch.shape[0]
+        per = batch.reshape(n, -1, self.channels)
+        if per.shape[1] < self._pos.stop:
+            return  # a dynamic-shape input smaller than the one the buffers were sized for
+        # The last `window` samples of the call; a single sample without index arrays (the common case).
+        take: Any = 0 if n == 1 else slice(max(0, n - self.window), None)
+        with self._lock:
+            i = self.samples % self.window
+            rows: Any = i if n == 1 else (np.arange(max(0, n - self.window), n) + i) % self.window
+            self._x[rows] = per[take, self._pos]
+            if self._out is not None and out0 is not None:
+                self._out[rows] = out0.reshape(n, -1)[take]
+            self._ood[rows] = np.nan if ood is None else ood[take]
+            self._flag[rows] = False if flagged is None else flagged[take]
+            self._lat[self.calls % self.window] = latency_ms
+            self.samples += n
+            self.calls += 1
+
+    def snapshot(self) -> dict[str, Any]:
+        """Rolling statistics over the window, with PSI drift per input channel."""
+        with self._lock:
+            filled = min(self.samples, self.window)
+            x = self._x[:filled].copy()
+            out = None if self._out is None else self._out[:filled].copy()
+            ood = self._ood[:filled].copy()
+            flags = self._flag[:filled].copy()
+            lat = self._lat[: min(self.calls, self.window)].copy()
+            samples, calls = self.samples, self.calls
+        snap: dict[str, Any] = {"calls": calls, "samples": samples, "window": filled}
+        if not filled:
+            return snap
+        snap["flagged_share"] = float(flags.mean())
+        if np.isfinite(ood).any():
+            snap["ood_score"] = {"mean": float(np.nanmean(ood)), "p95": float(np.nanquantile(ood, 0.95))}
+        snap["latency_ms"] = {"p50": float(np.quantile(lat, 0.5)), "p95": float(np.quantile(lat, 0.95)),
+                              "max": float(lat.max())}
+        snap["input"] = self._input_stats(x)
+        if out is not None:
+            snap["output"] = self._output_stats(out)
+        return snap
+
+    def _input_stats(self, x: np.ndarray) -> dict[str, Any]:
+        channels = []
+        bins = (self.stats or {}).get("bins")
+        for c in range(self.channels):
+            v = x[:, :, c].ravel()
+            ch = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}
+            if bins is not None and x.shape[0] >= MIN_SAMPLES_FOR_DRIFT:
+                ch["psi"] = psi(bins["reference_share"][c], bins["edges"][c], v)
+            channels.append(ch)
+        res: dict[str, Any] = {"channels": channels if len(channels) <= 16 else channels[:16]}
+        scores = [ch["psi"] for ch in channels if "psi" in ch]
+        if scores:
+            worst = max(scores)
+            res.update(psi_max=worst, psi_worst_channel=int(np.argmax(scores)), drift=drift_level(worst))
+        elif bins is None:
+            res["drift"] = "unknown (no calibration statistics in the manifest)"
+        else:
+            res["drift"] = f"unknown (fewer than {MIN_SAMPLES_FOR_DRIFT} samples so far)"
+        return res
+
+    def _output_stats(self, out: np.ndarray) -> dict[str, Any]:
+        res: dict[str, Any] = {"mean": [round(float(v), 6) for v in out.mean(axis=0)[:64]]}
+        if out.shape[1] > 1:
+            top = np.bincount(out.argmax(axis=1), minlength=out.shape[1]) / out.shape[0]
+            names = self.labels if self.labels and len(self.labels) == out.shape[1] else range(out.shape[1])
+            res["top1_share"] = {str(k): round(float(s), 4) for k, s in zip(names, top) if s > 0}
+        return res
+
+
+class Shadow:
+    """Runs a sampled share of calls through a reference model off the caller's thread."""
+
+    def __init__(self, reference: Callable[[np.ndarray], np.ndarray], rate: float, *, classifier: bool,
+                 tolerance: float = 0.1, max_queue: int = 64):
+        if not 0.0 <= rate <= 1.0:
+            from ..errors import UsageError
+
+            raise UsageError(f"shadow rate must be between 0 and 1, got {rate}")
+        self.reference = reference
+        self.rate = float(rate)
+        self.classifier = classifier
+        self.tolerance = tolerance
+        self._credit = 0.0
+        self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
+        self.compared = self.disagreed = self.skipped = self.errors = 0
+        self._lock = threading.Lock()
+        self._thread: threading.Thread | None = None
+        self._closed = False
+
+    def offer(self, batch: np.ndarray, out0: np.ndarray) -> None:
+        """Maybe queue this call for comparison (every 1/rate-th call: deterministic, not random)."""
+        with self._lock:
+            self._credit += self.rate
+            if self._credit < 1.0 or self._closed:
+                return
+            self._credit -= 1.0
+            if self._thread is None:
+                self._thread = threading.Thread(target=self._work, name="edgekit-shadow", daemon=True)
+                self._thread.start()
+        try:
+            self._queue.put_nowait((batch.copy(), out0.copy()))
+        except queue.Full:
+            with self._lock:
+                self.skipped += batch.shape[0]
+
+    def _work(self) -> None:
+        while True:
+            item = self._queue.get()
+            try:
+                if item is None:
+                    return
+                self._compare(*item)
+            finally:
+                self._queue.task_done()
+
+    def _compare(self, batch: np.ndarray, out0: np.ndarray) -> None:
+        n = batch.shape[0]
+        try:
+            ref = np.asarray(self.reference(batch), np.float32).reshape(n, -1)
+        except Exception:  # a reference failure is a monitoring fact, never the caller's problem
+            with self._lock:
+                self.errors += n
+            return
+        got = out0.reshape(n, -1)
+        if self.classifier:
+            differ = got.argmax(axis=1) != ref.argmax(axis=1)
+        else:
+            differ = np.abs(got - ref).max(axis=1) > self.tolerance * (np.abs(ref).max(axis=1) + 1e-6)
+        with self._lock:
+            self.compared += n
+            self.disagreed += int(differ.sum())
+
+    def snapshot(self, wait: bool = False) -> dict[str, Any]:
+        if wait and self._thread is not None:
+            self._queue.join()
+        with self._lock:
+            rate = self.disagreed / self.compared if self.compared else None
+            return {"rate": self.rate, "compared": self.compared, "disagreed": self.disagreed,
+                    "disagreement_rate": rate, "skipped": self.skipped, "errors": self.errors}
+
+    def close(self) -> None:
+        with self._lock:
+            self._closed = True
+            started = self._thread is not None
+        if started:
+            self._queue.put(None)
+            self._thread.join(timeout=10)

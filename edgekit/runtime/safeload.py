@@ -1,0 +1,135 @@
+"""Load model bytes without letting a hostile file take the caller's process down.
+
+The TFLite interpreter checks a flatbuffer's structure but not its meaning: a file with,
+say, an operator output index of -1 segfaults it (see FACTS.md). So before the caller's
+process hands untrusted bytes to an interpreter:
+
+1. cheap structural checks in-process (size, the ``TFL3`` identifier, root offset);
+2. a probe subprocess loads, allocates and invokes the bytes once on zeros. Only a clean
+   exit lets the parent load them; a signal death or a refusal becomes ModelLoadError.
+
+The probe costs one Python start plus an interpreter import (about 0.2-0.5 s on a PC,
+a few seconds on a Pi). Verdicts are cached by sha256 + backend in memory and, for
+passes, on disk (``$EDGEKIT_CACHE_DIR`` or ``~/.cache/edgekit/verified``), so each model
+file pays it once per machine.
+
+Example:
+    >>> data = open("digits-int8.tflite", "rb").read()               # doctest: +SKIP
+    >>> interp = load_interpreter(data, label="digits-int8.tflite")   # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from ..backends import Backend, get_backend, make_interpreter
+from ..errors import ModelLoadError
+
+PROBE_TIMEOUT_S = 120.0
+_MIN_SIZE = 16  # root offset + "TFL3" + the smallest table header
+_memory: dict[str, str] = {}  # key -> "ok" | "ok-nodelegates" | refusal message
+_lock = threading.Lock()
+
+
+def check_structure(data: bytes, label: str) -> None:
+    """Refuse bytes that cannot be a .tflite flatbuffer, without any interpreter."""
+    if len(data) < _MIN_SIZE:
+        raise ModelLoadError(f"{label}: {len(data)} bytes is too small for a .tflite model; re-export it")
+    if data[4:8] != b"TFL3":
+        raise ModelLoadError(f"{label}: not a TensorFlow Lite model (no TFL3 identifier); check the file")
+    root = int.from_bytes(data[:4], "little")
+    if root < 8 or root + 4 > len(data):
+        raise ModelLoadError(f"{label}: truncated or corrupt .tflite (root offset {root} of {len(data)} bytes); "
+                             "copy the file again")
+
+
+def cache_dir() -> Path:
+    env = os.environ.get("EDGEKIT_CACHE_DIR")
+    return Path(env) / "verified" if env else Path.home() / ".cache" / "edgekit" / "verified"
+
+
+def _key(data: bytes, be: Backend, delegates: bool | None) -> str:
+    tag = f"{be.name}-{be.version}-{delegates}".encode()
+    return hashlib.sha256(hashlib.sha256(data).digest() + tag).hexdigest()
+
+
+def _edgekit_path() -> str:
+    # The probe must import this same edgekit, also when it runs from a source tree.
+    return str(Path(__file__).resolve().parents[2])
+
+
+def run_probe(data: bytes, be: Backend, delegates: bool | None, timeout: float = PROBE_TIMEOUT_S) -> str:
+    """Run the probe process; returns "ok"/"ok-nodelegates" or a one-line refusal reason."""
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(p for p in (_edgekit_path(), env.get("PYTHONPATH")) if p)
+    env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+    mode = {None: "auto", True: "on", False: "off"}[delegates]
+    try:
+        proc = subprocess.run(
+            [sys.executable, "-m", "edgekit.runtime._probe", be.name, mode],
+            input=data, capture_output=True, timeout=timeout, env=env,
+        )
+    except subprocess.TimeoutExpired:
+        return f"the probe did not finish within {timeout:g} s (hangs on load or first invoke)"
+    out = proc.stdout.decode("utf-8", "replace").strip().splitlines()
+    if proc.returncode == 0 and out and out[-1].startswith("ok"):
+        return out[-1]
+    if proc.returncode < 0:
+        try:
+            name = signal.Signals(-proc.returncode).name
+        except ValueError:
+            name = f"signal {-proc.returncode}"
+        return f"crashed the probe process ({name}): the file is corrupt or hostile"
+    return out[-1] if out else f"the probe exited with code {proc.returncode}"
+
+
+def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool = True) -> str:
+    """The cached probe verdict for these bytes on this backend (runs the probe on a miss)."""
+    key = _key(data, be, delegates)
+    with _lock:
+        if key in _memory:
+            return _memory[key]
+    disk = cache_dir() / key
+    if use_disk:
+        try:
+            cached = disk.read_text().strip()
+            if cached.startswith("ok"):
+                with _lock:
+                    _memory[key] = cached
+                return cached
+        except OSError:
+            pass
+    result = run_probe(data, be, delegates)
+    with _lock:
+        _memory[key] = result
+    if use_disk and result.startswith("ok"):  # only passes: a timeout on a busy day must not stick
+        try:
+            disk.parent.mkdir(parents=True, exist_ok=True)
+            disk.write_text(result)
+        except OSError:
+            pass
+    return result
+
+
+def load_interpreter(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
+                     backend: str | Backend | None = None, probe: bool = True):
+    """An allocated interpreter for ``data``, after the structural checks and (by default) the probe."""
+    check_structure(data, label)
+    be = backend if isinstance(backend, Backend) else get_backend(backend)
+    delegates: bool | None = None
+    if probe:
+        result = verdict(data, be, None)
+        if not result.startswith("ok"):
+            raise ModelLoadError(f"{label}: refused by the load probe: {result}")
+        # Load the way the probe did: if it had to drop XNNPACK, so do we.
+        delegates = result == "ok"
+    try:
+        return make_interpreter(data, num_threads=num_threads, backend=be, default_delegates=delegates)
+    except ModelLoadError as err:
+        raise ModelLoadError(str(err).replace("<bytes>", label)) from None

@@ -20,6 +20,7 @@ class Progress:
         self.stream = stream or sys.stderr
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self._last = 0.0
+        self._shown = -1
 
     def __enter__(self) -> "Progress":
         self._draw(force=True)
@@ -33,9 +34,9 @@ class Progress:
         if not self.enabled:
             return
         now = time.monotonic()
-        if not force and now - self._last < 0.1 and self.done != self.total:
+        if self.done == self._shown or (not force and now - self._last < 0.1 and self.done != self.total):
             return
-        self._last = now
+        self._last, self._shown = now, self.done
         if self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)

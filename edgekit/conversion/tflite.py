@@ -6,6 +6,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import warnings
 from typing import Iterator
@@ -29,15 +30,15 @@ def _converter(tf, source: Source):
     return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir))
 
 
-def _representative(x: np.ndarray, quiet: bool) -> Iterator[list[np.ndarray]]:
-    with Progress("calibrating", total=len(x), enabled=False if quiet else None) as bar:
+def _representative(x: np.ndarray, quiet: bool, stream) -> Iterator[list[np.ndarray]]:
+    with Progress("calibrating", total=len(x), enabled=False if quiet else None, stream=stream) as bar:
         for i in range(len(x)):
             bar.advance()
             yield [x[i : i + 1]]
 
 
 def configure(tf, conv, recipe: Recipe, calibration: np.ndarray | None, *, sparse: bool,
-              compat: str | None, select_tf_ops: bool, quiet: bool) -> None:
+              compat: str | None, select_tf_ops: bool, quiet: bool, progress_stream=None) -> None:
     """Apply a recipe (and edgekit's extra switches) to a TFLiteConverter."""
     opts = [getattr(tf.lite.Optimize, o) for o in recipe.optimizations]
     if sparse or recipe.sparsity_optimization:
@@ -58,7 +59,7 @@ def configure(tf, conv, recipe: Recipe, calibration: np.ndarray | None, *, spars
         if calibration is None:
             raise DataError(f"recipe {recipe.name!r} quantizes activations and needs --calibration data "
                             "(100-500 typical inputs as .npy/.npz or an image folder)")
-        conv.representative_dataset = lambda: _representative(calibration, quiet)
+        conv.representative_dataset = lambda: _representative(calibration, quiet, progress_stream)
     if compat is not None:
         if compat not in COMPAT_TARGETS:
             raise DataError(f"unknown --compat {compat!r}; choose one of {', '.join(COMPAT_TARGETS)}")
@@ -90,8 +91,10 @@ def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = N
     tf = import_tf()
     with captured() as log:
         conv = _converter(tf, source)
+    # the converter runs with fd 2 captured: the progress bar draws on a copy of the real stderr
+    progress_stream = os.fdopen(os.dup(2), "w")
     configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
-              select_tf_ops=select_tf_ops, quiet=quiet)
+              select_tf_ops=select_tf_ops, quiet=quiet, progress_stream=progress_stream)
     try:
         with captured() as log, warnings.catch_warnings():
             # int8 always warns "Statistics for quantized inputs were expected": noise for users
@@ -109,4 +112,6 @@ def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = N
                                   f"{recipe.name!r}; {hint}") from None
         first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
         raise ConversionError(f"conversion with recipe {recipe.name!r} failed: {first[:300]}") from None
+    finally:
+        progress_stream.close()
     return data

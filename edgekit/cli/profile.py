@@ -27,6 +27,8 @@ def profile(
     ssh_option: List[str] = typer.Option([], "--ssh-option", help="extra ssh -o KEY=VALUE (repeatable)"),
     remote_python: str = typer.Option("python3", "--remote-python", help="python with numpy and ai-edge-litert "
                                       "on the device"),
+    remote_dir: Optional[str] = typer.Option(None, "--remote-dir", help="where the model is copied on the device "
+                                             "(default ~/.cache/edgekit/profile)"),
     adb: Optional[str] = typer.Option(None, "--adb", help="Android phone serial (see adb devices)"),
     benchmark_binary: Optional[Path] = typer.Option(None, "--benchmark-binary", help="LiteRT benchmark_model "
                                                     "built for the phone (with --adb)"),
@@ -53,7 +55,7 @@ def profile(
     try:
         docs = run(model, runs=runs, warmup=warmup, threads=threads, input=input, backend=interpreter, hosts=host,
                    ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config, options=list(ssh_option),
-                            python=remote_python),
+                            python=remote_python, remote_dir=remote_dir),
                    adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar)
     finally:
         bar.close()

@@ -21,7 +21,9 @@ from __future__ import annotations
 
 import importlib
 import json
+import os
 import re
+import signal
 import sys
 import time
 
@@ -32,6 +34,7 @@ else:  # run as a script, or piped with the two modules bundled into sys.modules
     import memory  # type: ignore[no-redef]
 
 RESULT_TAG = "EDGEKIT-RESULT "
+RUSAGE_TAG = "EDGEKIT-RUSAGE "
 PROGRESS_TAG = "EDGEKIT-PROGRESS "
 ERROR_EXIT = 3
 MB = float(2**20)
@@ -263,7 +266,8 @@ def measure(cfg: dict) -> dict:
     }
 
 
-def main(argv: list[str]) -> int:
+def run(argv: list[str]) -> int:
+    """Measure and print the result line; the exit code."""
     try:
         if len(argv) != 2:
             raise ChildError("usage", "usage: child.py CONFIG_JSON")
@@ -276,11 +280,40 @@ def main(argv: list[str]) -> int:
         code = 0
     except ChildError as err:
         result, code = {"error": {"kind": err.kind, "message": str(err)}}, ERROR_EXIT
-    except Exception as err:  # report, never hang the parent without a result
+    except Exception as err:  # report, never leave the parent without a result
         result, code = {"error": {"kind": "internal", "message": f"{type(err).__name__}: {err}"}}, ERROR_EXIT
     sys.stdout.write(RESULT_TAG + json.dumps(result) + "\n")
     sys.stdout.flush()
     return code
+
+
+def main(argv: list[str]) -> int:
+    """Measure in a fork of this still-small process.
+
+    Why fork: Linux keeps ru_maxrss across exec, so a child started from a big
+    process (a notebook with TensorFlow loaded) would report its parent's peak.
+    A fork of this bare interpreter starts a fresh high-water mark. Its OS-side
+    rusage (wait4) is printed too, as an account independent of the sampler.
+    """
+    if not hasattr(os, "fork"):
+        return run(argv)
+    sys.stdout.flush()
+    pid = os.fork()
+    if pid == 0:
+        code = 70  # EX_SOFTWARE, if run() itself blows up
+        try:
+            code = run(argv)
+        finally:
+            os._exit(code)
+    _, status, usage = os.wait4(pid, 0)
+    scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KB on Linux
+    sys.stdout.write(RUSAGE_TAG + json.dumps({"ru_maxrss_mb": _mb(usage.ru_maxrss * scale)}) + "\n")
+    sys.stdout.flush()
+    if os.WIFSIGNALED(status):  # die the same way, so the parent sees the signal
+        sig = os.WTERMSIG(status)
+        signal.signal(sig, signal.SIG_DFL)
+        os.kill(os.getpid(), sig)
+    return os.WEXITSTATUS(status)
 
 
 if __name__ == "__main__":

@@ -13,7 +13,6 @@ Example:
 from __future__ import annotations
 
 import json
-import os
 import signal
 import subprocess
 import sys
@@ -104,15 +103,15 @@ def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: di
 
 
 class ProcessResult:
-    """What a finished child left behind: stdout, stderr (without progress lines), exit code, rusage."""
+    """What a finished child left behind: stdout, stderr (without progress lines), exit code."""
 
-    def __init__(self, stdout: str, stderr: str, returncode: int, rusage=None):
-        self.stdout, self.stderr, self.returncode, self.rusage = stdout, stderr, returncode, rusage
+    def __init__(self, stdout: str, stderr: str, returncode: int):
+        self.stdout, self.stderr, self.returncode = stdout, stderr, returncode
 
 
 def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
                 on_progress: ProgressFn | None = None, timeout: float | None = None) -> ProcessResult:
-    """Run ``cmd``, forwarding the child's progress lines as they come; wait4 for its rusage."""
+    """Run ``cmd``, forwarding the child's progress lines as they come."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     err_lines: list[str] = []
@@ -147,21 +146,20 @@ def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
         t.join()
     if timer:
         timer.cancel()
-    rusage = None
-    if hasattr(os, "wait4"):  # the OS's own account of the child, independent of what it reports
-        _, status, rusage = os.wait4(proc.pid, 0)
-        proc.returncode = os.waitstatus_to_exitcode(status)
-    else:  # pragma: no cover - not POSIX
-        proc.wait()
-    return ProcessResult(out, "".join(err_lines), proc.returncode, rusage)
+    proc.wait()
+    return ProcessResult(out, "".join(err_lines), proc.returncode)
 
 
 def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, Any]:
     """The child's result dict, or the one-line error its failure deserves."""
     prefix = f"{where}: " if where else ""
-    for line in reversed(res.stdout.splitlines()):
+    lines = res.stdout.splitlines()
+    rusage = next((json.loads(ln[len(child.RUSAGE_TAG):]) for ln in lines if ln.startswith(child.RUSAGE_TAG)), {})
+    for line in reversed(lines):
         if line.startswith(child.RESULT_TAG):
             raw = json.loads(line[len(child.RESULT_TAG):])
+            if rusage.get("ru_maxrss_mb") is not None and "memory" in raw:
+                raw["memory"]["os_ru_maxrss_mb"] = rusage["ru_maxrss_mb"]  # wait4 of the measuring process
             break
     else:
         if res.returncode < 0:
@@ -186,13 +184,11 @@ def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, An
     raise EdgekitError(f"{prefix}profiler child failed: {msg}")
 
 
-def make_row(raw: dict[str, Any], rusage=None) -> dict[str, Any]:
+def make_row(raw: dict[str, Any]) -> dict[str, Any]:
     """One result row from the child's raw output."""
     samples = raw["timing"].pop("samples_ms")
     mem = dict(raw["memory"])
     mem["peak_mb"] = max(v for v in (mem.get("peak_rss_sampled_mb"), mem.get("ru_maxrss_mb")) if v is not None)
-    if rusage is not None and sys.platform != "darwin":
-        mem["os_ru_maxrss_mb"] = round(rusage.ru_maxrss / 1024, 3)  # from the parent's wait4, KB on Linux
     summary = stats.summarize(samples)
     return {
         "threads": raw["threads"],
@@ -270,7 +266,7 @@ def profile_model(
                           label=f"{n} thread{'s' if n > 1 else ''}", on_progress=on_progress)
         raw = parse_child(res, str(path))
         machine = machine or raw["machine"]
-        rows.append(make_row(raw, res.rusage))
+        rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list,
                 "input": "random" if inputs["kind"] == "random" else inputs["path"]}
     return document(model_info(path), {"kind": "local", "name": machine.get("hostname")}, machine, settings, rows)

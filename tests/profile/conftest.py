@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import sshd  # tests/profile is on sys.path (rootdir conftest, prepend import mo
 
 HERE = Path(__file__).resolve().parent
 FAKE_ADB_DIR = HERE / "fake_adb"
-SAMPLES = Path("/work/shared/samples/benchmark_model")
+SAMPLES = HERE / "data"  # recorded benchmark_model output
 
 
 @pytest.fixture(scope="session")
@@ -30,3 +31,38 @@ def ssh_opts(ssh_server, tmp_path_factory):
 
     return SSHOptions(key=str(ssh_server.key), port=ssh_server.port, options=ssh_server.ssh_options,
                       python=sys.executable, remote_dir=str(tmp_path_factory.mktemp("device")))
+
+
+@pytest.fixture()
+def fake_adb(tmp_path, monkeypatch):
+    """A FAKE adb (tests/profile/fake_adb.py) first on PATH; returns (log path, set_output(sample path))."""
+    bindir = tmp_path / "fake-bin"
+    bindir.mkdir()
+    exe = bindir / "adb"
+    exe.write_text(f"#!{sys.executable}\n" + (HERE / "fake_adb.py").read_text())
+    exe.chmod(0o755)
+    log = tmp_path / "adb.log"
+    monkeypatch.setenv("PATH", f"{bindir}{os.pathsep}{os.environ['PATH']}")
+    monkeypatch.setenv("FAKE_ADB_ROOT", str(tmp_path / "phone"))
+    monkeypatch.setenv("FAKE_ADB_LOG", str(log))
+
+    def use_output(sample: Path) -> None:
+        monkeypatch.setenv("FAKE_ADB_OUTPUT", str(sample))
+
+    use_output(SAMPLES / "2020-peak-memory-op-profiling.txt")
+    return log, use_output
+
+
+@pytest.fixture(scope="session")
+def custom_op_model(digits_models, tmp_path_factory) -> Path:
+    """The digits fp32 model with its first op turned into an unregistered custom op "EdgekitMadeUpOp"."""
+    from ai_edge_litert import schema_py_generated as schema
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(digits_models("fp32")))
+    code = model.operatorCodes[model.subgraphs[0].operators[0].opcodeIndex]
+    code.builtinCode = code.deprecatedBuiltinCode = schema.BuiltinOperator.CUSTOM
+    code.customCode = b"EdgekitMadeUpOp"
+    out = tmp_path_factory.mktemp("custom") / "custom-op.tflite"
+    flatbuffer_utils.write_model(model, str(out))
+    return out

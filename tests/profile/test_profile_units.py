@@ -1,0 +1,122 @@
+"""Stats, machine facts, memory sampling, budgets and the result schema: no model, no TensorFlow."""
+
+import json
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from edgekit.errors import CheckFailed, DeviceProfileError, UsageError
+from edgekit.profile import budgets, machine, memory, schema, stats
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.floats(min_value=1e-4, max_value=1e4), min_size=1, max_size=300))
+def test_summary_is_ordered_and_matches_numpy(samples):
+    s = stats.summarize(samples)
+    order = [s[k] for k in ("min", "p50", "p90", "p95", "p99", "max")]
+    assert all(a <= b + 1e-6 for a, b in zip(order, order[1:]))
+    assert s["count"] == len(samples)
+    assert s["p95"] == pytest.approx(float(np.percentile(samples, 95)), rel=1e-5, abs=1e-6)
+    assert s["mean"] == pytest.approx(float(np.mean(samples)), rel=1e-5, abs=1e-6)
+
+
+def test_bootstrap_ci_separates_a_shift_from_noise():
+    rng = np.random.default_rng(1)
+    a, b = rng.normal(10, 1, 400), rng.normal(10, 1, 400)
+    lo, hi = stats.bootstrap_diff_ci(a, b)
+    assert lo < 0 < hi
+    lo, hi = stats.bootstrap_diff_ci(a, a + 1.0)
+    assert 0.7 < lo < hi < 1.3
+    assert stats.bootstrap_diff_ci(a, b) == stats.bootstrap_diff_ci(a, b)  # seeded
+
+
+def test_histogram_keeps_outliers_out_of_the_bars_but_counts_them():
+    samples = [1.0] * 500 + [1.1] * 500 + [500.0]
+    edges, counts, beyond = stats.histogram(samples)
+    assert beyond == 1 and sum(counts) == 1001  # the outlier sits in the last bar, and the note counts it
+    assert edges[-1] < 500
+
+
+def test_block_medians_show_drift():
+    assert len(stats.block_medians(list(range(100)))) == stats.BLOCKS
+    assert stats.block_medians([1.0, 2.0]) == [1.5]
+
+
+def test_throttle_flags_are_decoded_into_words():
+    assert machine.decode_throttled(0x50005) == [
+        "under-voltage now", "throttled now", "under-voltage has occurred", "throttling has occurred"]
+    assert machine.decode_throttled(0) == []
+
+
+def test_machine_description_is_json_and_honest():
+    info = machine.describe()
+    json.dumps(info)
+    assert info["cores"] >= 1 and info["arch"]
+    # fields the OS does not expose are None, not invented
+    for key in ("governor", "temperature_c", "throttling"):
+        assert info[key] is None or info[key]
+
+
+def test_peak_sampler_sees_a_short_lived_allocation():
+    before = memory.rss_bytes()
+    with memory.PeakSampler(interval_s=0.001) as s:
+        block = np.ones(64 * 2**20, dtype=np.uint8)  # touched pages: really resident
+        import time
+
+        time.sleep(0.05)
+        del block
+    assert s.peak_bytes - before > 50 * 2**20
+    assert memory.ru_maxrss_bytes() >= s.peak_bytes * 0.9
+    uss = memory.uss_pss_bytes()
+    assert uss["uss"] and uss["pss"] and uss["uss"] <= uss["pss"] * 1.01
+
+
+def _doc(p95=12.0, peak=80.0, threads=(1,)):
+    return {"schema": schema.SCHEMA, "model": {}, "device": {},
+            "rows": [{"threads": t, "latency_ms": {"p95": p95, "max": p95 * 2}, "memory": {"peak_mb": peak}}
+                     for t in threads]}
+
+
+def test_budget_from_target_and_overrides():
+    doc = _doc(p95=150.0, peak=100.0)
+    b = budgets.check_budget(doc, target="raspberry-pi-4")  # 100 ms, 256 MB
+    assert not b["passed"] and b["source"] == "raspberry-pi-4"
+    assert budgets.check_budget(doc, target="raspberry-pi-4", max_latency_ms=200)["passed"]
+    with pytest.raises(CheckFailed, match=r"p95 150 ms > 100 ms") as err:
+        budgets.enforce(budgets.check_budget(doc, target="raspberry-pi-4"))
+    assert err.value.exit_code == 1
+    assert budgets.check_budget(_doc(), max_memory_mb=50)["rows"][0]["failures"] == ["peak 80 MB > 50 MB"]
+    assert budgets.check_budget(_doc()) is None
+
+
+def test_budget_checks_every_row_and_refuses_missing_figures():
+    doc = _doc(threads=(1, 4))
+    doc["rows"][1]["latency_ms"]["p95"] = 1.0
+    assert not budgets.check_budget(doc, max_latency_ms=5)["passed"]
+    adb_like = _doc()
+    adb_like["rows"][0]["latency_ms"]["p95"] = None  # benchmark_model: max stands in for p95
+    adb_like["rows"][0]["memory"]["peak_mb"] = None
+    b = budgets.check_budget(adb_like, max_latency_ms=30, max_memory_mb=100)
+    assert b["rows"][0]["latency_metric"] == "max" and b["rows"][0]["failures"] == ["peak memory not measured"]
+
+
+def test_bad_budget_values_and_targets_are_input_errors():
+    with pytest.raises(UsageError):
+        budgets.check_budget(_doc(), max_latency_ms=-1)
+    with pytest.raises(DeviceProfileError):
+        budgets.check_budget(_doc(), target="no-such-board")
+
+
+def test_schema_rejects_what_is_not_a_profile(tmp_path):
+    good = tmp_path / "good.json"
+    schema.save(_doc(), good)
+    assert schema.load(good)["schema"] == schema.SCHEMA
+    for text, needle in (("{", "not valid JSON"), ('{"a": 1}', "not an edgekit profile"),
+                         ('{"schema": "edgekit.profile/0"}', "re-run edgekit profile"),
+                         ('{"schema": "edgekit.profile/1", "rows": []}', "at least one row")):
+        bad = tmp_path / "bad.json"
+        bad.write_text(text)
+        with pytest.raises(UsageError, match=needle):
+            schema.load(bad)

@@ -1,0 +1,88 @@
+"""Remote profiling against a real OpenSSH server on 127.0.0.1 (throwaway keys, started by the fixture)."""
+
+import json
+import socket
+import sys
+
+import pytest
+
+from edgekit.cli import main
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def _ssh_args(server, remote_dir, python=sys.executable):
+    args = ["--ssh-key", server.key, "--ssh-port", server.port, "--remote-python", python,
+            "--remote-dir", remote_dir]
+    for opt in server.ssh_options:
+        args += ["--ssh-option", opt]
+    return args
+
+
+def test_two_hosts_in_parallel_each_get_a_result(ssh_server, digits_models, tmp_path, capsys):
+    model = digits_models("int8")
+    host_b = f"{ssh_server.host.split('@')[0]}@localhost"  # the same server under a second name
+    out = tmp_path / "remote.json"
+    code, stdout, err = run(capsys, "profile", model, "--host", ssh_server.host, "--host", host_b,
+                            "--runs", 30, "--warmup", 3, "--threads", "1,2", "--json", out,
+                            *_ssh_args(ssh_server, tmp_path / "device"))
+    assert code == 0, err
+    files = sorted(tmp_path.glob("remote-*.json"))
+    assert len(files) == 2
+    for f, host in zip(files, sorted([ssh_server.host, host_b])):
+        doc = json.loads(f.read_text())
+        assert doc["device"] == {"kind": "ssh", "name": host}
+        assert [r["threads"] for r in doc["rows"]] == [1, 2]
+        assert doc["rows"][0]["latency_ms"]["count"] == 30 and doc["rows"][0]["memory"]["peak_mb"] > 0
+        assert doc["machine"]["cores"] >= 1
+        assert doc["model"]["file"] == model.name
+    assert stdout.count("int8") >= 2
+    copies = list((tmp_path / "device").glob("*.tflite"))
+    assert len(copies) == 1 and copies[0].read_bytes() == model.read_bytes()
+
+
+def test_remote_budget_failure_exits_1(ssh_server, digits_models, tmp_path, capsys):
+    code, _, err = run(capsys, "profile", digits_models("int8"), "--host", ssh_server.host, "--runs", 10,
+                       "--max-latency-ms", "0.000001", *_ssh_args(ssh_server, tmp_path / "device"))
+    assert code == 1 and "over budget" in err and "p95" in err
+
+
+def test_unreachable_host_is_one_line_exit_2(ssh_server, digits_models, tmp_path, capsys):
+    with socket.socket() as s:  # a port nobody listens on
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    args = _ssh_args(ssh_server, tmp_path / "device")
+    args[args.index("--ssh-port") + 1] = port
+    code, _, err = run(capsys, "profile", digits_models("int8"), "--host", ssh_server.host, *args)
+    assert code == 2 and err.count("\n") == 1
+    assert err.startswith(f"error: {ssh_server.host}: cannot connect over ssh") and "refused" in err
+
+
+def test_missing_remote_python_is_one_line_exit_2(ssh_server, digits_models, tmp_path, capsys):
+    args = _ssh_args(ssh_server, tmp_path / "device", python="/no/such/python3")
+    code, _, err = run(capsys, "profile", digits_models("int8"), "--host", ssh_server.host, *args)
+    assert code == 2 and "'/no/such/python3' not found on the device" in err and err.count("\n") == 1
+
+
+def test_remote_custom_op_is_named(ssh_server, custom_op_model, tmp_path, capsys):
+    code, _, err = run(capsys, "profile", custom_op_model, "--host", ssh_server.host,
+                       *_ssh_args(ssh_server, tmp_path / "device"))
+    assert code == 2 and "unresolved custom op EdgekitMadeUpOp" in err
+
+
+@pytest.mark.slow
+def test_remote_input_file_is_copied_too(ssh_server, digits_models, digits, tmp_path, capsys):
+    import numpy as np
+
+    x = tmp_path / "x.npz"
+    np.savez(x, x=digits.x_test[:8])
+    out = tmp_path / "r.json"
+    code, _, err = run(capsys, "profile", digits_models("fp32"), "--host", ssh_server.host, "--runs", 10,
+                       "--input", x, "--json", out, *_ssh_args(ssh_server, tmp_path / "device"))
+    assert code == 0, err
+    assert json.loads(out.read_text())["rows"][0]["inputs"][0]["samples"] == 8
+    assert len(list((tmp_path / "device").glob("*.npz"))) == 1

@@ -11,26 +11,19 @@ import sys
 
 
 def main() -> int:
-    import numpy as np
-
-    from edgekit.backends import make_interpreter
     from edgekit.errors import EdgekitError
+    from edgekit.runtime.safeload import open_checked
 
     backend = None if sys.argv[1] == "auto" else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]
     data = sys.stdin.buffer.read()
     try:
-        interp = make_interpreter(data, num_threads=1, backend=backend, default_delegates=delegates)
-        for d in interp.get_input_details():
-            interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-        interp.invoke()
-        for d in interp.get_output_details():
-            interp.get_tensor(d["index"])
+        interp = open_checked(data, num_threads=1, backend=backend, delegates=delegates)
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))
         return 3
-    except Exception as err:  # the interpreter raises ValueError / RuntimeError / others on bad graphs
-        print(f"{type(err).__name__}: {str(err).strip().splitlines()[0] if str(err).strip() else ''}"[:300])
+    except Exception as err:  # anything else the interpreter raises on a bad graph
+        print(f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
         return 3
     print("ok" if getattr(interp, "edgekit_default_delegates", True) else "ok-nodelegates")
     return 0

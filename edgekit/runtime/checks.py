@@ -152,26 +152,27 @@ class InputGuard:
         self.ood_limit = policy.ood_threshold
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
-        ood = self.scorer(batch) if self.scorer is not None else None
+        scorer = self.scorer
         # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
         if self._scalar_bounds is not None:  # one channel: two reductions and two float comparisons
             # ufunc.reduce skips ndarray.min's Python wrapper; float() avoids slow numpy-scalar compares.
             if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
                     and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
-                return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
+                return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
         per = batch.reshape(batch.shape[0], -1, self.channels)
         mins = per.min(axis=1)
         maxs = per.max(axis=1)
         if (mins >= self.fast_lo).all() and (maxs <= self.fast_hi).all():
-            return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
-        return self._slow(batch, per, mins, maxs, ood)
+            return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
+        return self._slow(batch, per, mins, maxs)
 
-    def _slow(self, batch, per, mins, maxs, ood) -> InputVerdict:
+    def _slow(self, batch, per, mins, maxs) -> InputVerdict:
         if not (np.isfinite(mins).all() and np.isfinite(maxs).all()):
             bad = np.flatnonzero(~(np.isfinite(mins).all(axis=1) & np.isfinite(maxs).all(axis=1)))
             raise InputValidationError(
                 f"input has NaN or Inf in {len(bad)} of {batch.shape[0]} sample(s) (first: {int(bad[0])}); "
                 "clean the data before predict")
+        ood = self.scorer(batch) if self.scorer is not None else None
         size = per.shape[1] * per.shape[2]
         range_share = clip_share = None
         if self.has_range:

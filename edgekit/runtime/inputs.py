@@ -97,7 +97,8 @@ class InputCoercer:
     def _numeric(self, x: np.ndarray) -> np.ndarray:
         k = x.dtype.kind
         if k == "f":
-            return x.astype(_F32, copy=False)
+            with np.errstate(over="ignore"):  # float64 beyond float32 becomes Inf: the finite check reports it
+                return x.astype(_F32, copy=False)
         if k == "u" and x.dtype.itemsize == 1 and self.pre is not None:
             return self._pixels(x)
         if k in "iu":
@@ -176,6 +177,9 @@ class InputCoercer:
 
         try:
             img = Image.open(source)
+        except Image.DecompressionBombError:  # Pillow's own limit (2x its MAX_IMAGE_PIXELS) tripped first
+            raise InputValidationError(f"{where}: the image is over Pillow's pixel limit (decompression bomb?); "
+                                       "resize it first") from None
         except Exception as err:
             raise InputValidationError(f"{where}: not a readable image ({type(err).__name__}); "
                                        "pass PNG, JPEG or another format Pillow reads") from None

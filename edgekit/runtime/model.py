@@ -338,5 +338,7 @@ class EdgeModel:
 
 
 def c_str(check) -> str:
-    """A failed check in a few words, for incident reasons."""
-    return f"{check.name} {check.value} > {check.limit}" if check.limit is not None else f"{check.name} {check.value}"
+    """A failed check in a few words, for incident reasons: "ood 3.10 (limit 1.00) in samples [0, 4]"."""
+    text = check.name + ("" if check.value is None else f" {check.value}")
+    text += "" if check.limit is None else f" (limit {check.limit})"
+    return text + (f" in samples {list(check.failed)[:10]}" if check.failed else "")

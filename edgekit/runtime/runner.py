@@ -109,7 +109,8 @@ class Runner:
         except EdgekitError:
             raise
         except Exception as err:  # the interpreter raises RuntimeError / ValueError on kernel failures
-            raise InferenceError(f"{self.label}: the interpreter failed: {str(err).strip()[:200]}") from None
+            text = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())[:200]
+            raise InferenceError(f"{self.label}: the interpreter failed: {text}") from None
         finally:
             self._free.put(slot)
         return [r.astype(np.float32) if d is None else self._dequantize(r, *d) for r, d in zip(raw, self._deq)]

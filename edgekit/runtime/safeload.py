@@ -28,7 +28,9 @@ import sys
 import threading
 from pathlib import Path
 
-from ..backends import Backend, get_backend, make_interpreter
+import numpy as np
+
+from ..backends import Backend, _is_delegate_failure, get_backend, make_interpreter
 from ..errors import ModelLoadError
 
 PROBE_TIMEOUT_S = 120.0
@@ -117,9 +119,39 @@ def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool 
     return result
 
 
+def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
+                 backend: str | Backend | None = None, delegates: bool | None = None):
+    """Create, allocate and invoke once on zero inputs; with ``delegates=None`` drop XNNPACK if it fails.
+
+    Zeros are set explicitly: allocated input buffers are not guaranteed to be zero, and garbage
+    (say, a gather index) can fail a model that is fine. This is what the probe runs, too.
+    """
+    modes = [True, False] if delegates is None else [delegates]
+    for use in modes:
+        try:
+            interp = make_interpreter(data, num_threads=num_threads, backend=backend, default_delegates=use)
+            for d in interp.get_input_details():
+                interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+            interp.invoke()
+            for d in interp.get_output_details():
+                interp.get_tensor(d["index"])
+            return interp
+        except ModelLoadError as err:
+            text = str(err).replace("<bytes>", label)
+            if use and delegates is None and _is_delegate_failure(err):
+                continue
+            raise ModelLoadError(text) from None
+        except (ValueError, RuntimeError) as err:
+            if use and delegates is None and _is_delegate_failure(err):
+                continue
+            first = " ".join(str(err).split())[:240]
+            raise ModelLoadError(f"{label}: the model fails on a first run with zero input: {first}") from None
+    raise ModelLoadError(f"{label}: the model cannot run with or without XNNPACK")  # pragma: no cover
+
+
 def load_interpreter(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
                      backend: str | Backend | None = None, probe: bool = True):
-    """An allocated interpreter for ``data``, after the structural checks and (by default) the probe."""
+    """An interpreter for ``data``, after the structural checks and (by default) the probe."""
     check_structure(data, label)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     delegates: bool | None = None
@@ -129,7 +161,4 @@ def load_interpreter(data: bytes, *, label: str = "<bytes>", num_threads: int | 
             raise ModelLoadError(f"{label}: refused by the load probe: {result}")
         # Load the way the probe did: if it had to drop XNNPACK, so do we.
         delegates = result == "ok"
-    try:
-        return make_interpreter(data, num_threads=num_threads, backend=be, default_delegates=delegates)
-    except ModelLoadError as err:
-        raise ModelLoadError(str(err).replace("<bytes>", label)) from None
+    return open_checked(data, label=label, num_threads=num_threads, backend=be, delegates=delegates)

@@ -1,0 +1,127 @@
+"""The runtime's parts on their own, without a model: policy, incident log, checks, monitor, shadow."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from edgekit.errors import InputValidationError, ModelLoadError, UsageError
+from edgekit.runtime.checks import InputGuard, OutputGuard
+from edgekit.runtime.incidents import IncidentLog
+from edgekit.runtime.monitor import Monitor, Shadow
+from edgekit.runtime.policy import KINDS, Policy
+from edgekit.runtime.safeload import check_structure
+from edgekit.stats import compute_input_stats
+
+
+def test_policy_defaults_and_validation():
+    p = Policy()
+    assert [p.action(k) for k in KINDS] == ["fallback", "fallback", "raise", "allow", "fallback", "allow"]
+    assert all(Policy.strict().action(k) == "raise" for k in KINDS)
+    with pytest.raises(UsageError, match="needs Policy\\(default=...\\)"):
+        Policy(on_ood="default")
+    with pytest.raises(UsageError, match="on_latency='fallback'"):
+        Policy(on_latency="fallback")
+    with pytest.raises(UsageError):
+        Policy(max_batch=0)
+
+
+def test_incident_log_jsonl_without_raw_input(tmp_path):
+    path = tmp_path / "logs" / "incidents.jsonl"
+    log = IncidentLog(path)
+    x = np.arange(8, dtype=np.float32).reshape(2, 4)
+    log.add("ood", "ood 3.0 (limit 1.00)", "fallback", "abc", x=x, samples=[0, 1])
+    log.add("latency", "slow", "allow", "abc")
+    lines = [json.loads(ln) for ln in path.read_text().splitlines()]
+    assert [r["kind"] for r in lines] == ["ood", "latency"]
+    rec = lines[0]
+    assert rec["input"] == {"shape": [2, 4], "dtype": "float32", "nonfinite": 0, "min": 0.0, "max": 7.0, "mean": 3.5}
+    assert "values" not in rec["input"] and rec["model_sha256"] == "abc" and rec["time"].endswith("Z")
+    assert log.counts() == {"ood": 1, "latency": 1}
+    with_values = IncidentLog(None, log_inputs=True).add("ood", "r", "allow", None, x=x)
+    assert with_values["input"]["values"] == x.tolist()
+
+
+@pytest.fixture(scope="module")
+def uniform_stats():
+    calib = np.random.default_rng(0).uniform(0, 1, (400, 6, 6, 1)).astype(np.float32)
+    return compute_input_stats(calib)
+
+
+def test_input_guard_flags_range_clip_ood_and_refuses_nan(uniform_stats):
+    guard = InputGuard((6, 6, 1), uniform_stats, (1 / 255, -128, "int8"), Policy())
+    rng = np.random.default_rng(1)
+    clean = rng.uniform(0, 1, (20, 6, 6, 1)).astype(np.float32)
+    v = guard(clean)
+    assert v.flagged is None and v.in_qrange
+    wild = clean.copy()
+    wild[3, 0, 0, 0] = 5.0  # out of range, and clipped by int8 (1/36 of values = 2.8% > 1%)
+    v = guard(wild)
+    assert v.flagged.tolist() == [i == 3 for i in range(20)]
+    assert v.range_share[3] == pytest.approx(1 / 36) and v.clip_share[3] == pytest.approx(1 / 36)
+    names = {c.name: c.ok for c in v.checks(20)}
+    assert names["range"] is False and names["int8_clip"] is False
+    for bad in (np.nan, np.inf, -np.inf):
+        x = clean.copy()
+        x[7, 1, 1, 0] = bad
+        with pytest.raises(InputValidationError, match="NaN or Inf in 1 of 20 sample\\(s\\) \\(first: 7\\)"):
+            guard(x)
+
+
+def test_input_guard_without_statistics_still_refuses_inf():
+    guard = InputGuard((4,), None, None, Policy())
+    assert guard(np.full((2, 4), 1e30, np.float32)).flagged is None
+    with pytest.raises(InputValidationError):
+        guard(np.array([[0, 0, np.inf, 0]], np.float32))
+
+
+def test_output_guard_distribution_and_confidence():
+    guard = OutputGuard(True, True, 0.0, Policy(min_confidence=0.5))
+    good = np.array([[0.9, 0.1], [0.6, 0.4]], np.float32)
+    assert guard([good]).flagged is None
+    bad = np.array([[0.9, 0.1], [0.5, 0.9], [0.45, 0.55], [np.nan, 0.5]], np.float32)
+    v = guard([bad])
+    assert v.bad_sum.tolist() == [False, True, False, True]
+    assert v.low_conf is None  # a NaN row is not "low confidence": it is reported as non-finite
+    assert v.flagged.tolist()[:2] == [False, True] and v.nonfinite.tolist() == [False, False, False, True]
+    low = guard([np.array([[0.3, 0.3, 0.4]], np.float32)])
+    assert low.low_conf.tolist() == [True]
+
+
+def test_monitor_psi_stable_then_drifted(uniform_stats):
+    mon = Monitor(uniform_stats, (6, 6, 1), window=200, output_size=3, labels=["a", "b", "c"])
+    rng = np.random.default_rng(2)
+    for _ in range(200):
+        mon.record(rng.uniform(0, 1, (1, 6, 6, 1)).astype(np.float32), np.array([[0.7, 0.2, 0.1]]), None, None, 1.0)
+    snap = mon.snapshot()
+    assert snap["samples"] == 200 and snap["input"]["drift"] == "stable"
+    assert snap["output"]["top1_share"] == {"a": 1.0}
+    mon.record(rng.uniform(0.6, 1, (200, 6, 6, 1)).astype(np.float32), None, None, None, 1.0)  # a batch
+    snap = mon.snapshot()
+    assert snap["samples"] == 400 and snap["input"]["drift"] == "drifted" and snap["input"]["psi_max"] > 0.25
+
+
+def test_shadow_counts_disagreements_off_thread():
+    rolled = Shadow(lambda b: np.roll(b, 1, axis=1), 0.5, classifier=True)
+    same = Shadow(lambda b: b * 2, 1.0, classifier=True)
+    for i in range(20):
+        out = np.eye(4, dtype=np.float32)[[i % 4]]
+        rolled.offer(out, out)
+        same.offer(out, out)
+    r, s = rolled.snapshot(wait=True), same.snapshot(wait=True)
+    assert r["compared"] == 10 and r["disagreement_rate"] == 1.0
+    assert s["compared"] == 20 and s["disagreement_rate"] == 0.0
+    rolled.close()
+    same.close()
+
+
+@pytest.mark.parametrize("data, words", [
+    (b"", "too small"),
+    (b"\x10\0\0\0NOPE" + b"\0" * 20, "no TFL3 identifier"),
+    (b"\xff\xff\0\0TFL3" + b"\0" * 20, "truncated or corrupt"),
+])
+def test_structure_check(data, words):
+    with pytest.raises(ModelLoadError, match=words):
+        check_structure(data, "m.tflite")

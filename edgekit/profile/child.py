@@ -159,7 +159,7 @@ def make_inputs(np, details, spec):
         rng = np.random.default_rng(spec.get("seed", 0))
         return [[_random_input(np, rng, d, spec.get("ranges", {}))] for d in details]
     try:
-        data = np.load(spec["path"], allow_pickle=False)
+        data = np.load(os.path.expanduser(spec["path"]), allow_pickle=False)
     except (OSError, ValueError) as err:
         raise ChildError("input", f"{spec['path']}: cannot read input file ({err})") from None
     if not hasattr(data, "files"):  # a .npy: one array for a one-input model
@@ -202,7 +202,8 @@ def measure(cfg: dict) -> dict:
             raise ChildError("missing_dependency", f"numpy is not installed for {sys.executable}; pip install numpy") from None
         cls, resolver, package, version = import_interpreter(cfg.get("backend"))
         baseline = memory.rss_bytes()
-        interp, load_times, default_delegates = load_model(cls, resolver, cfg["model"], threads)
+        model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
+        interp, load_times, default_delegates = load_model(cls, resolver, model, threads)
         after_load = memory.rss_bytes()
         details = interp.get_input_details()
         inputs = make_inputs(np, details, cfg.get("input", {}))

@@ -72,6 +72,11 @@ def bundle_source() -> str:
     return "".join(parts)
 
 
+def shell_word(path: str) -> str:
+    """Quote for the remote shell, but let a leading ``~/`` expand there (``--remote-python ~/venv/bin/python``)."""
+    return "~/" + shlex.quote(path[2:]) if path.startswith("~/") else shlex.quote(path)
+
+
 def _run(host: str, opts: SSHOptions, remote: str, **kw):
     try:
         res = run_process(opts.command(host, remote), **kw)
@@ -88,9 +93,9 @@ def _run(host: str, opts: SSHOptions, remote: str, **kw):
 
 def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str) -> str:
     """Copy through ssh (no scp needed on the device) to a name keyed by content; returns the remote path."""
-    folder = shlex.quote(opts.remote_dir)
+    folder = shell_word(opts.remote_dir)
     dest = f"{opts.remote_dir}/{sha256_file(local)[:16]}{suffix}"
-    quoted = shlex.quote(dest)
+    quoted = shell_word(dest)
     script = f"mkdir -p {folder} && cat > {quoted}.part.$$ && mv {quoted}.part.$$ {quoted}"  # $$: parallel copies to one device do not collide
     res = _run(host, opts, script, stdin=local.read_bytes())
     if res.returncode != 0:
@@ -115,7 +120,7 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
     for n in thread_list:
         cfg = child_config(remote_model, runs=runs, warmup=warmup, threads=n, inputs=inputs, backend=backend,
                            progress=on_progress is not None)
-        remote = f"{shlex.quote(opts.python)} - {shlex.quote(json.dumps(cfg))}"
+        remote = f"{shell_word(opts.python)} - {shlex.quote(json.dumps(cfg))}"
         res = _run(host, opts, remote, stdin=script, label=f"{host} {n}t", on_progress=on_progress)
         raw = parse_child(res, path.name, where=host)
         mach = mach or raw["machine"]

@@ -120,3 +120,11 @@ def test_schema_rejects_what_is_not_a_profile(tmp_path):
         bad.write_text(text)
         with pytest.raises(UsageError, match=needle):
             schema.load(bad)
+
+
+def test_remote_shell_words_keep_tilde_expandable():
+    from edgekit.profile.remote_ssh import shell_word
+
+    assert shell_word("~/venv/bin/python") == "~/venv/bin/python"
+    assert shell_word("/opt/my python/bin/python3") == "'/opt/my python/bin/python3'"
+    assert shell_word("~/a b") == "~/'a b'"

@@ -99,7 +99,7 @@ def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: di
     if threads < 1:
         raise UsageError(f"--threads must be at least 1, got {threads}")
     return {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
-            "backend": backend, "progress": progress, "sample_interval_ms": 1.0}
+            "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0}
 
 
 class ProcessResult:

@@ -37,7 +37,8 @@ SCHEMA = "edgekit.profile/1"
 METHOD = {
     "latency": "wall time of interpreter.invoke() alone (time.perf_counter_ns) in a fresh child process, "
     "after the warm-up runs; inputs are set outside the timed region",
-    "memory": "RSS of the child process sampled every sample_interval_ms by a thread (/proc/self/statm), "
+    "memory": "RSS of the child process sampled by a thread (/proc/self/statm) every sample_interval_ms until "
+    "the timed runs and every runs_sample_interval_ms during them (a denser sampler slows a busy core), "
     "ru_maxrss from getrusage (the kernel's high-water mark), USS/PSS from /proc/self/smaps_rollup or psutil; "
     "peak_mb = max(sampled peak, ru_maxrss) and includes Python, numpy and the interpreter package "
     "(see baseline_rss_mb)",

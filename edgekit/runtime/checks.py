@@ -57,7 +57,7 @@ class Check:
         value = "" if self.value is None else f" {self.value}"
         limit = "" if self.limit is None else f" (limit {self.limit})"
         where = f" samples {list(self.failed)}" if self.failed and not self.ok else ""
-        return f"{self.name:12} {verdict}{value}{limit}{where}"
+        return f"{self.name:14} {verdict}{value}{limit}{where}"
 
 
 class InputVerdict:

@@ -1,0 +1,73 @@
+"""``edgekit run``: predictions from a converted model behind the runtime guard, with every check's verdict."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+
+
+def _load_input(path: Path):
+    """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers."""
+    if path.suffix.lower() != ".npy":
+        return path
+    import numpy as np
+
+    from ..errors import InputValidationError
+
+    try:
+        return np.load(path, allow_pickle=False)
+    except (OSError, ValueError) as err:
+        raise InputValidationError(f"{path}: not a readable .npy of numbers ({err})") from None
+
+
+def _render(name: str, pred, k: int) -> list[str]:
+    lines = []
+    rows = pred.top_k(k) if pred.batched else [pred.top_k(k)]
+    for i, (row, src) in enumerate(zip(rows if pred._model.classifier else [None] * pred.n, pred.sources)):
+        where = f"{name}[{i}]" if pred.batched else name
+        if row is None:
+            values = pred.outputs[0][i].ravel()[:8]
+            shown = " ".join(f"{v:.4g}" for v in values)
+        else:
+            shown = "  ".join(f"{label} ({p:.3f})" for label, p in row)
+        tag = "" if src == "model" else f"  [{src}]"
+        lines.append(f"{where}: {shown}{tag}")
+    lines += [f"  {c}" for c in pred.checks]
+    return lines
+
+
+def run(
+    model: Path = typer.Argument(..., help="A .tflite converted by edgekit (its manifest next to it)."),
+    inputs: List[Path] = typer.Argument(..., help="Image files, or .npy arrays (one sample or a batch)."),
+    top_k: int = typer.Option(3, "--top-k", "-k", help="How many classes to show for classifiers."),
+    fallback: Optional[Path] = typer.Option(None, "--fallback", help="A model to answer when the guard says so."),
+    min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="Flag top-1 below this."),
+    no_verify: bool = typer.Option(False, "--no-verify", help="Skip the sha256 check against the manifest."),
+    threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
+    json_out: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
+) -> None:
+    """Predict with the guarded runtime and print each check's verdict (exit 1 if any flagged).
+
+    Example: edgekit run digits-int8.tflite seven.png samples.npy --top-k 3
+    """
+    from ..runtime import EdgeModel, Policy
+
+    policy = Policy(verify_sha256=not no_verify, min_confidence=min_confidence)
+    flagged = False
+    with EdgeModel.load(model, fallback=fallback, policy=policy, num_threads=threads) as guarded:
+        for path in inputs:
+            pred = guarded.predict(_load_input(path))
+            flagged |= not all(c.ok for c in pred.checks)
+            if json_out:
+                typer.echo(json.dumps({"input": str(path), **pred.to_dict(top_k)}))
+            else:
+                typer.echo("\n".join(_render(str(path), pred, top_k)))
+    if flagged:
+        raise typer.Exit(1)  # a check failed: exit 1, like any failed check or budget in edgekit
+
+
+def register(app: typer.Typer) -> None:
+    app.command("run")(run)

@@ -77,11 +77,8 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def ood_sets(digits) -> dict[str, np.ndarray]:
-    """Out-of-distribution inputs shaped like digits: uniform noise, blank (black, white), inverted digits."""
-    rng = np.random.default_rng(123)
-    n = len(digits.x_test)
-    return {
-        "noise": rng.uniform(0, 1, (n, 8, 8, 1)).astype(np.float32),
-        "blank": np.concatenate([np.zeros((n // 2, 8, 8, 1)), np.ones((n - n // 2, 8, 8, 1))]).astype(np.float32),
-        "inverted": (1.0 - digits.x_test).astype(np.float32),
-    }
+    """Out-of-distribution inputs shaped like digits (the demo's): noise, blank, inverted digits."""
+    from edgekit.runtime.demo import ood_inputs
+
+    sets = ood_inputs(digits.x_test, seed=123)
+    return {"noise": sets["uniform noise"], "blank": sets["blank (black, white)"], "inverted": sets["inverted digits"]}

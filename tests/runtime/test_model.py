@@ -101,3 +101,12 @@ def test_default_action_returns_declared_value(int8_path, ood_sets):
     assert pred.sources == ["default"] * 3 and np.allclose(pred.output, 0.1)
     pred = model.predict(np.full((8, 8, 1), np.inf, np.float32))
     assert pred.sources == ["default"] and pred.incidents[0]["kind"] == "input"
+
+
+def test_guard_demo_block(digits, int8_path, fp32_path):
+    from edgekit.runtime.demo import guard_demo
+
+    text = guard_demo(digits, int8_path, fp32_path)
+    rows = {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "%" in ln}
+    assert set(rows) == {"clean held-out digits", "uniform noise", "blank (black, white)", "inverted digits"}
+    assert "100.0%" in rows["uniform noise"] and "100.0%" in rows["blank (black, white)"]

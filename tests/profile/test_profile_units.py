@@ -128,3 +128,35 @@ def test_remote_shell_words_keep_tilde_expandable():
     assert shell_word("~/venv/bin/python") == "~/venv/bin/python"
     assert shell_word("/opt/my python/bin/python3") == "'/opt/my python/bin/python3'"
     assert shell_word("~/a b") == "~/'a b'"
+
+
+class _Stream:
+    def __init__(self, tty):
+        self.tty, self.text = tty, ""
+
+    def isatty(self):
+        return self.tty
+
+    def write(self, s):
+        self.text += s
+
+    def flush(self):
+        pass
+
+
+def test_progress_bar_redraws_on_a_tty_and_prints_plain_lines_otherwise():
+    from edgekit.profile.render import ProgressBar
+
+    tty = _Stream(True)
+    bar = ProgressBar(tty, width=10)
+    bar("host-a 1t", "runs", 5, 10)
+    bar("host-b 1t", "runs", 10, 10)
+    bar.close()
+    last = tty.text.split("\r")[-1]
+    assert "host-a 1t runs [#####.....] 5/10 | host-b 1t runs [##########] 10/10" in last and last.endswith("\n")
+    plain = _Stream(False)
+    bar = ProgressBar(plain)
+    for i in range(1, 11):
+        bar("1 thread", "runs", i, 10)
+    bar.close()
+    assert plain.text == "1 thread: runs 10/10 done\n"

@@ -59,7 +59,8 @@ def _bracket(line: str) -> str | None:
 
 def parse_ops(lines: list[str]) -> list[dict[str, Any]]:
     """Rows of the first "Run Order" table after the regular-runs header."""
-    start = next((i for i, ln in enumerate(lines) if "Operator-wise Profiling Info for Regular Benchmark Runs" in ln), None)
+    marker = "Operator-wise Profiling Info for Regular Benchmark Runs"
+    start = next((i for i, ln in enumerate(lines) if marker in ln), None)
     if start is None:
         return []
     header_at = next((i for i in range(start, len(lines)) if "[node type]" in lines[i]), None)
@@ -67,7 +68,8 @@ def parse_ops(lines: list[str]) -> list[dict[str, Any]]:
         return []
     cols = re.findall(r"\[([^\]]+)\]", lines[header_at])
     numeric = cols[1:-1]  # between [node type] and [Name]
-    row_re = re.compile(r"^\s*(?P<type>\S.*?)\s+(?P<nums>(?:" + _NUM + r"%?\s+){" + str(len(numeric)) + r"})(?P<name>.*)$")
+    nums = r"(?P<nums>(?:" + _NUM + r"%?\s+){" + str(len(numeric)) + "})"
+    row_re = re.compile(r"^\s*(?P<type>\S.*?)\s+" + nums + r"(?P<name>.*)$")
     names = {"first": "first_ms", "avg ms": "avg_ms", "%": "percent", "cdf%": "cdf_percent", "mem KB": "mem_kb",
              "times called": "times_called", "start": "start_ms"}
     ops = []

@@ -78,7 +78,8 @@ def import_interpreter(wanted: str | None):
             version = metadata.version(dist)
         except metadata.PackageNotFoundError:
             version = str(getattr(mod, "__version__", "unknown"))
-        resolver = getattr(mod, "OpResolverType", None) or getattr(getattr(mod, "experimental", None), "OpResolverType", None)
+        experimental = getattr(mod, "experimental", None)  # tf.lite keeps the enum there
+        resolver = getattr(mod, "OpResolverType", None) or getattr(experimental, "OpResolverType", None)
         return mod.Interpreter, resolver, name, version
     raise ChildError(
         "missing_dependency",
@@ -164,7 +165,8 @@ def make_inputs(np, details, spec):
         raise ChildError("input", f"{spec['path']}: cannot read input file ({err})") from None
     if not hasattr(data, "files"):  # a .npy: one array for a one-input model
         if len(details) != 1:
-            raise ChildError("input", f"{spec['path']}: the model has {len(details)} inputs; use a .npz keyed by input name")
+            raise ChildError("input", f"{spec['path']}: the model has {len(details)} inputs; "
+                                      "use a .npz keyed by input name")
         return [_fit_file_array(np, data, details[0])]
     out = []
     for d in details:
@@ -199,7 +201,8 @@ def measure(cfg: dict) -> dict:
         try:
             import numpy as np
         except ImportError:
-            raise ChildError("missing_dependency", f"numpy is not installed for {sys.executable}; pip install numpy") from None
+            raise ChildError("missing_dependency",
+                             f"numpy is not installed for {sys.executable}; pip install numpy") from None
         cls, resolver, package, version = import_interpreter(cfg.get("backend"))
         baseline = memory.rss_bytes()
         model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
@@ -240,7 +243,8 @@ def measure(cfg: dict) -> dict:
         "interpreter": {"package": package, "version": version, "default_delegates": default_delegates},
         "threads": threads,
         "inputs": [
-            {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name, "samples": len(s)}
+            {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+             "samples": len(s)}
             for d, s in zip(details, inputs)
         ],
         "timing": {

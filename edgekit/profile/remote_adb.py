@@ -146,7 +146,8 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
         text = res.stdout + res.stderr
         op = _custom_op(text)
         if op:
-            raise ModelLoadError(f"{serial}: {path.name}: unresolved custom op {op}; benchmark_model has no kernel for it")
+            raise ModelLoadError(f"{serial}: {path.name}: unresolved custom op {op}; "
+                                 "benchmark_model has no kernel for it")
         parsed = benchmark_output.parse(text)
         if parsed["runs"] is None:
             last = (text.strip().splitlines() or ["no output"])[-1].strip()

@@ -96,7 +96,8 @@ def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str) -> str:
     folder = shell_word(opts.remote_dir)
     dest = f"{opts.remote_dir}/{sha256_file(local)[:16]}{suffix}"
     quoted = shell_word(dest)
-    script = f"mkdir -p {folder} && cat > {quoted}.part.$$ && mv {quoted}.part.$$ {quoted}"  # $$: parallel copies to one device do not collide
+    # $$ (the remote shell's pid): parallel copies to one device do not collide
+    script = f"mkdir -p {folder} && cat > {quoted}.part.$$ && mv {quoted}.part.$$ {quoted}"
     res = _run(host, opts, script, stdin=local.read_bytes())
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["no message"])[-1]

@@ -109,7 +109,8 @@ def summary(doc: dict[str, Any]) -> str:
     where = dev.get("name") or dev.get("kind", "")
     size_kb = (model.get("size_bytes") or 0) / 1024
     lines = [
-        f"{model.get('file')}  {size_kb:.1f} KB  on {where} ({dev.get('kind')}): {machine_line(doc.get('machine') or {})}",
+        f"{model.get('file')}  {size_kb:.1f} KB  on {where} ({dev.get('kind')}): "
+        f"{machine_line(doc.get('machine') or {})}",
         f"{interp.get('package')} {interp.get('version')}, {st.get('runs')} runs after {st.get('warmup')} warm-up, "
         f"input {st.get('input')}; latency in ms",
         "",

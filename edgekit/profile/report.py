@@ -48,7 +48,8 @@ def _axes(x_lo, x_hi, y_lo, y_hi, x_label, y_label):
 
     parts = [f'<rect x="{M["l"]}" y="{M["t"]}" width="{pw}" height="{ph}" fill="none" stroke="#999"/>']
     for t in _ticks(x_lo, x_hi):
-        parts.append(f'<line x1="{sx(t):.1f}" y1="{M["t"] + ph}" x2="{sx(t):.1f}" y2="{M["t"] + ph + 4}" stroke="#999"/>'
+        parts.append(f'<line x1="{sx(t):.1f}" y1="{M["t"] + ph}" x2="{sx(t):.1f}" y2="{M["t"] + ph + 4}" '
+                     'stroke="#999"/>'
                      f'<text x="{sx(t):.1f}" y="{M["t"] + ph + 16}" text-anchor="middle">{t:g}</text>')
     for t in _ticks(y_lo, y_hi):
         parts.append(f'<line x1="{M["l"]}" y1="{sy(t):.1f}" x2="{M["l"] + pw}" y2="{sy(t):.1f}" stroke="#eee"/>'
@@ -71,8 +72,10 @@ def histogram_svg(samples_ms: list[float], title: str) -> str:
     parts, sx, sy = _axes(edges[0], edges[-1], 0, max(counts) * 1.05, "latency (ms)", "runs")
     for lo, hi, c in zip(edges, edges[1:], counts):
         if c:
-            parts.append(f'<rect class="bar" x="{sx(lo):.1f}" y="{sy(c):.1f}" width="{max(sx(hi) - sx(lo) - 1, 1):.1f}" '
-                         f'height="{sy(0) - sy(c):.1f}" fill="{COLORS[0]}"><title>{lo:.4g}-{hi:.4g} ms: {c}</title></rect>')
+            width = max(sx(hi) - sx(lo) - 1, 1)
+            parts.append(f'<rect class="bar" x="{sx(lo):.1f}" y="{sy(c):.1f}" width="{width:.1f}" '
+                         f'height="{sy(0) - sy(c):.1f}" fill="{COLORS[0]}">'
+                         f'<title>{lo:.4g}-{hi:.4g} ms: {c}</title></rect>')
     if beyond:
         parts.append(f'<text x="{W - M["r"] - 4}" y="{M["t"] + 14}" text-anchor="end">'
                      f'{beyond} slower run{"s" if beyond > 1 else ""} beyond p99.5 not shown</text>')
@@ -86,12 +89,14 @@ def percentile_svg(rows: list[dict[str, Any]], title: str) -> str:
     parts, sx, sy = _axes(0, 100, 0, y_hi * 1.05, "percentile", "latency (ms)")
     for p in (50, 95, 99):
         parts.append(f'<line x1="{sx(p):.1f}" y1="{M["t"]}" x2="{sx(p):.1f}" y2="{H - M["b"]}" stroke="#bbb" '
-                     f'stroke-dasharray="3 3"/><text x="{sx(p) - 2:.1f}" y="{M["t"] + 12}" text-anchor="end">p{p}</text>')
+                     f'stroke-dasharray="3 3"/>'
+                     f'<text x="{sx(p) - 2:.1f}" y="{M["t"] + 12}" text-anchor="end">p{p}</text>')
     for i, (threads, curve) in enumerate(curves):
         pts = " ".join(f"{sx(q):.1f},{sy(v):.1f}" for q, v in curve)
         color = COLORS[i % len(COLORS)]
         parts.append(f'<polyline class="curve" points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>'
-                     f'<text x="{M["l"] + 8}" y="{M["t"] + 16 + 14 * i}" fill="{color}">{plural(threads, "thread")}</text>')
+                     f'<text x="{M["l"] + 8}" y="{M["t"] + 16 + 14 * i}" fill="{color}">'
+                     f'{plural(threads, "thread")}</text>')
     return _svg(parts, title)
 
 

@@ -101,6 +101,23 @@ def budget_lines(budget: dict[str, Any] | None) -> list[str]:
     return lines
 
 
+def caveats(doc: dict[str, Any]) -> list[str]:
+    """What makes these latencies less trustworthy: a busy machine, throttling during the runs."""
+    out = []
+    m = doc.get("machine") or {}
+    load, cores = m.get("load_average"), m.get("cpu_affinity") or m.get("cores")
+    if load and cores and load[0] > 0.3 * cores:
+        out.append(f"note: load average {load[0]:.2f} on {cores} cores before the runs: other work competes, "
+                   "so latencies are noisier and slower than on an idle device")
+    for row in doc["rows"]:
+        flags = ((row.get("machine_after") or {}).get("throttling") or {}).get("flags") or []
+        now = [f for f in flags if f.endswith(" now")]
+        if now:
+            out.append(f"note: {', '.join(now)} after the {plural(row['threads'], 'thread')} runs: "
+                       "cool the device or add a heatsink")
+    return out
+
+
 def summary(doc: dict[str, Any]) -> str:
     """The terminal summary of one profile result."""
     model, dev, st = doc["model"], doc.get("device", {}), doc.get("settings", {})
@@ -118,6 +135,7 @@ def summary(doc: dict[str, Any]) -> str:
         "",
         _memory_line(first["memory"]),
         *_per_op_lines(first),
+        *caveats(doc),
         *budget_lines(doc.get("budget")),
     ]
     return "\n".join(lines)

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..fsutil import atomic_write_text
 from . import stats
-from .render import budget_lines, fmt_mb, fmt_ms, machine_line, plural
+from .render import budget_lines, caveats, fmt_mb, fmt_ms, machine_line, plural
 
 W, H = 640, 260
 M = {"l": 56, "r": 16, "t": 16, "b": 40}  # plot margins in px
@@ -160,6 +160,7 @@ def render_html(doc: dict[str, Any]) -> str:
     for line in budget_lines(doc.get("budget")):
         cls = "pass" if doc["budget"]["passed"] else "fail"
         parts.append(f"<p class='{cls}'>{html.escape(line)}</p>")
+    parts += [f"<p>{html.escape(note)}</p>" for note in caveats(doc)]
     parts.append("<h2>Latency (ms)</h2>" + _latency_table(rows))
     if any(r.get("samples_ms") for r in rows):
         parts.append("<h2>Percentiles</h2>" + percentile_svg(rows, f"latency percentiles, {title}"))

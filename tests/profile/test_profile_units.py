@@ -160,3 +160,17 @@ def test_progress_bar_redraws_on_a_tty_and_prints_plain_lines_otherwise():
         bar("1 thread", "runs", i, 10)
     bar.close()
     assert plain.text == "1 thread: runs 10/10 done\n"
+
+
+def test_summary_warns_about_a_busy_or_throttled_machine():
+    from edgekit.profile.render import caveats
+
+    doc = {"machine": {"cores": 4, "cpu_affinity": 4, "load_average": [3.5, 1, 1]},
+           "rows": [{"threads": 4, "machine_after": {"throttling": {"raw": "0x50005",
+                                                                    "flags": machine.decode_throttled(0x50005)}}}]}
+    notes = caveats(doc)
+    assert "load average 3.50 on 4 cores" in notes[0]
+    assert notes[1].startswith("note: under-voltage now, throttled now after the 4 threads runs")
+    doc["machine"]["load_average"] = [0.1, 0, 0]
+    doc["rows"][0]["machine_after"] = None
+    assert caveats(doc) == []

@@ -1,7 +1,9 @@
 """``edgekit demo``: the whole trip on real data, offline.
 
 Trains a small CNN on scikit-learn's bundled digits, converts it with fp32,
-dynamic and int8, and prints sizes and held-out accuracy against the Keras model.
+dynamic and int8, and prints sizes and held-out accuracy against the Keras model;
+then runs the int8 model behind the runtime guard on clean and out-of-distribution
+digits, and profiles fp32 against int8, each in a fresh process.
 
 Example:
     >>> from edgekit.demo import run_demo
@@ -35,9 +37,9 @@ def conversion_rows(results: dict, keras_top1: float) -> list[tuple]:
     return rows
 
 
-def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 0,
-             echo: Callable[[str], None] = print) -> dict:
-    """Train, convert and report; returns {recipe: ConvertResult} plus the Keras top-1."""
+def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 0, guard: bool = True,
+             profile: bool = True, echo: Callable[[str], None] = print) -> dict:
+    """Train, convert, guard and profile; returns the ConvertResults, the Keras top-1 and the split."""
     from .conversion import convert
     from .digits import load_split, train_cnn
 
@@ -61,4 +63,15 @@ def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 
     echo("conversion (accuracy on the held-out split; agreement = same top-1 as Keras)")
     echo(_table(conversion_rows(results, keras_top1),
                 ("model", "size", "vs fp32", "top-1", "delta pts", "agreement")))
+    int8, fp32 = results["int8"].output, results["fp32"].output
+    if guard:
+        from .runtime.demo import guard_demo
+
+        echo("")
+        echo(guard_demo(split, int8, fp32))
+    if profile:
+        from .profile.demo import profile_demo
+
+        echo("")
+        echo(profile_demo(fp32, int8))
     return {"results": results, "keras_top1": keras_top1, "split": split, "out": out}

@@ -11,6 +11,8 @@ def test_demo_runs_offline_and_meets_acceptance(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     assert "conversion (accuracy on the held-out split" in out
+    assert "guard: the int8 model through EdgeModel" in out and "uniform noise" in out
+    assert "profile: 200 runs each" in out and "p50 latency (ms)" in out
     rows = {line.split()[0]: line.split() for line in out.splitlines() if line.split()[:1] in (["fp32"], ["dynamic"], ["int8"])}
     assert set(rows) == {"fp32", "dynamic", "int8"}
     for recipe in ("dynamic", "int8"):

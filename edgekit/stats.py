@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 import math
 from typing import Any
 
@@ -46,6 +47,12 @@ def _pool_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, math.ceil(d / SKETCH_MAX_CELLS)) for d in shape)
 
 
+@functools.lru_cache(maxsize=32)
+def _block_sum(k: int, c: int) -> np.ndarray:
+    """(k*c, c) matrix: x.reshape(-1, k*c) @ it sums k consecutive pixels per channel."""
+    return np.tile(np.eye(c, dtype=np.float32), (k, 1))
+
+
 def sketch(x: np.ndarray) -> np.ndarray:
     """Average-pool each sample's spatial axes to at most 16 cells per axis: (N, ...) -> (N, F)."""
     x = np.asarray(x, dtype=np.float32)
@@ -62,14 +69,25 @@ def sketch(x: np.ndarray) -> np.ndarray:
     ks = _pool_sizes(spatial)
     if all(k == 1 for k in ks):
         return x.reshape(n, -1)
-    pads = [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)]
-    x = np.pad(x, pads, mode="edge")
-    shape = [n]
-    for d, k in zip(x.shape[1:-1], ks):
-        shape += [d // k, k]
-    shape.append(x.shape[-1])
-    pooled = x.reshape(shape).mean(axis=tuple(range(2, 2 * len(ks) + 1, 2)))
-    return pooled.reshape(n, -1)
+    if any(d % k for d, k in zip(spatial, ks)):
+        x = np.pad(x, [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)], mode="edge")
+    # One spatial axis at a time: ~10x faster than a mean over several strided axes at once (a 96x96x3
+    # image: ~15 us instead of 250). Over an outer axis the inner rows are long and contiguous, so one
+    # reduce is fast; over the last spatial axis the inner run is just the channels, so a small matrix
+    # product that sums each block's k pixels per channel beats numpy's strided reduce loop.
+    last = len(ks)
+    for axis, k in enumerate(ks, start=1):
+        if k == 1:
+            continue
+        shape = x.shape
+        if axis < last:
+            x = np.add.reduce(x.reshape(shape[:axis] + (shape[axis] // k, k) + shape[axis + 1:]), axis=axis + 1)
+        else:
+            c = shape[-1]
+            x = np.dot(x.reshape(-1, k * c), _block_sum(k, c)).reshape(shape[:axis] + (shape[axis] // k, c))
+    pooled = x.reshape(n, -1)
+    pooled *= np.float32(1.0 / math.prod(ks))
+    return pooled
 
 
 def _global_features(x: np.ndarray) -> np.ndarray:
@@ -127,7 +145,8 @@ class OODScorer:
         r += np.dot(s, self.lin_w)
         inv = np.float32(1.0 / flat.shape[1])
         r[:, 1] = flat.sum(axis=1) * inv
-        r[:, 2] = np.einsum("ij,ij->i", flat, flat) * inv
+        # BLAS dot for one sample (a few us on 27k values); einsum row by row for a batch.
+        r[:, 2] = (np.dot(flat[0], flat[0]) if n == 1 else np.einsum("ij,ij->i", flat, flat)) * inv
         return r
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -146,7 +146,7 @@ class InputGuard:
         self.fast_covers_qrange = bounds is not None and self.clip_limit is not None
         self.fast_lo = np.maximum(self.range_lo, self.clip_lo).astype(np.float32)
         self.fast_hi = np.minimum(self.range_hi, self.clip_hi).astype(np.float32)
-        self._scalar_bounds = (float(self.fast_lo[0]), float(self.fast_hi[0])) if c == 1 else None
+        self._scalar_bounds = (float(self.fast_lo.max()), float(self.fast_hi.min()))
         ood_ref = (stats or {}).get("ood")
         self.scorer = OODScorer(ood_ref) if ood_ref and policy.ood_threshold is not None else None
         self.ood_limit = policy.ood_threshold
@@ -154,21 +154,24 @@ class InputGuard:
     def __call__(self, batch: np.ndarray) -> InputVerdict:
         scorer = self.scorer
         # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
-        if self._scalar_bounds is not None:  # one channel: two reductions and two float comparisons
-            # ufunc.reduce skips ndarray.min's Python wrapper; float() avoids slow numpy-scalar compares.
-            if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
-                    and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
-                return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
+        # First the whole batch against the tightest channel's bounds: two contiguous reductions and two
+        # float comparisons (ufunc.reduce skips ndarray.min's Python wrapper; floats skip numpy scalars).
+        if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
+                and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
+            return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
+        if self.channels == 1:
+            return self._slow(batch, batch.reshape(batch.shape[0], -1, 1))
         per = batch.reshape(batch.shape[0], -1, self.channels)
         mins = per.min(axis=1)
         maxs = per.max(axis=1)
         if (mins >= self.fast_lo).all() and (maxs <= self.fast_hi).all():
             return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
-        return self._slow(batch, per, mins, maxs)
+        return self._slow(batch, per)
 
-    def _slow(self, batch, per, mins, maxs) -> InputVerdict:
-        if not (np.isfinite(mins).all() and np.isfinite(maxs).all()):
-            bad = np.flatnonzero(~(np.isfinite(mins).all(axis=1) & np.isfinite(maxs).all(axis=1)))
+    def _slow(self, batch, per) -> InputVerdict:
+        finite = np.isfinite(per.reshape(per.shape[0], -1)).all(axis=1)
+        if not finite.all():
+            bad = np.flatnonzero(~finite)
             raise InputValidationError(
                 f"input has NaN or Inf in {len(bad)} of {batch.shape[0]} sample(s) (first: {int(bad[0])}); "
                 "clean the data before predict")

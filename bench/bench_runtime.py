@@ -1,0 +1,113 @@
+"""Guarded predict vs the raw interpreter, in one process: the runtime's overhead as ratios.
+
+Builds two real models with TensorFlow (this script only; the runtime itself never imports it):
+- MobileNetV2 at 96x96 (weights=None, random weights: latency is what matters), fp32, about 1 ms;
+- the digits CNN (trained a few epochs), int8 with float input and output, about 10 us.
+
+Both go through ``edgekit.convert`` so their manifests carry calibration statistics and the
+guard runs every check (range, int8 clipping, OOD score, output distribution, monitoring).
+"Raw" is set_tensor + invoke + get_tensor on its own interpreter with the same thread count,
+fed an already-quantized array. Rounds alternate raw and guarded; the ratio and the extra
+microseconds are medians over rounds.
+
+Run:  .venv/bin/python bench/bench_runtime.py [--rounds 15] [--threads 1]
+Acceptance (issue 3): ratio <= 1.05 on the ~1 ms model; extra <= 30 us per call on the tiny one.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+
+
+def build_models(out: Path) -> dict[str, tuple[Path, np.ndarray]]:
+    """{name: (tflite path, one float sample)} for the MobileNetV2 and the digits model."""
+    import keras
+
+    import edgekit
+    from edgekit.digits import load_split, train_cnn
+
+    rng = np.random.default_rng(0)
+    calib = rng.uniform(-1, 1, (64, 96, 96, 3)).astype(np.float32)
+    keras.utils.set_random_seed(0)
+    net = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None, classes=10)
+    net.save(out / "mobilenetv2.keras")
+    mnet = edgekit.convert(out / "mobilenetv2.keras", out / "mobilenetv2-96-fp32.tflite", recipe="fp32",
+                           calibration=calib, quiet=True, force=True).output
+    split = load_split()
+    train_cnn(split, epochs=3).save(out / "digits.keras")
+    digits = edgekit.convert(out / "digits.keras", out / "digits-int8.tflite", recipe="int8",
+                             calibration=split.x_calib, labels=split.labels, preprocessing="digits",
+                             quiet=True, force=True).output
+    return {"mobilenetv2-96 fp32": (mnet, calib[0]), "digits int8": (digits, split.x_test[0])}
+
+
+def per_call_us(fn, calls: int) -> float:
+    t0 = time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.perf_counter() - t0) / calls * 1e6
+
+
+def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None) -> dict[str, float]:
+    from edgekit.backends import make_interpreter
+    from edgekit.quant import quantize
+    from edgekit.runtime import EdgeModel
+
+    model = EdgeModel.load(path, num_threads=threads)
+    interp = make_interpreter(path.read_bytes(), num_threads=threads)
+    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+    scale, zp = inp["quantization"]
+    raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+
+    def raw():
+        interp.set_tensor(inp["index"], raw_x)
+        interp.invoke()
+        return interp.get_tensor(out["index"])
+
+    def guarded():
+        return model.predict(sample)
+
+    assert guarded().ok, "the benchmark sample must pass every check (measure the clean path)"
+    once = per_call_us(raw, 20)
+    calls = max(20, min(5000, int(200_000 / max(once, 1.0))))  # about 0.2 s per timing
+    for fn in (raw, guarded):
+        per_call_us(fn, calls // 4)  # warm up
+    raws, guards = [], []
+    for _ in range(rounds):
+        raws.append(per_call_us(raw, calls))
+        guards.append(per_call_us(guarded, calls))
+    ratios = [g / r for g, r in zip(guards, raws)]
+    extras = [g - r for g, r in zip(guards, raws)]
+    return {"raw_us": statistics.median(raws), "guarded_us": statistics.median(guards),
+            "ratio": statistics.median(ratios), "extra_us": statistics.median(extras), "calls": calls}
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--rounds", type=int, default=15)
+    ap.add_argument("--threads", type=int, default=1)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        models = build_models(Path(tmp))
+        print(f"guarded EdgeModel.predict vs raw set_tensor/invoke/get_tensor; {args.threads} thread(s), "
+              f"median of {args.rounds} alternating rounds")
+        print(f"{'model':22} {'raw us':>9} {'guarded us':>11} {'ratio':>7} {'extra us':>9}")
+        for name, (path, sample) in models.items():
+            r = measure(path, sample, args.rounds, args.threads)
+            print(f"{name:22} {r['raw_us']:9.1f} {r['guarded_us']:11.1f} {r['ratio']:7.3f} {r['extra_us']:9.1f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -8,11 +8,14 @@
 2. Memory: edgekit's sampled peak RSS over the measuring process's ru_maxrss as
    the OS reports it (wait4). Target within 10%.
 3. Run to run: spread (max - min) / median of p50 across the three edgekit
-   profiles. Target <= 5% on an idle machine (the load average is printed).
+   profiles. Target <= 5% on an idle machine: the machine's busy share during
+   each pair is printed, and --wait-idle S waits for a quiet moment first (on a
+   shared 2-vCPU VM a neighbour on the sibling core doubles invoke() time).
 
 Usage:
     python bench/bench_profile.py                      # builds MobileNetV2 (random weights) 160x160
     python bench/bench_profile.py --model m.tflite --threads 2 --runs 500
+    python bench/bench_profile.py --pairs 5 --wait-idle 120
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from edgekit.profile.profiler import profile_model
@@ -56,6 +60,29 @@ print(json.dumps({"median_ms": statistics.median(times) * 1e3}))
 """
 
 
+def cpu_times() -> tuple[int, int]:
+    """(busy, total) jiffies of the whole machine, from /proc/stat."""
+    with open("/proc/stat") as fh:
+        vals = [int(v) for v in fh.readline().split()[1:]]
+    idle = vals[3] + vals[4]  # idle + iowait
+    return sum(vals) - idle, sum(vals)
+
+
+def busy_share(before: tuple[int, int], after: tuple[int, int]) -> float:
+    return (after[0] - before[0]) / max(1, after[1] - before[1])
+
+
+def wait_idle(limit_s: float) -> float:
+    """Wait (up to limit_s) for a 1 s window in which the machine is at least 90% idle; returns its busy share."""
+    deadline = time.monotonic() + limit_s
+    while True:
+        before = cpu_times()
+        time.sleep(1.0)
+        share = busy_share(before, cpu_times())
+        if share <= 0.10 or time.monotonic() >= deadline:
+            return share
+
+
 def minimal_loop(model: Path, threads: int, runs: int, warmup: int) -> float:
     out = subprocess.run([sys.executable, "-c", MINIMAL_LOOP, str(model), str(threads), str(runs), str(warmup)],
                          capture_output=True, text=True, check=True)
@@ -77,6 +104,8 @@ def main() -> None:
     ap.add_argument("--runs", type=int, default=300)
     ap.add_argument("--warmup", type=int, default=30)
     ap.add_argument("--pairs", type=int, default=3, help="edgekit/minimal-loop pairs (at least 3)")
+    ap.add_argument("--wait-idle", type=float, default=0.0, metavar="S",
+                    help="before each pair, wait up to S seconds for a 1 s window with the machine 90%% idle")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     model = args.model
@@ -88,13 +117,19 @@ def main() -> None:
 
     p50s, minimal, peaks = [], [], []
     for i in range(max(3, args.pairs)):
+        idle_before = wait_idle(args.wait_idle) if args.wait_idle else None
+        t0 = cpu_times()
         doc = profile_model(model, runs=args.runs, warmup=args.warmup, threads=args.threads)
         row = doc["rows"][0]
         p50s.append(row["latency_ms"]["p50"])
         peaks.append((row["memory"]["peak_rss_sampled_mb"], row["memory"]["os_ru_maxrss_mb"]))
         minimal.append(minimal_loop(model, args.threads, args.runs, args.warmup))
+        busy = busy_share(t0, cpu_times())
+        waited = "" if idle_before is None else f", machine {idle_before * 100:.0f}% busy just before"
         print(f"  run {i + 1}: edgekit p50 {p50s[-1]:.4f} ms | minimal loop median {minimal[-1]:.4f} ms | "
-              f"edgekit sampled peak {peaks[-1][0]:.1f} MB, child ru_maxrss (wait4) {peaks[-1][1]:.1f} MB")
+              f"edgekit sampled peak {peaks[-1][0]:.1f} MB, child ru_maxrss (wait4) {peaks[-1][1]:.1f} MB | "
+              f"machine {busy * 100:.0f}% busy during the pair (this run alone is about "
+              f"{args.threads / (os.cpu_count() or 1) * 100:.0f}%){waited}")
     tool = litert_tool(model, args.threads, args.runs, args.warmup, tmp)
 
     pair_ratios = [e / m for e, m in zip(p50s, minimal)]

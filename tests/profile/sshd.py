@@ -61,7 +61,10 @@ def start(folder: Path) -> SSHServer:
         f"KbdInteractiveAuthentication no\nStrictModes no\nUsePAM no\nPidFile {pidfile}\n"
         "PermitRootLogin prohibit-password\nSubsystem sftp internal-sftp\n"
     )
-    os.makedirs("/run/sshd", exist_ok=True)
+    try:
+        os.makedirs("/run/sshd", exist_ok=True)  # sshd's privilege-separation folder, needed when run as root
+    except OSError:
+        pass  # not root: sshd runs without privilege separation and only lets this user in
     subprocess.run([SSHD, "-f", str(config), "-E", str(log)], check=True)
     deadline = time.monotonic() + 10
     while time.monotonic() < deadline:

@@ -21,6 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CheckFailed, UsageError
+from .render import fmt_ms
 
 
 def resolve(target: str | None = None, max_latency_ms: float | None = None,
@@ -56,7 +57,7 @@ def _check_row(row: dict[str, Any], limits: dict[str, Any]) -> dict[str, Any]:
         if value is None:
             out["failures"].append(f"{metric} latency not measured")
         elif value > limits["max_latency_ms"]:
-            out["failures"].append(f"{metric} {value:.3g} ms > {limits['max_latency_ms']:g} ms")
+            out["failures"].append(f"{metric} {fmt_ms(value)} ms > {limits['max_latency_ms']:g} ms")
     if limits["max_memory_mb"] is not None:
         peak = row["memory"].get("peak_mb")
         out["peak_mb"] = peak

@@ -30,12 +30,10 @@ def label(doc: dict[str, Any]) -> str:
 
 
 def pair_rows(a: dict[str, Any], b: dict[str, Any]) -> list[tuple[dict, dict]]:
-    """Rows with the same thread count; two single rows pair up whatever their threads."""
+    """Rows with the same thread count; with none in common (one device against another), rows in order."""
     by_threads = {r["threads"]: r for r in b["rows"]}
     pairs = [(r, by_threads[r["threads"]]) for r in a["rows"] if r["threads"] in by_threads]
-    if not pairs and len(a["rows"]) == 1 and len(b["rows"]) == 1:
-        pairs = [(a["rows"][0], b["rows"][0])]
-    return pairs
+    return pairs or list(zip(a["rows"], b["rows"]))
 
 
 def _drift(row: dict[str, Any]) -> float:
@@ -113,7 +111,7 @@ def render_comparison(cmp: dict[str, Any]) -> str:
     """The compare table for the terminal."""
     lines = [f"A: {cmp['a']}", f"B: {cmp['b']}"]
     if not cmp["rows"]:
-        lines.append("no rows to compare: the two results share no thread count")
+        lines.append("no rows to compare")
     for row in cmp["rows"]:
         body = []
         for m in [*row["metrics"], cmp["model_size"]]:

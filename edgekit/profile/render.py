@@ -40,17 +40,23 @@ def machine_line(m: dict[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def load_init_ms(timing: dict[str, Any]) -> float | None:
+    """Interpreter creation plus allocate_tensors (benchmark_model reports only their sum, as init)."""
+    parts = [timing.get(k) for k in ("load_ms", "init_ms") if timing.get(k) is not None]
+    return sum(parts) if parts else None
+
+
 _COLUMNS = ("threads", "load+init", "first", "min", "p50", "p90", "p95", "p99", "max", "mean", "std", "inf/s",
             "peak MB", "USS MB")
 
 
 def _row_cells(row: dict[str, Any]) -> list[str]:
     t, lat, mem = row.get("timing", {}), row["latency_ms"], row["memory"]
-    init = None if t.get("load_ms") is None else t["load_ms"] + (t.get("init_ms") or 0.0)
+    init = load_init_ms(t)
     tp = row.get("throughput_per_s")
     return [str(row["threads"]), fmt_ms(init), fmt_ms(t.get("first_inference_ms")),
             *(fmt_ms(lat.get(k)) for k in ("min", "p50", "p90", "p95", "p99", "max", "mean", "std")),
-            "-" if tp is None else f"{tp:.0f}", fmt_mb(mem.get("peak_mb")), fmt_mb(mem.get("uss_mb"))]
+            fmt_ms(tp), fmt_mb(mem.get("peak_mb")), fmt_mb(mem.get("uss_mb"))]
 
 
 def table(header: list[str] | tuple[str, ...], rows: list[list[str]], text_last: bool = False) -> str:
@@ -66,6 +72,9 @@ def table(header: list[str] | tuple[str, ...], rows: list[list[str]], text_last:
 
 
 def _memory_line(mem: dict[str, Any]) -> str:
+    if "start_rss_mb" not in mem:  # benchmark_model (adb): only its own figures
+        return (f"memory MB ({mem.get('source', 'device')}): peak {fmt_mb(mem.get('peak_mb'))}, "
+                f"delta from the tool's start {fmt_mb(mem.get('footprint_delta_mb'))}")
     bits = [f"start {fmt_mb(mem.get('start_rss_mb'))}", f"+numpy+interpreter {fmt_mb(mem.get('baseline_rss_mb'))}",
             f"after load {fmt_mb(mem.get('after_load_rss_mb'))}",
             f"peak {fmt_mb(mem.get('peak_mb'))} (sampled {fmt_mb(mem.get('peak_rss_sampled_mb'))}, "
@@ -128,7 +137,7 @@ def summary(doc: dict[str, Any]) -> str:
     lines = [
         f"{model.get('file')}  {size_kb:.1f} KB  on {where} ({dev.get('kind')}): "
         f"{machine_line(doc.get('machine') or {})}",
-        f"{interp.get('package')} {interp.get('version')}, {st.get('runs')} runs after {st.get('warmup')} warm-up, "
+        f"{interp.get('package')} {interp.get('version') or ''}".rstrip() + f", {st.get('runs')} runs after {st.get('warmup')} warm-up, "
         f"input {st.get('input')}; latency in ms",
         "",
         table(_COLUMNS, [_row_cells(r) for r in doc["rows"]]),

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..fsutil import atomic_write_text
 from . import stats
-from .render import budget_lines, caveats, fmt_mb, fmt_ms, machine_line, plural
+from .render import budget_lines, caveats, fmt_mb, fmt_ms, load_init_ms, machine_line, plural
 
 W, H = 640, 260
 M = {"l": 56, "r": 16, "t": 16, "b": 40}  # plot margins in px
@@ -111,8 +111,7 @@ def _latency_table(rows: list[dict[str, Any]]) -> str:
     return _table(["threads", *keys, "inferences/s", "load+init ms", "first ms"],
                   [[r["threads"], *(fmt_ms(r["latency_ms"].get(k)) for k in keys),
                     "-" if r.get("throughput_per_s") is None else f"{r['throughput_per_s']:.0f}",
-                    fmt_ms((r["timing"].get("load_ms") or 0) + (r["timing"].get("init_ms") or 0)
-                           if r["timing"].get("init_ms") is not None else None),
+                    fmt_ms(load_init_ms(r["timing"])),
                     fmt_ms(r["timing"].get("first_inference_ms"))] for r in rows])
 
 

@@ -129,3 +129,16 @@ def test_adb_errors_are_one_line_exit_2(fp32, binary, fake_adb, tmp_path, capsys
     code, _, err = run(capsys, "profile", fp32, "--adb", "fake-phone", "--benchmark-binary", binary)
     assert code == 2 and err.strip() == ("error: adb not found on PATH; install Android platform-tools "
                                          "(apt-get install adb) to profile on a phone")
+
+
+def test_compare_a_phone_against_this_machine(fp32, binary, fake_adb):
+    from edgekit.profile.compare import compare, render_comparison
+    from edgekit.profile.profiler import profile_model
+    from edgekit.profile.remote_adb import profile_adb
+
+    phone = profile_adb(fp32, "fake-phone", binary, threads=4)  # the recording says 4 threads
+    here = profile_model(fp32, runs=20, warmup=2, threads=1)
+    text = render_comparison(compare(here, phone))
+    assert "threads 1 vs 4" in text  # no common thread count: rows pair in order, and the table says so
+    assert "p50 latency (ms)" in text and "not measured on both sides" in text
+    assert "real difference: normal 95% CI" in text  # the means, from count and std

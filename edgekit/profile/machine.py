@@ -43,15 +43,16 @@ def _read(path: str) -> str | None:
         return None
 
 
-def cpu_model() -> str | None:
-    """'model name' on x86, 'Model'/'Hardware' on ARM boards (Pi: 'Raspberry Pi 4 Model B Rev 1.4')."""
-    text = _read("/proc/cpuinfo") or ""
+def cpu_model(root: str = "/") -> str | None:
+    """'model name' on x86; on ARM boards the device-tree board name with 'Hardware'
+    ('Raspberry Pi 4 Model B Rev 1.4 (BCM2835)'). ``root`` is for tests."""
+    text = _read(os.path.join(root, "proc/cpuinfo")) or ""
     fields: dict[str, str] = {}
     for line in text.splitlines():
         key, sep, value = line.partition(":")
         if sep and value.strip():
             fields.setdefault(key.strip(), value.strip())
-    board = _read("/sys/firmware/devicetree/base/model")
+    board = _read(os.path.join(root, "sys/firmware/devicetree/base/model"))
     cpu = fields.get("model name") or fields.get("Hardware") or fields.get("Processor")
     if board:
         board = board.rstrip("\x00")
@@ -73,10 +74,10 @@ def cpu_freq_mhz() -> dict[str, float] | None:
     return out or None
 
 
-def temperatures_c() -> dict[str, float] | None:
-    """Every thermal zone's temperature; on a Pi 'cpu-thermal' is the SoC."""
+def temperatures_c(root: str = "/") -> dict[str, float] | None:
+    """Every thermal zone's temperature; on a Pi 'cpu-thermal' is the SoC. ``root`` is for tests."""
     out = {}
-    for zone in sorted(glob.glob("/sys/class/thermal/thermal_zone*")):
+    for zone in sorted(glob.glob(os.path.join(root, "sys/class/thermal/thermal_zone*"))):
         raw = _read(os.path.join(zone, "temp"))
         if raw is None or not raw.lstrip("-").isdigit():
             continue

@@ -86,3 +86,17 @@ def test_remote_input_file_is_copied_too(ssh_server, digits_models, digits, tmp_
     assert code == 0, err
     assert json.loads(out.read_text())["rows"][0]["inputs"][0]["samples"] == 8
     assert len(list((tmp_path / "device").glob("*.npz"))) == 1
+
+
+def test_host_alias_from_an_ssh_config_file(ssh_server, digits_models, tmp_path, capsys):
+    config = tmp_path / "ssh_config"
+    user = ssh_server.host.split("@")[0]
+    config.write_text(f"Host edge-box\n  HostName 127.0.0.1\n  Port {ssh_server.port}\n  User {user}\n"
+                      f"  IdentityFile {ssh_server.key}\n"
+                      + "".join(f"  {opt.replace('=', ' ')}\n" for opt in ssh_server.ssh_options))
+    out = tmp_path / "r.json"
+    code, _, err = run(capsys, "profile", digits_models("int8"), "--host", "edge-box", "--ssh-config", config,
+                       "--remote-python", sys.executable, "--remote-dir", tmp_path / "device", "--runs", 10,
+                       "--json", out)
+    assert code == 0, err
+    assert json.loads(out.read_text())["device"] == {"kind": "ssh", "name": "edge-box"}

@@ -174,3 +174,21 @@ def test_summary_warns_about_a_busy_or_throttled_machine():
     doc["machine"]["load_average"] = [0.1, 0, 0]
     doc["rows"][0]["machine_after"] = None
     assert caveats(doc) == []
+
+
+def test_raspberry_pi_board_and_thermal_zones_are_read(tmp_path):
+    """A folder laid out like a Raspberry Pi 4's /proc and /sys (the files' real formats)."""
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/cpuinfo").write_text(
+        "processor\t: 0\nBogoMIPS\t: 108.00\nCPU part\t: 0xd08\n\n"
+        "Hardware\t: BCM2835\nRevision\t: c03114\nModel\t\t: Raspberry Pi 4 Model B Rev 1.4\n")
+    dt = tmp_path / "sys/firmware/devicetree/base"
+    dt.mkdir(parents=True)
+    (dt / "model").write_bytes(b"Raspberry Pi 4 Model B Rev 1.4\x00")
+    zone = tmp_path / "sys/class/thermal/thermal_zone0"
+    zone.mkdir(parents=True)
+    (zone / "temp").write_text("47712\n")
+    (zone / "type").write_text("cpu-thermal\n")
+    assert machine.cpu_model(str(tmp_path)) == "Raspberry Pi 4 Model B Rev 1.4 (BCM2835)"
+    assert machine.temperatures_c(str(tmp_path)) == {"cpu-thermal": 47.712}
+    assert machine.temperatures_c(str(tmp_path / "nothing")) is None

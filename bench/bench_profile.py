@@ -143,7 +143,10 @@ def main() -> None:
         print(f"         edgekit p50 / benchmark_litert_model median = {statistics.median(p50s) / tool:.3f} "
               f"(its median {tool:.2f} ms, rounded to 0.01 ms, CompiledModel API)")
     print(f"memory   edgekit sampled peak / child ru_maxrss = {min(mem):.3f}..{max(mem):.3f}  (target 0.90..1.10)")
+    floor3 = minimal[:3]
+    floor = (max(floor3) - min(floor3)) / statistics.median(floor3)
     print(f"run2run  p50 spread (max-min)/median across 3 consecutive profiles = {spread * 100:.2f}%  (target <= 5%; "
+          f"the minimal loop's own spread over the same minutes, the machine's noise floor: {floor * 100:.2f}%; "
           f"load average after {os.getloadavg()[0]:.2f})")
 
 

@@ -8,7 +8,7 @@ What is stored per input (all on the float input the caller passes, before quant
 - per channel (last axis): min, max, mean, std, quantiles, and decile bin edges with
   the reference share of values in each bin (for PSI drift scores);
 - an OOD reference: the input average-pooled to a small grid ("sketch"), its per-cell
-  mean and std, plus per-sample mean and std; thresholds are 1.1x the 99.5th percentile of
+  mean and std, plus each sample's sketch mean and std and its roughness (neighbour differences); thresholds are 1.3x the 99.5th percentile of
   5-fold held-out scores on the calibration data, so a score over 1.0 means
   "clearly less typical than 99.5% of normal input".
 
@@ -22,7 +22,6 @@ Example:
 
 from __future__ import annotations
 
-import functools
 import math
 from typing import Any
 
@@ -32,8 +31,9 @@ QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 SKETCH_MAX_CELLS = 16  # per spatial axis: keeps the manifest small for big images
 _EPS_FRACTION = 0.05  # std floor, as a share of the channel's overall spread
 _THRESHOLD_QUANTILE = 0.995
-_THRESHOLD_MARGIN = 1.1  # headroom: the runtime flags what is clearly beyond the calibration tail
+_THRESHOLD_MARGIN = 1.3  # headroom: flag what is clearly beyond the calibration tail (test sets have wider tails)
 _FOLDS = 5
+_LOG_FLOOR = 0.05  # std floor of the log features (log units)
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:
@@ -45,12 +45,6 @@ def _channels_last(x: np.ndarray) -> np.ndarray:
 
 def _pool_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, math.ceil(d / SKETCH_MAX_CELLS)) for d in shape)
-
-
-@functools.lru_cache(maxsize=32)
-def _block_sum(k: int, c: int) -> np.ndarray:
-    """(k*c, c) matrix: x.reshape(-1, k*c) @ it sums k consecutive pixels per channel."""
-    return np.tile(np.eye(c, dtype=np.float32), (k, 1))
 
 
 def sketch(x: np.ndarray) -> np.ndarray:
@@ -72,38 +66,63 @@ def sketch(x: np.ndarray) -> np.ndarray:
     if any(d % k for d, k in zip(spatial, ks)):
         x = np.pad(x, [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)], mode="edge")
     # One spatial axis at a time: ~10x faster than a mean over several strided axes at once (a 96x96x3
-    # image: ~15 us instead of 250). Over an outer axis the inner rows are long and contiguous, so one
-    # reduce is fast; over the last spatial axis the inner run is just the channels, so a small matrix
-    # product that sums each block's k pixels per channel beats numpy's strided reduce loop.
+    # image: ~25 us instead of 250). Over an outer axis the inner rows are long and contiguous, so one
+    # reduce is fast; over the last spatial axis the inner run is just the channels, where k slice
+    # additions beat numpy's strided reduce loop (and a BLAS product, which may wake threads).
     last = len(ks)
     for axis, k in enumerate(ks, start=1):
         if k == 1:
             continue
-        shape = x.shape
+        blocks = x.reshape(x.shape[:axis] + (x.shape[axis] // k, k) + x.shape[axis + 1:])
         if axis < last:
-            x = np.add.reduce(x.reshape(shape[:axis] + (shape[axis] // k, k) + shape[axis + 1:]), axis=axis + 1)
-        else:
-            c = shape[-1]
-            x = np.dot(x.reshape(-1, k * c), _block_sum(k, c)).reshape(shape[:axis] + (shape[axis] // k, c))
+            x = np.add.reduce(blocks, axis=axis + 1)
+            continue
+        lead = (slice(None),) * (axis + 1)  # batch and the outer axes, then offset j inside the block
+        x = blocks[lead + (0,)].copy()
+        for j in range(1, k):
+            x += blocks[lead + (j,)]
     pooled = x.reshape(n, -1)
     pooled *= np.float32(1.0 / math.prod(ks))
     return pooled
 
 
-def _global_features(x: np.ndarray) -> np.ndarray:
-    """Per-sample mean and std, from sums (the same arithmetic the runtime's scorer uses)."""
-    flat = np.asarray(x, dtype=np.float32).reshape(x.shape[0], -1)
-    mean = flat.mean(axis=1)
-    var = np.einsum("ij,ij->i", flat, flat) / flat.shape[1] - mean * mean
-    return np.stack([mean, np.sqrt(np.maximum(var, 0.0))], axis=1)
+def roughness(x: np.ndarray) -> np.ndarray:
+    """Per-sample RMS difference between neighbouring values along the second spatial axis (the
+    first for vectors), on at most 16 rows of a large image. Natural input is smooth; noise is not,
+    and pooling hides it, so this is the feature that catches noise on large images.
+    """
+    if x.ndim >= 4:  # (N, H, W, ..., C): neighbours along W, on every step-th row
+        rows = x[:, :: max(1, math.ceil(x.shape[1] / SKETCH_MAX_CELLS))]
+        d = rows[:, :, 1:] - rows[:, :, :-1]
+    else:  # (N, F) or (N, T, C): neighbours along axis 1
+        d = x[:, 1:] - x[:, :-1]
+    d = d.reshape(x.shape[0], -1)
+    if d.shape[1] == 0:
+        return np.zeros(x.shape[0], np.float32)
+    return np.sqrt(np.einsum("ij,ij->i", d, d) / np.float32(d.shape[1]))
+
+
+def _global_features(x: np.ndarray, log_eps: float) -> np.ndarray:
+    """Per sample: sketch mean, log sketch std, roughness (the sketch is the input when not pooled).
+
+    Mean and std on the sketch, so the runtime reads a large input only once (pooling); roughness
+    reads a few rows at full resolution, where noise shows. The log makes "nearly constant" (a blank
+    frame, std -> 0) a large z-score instead of a small one; roughness stays linear, so noise
+    (far rougher than normal) does too.
+    """
+    x = np.asarray(x, dtype=np.float32)
+    s = sketch(x)
+    mean = s.mean(axis=1)
+    std = np.sqrt(np.maximum(np.einsum("ij,ij->i", s, s) / s.shape[1] - mean * mean, 0.0))
+    return np.stack([mean, np.log(std + log_eps), roughness(x) / (std + log_eps)], axis=1)
 
 
 class OODScorer:
     """``ood_scores`` with the reference folded into two small matrices: what the runtime calls per predict.
 
     The squared cell z-score sum(((x - m) / s)^2) expands to x^2 . (1/s^2) - 2 x . (m/s^2) + const,
-    so cell score, sample mean and mean square come out of two matrix products on (N, F):
-    about 5 us per sample on an 8x8 input instead of a dozen numpy calls.
+    so cell score, sketch mean and mean square come out of two small matrix products on the sketch
+    (N, F): about 5 us per sample on an 8x8 input instead of a dozen numpy calls.
 
     Example:
         >>> import numpy as np
@@ -126,27 +145,20 @@ class OODScorer:
         self.sq_w[:, 2] = 1.0 / f
         self.cell_const = float(np.sum(inv_var * mean * mean) / f)
         gm, gs = ref["global_mean"], ref["global_std"]
-        self.g_mean = (float(gm[0]), float(gm[1]))
-        self.g_inv = (1.0 / float(gs[0]), 1.0 / float(gs[1]))
+        self.g_mean = tuple(float(v) for v in gm)
+        self.g_inv = tuple(1.0 / float(v) for v in gs)
+        # Manifests written before log features and roughness: linear std, no roughness.
+        self.log_eps = ref.get("log_eps")
         # Folding the thresholds in here saves two divisions per call.
         self.inv_cell = 1.0 / float(ref["cell_threshold"])
         self.inv_glob = 1.0 / float(ref["global_threshold"])
 
     def _moments(self, x: np.ndarray) -> np.ndarray:
-        """(N, 3): mean squared cell z-score less ``cell_const``, sample mean, sample mean square."""
-        n = x.shape[0]
-        flat = x.reshape(n, -1)
-        if flat.shape[1] == self.features:  # no pooling: one pass over the input
-            r = np.dot(flat * flat, self.sq_w)
-            r += np.dot(flat, self.lin_w)
-            return r
-        s = sketch(x)
+        """(N, 3): mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square."""
+        flat = x.reshape(x.shape[0], -1)
+        s = flat if flat.shape[1] == self.features else sketch(x)  # small inputs need no pooling
         r = np.dot(s * s, self.sq_w)
         r += np.dot(s, self.lin_w)
-        inv = np.float32(1.0 / flat.shape[1])
-        r[:, 1] = flat.sum(axis=1) * inv
-        # BLAS dot for one sample (a few us on 27k values); einsum row by row for a batch.
-        r[:, 2] = (np.dot(flat[0], flat[0]) if n == 1 else np.einsum("ij,ij->i", flat, flat)) * inv
         return r
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,19 +166,25 @@ class OODScorer:
         r = self._moments(x).astype(np.float64)
         cell = np.sqrt(np.maximum(r[:, 0] + self.cell_const, 0.0))
         std = np.sqrt(np.maximum(r[:, 2] - r[:, 1] ** 2, 0.0))
-        glob = np.maximum(np.abs(r[:, 1] - self.g_mean[0]) * self.g_inv[0],
-                          np.abs(std - self.g_mean[1]) * self.g_inv[1])
-        return cell, glob
+        gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
+        glob = np.abs(r[:, 1] - gm[0]) * gi[0]
+        if eps is None:
+            return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1])
+        glob = np.maximum(glob, np.abs(np.log(std + eps) - gm[1]) * gi[1])
+        # One-sided: rougher than normal is noise; too smooth already shows in the std.
+        return cell, np.maximum(glob, (roughness(x) / (std + eps) - gm[2]) * gi[2])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
-        if x.shape[0] != 1:
+        if x.shape[0] != 1 or self.log_eps is None:
             cell, glob = self.parts(x)
             return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
         # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
         c2, m, m2 = self._moments(x)[0].tolist()
-        glob = max(abs(m - self.g_mean[0]) * self.g_inv[0],
-                   abs(math.sqrt(max(m2 - m * m, 0.0)) - self.g_mean[1]) * self.g_inv[1])
+        gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
+        std = math.sqrt(max(m2 - m * m, 0.0))
+        glob = max(abs(m - gm[0]) * gi[0], abs(math.log(std + eps) - gm[1]) * gi[1],
+                   (float(roughness(x)[0]) / (std + eps) - gm[2]) * gi[2])
         return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
 
 
@@ -175,22 +193,25 @@ def _ood_parts(ref: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarr
     return OODScorer(ref).parts(np.asarray(x, dtype=np.float32))
 
 
-def _reference(x: np.ndarray, floor: float) -> dict[str, Any]:
+def _reference(x: np.ndarray, floor: float, log_eps: float) -> dict[str, Any]:
     s = sketch(x)
-    g = _global_features(x)
+    g = _global_features(x, log_eps)
+    g_floor = np.array([floor, _LOG_FLOOR, _LOG_FLOOR])  # log std and roughness/std are scale-free
     return {
         "sketch_shape": list(s.shape[1:]),
         "sketch_mean": s.mean(axis=0).tolist(),
         "sketch_std": np.maximum(s.std(axis=0), floor).tolist(),
         "global_mean": g.mean(axis=0).tolist(),
-        "global_std": np.maximum(g.std(axis=0), floor).tolist(),
+        "global_std": np.maximum(g.std(axis=0), g_floor).tolist(),
+        "log_eps": log_eps,
     }
 
 
 def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> dict[str, Any]:
     n = x.shape[0]
     floor = max(spread * _EPS_FRACTION, 1e-6)
-    ref = _reference(x, floor)
+    log_eps = max(spread * 1e-3, 1e-9)  # std or roughness a thousandth of the data's spread counts as ~0
+    ref = _reference(x, floor, log_eps)
     if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores)
         ref.update(cell_threshold=4.0, global_threshold=6.0, held_out=0)
         return ref
@@ -201,7 +222,7 @@ def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> dict[str
     cells, globs = [], []
     for k, hold in enumerate(folds):
         fit = np.concatenate([f for j, f in enumerate(folds) if j != k])
-        cell, glob = _ood_parts(_reference(x[fit], floor), x[hold])
+        cell, glob = _ood_parts(_reference(x[fit], floor, log_eps), x[hold])
         cells.append(cell)
         globs.append(glob)
     ref["cell_threshold"] = float(np.quantile(np.concatenate(cells), _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN

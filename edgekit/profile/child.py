@@ -314,10 +314,11 @@ def main(argv: list[str]) -> int:
             os._exit(code)
     _, status, usage = os.wait4(pid, 0)
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KB on Linux
-    sys.stdout.write(RUSAGE_TAG + json.dumps({"ru_maxrss_mb": _mb(usage.ru_maxrss * scale)}) + "\n")
+    sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    # The signal is said here too: over SSH a remote death by signal reaches us only as exit code 255.
+    sys.stdout.write(RUSAGE_TAG + json.dumps({"ru_maxrss_mb": _mb(usage.ru_maxrss * scale), "signal": sig}) + "\n")
     sys.stdout.flush()
-    if os.WIFSIGNALED(status):  # die the same way, so the parent sees the signal
-        sig = os.WTERMSIG(status)
+    if sig is not None:  # die the same way, so a local parent sees the signal
         signal.signal(sig, signal.SIG_DFL)
         os.kill(os.getpid(), sig)
     return os.WEXITSTATUS(status)

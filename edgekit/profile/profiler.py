@@ -162,8 +162,9 @@ def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, An
                 raw["memory"]["os_ru_maxrss_mb"] = rusage["ru_maxrss_mb"]  # wait4 of the measuring process
             break
     else:
-        if res.returncode < 0:
-            sig = signal.Signals(-res.returncode).name
+        signum = rusage.get("signal") or (-res.returncode if res.returncode < 0 else None)
+        if signum:
+            sig = signal.Signals(signum).name
             raise ModelLoadError(f"{prefix}{model}: the measuring process died with {sig} while loading or running "
                                  "the model; the file is corrupt or hostile, or the device ran out of memory")
         last = (res.stderr.strip().splitlines() or ["no output"])[-1][:300]

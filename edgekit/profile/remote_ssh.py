@@ -82,7 +82,7 @@ def _run(host: str, opts: SSHOptions, remote: str, **kw):
         res = run_process(opts.command(host, remote), **kw)
     except FileNotFoundError:
         raise RemoteError("ssh is not installed here; install openssh-client to profile over SSH") from None
-    if res.returncode == SSH_EXIT_CONNECT:
+    if res.returncode == SSH_EXIT_CONNECT and child.RUSAGE_TAG not in res.stdout:  # else: the child died remotely
         last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
         raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")
     if res.returncode == SHELL_NOT_FOUND and child.RESULT_TAG not in res.stdout:

@@ -66,3 +66,15 @@ def custom_op_model(digits_models, tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("custom") / "custom-op.tflite"
     flatbuffer_utils.write_model(model, str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def crashing_model(digits_models, tmp_path_factory) -> Path:
+    """Structurally valid, semantically hostile: the first op's weights index set to -1 (SIGSEGV in LiteRT)."""
+    from ai_edge_litert.tools import flatbuffer_utils
+
+    model = flatbuffer_utils.read_model(str(digits_models("fp32")))
+    model.subgraphs[0].operators[0].inputs[1] = -1
+    out = tmp_path_factory.mktemp("hostile") / "crash.tflite"
+    flatbuffer_utils.write_model(model, str(out))
+    return out

@@ -117,3 +117,8 @@ def test_child_reports_a_missing_interpreter_package(digits_models):
     r = subprocess.run([sys.executable, child.__file__, json.dumps(cfg)], capture_output=True, text=True, timeout=60)
     assert r.returncode == child.ERROR_EXIT
     assert _result(r.stdout)["error"]["kind"] == "missing_dependency"
+
+
+def test_a_model_that_kills_the_interpreter_only_kills_the_child(crashing_model):
+    with pytest.raises(ModelLoadError, match="the measuring process died with SIGSEGV"):
+        profiler.profile_model(crashing_model, runs=2)

@@ -100,3 +100,9 @@ def test_host_alias_from_an_ssh_config_file(ssh_server, digits_models, tmp_path,
                        "--json", out)
     assert code == 0, err
     assert json.loads(out.read_text())["device"] == {"kind": "ssh", "name": "edge-box"}
+
+
+def test_remote_crash_is_reported_as_a_crash_not_a_connection_failure(ssh_server, crashing_model, tmp_path, capsys):
+    code, _, err = run(capsys, "profile", crashing_model, "--host", ssh_server.host,
+                       *_ssh_args(ssh_server, tmp_path / "device"))
+    assert code == 2 and "died with SIGSEGV" in err and "cannot connect" not in err, err

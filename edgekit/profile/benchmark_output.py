@@ -91,9 +91,8 @@ def parse(text: str) -> dict[str, Any]:
     out: dict[str, Any] = {"threads": None, "graph": None, "model_size_mb": None, "init_ms": None,
                            "first_inference_ms": None, "warmup": None, "runs": None,
                            "memory": {"peak_mb": None, "init_mb": None, "delta_mb": None}}
-    blocks: list[dict[str, float]] = []
-    in_block = False
-    for ln in lines:
+    blocks: list[dict[str, float]] = []  # warm-up, then regular runs; the profiler's own
+    for ln in lines:  # "Timings (microseconds): count=..." lines do not start with count=
         if ln.startswith("Num threads:") or ln.startswith("#threads used for CPU inference:"):
             out["threads"] = int(_bracket(ln) or 0) or out["threads"]
         elif ln.startswith("Graph:"):
@@ -102,11 +101,8 @@ def parse(text: str) -> dict[str, Any]:
             out["model_size_mb"] = _after(ln, "(MB):")
         elif ln.startswith("Initialized session in"):
             out["init_ms"] = _after(ln, "Initialized session in")
-        elif ln.startswith("Running benchmark for"):
-            in_block = True
-        elif in_block and ln.lstrip().startswith("count="):
+        elif ln.lstrip().startswith("count="):
             blocks.append(parse_stat(ln))
-            in_block = False
         elif "inference timings in us:" in ln.lower():
             init_us, first_us = _after(ln, "Init:"), _after(ln, "First inference:")
             if init_us is not None:

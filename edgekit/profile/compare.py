@@ -19,7 +19,7 @@ import math
 from typing import Any
 
 from . import stats
-from .render import fmt_mb, fmt_ms, plural, table
+from .render import caveats, fmt_mb, fmt_ms, plural, table
 
 LATENCY = (("p50", 50), ("p95", 95), ("p99", 99))
 
@@ -90,7 +90,8 @@ def compare(a: dict[str, Any], b: dict[str, Any]) -> dict[str, Any]:
     rows = [{"threads_a": ra["threads"], "threads_b": rb["threads"], "metrics": compare_rows(ra, rb)}
             for ra, rb in pair_rows(a, b)]
     size = _metric("model size", "KB", *((d["model"].get("size_bytes") or 0) / 1024 or None for d in (a, b)))
-    return {"a": label(a), "b": label(b), "model_size": size, "rows": rows}
+    notes = [f"{side}: {note}" for side, doc in (("A", a), ("B", b)) for note in caveats(doc)]
+    return {"a": label(a), "b": label(b), "model_size": size, "rows": rows, "notes": notes}
 
 
 def _fmt(v, unit: str) -> str:
@@ -122,4 +123,4 @@ def render_comparison(cmp: dict[str, Any]) -> str:
         threads = (plural(row["threads_a"], "thread") if row["threads_a"] == row["threads_b"]
                    else f"threads {row['threads_a']} vs {row['threads_b']}")
         lines += ["", threads, table(["metric", "A", "B", "B-A", "B/A", "noise test"], body, text_last=True)]
-    return "\n".join(lines)
+    return "\n".join(lines + cmp.get("notes", []))

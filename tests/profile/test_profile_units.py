@@ -192,3 +192,17 @@ def test_raspberry_pi_board_and_thermal_zones_are_read(tmp_path):
     assert machine.cpu_model(str(tmp_path)) == "Raspberry Pi 4 Model B Rev 1.4 (BCM2835)"
     assert machine.temperatures_c(str(tmp_path)) == {"cpu-thermal": 47.712}
     assert machine.temperatures_c(str(tmp_path / "nothing")) is None
+
+
+def test_compare_carries_each_sides_caveats():
+    from edgekit.profile.compare import compare, render_comparison
+
+    def doc(load):
+        return {"model": {"file": "m.tflite", "size_bytes": 1024}, "device": {"kind": "local", "name": "box"},
+                "machine": {"cores": 2, "load_average": [load, 0, 0]},
+                "rows": [{"threads": 1, "latency_ms": {"p50": 1.0, "mean": 1.0, "std": 0.1, "count": 100},
+                          "timing": {}, "memory": {}}]}
+
+    text = render_comparison(compare(doc(0.0), doc(1.8)))
+    assert text.splitlines()[-1].startswith("B: note: load average 1.80 on 2 cores")
+    assert "A: note" not in text

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import threading
 import time
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Iterable
 
@@ -102,15 +103,17 @@ def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: di
             "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0}
 
 
+@dataclass
 class ProcessResult:
     """What a finished child left behind: stdout, stderr (without progress lines), exit code."""
 
-    def __init__(self, stdout: str, stderr: str, returncode: int):
-        self.stdout, self.stderr, self.returncode = stdout, stderr, returncode
+    stdout: str
+    stderr: str
+    returncode: int
 
 
 def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
-                on_progress: ProgressFn | None = None, timeout: float | None = None) -> ProcessResult:
+                on_progress: ProgressFn | None = None) -> ProcessResult:
     """Run ``cmd``, forwarding the child's progress lines as they come."""
     proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE)
@@ -138,14 +141,9 @@ def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
         threads.append(threading.Thread(target=feed_stdin, daemon=True))
     for t in threads:
         t.start()
-    timer = threading.Timer(timeout, proc.kill) if timeout else None
-    if timer:
-        timer.start()
     out = proc.stdout.read().decode("utf-8", "replace")
     for t in threads:
         t.join()
-    if timer:
-        timer.cancel()
     proc.wait()
     return ProcessResult(out, "".join(err_lines), proc.returncode)
 

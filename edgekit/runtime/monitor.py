@@ -55,9 +55,10 @@ class Monitor:
         self._npos = len(range(positions)[self._pos])
         self._x = np.zeros((self.window, self._npos, self.channels), np.float32)
         self._out = np.zeros((self.window, output_size), np.float32) if output_size and output_size <= 1024 else None
-        self._ood = np.full(self.window, np.nan, np.float32)
-        self._flag = np.zeros(self.window, bool)
-        self._lat = np.zeros(self.window, np.float32)
+        # Scalars live in Python lists: a list store costs a fraction of a numpy item store per call.
+        self._ood: list[float] = [math.nan] * self.window
+        self._flag: list[bool] = [False] * self.window
+        self._lat: list[float] = [0.0] * self.window
         self.labels = labels
         self.samples = 0
         self.calls = 0
@@ -70,16 +71,24 @@ class Monitor:
         per = batch.reshape(n, -1, self.channels)
         if per.shape[1] < self._pos.stop:
             return  # a dynamic-shape input smaller than the one the buffers were sized for
-        # The last `window` samples of the call; a single sample without index arrays (the common case).
-        take: Any = 0 if n == 1 else slice(max(0, n - self.window), None)
+        take = slice(max(0, n - self.window), None)  # a batch larger than the window keeps its tail
         with self._lock:
             i = self.samples % self.window
-            rows: Any = i if n == 1 else (np.arange(max(0, n - self.window), n) + i) % self.window
-            self._x[rows] = per[take, self._pos]
-            if self._out is not None and out0 is not None:
-                self._out[rows] = out0.reshape(n, -1)[take]
-            self._ood[rows] = np.nan if ood is None else ood[take]
-            self._flag[rows] = False if flagged is None else flagged[take]
+            if n == 1:
+                self._x[i] = per[0, self._pos]
+                if self._out is not None and out0 is not None:
+                    self._out[i] = out0.reshape(-1)
+                self._ood[i] = math.nan if ood is None else float(ood[0])
+                self._flag[i] = False if flagged is None else bool(flagged[0])
+            else:
+                rows = (np.arange(max(0, n - self.window), n) + i) % self.window
+                self._x[rows] = per[take, self._pos]
+                if self._out is not None and out0 is not None:
+                    self._out[rows] = out0.reshape(n, -1)[take]
+                oods = [math.nan] * n if ood is None else ood.tolist()
+                flags = [False] * n if flagged is None else flagged.tolist()
+                for r, o, f in zip(rows.tolist(), oods[take], flags[take]):
+                    self._ood[r], self._flag[r] = o, f
             self._lat[self.calls % self.window] = latency_ms
             self.samples += n
             self.calls += 1
@@ -90,9 +99,9 @@ class Monitor:
             filled = min(self.samples, self.window)
             x = self._x[:filled].copy()
             out = None if self._out is None else self._out[:filled].copy()
-            ood = self._ood[:filled].copy()
-            flags = self._flag[:filled].copy()
-            lat = self._lat[: min(self.calls, self.window)].copy()
+            ood = np.array(self._ood[:filled], np.float64)
+            flags = np.array(self._flag[:filled], bool)
+            lat = np.array(self._lat[: min(self.calls, self.window)], np.float64)
             samples, calls = self.samples, self.calls
         snap: dict[str, Any] = {"calls": calls, "samples": samples, "window": filled}
         if not filled:

@@ -26,7 +26,6 @@ from __future__ import annotations
 import os
 import time
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -357,10 +356,6 @@ class EdgeModel:
     def incidents(self) -> list[dict[str, Any]]:
         """The most recent incident records (up to 1,000), oldest first."""
         return self.incident_log.recent()
-
-    def with_policy(self, **changes: Any) -> Policy:
-        """The current policy with some fields changed (for building a new model)."""
-        return replace(self.policy, **changes)
 
     def close(self) -> None:
         """Stop the shadow and overlap workers (the interpreters are freed with the object)."""

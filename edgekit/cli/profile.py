@@ -41,9 +41,7 @@ def profile(
     Example: edgekit profile digits-int8.tflite --threads 1,2 --target raspberry-pi-4 --json out.json --report out.html
     """
     from ..errors import UsageError
-    from ..profile import budgets, render, report as html
-    from ..profile.profiler import output_path
-    from ..profile.runner import run
+    from ..profile import render, runner
 
     if host and adb:
         raise UsageError("use --host or --adb, not both")
@@ -53,24 +51,16 @@ def profile(
         threads = str(load_profile(target).threads)
     bar = render.ProgressBar()
     try:
-        docs = run(model, runs=runs, warmup=warmup, threads=threads, input=input, backend=interpreter, hosts=host,
-                   ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config, options=list(ssh_option),
-                            python=remote_python, remote_dir=remote_dir),
-                   adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar)
+        docs = runner.run(model, runs=runs, warmup=warmup, threads=threads, input=input, backend=interpreter,
+                          hosts=host, ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config,
+                                               options=list(ssh_option), python=remote_python, remote_dir=remote_dir),
+                          adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar)
     finally:
         bar.close()
-    for doc in docs:
-        budgets.check_budget(doc, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb)
-        label = doc["device"]["name"] if len(docs) > 1 else None
-        if json_out:
-            from ..profile.schema import save
-
-            save(doc, output_path(json_out, label))
-        if report:
-            html.write_report(doc, output_path(report, label))
-        typer.echo(render.summary(doc))
-    for doc in docs:
-        budgets.enforce(doc["budget"], where=doc["device"]["name"] if len(docs) > 1 else "")
+    runner.publish(docs, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb,
+                   json_out=json_out, report_out=report)
+    typer.echo("\n\n".join(render.summary(doc) for doc in docs))
+    runner.enforce(docs)
 
 
 def register(app: typer.Typer) -> None:

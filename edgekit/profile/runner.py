@@ -10,7 +10,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .profiler import ProgressFn, profile_model
+from . import budgets, report, schema
+from .profiler import ProgressFn, output_path, profile_model
 
 
 def run(model: str | Path, *, runs: int = 200, warmup: int = 20, threads: Any = None, input: str | None = None,
@@ -29,3 +30,22 @@ def run(model: str | Path, *, runs: int = 200, warmup: int = 20, threads: Any = 
 
         return [profile_adb(model, adb, benchmark_binary, per_op=per_op, **common)]
     return [profile_model(model, input=input, backend=backend, **common)]
+
+
+def publish(docs: list[dict[str, Any]], *, target: str | None = None, max_latency_ms: float | None = None,
+            max_memory_mb: float | None = None, json_out: str | Path | None = None,
+            report_out: str | Path | None = None) -> None:
+    """Check budgets into each document, then write its JSON and HTML report (one file each per host)."""
+    for doc in docs:
+        budgets.check_budget(doc, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb)
+        label = doc["device"]["name"] if len(docs) > 1 else None
+        if json_out:
+            schema.save(doc, output_path(json_out, label))
+        if report_out:
+            report.write_report(doc, output_path(report_out, label))
+
+
+def enforce(docs: list[dict[str, Any]]) -> None:
+    """CheckFailed (exit 1) for the first document over budget, naming its device when there are several."""
+    for doc in docs:
+        budgets.enforce(doc["budget"], where=doc["device"]["name"] if len(docs) > 1 else "")

@@ -47,52 +47,72 @@ def _pool_sizes(shape: tuple[int, ...]) -> tuple[int, ...]:
     return tuple(max(1, math.ceil(d / SKETCH_MAX_CELLS)) for d in shape)
 
 
+class Pooled:
+    """An input pooled for the OOD features, in one pass over it.
+
+    ``sums``: (N, F) sums over each sketch cell (``cell`` values each); ``rows``: the input pooled
+    (averaged) along every spatial axis but the last, which roughness reads at full resolution
+    along that last axis; ``pooled``: whether any pooling happened (small inputs are used as is).
+    """
+
+    __slots__ = ("sums", "rows", "cell", "pooled")
+
+    def __init__(self, x: np.ndarray):
+        x = np.asarray(x, dtype=np.float32)
+        n = x.shape[0]
+        spatial = x.shape[1:-1] if x.ndim > 2 else (int(np.prod(x.shape[1:])),)
+        ks = _pool_sizes(spatial)
+        self.cell = math.prod(ks)
+        self.pooled = self.cell > 1
+        if x.ndim <= 2:  # (N, F) vectors: pool the features in blocks of k
+            flat = x.reshape(n, -1)
+            self.rows = flat
+            k = ks[0]
+            if k > 1 and flat.shape[1] % k:
+                flat = np.pad(flat, ((0, 0), (0, (-flat.shape[1]) % k)), mode="edge")
+            self.sums = flat if k == 1 else np.add.reduce(flat.reshape(n, -1, k), axis=2)
+            return
+        if any(d % k for d, k in zip(spatial, ks)):
+            x = np.pad(x, [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)], mode="edge")
+        # One spatial axis at a time: ~10x faster than a mean over several strided axes at once (a
+        # 96x96x3 image: ~15 us instead of 250). Over an outer axis the inner rows are long and
+        # contiguous, so one reduce is fast; over the last spatial axis the inner run is just the
+        # channels, where einsum's loop beats numpy's strided reduce 4x (and a BLAS product, which
+        # may wake threads).
+        for axis, k in enumerate(ks[:-1], start=1):
+            if k > 1:
+                x = np.add.reduce(x.reshape(x.shape[:axis] + (x.shape[axis] // k, k) + x.shape[axis + 1:]),
+                                  axis=axis + 1)
+        self.rows = x if self.cell == ks[-1] else x * np.float32(ks[-1] / self.cell)
+        k, axis = ks[-1], len(ks)
+        if k > 1:
+            x = np.einsum("...kc->...c", x.reshape(x.shape[:axis] + (x.shape[axis] // k, k) + x.shape[axis + 1:]))
+        self.sums = x.reshape(n, -1)
+
+    def roughness(self) -> np.ndarray:
+        """Per-sample RMS difference between neighbours along the last spatial axis of ``rows``.
+
+        Natural input is smooth; noise is not, and pooling hides it: this is the feature that
+        catches noise on large images.
+        """
+        r = self.rows
+        n = r.shape[0]
+        d = (r[:, 1:] - r[:, :-1]) if r.ndim <= 3 else (r[..., 1:, :] - r[..., :-1, :])
+        d = d.reshape(n, -1)
+        if d.shape[1] == 0:
+            return np.zeros(n, np.float32)
+        return np.sqrt(np.einsum("ij,ij->i", d, d) / np.float32(d.shape[1]))
+
+
 def sketch(x: np.ndarray) -> np.ndarray:
     """Average-pool each sample's spatial axes to at most 16 cells per axis: (N, ...) -> (N, F)."""
-    x = np.asarray(x, dtype=np.float32)
-    n = x.shape[0]
-    if x.ndim <= 2:  # (N, F) vectors: pool the features in blocks
-        flat = x.reshape(n, -1)
-        (k,) = _pool_sizes((flat.shape[1],))
-        if k == 1:
-            return flat
-        pad = (-flat.shape[1]) % k
-        flat = np.pad(flat, ((0, 0), (0, pad)), mode="edge")
-        return flat.reshape(n, -1, k).mean(axis=2)
-    spatial = x.shape[1:-1]
-    ks = _pool_sizes(spatial)
-    if all(k == 1 for k in ks):
-        return x.reshape(n, -1)
-    if any(d % k for d, k in zip(spatial, ks)):
-        x = np.pad(x, [(0, 0)] + [(0, (-d) % k) for d, k in zip(spatial, ks)] + [(0, 0)], mode="edge")
-    # One spatial axis at a time: ~10x faster than a mean over several strided axes at once (a 96x96x3
-    # image: ~15 us instead of 250). Over an outer axis the inner rows are long and contiguous, so one
-    # reduce is fast; over the last spatial axis the inner run is just the channels, where einsum's
-    # loop beats numpy's strided reduce 4x (and a BLAS product, which may wake threads).
-    last = len(ks)
-    for axis, k in enumerate(ks, start=1):
-        if k > 1:
-            blocks = x.reshape(x.shape[:axis] + (x.shape[axis] // k, k) + x.shape[axis + 1:])
-            x = np.add.reduce(blocks, axis=axis + 1) if axis < last else np.einsum("...kc->...c", blocks)
-    pooled = x.reshape(n, -1)
-    pooled *= np.float32(1.0 / math.prod(ks))
-    return pooled
+    p = Pooled(x)
+    return p.sums * np.float32(1.0 / p.cell) if p.pooled else p.sums
 
 
 def roughness(x: np.ndarray) -> np.ndarray:
-    """Per-sample RMS difference between neighbouring values along the second spatial axis (the
-    first for vectors), on at most 16 rows of a large image. Natural input is smooth; noise is not,
-    and pooling hides it, so this is the feature that catches noise on large images.
-    """
-    if x.ndim >= 4:  # (N, H, W, ..., C): neighbours along W, on every step-th row
-        rows = x[:, :: max(1, math.ceil(x.shape[1] / SKETCH_MAX_CELLS))]
-        d = rows[:, :, 1:] - rows[:, :, :-1]
-    else:  # (N, F) or (N, T, C): neighbours along axis 1
-        d = x[:, 1:] - x[:, :-1]
-    d = d.reshape(x.shape[0], -1)
-    if d.shape[1] == 0:
-        return np.zeros(x.shape[0], np.float32)
-    return np.sqrt(np.einsum("ij,ij->i", d, d) / np.float32(d.shape[1]))
+    """See Pooled.roughness."""
+    return Pooled(x).roughness()
 
 
 def _global_features(x: np.ndarray, log_eps: float) -> np.ndarray:
@@ -103,13 +123,13 @@ def _global_features(x: np.ndarray, log_eps: float) -> np.ndarray:
     hides noise, so pooled inputs add roughness, read on a few rows at full resolution; small
     inputs show noise in their cells directly and skip it.
     """
-    x = np.asarray(x, dtype=np.float32)
-    s = sketch(x)
+    p = Pooled(x)
+    s = p.sums * np.float32(1.0 / p.cell)
     mean = s.mean(axis=1)
     std = np.sqrt(np.maximum(np.einsum("ij,ij->i", s, s) / s.shape[1] - mean * mean, 0.0))
     feats = [mean, np.log(std + log_eps)]
-    if s.shape[1] != math.prod(x.shape[1:]):
-        feats.append(roughness(x) / (std + log_eps))
+    if p.pooled:
+        feats.append(p.roughness() / (std + log_eps))
     return np.stack(feats, axis=1)
 
 
@@ -140,6 +160,7 @@ class OODScorer:
         self.lin_w[:, 1] = 1.0 / f
         self.sq_w[:, 2] = 1.0 / f
         self.cell_const = float(np.sum(inv_var * mean * mean) / f)
+        self._scaled: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # weights for cell sums, by cell size
         gm, gs = ref["global_mean"], ref["global_std"]
         self.g_mean = tuple(float(v) for v in gm)
         self.g_inv = tuple(1.0 / float(v) for v in gs)
@@ -150,17 +171,27 @@ class OODScorer:
         self.inv_cell = 1.0 / float(ref["cell_threshold"])
         self.inv_glob = 1.0 / float(ref["global_threshold"])
 
-    def _moments(self, x: np.ndarray) -> np.ndarray:
-        """(N, 3): mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square."""
+    def _moments(self, x: np.ndarray) -> tuple[np.ndarray, Pooled | None]:
+        """(N, 3) mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square;
+        and the pooled input (None when the input is small enough to be its own sketch)."""
         flat = x.reshape(x.shape[0], -1)
-        s = flat if flat.shape[1] == self.features else sketch(x)  # small inputs need no pooling
-        r = np.dot(s * s, self.sq_w)
-        r += np.dot(s, self.lin_w)
-        return r
+        if flat.shape[1] == self.features:
+            r = np.dot(flat * flat, self.sq_w)
+            r += np.dot(flat, self.lin_w)
+            return r, None
+        p = Pooled(x)
+        # The cell sums are used as they are: 1/cell is folded into the weights (one call less).
+        if p.cell not in self._scaled:
+            self._scaled[p.cell] = (self.sq_w / np.float32(p.cell * p.cell), self.lin_w / np.float32(p.cell))
+        sq_w, lin_w = self._scaled[p.cell]
+        r = np.dot(p.sums * p.sums, sq_w)
+        r += np.dot(p.sums, lin_w)
+        return r, p
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cell RMS z-score, largest global z-score) per sample, before thresholds."""
-        r = self._moments(x).astype(np.float64)
+        r, pooled = self._moments(x)
+        r = r.astype(np.float64)
         cell = np.sqrt(np.maximum(r[:, 0] + self.cell_const, 0.0))
         std = np.sqrt(np.maximum(r[:, 2] - r[:, 1] ** 2, 0.0))
         gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
@@ -168,10 +199,10 @@ class OODScorer:
         if eps is None:
             return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1])
         glob = np.maximum(glob, np.abs(np.log(std + eps) - gm[1]) * gi[1])
-        if not self.rough:
+        if not self.rough or pooled is None:
             return cell, glob
         # One-sided: rougher than normal is noise; too smooth already shows in the std.
-        return cell, np.maximum(glob, (roughness(x) / (std + eps) - gm[2]) * gi[2])
+        return cell, np.maximum(glob, (pooled.roughness() / (std + eps) - gm[2]) * gi[2])
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
@@ -179,12 +210,13 @@ class OODScorer:
             cell, glob = self.parts(x)
             return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
         # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
-        c2, m, m2 = self._moments(x)[0].tolist()
+        r, pooled = self._moments(x)
+        c2, m, m2 = r[0].tolist()
         gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
         std = math.sqrt(max(m2 - m * m, 0.0))
         glob = max(abs(m - gm[0]) * gi[0], abs(math.log(std + eps) - gm[1]) * gi[1])
-        if self.rough:
-            glob = max(glob, (float(roughness(x)[0]) / (std + eps) - gm[2]) * gi[2])
+        if self.rough and pooled is not None:
+            glob = max(glob, (float(pooled.roughness()[0]) / (std + eps) - gm[2]) * gi[2])
         return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
 
 

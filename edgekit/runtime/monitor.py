@@ -1,8 +1,9 @@
 """Watching a deployed model: rolling statistics, drift against calibration, shadow comparison.
 
 ``Monitor`` keeps ring buffers of the last ``window`` samples: a fixed subset of each
-input's values (at most 64 positions per channel, so a 96x96x3 image costs 192 floats),
-the first output, OOD scores, flags and call latencies. Nothing heavy runs per call;
+input's values (at most 64 positions per channel, so a 96x96x3 image costs 192 floats;
+for inputs over 8,192 values, from every few calls only), the first output, OOD scores,
+flags and call latencies. Nothing heavy runs per call;
 ``snapshot()`` computes means, quantiles and a PSI drift score per input channel
 against the manifest's calibration bins (PSI < 0.1 stable, 0.1-0.25 shifting, > 0.25
 drifted).
@@ -60,8 +61,12 @@ class Monitor:
         self._flag: list[bool] = [False] * self.window
         self._lat: list[float] = [0.0] * self.window
         self.labels = labels
-        self.samples = 0
+        self.samples = 0  # samples seen (OOD scores, flags)
+        self.kept = 0  # samples whose values are in the rings (all, or every stride-th for large inputs)
         self.calls = 0
+        # Copying values costs a cache-cold numpy call per predict; for large inputs every stride-th
+        # single-sample call is plenty for drift statistics (a 96x96x3 image: every 6th).
+        self.stride = max(1, min(8, math.prod(d for d in sample_shape if d > 0) // 4096))
         self._lock = threading.Lock()
 
     def record(self, batch: np.ndarray, out0: np.ndarray | None, ood: np.ndarray | None,
@@ -75,16 +80,21 @@ class Monitor:
         with self._lock:
             i = self.samples % self.window
             if n == 1:
-                self._x[i] = per[0, self._pos]
-                if self._out is not None and out0 is not None:
-                    self._out[i] = out0.reshape(-1)
+                if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
+                    k = self.kept % self.window
+                    self._x[k] = per[0, self._pos]
+                    if self._out is not None and out0 is not None:
+                        self._out[k] = out0.reshape(-1)
+                    self.kept += 1
                 self._ood[i] = math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
                 rows = (np.arange(max(0, n - self.window), n) + i) % self.window
-                self._x[rows] = per[take, self._pos]
+                kept = (np.arange(max(0, n - self.window), n) + self.kept) % self.window
+                self._x[kept] = per[take, self._pos]
                 if self._out is not None and out0 is not None:
-                    self._out[rows] = out0.reshape(n, -1)[take]
+                    self._out[kept] = out0.reshape(n, -1)[take]
+                self.kept += n
                 oods = [math.nan] * n if ood is None else ood.tolist()
                 flags = [False] * n if flagged is None else flagged.tolist()
                 for r, o, f in zip(rows.tolist(), oods[take], flags[take]):
@@ -97,8 +107,9 @@ class Monitor:
         """Rolling statistics over the window, with PSI drift per input channel."""
         with self._lock:
             filled = min(self.samples, self.window)
-            x = self._x[:filled].copy()
-            out = None if self._out is None else self._out[:filled].copy()
+            kept = min(self.kept, self.window)
+            x = self._x[:kept].copy()
+            out = None if self._out is None else self._out[:kept].copy()
             ood = np.array(self._ood[:filled], np.float64)
             flags = np.array(self._flag[:filled], bool)
             lat = np.array(self._lat[: min(self.calls, self.window)], np.float64)
@@ -111,8 +122,9 @@ class Monitor:
             snap["ood_score"] = {"mean": float(np.nanmean(ood)), "p95": float(np.nanquantile(ood, 0.95))}
         snap["latency_ms"] = {"p50": float(np.quantile(lat, 0.5)), "p95": float(np.quantile(lat, 0.95)),
                               "max": float(lat.max())}
-        snap["input"] = self._input_stats(x)
-        if out is not None:
+        if len(x):
+            snap["input"] = self._input_stats(x)
+        if out is not None and len(out):
             snap["output"] = self._output_stats(out)
         return snap
 

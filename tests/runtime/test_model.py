@@ -110,3 +110,14 @@ def test_guard_demo_block(digits, int8_path, fp32_path):
     rows = {ln.split("  ")[1].strip(): ln for ln in text.splitlines() if ln.startswith("  ") and "%" in ln}
     assert set(rows) == {"clean held-out digits", "uniform noise", "blank (black, white)", "inverted digits"}
     assert "100.0%" in rows["uniform noise"] and "100.0%" in rows["blank (black, white)"]
+
+
+def test_runs_on_tflite_runtime_too(int8_path, digits):
+    """The old interpreter package (armv7l devices) gives the same answers through the same guard."""
+    from edgekit.backends import available_backends
+
+    if "tflite-runtime" not in [b.name for b in available_backends()]:
+        pytest.skip("tflite-runtime is not installed")
+    old = EdgeModel.load(int8_path, backend="tflite-runtime").predict(digits.x_test[:50])
+    new = EdgeModel.load(int8_path).predict(digits.x_test[:50])
+    assert old.label == new.label and old.flagged.tolist() == new.flagged.tolist()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 
 import numpy as np
 import pytest
@@ -112,12 +113,23 @@ def test_guard_demo_block(digits, int8_path, fp32_path):
     assert "100.0%" in rows["uniform noise"] and "100.0%" in rows["blank (black, white)"]
 
 
-def test_runs_on_tflite_runtime_too(int8_path, digits):
-    """The old interpreter package (armv7l devices) gives the same answers through the same guard."""
+def test_runs_on_tflite_runtime_too(int8_path, digits, tmp_path):
+    """The old interpreter package (armv7l devices) gives the same answers through the same guard.
+
+    In a fresh process, as on a device: two TFLite runtimes in one process clash in C++.
+    """
+    import subprocess
+    import sys
+
     from edgekit.backends import available_backends
 
     if "tflite-runtime" not in [b.name for b in available_backends()]:
         pytest.skip("tflite-runtime is not installed")
-    old = EdgeModel.load(int8_path, backend="tflite-runtime").predict(digits.x_test[:50])
+    np.save(tmp_path / "x.npy", digits.x_test[:50])
+    code = ("import json, numpy as np\nfrom edgekit.runtime import EdgeModel\n"
+            f"p = EdgeModel.load({str(int8_path)!r}, backend='tflite-runtime').predict(np.load({str(tmp_path / 'x.npy')!r}))\n"
+            "print(json.dumps([p.label, p.flagged.tolist()]))\n")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-1500:]
     new = EdgeModel.load(int8_path).predict(digits.x_test[:50])
-    assert old.label == new.label and old.flagged.tolist() == new.flagged.tolist()
+    assert json.loads(r.stdout.splitlines()[-1]) == [new.label, new.flagged.tolist()]

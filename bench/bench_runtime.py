@@ -116,11 +116,13 @@ def main() -> int:
         work.mkdir(parents=True, exist_ok=True)
         models = build_models(work)
         print(f"guarded EdgeModel.predict vs raw set_tensor/invoke/get_tensor; {args.threads} thread(s), "
-              f"median of {args.rounds} rounds of alternating calls")
+              f"median of {args.rounds} rounds of alternating calls; {os.cpu_count()} cores, "
+              f"load average {os.getloadavg()[0]:.2f} at start")
         print(f"{'model':22} {'raw us':>9} {'guarded us':>11} {'ratio':>7} {'extra us':>9}")
         for name, (path, sample) in models.items():
             r = measure(path, sample, args.rounds, args.threads)
             print(f"{name:22} {r['raw_us']:9.1f} {r['guarded_us']:11.1f} {r['ratio']:7.3f} {r['extra_us']:9.1f}")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end (other processes inflate both columns)")
     return 0
 
 

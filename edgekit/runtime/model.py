@@ -160,9 +160,13 @@ class EdgeModel:
         out0 = src.outputs[0]
         self.output_guard = OutputGuard(src.probability[0], out0.dtype.startswith("float"),
                                         float(out0.scale or 0.0) * max(1, int(np.prod(out0.shape[1:]))), pol)
+        in0 = src.input
         self.monitor = Monitor(stats, src.sample_shape, window=window,
                                output_size=int(np.prod([d for d in out0.shape[1:] if d > 0] or [1])),
-                               labels=self.labels)
+                               labels=self.labels,
+                               in_quant=(in0.scale, in0.zero_point) if in0.quantized else None,
+                               out_quant=(out0.scale, out0.zero_point) if out0.quantized else None)
+        self._raw_out_quant = out0.quantized
         self._budget = pol.latency_budget_ms
         self._default = None if pol.default is None else self._check_default(pol.default, out0)
 
@@ -210,7 +214,7 @@ class EdgeModel:
         if self.runner is None:  # the primary did not load: the fallback answers everything
             return self._via_fallback(batch, batched, iv, t0)
         try:
-            outs = self.runner.run(batch, iv is not None and iv.in_qrange)
+            outs, q, raw = self.runner.run_kept(batch, iv is not None and iv.in_qrange)
         except (InputValidationError, InferenceError) as err:
             iv = self._verdict(pending, iv, x)  # an input error wins over the invoke error it caused
             if isinstance(err, InputValidationError):
@@ -226,7 +230,10 @@ class EdgeModel:
         pred = Prediction(self, outs, batched, iv, ov, latency)
         if iv.flagged is not None or ov.flagged is not None or (self._budget is not None and latency > self._budget):
             self._apply_policy(pred, batch)
-        self.monitor.record(batch, pred.outputs[0], iv.ood, pred.flagged if pred.incidents else None, latency)
+        if pred.incidents:  # outputs may have been replaced: record what the caller got
+            self.monitor.record(batch, pred.outputs[0], iv.ood, pred.flagged, latency)
+        else:  # the monitor keeps our own quantized input and raw output by reference
+            self.monitor.record(batch, outs[0], iv.ood, None, latency, q, raw[0] if self._raw_out_quant else None)
         if self.shadow is not None:
             self.shadow.offer(batch, outs[0])
         return pred

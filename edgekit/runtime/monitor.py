@@ -46,17 +46,22 @@ class Monitor:
     """Rolling input/output statistics and drift; ``record`` is cheap, ``snapshot`` does the maths."""
 
     def __init__(self, stats: dict[str, Any] | None, sample_shape: tuple[int, ...], *, window: int = 500,
-                 output_size: int | None = None, labels: list[str] | None = None):
+                 output_size: int | None = None, labels: list[str] | None = None,
+                 in_quant: tuple[float, int] | None = None, out_quant: tuple[float, int] | None = None):
         self.stats = stats
         self.window = int(window)
         self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
         positions = max(1, math.prod(d for d in sample_shape if d > 0) // self.channels)
         # A strided slice, not an index array: recording then copies a view (no gather).
         self._pos = slice(0, positions, -(-positions // POSITIONS))
-        self._npos = len(range(positions)[self._pos])
-        self._x = np.zeros((self.window, self._npos, self.channels), np.float32)
-        self._out = np.zeros((self.window, output_size), np.float32) if output_size and output_size <= 1024 else None
-        # Scalars live in Python lists: a list store costs a fraction of a numpy item store per call.
+        self.keep_outputs = bool(output_size and output_size <= 1024)
+        self.in_quant, self.out_quant = in_quant, out_quant
+        # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy
+        # store. An input entry is either float32 values at the kept positions, or the whole
+        # quantized sample the runner made (our own array: kept by reference, no copy per call);
+        # an output entry is float32, or the raw quantized output (ours too). snapshot() decodes.
+        self._x: list = [None] * self.window
+        self._out: list = [None] * self.window
         self._ood: list[float] = [math.nan] * self.window
         self._flag: list[bool] = [False] * self.window
         self._lat: list[float] = [0.0] * self.window
@@ -70,46 +75,64 @@ class Monitor:
         self._lock = threading.Lock()
 
     def record(self, batch: np.ndarray, out0: np.ndarray | None, ood: np.ndarray | None,
-               flagged: np.ndarray | None, latency_ms: float) -> None:
-        """Add one call's samples (batch is the float32 model input, out0 the first output)."""
+               flagged: np.ndarray | None, latency_ms: float, q: np.ndarray | None = None,
+               raw0: np.ndarray | None = None) -> None:
+        """Add one call's samples: batch is the float32 model input and out0 the first output; q and raw0,
+        when given, are the quantized input and raw output arrays the runtime owns (kept by reference)."""
         n = batch.shape[0]
-        per = batch.reshape(n, -1, self.channels)
-        if per.shape[1] < self._pos.stop:
-            return  # a dynamic-shape input smaller than the one the buffers were sized for
-        take = slice(max(0, n - self.window), None)  # a batch larger than the window keeps its tail
         with self._lock:
             i = self.samples % self.window
             if n == 1:
                 if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
                     k = self.kept % self.window
-                    self._x[k] = per[0, self._pos]
-                    if self._out is not None and out0 is not None:
-                        self._out[k] = out0.reshape(-1)
+                    self._x[k] = q[0] if q is not None else self._subsample(batch)[0]
+                    if self.keep_outputs and out0 is not None:
+                        self._out[k] = raw0[0] if raw0 is not None else np.array(out0[0], np.float32)
                     self.kept += 1
                 self._ood[i] = math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
-                rows = (np.arange(max(0, n - self.window), n) + i) % self.window
-                kept = (np.arange(max(0, n - self.window), n) + self.kept) % self.window
-                self._x[kept] = per[take, self._pos]
-                if self._out is not None and out0 is not None:
-                    self._out[kept] = out0.reshape(n, -1)[take]
-                self.kept += n
-                oods = [math.nan] * n if ood is None else ood.tolist()
-                flags = [False] * n if flagged is None else flagged.tolist()
-                for r, o, f in zip(rows.tolist(), oods[take], flags[take]):
-                    self._ood[r], self._flag[r] = o, f
+                self._record_batch(batch, out0, ood, flagged, n, i)
             self._lat[self.calls % self.window] = latency_ms
             self.samples += n
             self.calls += 1
+
+    def _subsample(self, batch: np.ndarray) -> np.ndarray:
+        return np.array(batch.reshape(batch.shape[0], -1, self.channels)[:, self._pos], np.float32)
+
+    def _record_batch(self, batch, out0, ood, flagged, n: int, i: int) -> None:
+        start = max(0, n - self.window)  # a batch larger than the window keeps its tail
+        xs = self._subsample(batch[start:])
+        outs = np.array(out0.reshape(n, -1)[start:], np.float32) if self.keep_outputs and out0 is not None else None
+        oods = [math.nan] * n if ood is None else ood.tolist()
+        flags = [False] * n if flagged is None else flagged.tolist()
+        for j in range(n - start):
+            k = (self.kept + j) % self.window
+            self._x[k] = xs[j]
+            self._out[k] = None if outs is None else outs[j]
+            r = (i + start + j) % self.window
+            self._ood[r], self._flag[r] = oods[start + j], flags[start + j]
+        self.kept += n - start
+
+    def _decode(self, entries: list, quant, positions: bool) -> np.ndarray | None:
+        """Stack ring entries as float32; quantized ones (whole samples, by reference) are dequantized
+        and, for inputs, cut to the kept positions like the float entries already are."""
+        rows = []
+        for e in entries:
+            if e is None:
+                continue
+            if e.dtype != np.float32:  # real = scale * (q - zero_point)
+                e = (e.astype(np.float32) - np.float32(quant[1])) * np.float32(quant[0])
+                e = e.reshape(-1, self.channels)[self._pos] if positions else e
+            rows.append(e if positions else e.reshape(-1))
+        return np.stack(rows) if rows else None
 
     def snapshot(self) -> dict[str, Any]:
         """Rolling statistics over the window, with PSI drift per input channel."""
         with self._lock:
             filled = min(self.samples, self.window)
             kept = min(self.kept, self.window)
-            x = self._x[:kept].copy()
-            out = None if self._out is None else self._out[:kept].copy()
+            xs, outs = self._x[:kept], self._out[:kept]
             ood = np.array(self._ood[:filled], np.float64)
             flags = np.array(self._flag[:filled], bool)
             lat = np.array(self._lat[: min(self.calls, self.window)], np.float64)
@@ -122,9 +145,11 @@ class Monitor:
             snap["ood_score"] = {"mean": float(np.nanmean(ood)), "p95": float(np.nanquantile(ood, 0.95))}
         snap["latency_ms"] = {"p50": float(np.quantile(lat, 0.5)), "p95": float(np.quantile(lat, 0.95)),
                               "max": float(lat.max())}
-        if len(x):
+        x = self._decode(xs, self.in_quant, positions=True)
+        if x is not None:
             snap["input"] = self._input_stats(x)
-        if out is not None and len(out):
+        out = self._decode(outs, self.out_quant, positions=False)
+        if out is not None:
             snap["output"] = self._output_stats(out)
         return snap
 

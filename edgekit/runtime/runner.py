@@ -98,6 +98,11 @@ class Runner:
 
         ``in_qrange``: the caller proved every value quantizes without saturating (skips the clip).
         """
+        return self.run_kept(batch, in_qrange)[0]
+
+    def run_kept(self, batch: np.ndarray, in_qrange: bool = False):
+        """``run``, also returning the quantized input (or None) and the raw outputs: fresh arrays
+        nobody else holds, which the monitor keeps by reference instead of copying."""
         if self._q is not None:
             x = self._quantize(batch, in_qrange)
         elif batch.dtype != self._in_dtype:
@@ -115,8 +120,9 @@ class Runner:
         finally:
             self._free.put(slot)
         # get_tensor already returned a copy: float32 outputs are handed over as they are.
-        return [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else self._dequantize(r, *d)
+        outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else self._dequantize(r, *d)
                 for r, d in zip(raw, self._deq)]
+        return outs, (x if self._q is not None else None), raw
 
     def _quantize(self, batch: np.ndarray, in_qrange: bool) -> np.ndarray:
         # edgekit.quant.quantize, unrolled on precomputed constants: this runs on every call.

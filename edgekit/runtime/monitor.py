@@ -71,7 +71,9 @@ class Monitor:
         self.calls = 0
         # Copying values costs a cache-cold numpy call per predict; for large inputs every stride-th
         # single-sample call is plenty for drift statistics (a 96x96x3 image: every 6th).
-        self.stride = max(1, min(8, math.prod(d for d in sample_shape if d > 0) // 4096))
+        values = math.prod(d for d in sample_shape if d > 0)
+        self.stride = max(1, min(8, values // 4096))
+        self._by_ref = values <= 4096  # whole samples by reference only while small (<= 4 KB int8 each)
         self._lock = threading.Lock()
 
     def record(self, batch: np.ndarray, out0: np.ndarray | None, ood: np.ndarray | None,
@@ -85,7 +87,7 @@ class Monitor:
             if n == 1:
                 if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
                     k = self.kept % self.window
-                    self._x[k] = q[0] if q is not None else self._subsample(batch)[0]
+                    self._x[k] = q[0] if q is not None and self._by_ref else self._subsample(batch)[0]
                     if self.keep_outputs and out0 is not None:
                         self._out[k] = raw0[0] if raw0 is not None else np.array(out0[0], np.float32)
                     self.kept += 1

@@ -73,5 +73,5 @@ def histogram(samples_ms: Sequence[float], bins: int = 40, clip_percentile: floa
     lo = float(x.min())
     if hi <= lo:
         hi = lo + max(abs(lo) * 1e-3, 1e-6)
-    counts, edges = np.histogram(np.clip(x, lo, hi), bins=bins, range=(lo, hi))
+    counts, edges = np.histogram(x[x <= hi], bins=bins, range=(lo, hi))
     return edges.tolist(), counts.tolist(), int((x > hi).sum())

@@ -88,3 +88,20 @@ def test_quantize_roundtrip_and_clip_share():
     assert np.allclose(dequantize(q, 1 / 255, -128), x, atol=1 / 255)
     assert clip_share(x, 1 / 255, -128, "int8") == 0.0
     assert clip_share(np.array([2.0, 0.5, -1.0]), 1 / 255, -128, "int8") == pytest.approx(2 / 3)
+
+
+def test_atomic_write_leaves_no_temp_and_uses_the_umask(tmp_path):
+    import os
+
+    from edgekit.fsutil import atomic_write_text
+
+    atomic_write_text(tmp_path / "a.json", "{}")
+    atomic_write_text(tmp_path / "a.json", "[]")
+    assert (tmp_path / "a.json").read_text() == "[]"
+    assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
+    old = os.umask(0o022)
+    try:
+        atomic_write_text(tmp_path / "b.json", "{}")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644

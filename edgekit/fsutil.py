@@ -19,7 +19,15 @@ from pathlib import Path
 
 
 def _umask() -> int:
-    mask = os.umask(0)
+    # os.umask can only be read by setting it; /proc tells without touching it (Linux)
+    try:
+        with open("/proc/self/status") as fh:
+            for line in fh:
+                if line.startswith("Umask:"):
+                    return int(line.split()[1], 8)
+    except OSError:
+        pass
+    mask = os.umask(0o022)
     os.umask(mask)
     return mask
 

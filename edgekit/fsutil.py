@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import tempfile
 from pathlib import Path
@@ -72,3 +73,27 @@ def sha256_file(path: str | Path) -> str:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
                 h.update(chunk)
     return h.hexdigest()
+
+
+def read_bytes(path: str | Path, error: type[Exception], what: str = "file", head: int | None = None) -> bytes:
+    """A file's bytes (or its first ``head`` bytes); a missing or unreadable file raises ``error`` in one line."""
+    p = Path(path)
+    try:
+        with open(p, "rb") as fh:
+            return fh.read(head) if head is not None else fh.read()
+    except FileNotFoundError:
+        raise error(f"{p}: {what} not found") from None
+    except IsADirectoryError:
+        raise error(f"{p}: is a folder, not a {what}") from None
+    except OSError as err:
+        raise error(f"{p}: cannot read the {what} ({err.strerror})") from None
+
+
+def read_json(path: str | Path, error: type[Exception], what: str = "JSON file"):
+    """Parse a JSON file; unreadable or invalid JSON raises ``error`` with the file and line."""
+    text = read_bytes(path, error, what)
+    try:
+        return json.loads(text)
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
+        raise error(f"{path}: {what} is not valid JSON{line}: {getattr(err, 'msg', err)}") from None

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import ManifestError
-from .fsutil import atomic_write_text
+from .fsutil import atomic_write_text, read_json
 
 SCHEMA = "edgekit.manifest/1"
 SUFFIX = ".manifest.json"
@@ -132,16 +132,9 @@ class Manifest:
         p = Path(path)
         if not p.name.endswith(SUFFIX):
             p = manifest_path_for(p)
-        try:
-            text = p.read_text(encoding="utf-8")
-        except FileNotFoundError:
-            raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert") from None
-        except OSError as err:
-            raise ManifestError(f"{p}: cannot read manifest ({err.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as err:
-            raise ManifestError(f"{p}: not valid JSON (line {err.lineno}): {err.msg}") from None
+        if not p.exists():
+            raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
+        data = read_json(p, ManifestError, "manifest")
         return cls.from_dict(data, where=str(p))
 
     @classmethod

@@ -24,7 +24,7 @@ from typing import Any, Callable, Iterable
 
 from .. import __version__
 from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
-from ..fsutil import sha256_file
+from ..fsutil import read_bytes, sha256_file
 from . import child, stats
 from .schema import METHOD, SCHEMA
 
@@ -36,15 +36,7 @@ CHILD_SCRIPT = Path(child.__file__)
 def check_tflite(path: str | Path) -> Path:
     """The path, if it is a readable TensorFlow Lite flatbuffer ("TFL3" at bytes 4..8)."""
     p = Path(path)
-    try:
-        with open(p, "rb") as fh:
-            head = fh.read(8)
-    except FileNotFoundError:
-        raise ModelLoadError(f"{p}: no such file") from None
-    except IsADirectoryError:
-        raise ModelLoadError(f"{p}: is a folder, not a .tflite file; convert it with edgekit convert") from None
-    except OSError as err:
-        raise ModelLoadError(f"{p}: cannot read ({err.strerror})") from None
+    head = read_bytes(p, ModelLoadError, "model file", head=8)
     if head[4:8] != b"TFL3":
         raise ModelLoadError(
             f"{p}: not a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8); convert it with edgekit convert"

@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
-from ..fsutil import atomic_write_text
+from ..fsutil import atomic_write_text, read_json
 
 SCHEMA = "edgekit.profile/1"
 
@@ -65,14 +65,7 @@ def validate(doc: Any, where: str) -> dict[str, Any]:
 def load(path: str | Path) -> dict[str, Any]:
     """Read and validate a result file."""
     p = Path(path)
-    try:
-        text = p.read_text(encoding="utf-8")
-    except OSError as err:
-        raise UsageError(f"{p}: cannot read ({err.strerror})") from None
-    try:
-        doc = json.loads(text)
-    except json.JSONDecodeError as err:
-        raise UsageError(f"{p}: not valid JSON (line {err.lineno}): {err.msg}") from None
+    doc = read_json(p, UsageError, "profile result")
     return validate(doc, str(p))
 
 

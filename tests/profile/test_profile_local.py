@@ -62,7 +62,7 @@ def test_bad_models_get_one_line_load_errors(tmp_path, custom_op_model, digits_m
     text.write_text("hello, not a model")
     with pytest.raises(ModelLoadError, match="no 'TFL3' identifier"):
         profiler.profile_model(text)
-    with pytest.raises(ModelLoadError, match="no such file"):
+    with pytest.raises(ModelLoadError, match="model file not found"):
         profiler.profile_model(tmp_path / "missing.tflite")
     with pytest.raises(ModelLoadError, match="unresolved custom op EdgekitMadeUpOp"):
         profiler.profile_model(custom_op_model, runs=2)

@@ -52,6 +52,20 @@ def _produced_by_softmax(interp, index: int) -> bool:
     return False
 
 
+def _dequantizer(spec: TensorSpec):
+    """A function raw output -> float32 (None for float outputs); real = scale * (q - zero_point)."""
+    if not spec.quantized:
+        return None
+    dtype = np.dtype(spec.dtype)
+    if dtype.itemsize == 1:
+        # 8-bit: a 256-entry table indexed by the raw bytes, one numpy call (3x faster than arithmetic).
+        codes = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float32)
+        table = ((codes - np.float32(spec.zero_point)) * np.float32(spec.scale)).astype(np.float32)
+        return lambda raw: table[raw.view(np.uint8)]
+    scale, zp = np.float32(spec.scale), np.float32(spec.zero_point)
+    return lambda raw: (raw.astype(np.float32) - zp) * scale
+
+
 class Runner:
     """A pool of interpreters for one model, with its quantization parameters prepared."""
 
@@ -81,8 +95,7 @@ class Runner:
             self._inv_scale = np.float32(1.0 / self.input.scale)
             self._zp = np.float32(self.input.zero_point)
             self._qlo, self._qhi = np.float32(info.min), np.float32(info.max)
-        self._deq = [(np.float32(o.scale), np.float32(o.scale * o.zero_point)) if o.quantized else None
-                     for o in outs]
+        self._deq = [_dequantizer(o) for o in outs]
         self.probability = [_produced_by_softmax(first, i) for i in self._out_index]
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for interp in interps:
@@ -120,7 +133,7 @@ class Runner:
         finally:
             self._free.put(slot)
         # get_tensor already returned a copy: float32 outputs are handed over as they are.
-        outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else self._dequantize(r, *d)
+        outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
                 for r, d in zip(raw, self._deq)]
         return outs, (x if self._q is not None else None), raw
 
@@ -136,12 +149,6 @@ class Runner:
         with np.errstate(invalid="ignore"):  # unchecked input may hold NaN; its result is discarded
             return q.astype(self._in_dtype)
 
-    @staticmethod
-    def _dequantize(raw: np.ndarray, scale: np.float32, offset: np.float32) -> np.ndarray:
-        # scale * (q - zp) as q * scale - scale * zp: two numpy calls instead of three.
-        out = np.multiply(raw, scale, dtype=np.float32)
-        out -= offset
-        return out
 
     def _invoke(self, slot: _Slot, x: np.ndarray) -> list[np.ndarray]:
         interp = slot.interp

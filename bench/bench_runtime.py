@@ -90,12 +90,13 @@ def loop_round(raw, guarded, calls: int, clock) -> tuple[float, float]:
     return out[0], out[1]
 
 
-def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None) -> dict[str, float]:
+def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None,
+            overlap: bool | None = None) -> dict[str, float]:
     from edgekit.backends import make_interpreter
     from edgekit.quant import quantize
     from edgekit.runtime import EdgeModel
 
-    model = EdgeModel.load(path, num_threads=threads)
+    model = EdgeModel.load(path, num_threads=threads, overlap=overlap)
     interp = make_interpreter(path.read_bytes(), num_threads=threads)
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     scale, zp = inp["quantization"]
@@ -142,8 +143,11 @@ def main() -> int:
               f"median of {args.rounds} rounds of alternating calls; {os.cpu_count()} cores, "
               f"load average {os.getloadavg()[0]:.2f} at start")
         print(f"{'model':22} {'mode':8} {'raw us':>9} {'guarded us':>11} {'ratio':>7} {'extra us':>9}")
-        for name, (path, sample) in models.items():
-            r = measure(path, sample, args.rounds, args.threads)
+        # The large model once more with its checks inline (no helper thread), for comparison.
+        runs = [(name, path, sample, None) for name, (path, sample) in models.items()]
+        runs.insert(1, ("mobilenetv2 no overlap", *models["mobilenetv2-96 fp32"], False))
+        for name, path, sample, overlap in runs:
+            r = measure(path, sample, args.rounds, args.threads, overlap)
             for mode in ("paired", "loop", "loop-cpu"):
                 m = r[mode]
                 print(f"{name:22} {mode:8} {m['raw_us']:9.1f} {m['guarded_us']:11.1f} {m['ratio']:7.3f} "

@@ -109,13 +109,13 @@ def _real_range(scale: float, zero_point: int, dtype: str) -> tuple[float, float
     return scale * (info.min - zero_point - 0.5), scale * (info.max - zero_point + 0.5)
 
 
-def _soft(name: str, values: np.ndarray, limit: float | None, *, kind: str = "ood", fmt: str,
-          below: bool = False) -> Check:
-    worst = float(values.min() if below else values.max()) if values.size else 0.0
+def _soft(name: str, values: np.ndarray, limit: float | None, *, fmt: str) -> Check:
+    """A soft input check's verdict: the worst sample's value against the limit (None: report only)."""
+    worst = float(values.max()) if values.size else 0.0
     if limit is None:
-        return Check(name, kind, True, fmt.format(worst))
-    bad = values < limit if below else values > limit
-    return Check(name, kind, not bad.any(), fmt.format(worst), fmt.format(limit),
+        return Check(name, "ood", True, fmt.format(worst))
+    bad = values > limit
+    return Check(name, "ood", not bad.any(), fmt.format(worst), fmt.format(limit),
                  tuple(int(i) for i in np.flatnonzero(bad)))
 
 

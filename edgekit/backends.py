@@ -152,7 +152,7 @@ def make_interpreter(
             interp = be.interpreter_class(**kwargs)
             interp.allocate_tensors()
             if verify and use_default and default_delegates is None:
-                interp.invoke()  # inputs are zero-filled after allocation
+                _invoke_on_zeros(interp)
         except (ValueError, RuntimeError) as err:
             last = err
             if use_default and default_delegates is None and _is_delegate_failure(err):
@@ -165,6 +165,15 @@ def make_interpreter(
             pass
         return interp
     raise ModelLoadError(f"{label}: {be.name} cannot load this model: {_first_line(last)}")
+
+
+def _invoke_on_zeros(interp) -> None:
+    """One invoke on explicit zeros (allocated input memory is not zeroed: gathers by it can fail)."""
+    import numpy as np
+
+    for d in interp.get_input_details():
+        interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
+    interp.invoke()
 
 
 def _first_line(err: Exception | None) -> str:

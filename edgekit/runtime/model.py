@@ -35,7 +35,7 @@ from ..errors import (
     EdgekitError, InferenceError, InputValidationError, LatencyBudgetError, ManifestError, ModelLoadError,
     OutOfDistributionError, OutputValidationError, TamperedModelError, UsageError,
 )
-from ..fsutil import sha256_bytes
+from ..fsutil import read_bytes, sha256_bytes
 from ..manifest import Manifest
 from .checks import InputGuard, OutputGuard
 from .incidents import IncidentLog
@@ -46,18 +46,6 @@ from .prediction import Prediction
 from .runner import Runner
 
 _perf = time.perf_counter
-
-
-def _read_model(path: str | Path) -> bytes:
-    p = Path(path)
-    try:
-        return p.read_bytes()
-    except FileNotFoundError:
-        raise ModelLoadError(f"{p}: model file not found") from None
-    except IsADirectoryError:
-        raise ModelLoadError(f"{p}: is a folder; pass the .tflite file") from None
-    except OSError as err:
-        raise ModelLoadError(f"{p}: cannot read the model ({err.strerror})") from None
 
 
 def _verify(data: bytes, manifest: Manifest | None, label: str, policy: Policy) -> str:
@@ -103,7 +91,7 @@ class EdgeModel:
         self.runner: Runner | None = None
         label = str(path)
         try:
-            data = _read_model(path)
+            data = read_bytes(path, ModelLoadError, "model file")
             self.manifest = Manifest.find(path)
             self.sha256 = _verify(data, self.manifest, label, policy)
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,

@@ -143,28 +143,29 @@ def make_interpreter(
     else:
         kwargs["model_path"] = str(model)
         label = str(model)
-    modes = [True, False] if default_delegates is None else [default_delegates]
-    last: Exception | None = None
-    for use_default in modes:
+
+    def create(use_default: bool):
+        opts = dict(kwargs)
         if not use_default:
-            kwargs["experimental_op_resolver_type"] = be.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        try:
-            interp = be.interpreter_class(**kwargs)
-            interp.allocate_tensors()
-            if verify and use_default and default_delegates is None:
-                _invoke_on_zeros(interp)
-        except (ValueError, RuntimeError) as err:
-            last = err
-            if use_default and default_delegates is None and _is_delegate_failure(err):
-                continue
-            raise ModelLoadError(f"{label}: {be.name} cannot load this model: {_first_line(err)}") from None
-        try:
-            interp.backend = be
-            interp.edgekit_default_delegates = use_default
-        except AttributeError:  # pragma: no cover - C-extension interpreters without __dict__
-            pass
+            opts["experimental_op_resolver_type"] = be.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        interp = be.interpreter_class(**opts)
+        interp.allocate_tensors()
+        if verify and use_default and default_delegates is None:
+            _invoke_on_zeros(interp)
+        interp.backend = be
+        interp.edgekit_default_delegates = use_default
         return interp
-    raise ModelLoadError(f"{label}: {be.name} cannot load this model: {_first_line(last)}")
+
+    use_default = default_delegates is not False
+    try:
+        try:
+            return create(use_default)
+        except (ValueError, RuntimeError) as err:
+            if default_delegates is not None or not _is_delegate_failure(err):
+                raise
+            return create(False)  # XNNPACK could not prepare the graph: run it on the builtin kernels
+    except (ValueError, RuntimeError) as err:
+        raise ModelLoadError(f"{label}: {be.name} cannot load this model: {_first_line(err)}") from None
 
 
 def _invoke_on_zeros(interp) -> None:
@@ -176,8 +177,8 @@ def _invoke_on_zeros(interp) -> None:
     interp.invoke()
 
 
-def _first_line(err: Exception | None) -> str:
-    text = str(err or "unknown error").strip()
+def _first_line(err: Exception) -> str:
+    text = str(err).strip()
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     # TFLite puts the useful part (the op, the version) in the first line or two.
     return " ".join(lines[:2])[:300] if lines else type(err).__name__

@@ -13,6 +13,7 @@ Example:
 from __future__ import annotations
 
 import math
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -27,10 +28,16 @@ from .tf import captured
 BATCH = 64
 
 
-def run_tflite(model: bytes, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
-    """Run the first output of a single-input .tflite over x (N, ...) in batches, float out."""
-    with captured():
-        interp = make_interpreter(model)
+def run_tflite(model, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
+    """Run the first output of a single-input .tflite over x (N, ...) in batches, float out.
+
+    ``model``: .tflite bytes or path, or an interpreter from make_interpreter (reused as is).
+    """
+    if isinstance(model, (bytes, str, Path)):
+        with captured():
+            interp = make_interpreter(model)
+    else:
+        interp = model
     (inp,), outs = tensor_specs(interp)
     out = outs[0]
     results = []
@@ -61,7 +68,7 @@ def run_source(source: Source, x: np.ndarray) -> np.ndarray:
             from .tf import import_tf
 
             tf = import_tf()
-            fn = tf.saved_model.load(str(source.saved_model_dir)).signatures["serving_default"]
+            fn = source.saved_model.signatures["serving_default"]
             outs = [fn(tf.constant(x[i : i + BATCH])) for i in range(0, len(x), BATCH)]
             key = sorted(outs[0].keys())[0]
             y = np.concatenate([o[key].numpy() for o in outs])
@@ -99,7 +106,7 @@ def compare_outputs(ref: np.ndarray, out: np.ndarray, y: np.ndarray | None) -> d
     return res
 
 
-def accuracy_check(source: Source, model: bytes, x: np.ndarray, y: np.ndarray | None,
+def accuracy_check(source: Source, model, x: np.ndarray, y: np.ndarray | None,
                    quiet: bool = True) -> dict[str, Any]:
     ref = run_source(source, x)
     out = run_tflite(model, x, quiet=quiet)

@@ -23,7 +23,18 @@ class Source:
     path: Path
     format: str  # keras | h5 | saved_model
     keras: Any | None  # the Keras model, when there is one
-    saved_model_dir: Path | None = None
+    saved_model: Any | None = None  # the loaded SavedModel (tf.saved_model.load), loaded once
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The single input's shape without the batch axis (-1 = dynamic), or None for several inputs."""
+        if self.keras is not None:
+            shapes = [t.shape for t in self.keras.inputs]
+        else:
+            fn = self.saved_model.signatures.get("serving_default")
+            shapes = [t.shape for t in fn.structured_input_signature[1].values()] if fn is not None else []
+        if len(shapes) != 1:
+            return None
+        return tuple(-1 if d is None else int(d) for d in shapes[0][1:])
 
     def fingerprint(self) -> dict[str, Any]:
         size = (
@@ -63,10 +74,10 @@ def load_source(path: str | Path) -> Source:
         tf = import_tf()
         try:
             with captured():
-                tf.saved_model.load(str(path))  # fail early on a broken SavedModel
+                loaded = tf.saved_model.load(str(path))
         except Exception as err:
             raise SourceModelError(f"{path}: cannot load SavedModel ({_short(err)})") from None
-        return Source(path, fmt, None, path)
+        return Source(path, fmt, None, loaded)
     keras = import_keras()
     try:
         with captured():

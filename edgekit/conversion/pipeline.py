@@ -16,8 +16,6 @@ import zlib
 from pathlib import Path
 from typing import Any, Sequence
 
-import numpy as np
-
 from .. import __version__
 from ..backends import make_interpreter
 from ..data import Dataset, default_preprocessing, load_dataset
@@ -28,12 +26,12 @@ from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import Manifest, manifest_path_for, tensor_specs
 from ..recipes import Recipe, load_recipe
 from ..stats import compute_input_stats
-from .evaluate import accuracy_check, is_classifier
+from .evaluate import accuracy_check
 from .loader import load_source
 from .prune import prune_model
 from .result import ConvertResult
 from .tf import captured
-from .tflite import to_tflite
+from .tflite import COMPAT_TARGETS, to_tflite
 
 MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
@@ -123,6 +121,8 @@ def convert(
     if not source.exists():
         raise SourceModelError(f"{source}: no such file or folder")
     _check_paths(source, output, force)
+    if compat is not None and compat not in COMPAT_TARGETS:
+        raise DataError(f"unknown --compat {compat!r}; choose one of {', '.join(COMPAT_TARGETS)}")
     profile = load_profile(target) if target is not None else None
     if recipe is None:
         recipe = profile.preferred_recipe if profile else "fp32"
@@ -134,7 +134,7 @@ def convert(
     src = load_source(source)
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
-    input_shape = _source_input_shape(src)
+    input_shape = src.input_shape()
     pre = _resolve_preprocessing(preprocessing, input_shape, normalize) if input_shape else None
 
     def load(data, what):
@@ -179,7 +179,7 @@ def convert(
 
     accuracy = None
     if evald is not None and interp is not None:
-        accuracy = accuracy_check(src, data, evald.x, evald.y, quiet=quiet)
+        accuracy = accuracy_check(src, interp, evald.x, evald.y, quiet=quiet)
     task = "unknown"
     if accuracy is not None:
         task = "classification" if "agreement" in accuracy else "regression"
@@ -187,9 +187,10 @@ def convert(
         task = "classification"
 
     fp = src.fingerprint()
+    zlib_bytes = len(zlib.compress(data, 9))
     manifest = Manifest(
         model={"file": output.name, "sha256": sha256_bytes(data), "size_bytes": len(data),
-               "size_zlib_bytes": len(zlib.compress(data, 9)),
+               "size_zlib_bytes": zlib_bytes,
                "xnnpack": bool(getattr(interp, "edgekit_default_delegates", True)),
                "custom_ops": custom_ops(data)},
         inputs=inputs,
@@ -207,30 +208,12 @@ def convert(
         accuracy=accuracy,
         sizes={"source_bytes": fp["size_bytes"],
                "float32_weights_bytes": 4 * fp["params"] if fp["params"] else None,
-               "tflite_bytes": len(data), "tflite_zlib_bytes": len(zlib.compress(data, 9))},
+               "tflite_bytes": len(data), "tflite_zlib_bytes": zlib_bytes},
         created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
     )
     atomic_write_bytes(output, data)
     mpath = manifest.save(output)
     return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings)
-
-
-def _source_input_shape(src) -> tuple[int, ...] | None:
-    if src.keras is not None:
-        ins = src.keras.inputs
-        if len(ins) != 1:
-            return None
-        return tuple(-1 if d is None else int(d) for d in ins[0].shape[1:])
-    from .tf import import_tf
-
-    tf = import_tf()
-    fn = tf.saved_model.load(str(src.saved_model_dir)).signatures.get("serving_default")
-    if fn is None:
-        return None
-    specs = list(fn.structured_input_signature[1].values())
-    if len(specs) != 1:
-        return None
-    return tuple(-1 if d is None else int(d) for d in specs[0].shape[1:])
 
 
 def _calibration(calib: Dataset | None, inputs) -> dict[str, Any] | None:

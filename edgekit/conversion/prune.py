@@ -71,7 +71,7 @@ def _loss_for(model, y: np.ndarray) -> str:
 
 
 def prune_model(model, sparsity: float, train: tuple[np.ndarray, np.ndarray] | None = None,
-                epochs: int = 2, progress=None) -> dict[str, Any]:
+                epochs: int = 2) -> dict[str, Any]:
     """Zero the smallest weights of every Dense/Conv kernel in place; fine-tune if ``train`` is given."""
     if not 0.0 < sparsity < 1.0:
         raise UsageError(f"--prune must be between 0 and 1 (exclusive), got {sparsity}")
@@ -92,8 +92,6 @@ def prune_model(model, sparsity: float, train: tuple[np.ndarray, np.ndarray] | N
         class KeepMasks(keras.callbacks.Callback):
             def on_train_batch_end(self, batch, logs=None):
                 _apply(kernels, masks)
-                if progress is not None:
-                    progress.advance()
 
         model.compile(optimizer=keras.optimizers.Adam(5e-4), loss=_loss_for(model, y))
         with captured():

@@ -12,11 +12,12 @@ from ..manifest import Manifest
 def human_bytes(n: int | None) -> str:
     if n is None:
         return "-"
-    for unit in ("B", "KB", "MB", "GB"):
-        if n < 1024 or unit == "GB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
+    if n < 1024:
+        return f"{n} B"
+    for unit in ("KB", "MB", "GB"):
         n /= 1024
-    return str(n)
+        if n < 1024 or unit == "GB":
+            return f"{n:.1f} {unit}"
 
 
 @dataclass

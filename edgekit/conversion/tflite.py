@@ -21,13 +21,10 @@ from .tf import captured, import_tf
 
 COMPAT_TARGETS = ("tflite-runtime-2.14",)
 
-_DTYPES = {"float32": "float32", "int8": "int8", "uint8": "uint8", "int16": "int16"}
-
-
 def _converter(tf, source: Source):
     if source.keras is not None:
         return tf.lite.TFLiteConverter.from_keras_model(source.keras)
-    return tf.lite.TFLiteConverter.from_saved_model(str(source.saved_model_dir))
+    return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
 
 
 def _representative(x: np.ndarray, quiet: bool, stream) -> Iterator[list[np.ndarray]]:
@@ -52,17 +49,15 @@ def configure(tf, conv, recipe: Recipe, calibration: np.ndarray | None, *, spars
     if ops:
         conv.target_spec.supported_ops = ops
     if recipe.inference_input_type != "float32":
-        conv.inference_input_type = getattr(tf, _DTYPES[recipe.inference_input_type])
+        conv.inference_input_type = getattr(tf, recipe.inference_input_type)
     if recipe.inference_output_type != "float32":
-        conv.inference_output_type = getattr(tf, _DTYPES[recipe.inference_output_type])
+        conv.inference_output_type = getattr(tf, recipe.inference_output_type)
     if recipe.requires_calibration:
         if calibration is None:
             raise DataError(f"recipe {recipe.name!r} quantizes activations and needs --calibration data "
                             "(100-500 typical inputs as .npy/.npz or an image folder)")
         conv.representative_dataset = lambda: _representative(calibration, quiet, progress_stream)
-    if compat is not None:
-        if compat not in COMPAT_TARGETS:
-            raise DataError(f"unknown --compat {compat!r}; choose one of {', '.join(COMPAT_TARGETS)}")
+    if compat is not None:  # the only target, COMPAT_TARGETS[0]; convert() validates the name
         # tflite-runtime 2.14 knows FULLY_CONNECTED up to version 11; TF 2.21 writes version 12
         # for per-channel dense quantization. Per-tensor dense quantization stays loadable there.
         conv._experimental_disable_per_channel_quantization_for_dense_layers = True

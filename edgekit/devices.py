@@ -18,20 +18,6 @@ from typing import Any
 from .errors import DeviceProfileError
 from .tomldata import check_keys, list_names, read_named
 
-_KEYS: dict[str, Any] = {
-    "name": str,
-    "description": str,
-    "arch": str,
-    "cores": int,
-    "memory_mb": int,
-    "preferred_recipe": str,
-    "threads": int,
-    "interpreter": str,
-    "max_latency_ms": (int, float),
-    "max_memory_mb": (int, float),
-    "connection": str,
-    "notes": str,
-}
 
 
 @dataclass(frozen=True)
@@ -56,7 +42,7 @@ class DeviceProfile:
 def load_profile(name_or_path: str | Path) -> DeviceProfile:
     """A shipped profile by name (see ``list_profiles()``) or a profile file by path."""
     table, where = read_named("profiles", name_or_path, DeviceProfileError)
-    check_keys(table, _KEYS, where, DeviceProfileError)
+    check_keys(table, DeviceProfile, where, DeviceProfileError)
     t = dict(table)
     t.setdefault("name", Path(str(name_or_path)).stem)
     for key in ("cores", "memory_mb", "threads", "max_latency_ms", "max_memory_mb"):

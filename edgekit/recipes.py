@@ -27,19 +27,6 @@ SUPPORTED_OPS = {
 }
 IO_TYPES = {"float32", "int8", "uint8", "int16"}
 
-_KEYS: dict[str, Any] = {
-    "name": str,
-    "description": str,
-    "optimizations": list,
-    "supported_types": list,
-    "supported_ops": list,
-    "inference_input_type": str,
-    "inference_output_type": str,
-    "requires_calibration": bool,
-    "prune_sparsity": (int, float),
-    "sparsity_optimization": bool,
-    "note": str,
-}
 
 
 @dataclass(frozen=True)
@@ -71,7 +58,7 @@ def _check_members(values: list, allowed: set[str], key: str, where: str) -> tup
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A shipped recipe by name (see ``list_recipes()``) or a recipe file by path."""
     table, where = read_named("converters", name_or_path, RecipeError)
-    check_keys(table, _KEYS, where, RecipeError)
+    check_keys(table, Recipe, where, RecipeError)
     t = dict(table)
     t.setdefault("name", Path(str(name_or_path)).stem)
     t["optimizations"] = _check_members(t.get("optimizations", []), OPTIMIZATIONS, "optimizations", where)

@@ -12,6 +12,8 @@ Example:
 from __future__ import annotations
 
 import tomllib
+import types
+import typing
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -52,14 +54,26 @@ def read_named(kind: str, name_or_path: str | Path, error: type[EdgekitError]) -
         raise error(f"{where}: not valid TOML: {err}") from None
 
 
-def check_keys(table: dict[str, Any], allowed: dict[str, type | tuple], where: str, error: type[EdgekitError]) -> None:
-    """Refuse unknown keys and wrongly typed values, naming the key."""
+def _accepted(hint) -> tuple[type, ...]:
+    """TOML value types that fit a dataclass field's type hint (tuple fields come as arrays)."""
+    args = [a for a in typing.get_args(hint) if a is not type(None)] if typing.get_origin(hint) in (
+        typing.Union, types.UnionType) else [hint]
+    out: list[type] = []
+    for a in args:
+        base = typing.get_origin(a) or a
+        out += [list] if base in (tuple, list) else [int, float] if base is float else [base]
+    return tuple(out)
+
+
+def check_keys(table: dict[str, Any], cls: type, where: str, error: type[EdgekitError]) -> None:
+    """Refuse keys that are not fields of the dataclass ``cls``, and wrongly typed values, naming the key."""
+    hints = typing.get_type_hints(cls)
     for key, value in table.items():
-        if key not in allowed:
-            raise error(f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(allowed))}")
-        expected = allowed[key]
-        if isinstance(value, bool) and expected in (int, float, (int, float)):
+        if key not in hints:
+            raise error(f"{where}: unknown key {key!r}; allowed: {', '.join(sorted(hints))}")
+        expected = _accepted(hints[key])
+        if isinstance(value, bool) and bool not in expected:
             raise error(f"{where}: {key} must be a number, got {value!r}")
         if not isinstance(value, expected):
-            names = "/".join(t.__name__ for t in (expected if isinstance(expected, tuple) else (expected,)))
+            names = "/".join(t.__name__ for t in expected)
             raise error(f"{where}: {key} must be {names}, got {value!r}")

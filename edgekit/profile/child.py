@@ -61,6 +61,12 @@ def _mb(value):
     return None if value is None else round(value / MB, 3)
 
 
+def custom_op_name(text: str) -> str | None:
+    """The op named by TFLite's "unresolved custom op: NAME" message, or None."""
+    m = re.search(r"unresolved custom op: ([^\s.]+)", text)
+    return m.group(1) if m else None
+
+
 def import_interpreter(wanted: str | None):
     """(Interpreter class, OpResolverType or None, package name, version)."""
     from importlib import metadata
@@ -107,9 +113,9 @@ def load_model(cls, resolver, path: str, threads: int):
         except (ValueError, RuntimeError) as err:
             last = err
             text = str(err)
-            custom = re.search(r"unresolved custom op: ([^\s.]+)", text)
+            custom = custom_op_name(text)
             if custom:
-                raise ChildError("custom_op", f"unresolved custom op {custom.group(1)}") from None
+                raise ChildError("custom_op", f"unresolved custom op {custom}") from None
             if default_delegates and ("delegate" in text.lower() or "XNNPack" in text):
                 continue
             break

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ModelLoadError, RemoteError, UsageError
 from ..fsutil import sha256_file
-from . import benchmark_output
+from . import benchmark_output, child
 from .profiler import ProgressFn, check_tflite, document, model_info, parse_threads, run_process
 
 DEVICE_DIR = "/data/local/tmp/edgekit"
@@ -110,11 +110,6 @@ def row_from_output(parsed: dict[str, Any], threads: int, binary: str) -> dict[s
     }
 
 
-def _custom_op(text: str) -> str | None:
-    m = re.search(r"unresolved custom op: ([^\s.]+)", text)
-    return m.group(1) if m else None
-
-
 def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | None, *, runs: int = 200,
                 warmup: int = 20, threads: Any = None, per_op: bool = False,
                 on_progress: ProgressFn | None = None) -> dict[str, Any]:
@@ -144,7 +139,7 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
             on_progress(label, "runs", 0, 1)
         res = adb.shell(" ".join(shlex.quote(a) for a in args), check=False)
         text = res.stdout + res.stderr
-        op = _custom_op(text)
+        op = child.custom_op_name(text)
         if op:
             raise ModelLoadError(f"{serial}: {path.name}: unresolved custom op {op}; "
                                  "benchmark_model has no kernel for it")

@@ -33,6 +33,11 @@ else:  # run as a script, or piped with the two modules bundled into sys.modules
     import machine  # type: ignore[no-redef]
     import memory  # type: ignore[no-redef]
 
+# Deliberate twins: this file must not import edgekit (it is piped alone to devices that
+# lack it), so _PACKAGES and import_interpreter() repeat edgekit.backends (_CANDIDATES,
+# get_backend), and load_model() repeats backends.make_interpreter's XNNPACK fallback.
+# A fix in one belongs in the other too.
+
 RESULT_TAG = "EDGEKIT-RESULT "
 RUSAGE_TAG = "EDGEKIT-RUSAGE "
 PROGRESS_TAG = "EDGEKIT-PROGRESS "

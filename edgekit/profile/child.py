@@ -101,7 +101,6 @@ def import_interpreter(wanted: str | None):
 
 def load_model(cls, resolver, path: str, threads: int):
     """Create and allocate; retry without default delegates when XNNPACK cannot prepare the graph."""
-    times = {}
     last = None
     for default_delegates in (True, False):
         kwargs = {"model_path": path, "num_threads": threads}
@@ -124,8 +123,7 @@ def load_model(cls, resolver, path: str, threads: int):
             if default_delegates and ("delegate" in text.lower() or "XNNPack" in text):
                 continue
             break
-        times = {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3}
-        return interp, times, default_delegates
+        return interp, {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3}, default_delegates
     first = " ".join(ln.strip() for ln in str(last).splitlines()[:2] if ln.strip())[:300]
     raise ChildError("load", f"the interpreter cannot load this model: {first}")
 

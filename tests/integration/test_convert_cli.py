@@ -97,9 +97,16 @@ def test_few_calibration_samples_warn(tmp_path, capsys, digits_keras, digits):
 def test_source_never_overwritten(tmp_path, capsys, digits_keras):
     src = tmp_path / "m.tflite"
     src.write_bytes(b"x")
-    # an existing file as SOURCE and OUTPUT: refused as a model, and left alone
+    # the same path as SOURCE and OUTPUT: refused even with --force, and left alone
     code, _, err = run(capsys, "convert", src, "-o", src, "--force")
-    assert code == 2 and src.read_bytes() == b"x"
+    _one_line_error(code, err, "would overwrite the source model")
+    assert src.read_bytes() == b"x"
+    # OUTPUT's manifest sidecar may not land on the source either
+    side = tmp_path / "m.manifest.json"
+    side.write_bytes(b"{}")
+    code, _, err = run(capsys, "convert", side, "-o", tmp_path / "m.tflite", "--force")
+    _one_line_error(code, err, "would overwrite the source model")
+    assert side.read_bytes() == b"{}"
 
 
 def test_image_folder_calibration(tmp_path, capsys, digits_keras, digits):

@@ -3,7 +3,6 @@
 import zipfile
 
 import numpy as np
-import pytest
 
 from edgekit.cli import main
 

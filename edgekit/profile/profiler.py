@@ -24,6 +24,7 @@ from typing import Any, Callable, Iterable
 
 from .. import __version__
 from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
+from ..flatbuf import is_tflite
 from ..fsutil import read_bytes, sha256_file
 from . import child, stats
 from .schema import METHOD, SCHEMA
@@ -36,8 +37,7 @@ CHILD_SCRIPT = Path(child.__file__)
 def check_tflite(path: str | Path) -> Path:
     """The path, if it is a readable TensorFlow Lite flatbuffer ("TFL3" at bytes 4..8)."""
     p = Path(path)
-    head = read_bytes(p, ModelLoadError, "model file", head=8)
-    if head[4:8] != b"TFL3":
+    if not is_tflite(read_bytes(p, ModelLoadError, "model file", head=8)):
         raise ModelLoadError(
             f"{p}: not a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8); convert it with edgekit convert"
         )

@@ -28,10 +28,9 @@ import sys
 import threading
 from pathlib import Path
 
-import numpy as np
-
-from ..backends import Backend, _is_delegate_failure, get_backend, make_interpreter
+from ..backends import Backend, _invoke_on_zeros, _is_delegate_failure, get_backend, make_interpreter
 from ..errors import ModelLoadError
+from ..flatbuf import is_tflite
 
 PROBE_TIMEOUT_S = 120.0
 _MIN_SIZE = 16  # root offset + "TFL3" + the smallest table header
@@ -43,7 +42,7 @@ def check_structure(data: bytes, label: str) -> None:
     """Refuse bytes that cannot be a .tflite flatbuffer, without any interpreter."""
     if len(data) < _MIN_SIZE:
         raise ModelLoadError(f"{label}: {len(data)} bytes is too small for a .tflite model; re-export it")
-    if data[4:8] != b"TFL3":
+    if not is_tflite(data):
         raise ModelLoadError(f"{label}: not a TensorFlow Lite model (no TFL3 identifier); check the file")
     root = int.from_bytes(data[:4], "little")
     if root < 8 or root + 4 > len(data):
@@ -130,9 +129,7 @@ def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None
     for use in modes:
         try:
             interp = make_interpreter(data, num_threads=num_threads, backend=backend, default_delegates=use)
-            for d in interp.get_input_details():
-                interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-            interp.invoke()
+            _invoke_on_zeros(interp)
             for d in interp.get_output_details():
                 interp.get_tensor(d["index"])
             return interp

@@ -21,7 +21,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..errors import CheckFailed, UsageError
-from .render import fmt_ms
+from .render import fmt_ms, plural
 
 
 def resolve(target: str | None = None, max_latency_ms: float | None = None,
@@ -84,7 +84,7 @@ def enforce(budget: dict[str, Any] | None, where: str = "") -> None:
     """Raise CheckFailed (exit code 1) naming every failure, if the budget did not pass."""
     if not budget or budget["passed"]:
         return
-    parts = [f"{r['threads']} thread{'s' if r['threads'] != 1 else ''}: {', '.join(r['failures'])}"
+    parts = [f"{plural(r['threads'], 'thread')}: {', '.join(r['failures'])}"
              for r in budget["rows"] if not r["passed"]]
     src = "" if budget["source"] == "options" else f" of {budget['source']}"
     raise CheckFailed(f"{where + ': ' if where else ''}over budget{src}: {'; '.join(parts)}")

@@ -27,6 +27,7 @@ from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, Usage
 from ..flatbuf import is_tflite
 from ..fsutil import read_bytes, sha256_file
 from . import child, stats
+from .render import plural
 from .schema import METHOD, SCHEMA
 
 # on_progress(label, phase, done, total): the CLI draws a bar from it.
@@ -254,7 +255,7 @@ def profile_model(
         cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=inputs,
                            backend=backend, progress=on_progress is not None)
         res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
-                          label=f"{n} thread{'s' if n > 1 else ''}", on_progress=on_progress)
+                          label=plural(n, "thread"), on_progress=on_progress)
         raw = parse_child(res, str(path))
         machine = machine or raw["machine"]
         rows.append(make_row(raw))

@@ -31,6 +31,7 @@ from typing import Any, Callable
 
 import numpy as np
 
+from ..quant import dequantize
 from ..stats import psi
 
 POSITIONS = 64  # values kept per channel and sample for the rolling input statistics
@@ -123,8 +124,8 @@ class Monitor:
         for e in entries:
             if e is None:
                 continue
-            if e.dtype != np.float32:  # real = scale * (q - zero_point)
-                e = (e.astype(np.float32) - np.float32(quant[1])) * np.float32(quant[0])
+            if e.dtype != np.float32:
+                e = dequantize(e, quant[0], quant[1])
                 e = e.reshape(-1, self.channels)[self._pos] if positions else e
             rows.append(e if positions else e.reshape(-1))
         return np.stack(rows) if rows else None

@@ -52,7 +52,8 @@ class Monitor:
         self.stats = stats
         self.window = int(window)
         self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
-        positions = max(1, math.prod(d for d in sample_shape if d > 0) // self.channels)
+        values = math.prod(d for d in sample_shape if d > 0)  # per sample
+        positions = max(1, values // self.channels)
         # A strided slice, not an index array: recording then copies a view (no gather).
         self._pos = slice(0, positions, -(-positions // POSITIONS))
         self.keep_outputs = bool(output_size and output_size <= 1024)
@@ -72,7 +73,6 @@ class Monitor:
         self.calls = 0
         # Copying values costs a cache-cold numpy call per predict; for large inputs every stride-th
         # single-sample call is plenty for drift statistics (a 96x96x3 image: every 6th).
-        values = math.prod(d for d in sample_shape if d > 0)
         self.stride = max(1, min(8, values // 4096))
         self._by_ref = values <= 4096  # whole samples by reference only while small (<= 4 KB int8 each)
         self._lock = threading.Lock()

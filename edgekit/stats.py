@@ -124,27 +124,19 @@ class Pooled:
         return np.sqrt(np.einsum("ij,ij->i", d, d) * np.float32(self.row_scale ** 2 / d.shape[1]))
 
 
-def sketch(x: np.ndarray) -> np.ndarray:
-    """Average-pool each sample's spatial axes to at most 16 cells per axis: (N, ...) -> (N, F)."""
-    p = Pooled(x)
-    return p.sums * np.float32(1.0 / p.cell) if p.pooled else p.sums
+def _sketch(p: Pooled) -> np.ndarray:
+    """Each sample's spatial axes average-pooled to at most 16 cells per axis: (N, F)."""
+    return p.sums * np.float32(1.0 / p.cell)
 
 
-def roughness(x: np.ndarray) -> np.ndarray:
-    """See Pooled.roughness."""
-    return Pooled(x).roughness()
-
-
-def _global_features(x: np.ndarray, log_eps: float) -> np.ndarray:
+def _global_features(p: Pooled, s: np.ndarray, log_eps: float) -> np.ndarray:
     """Per sample: sketch mean, log sketch std, and for pooled inputs roughness / std.
 
-    Mean and std on the sketch (the input itself when it is small), so the runtime reads a large
-    input once. The log makes "nearly constant" (a blank frame, std -> 0) a large z-score. Pooling
-    hides noise, so pooled inputs add roughness, read on a few rows at full resolution; small
-    inputs show noise in their cells directly and skip it.
+    ``s`` is ``_sketch(p)``. Mean and std on the sketch (the input itself when it is small), so the
+    runtime reads a large input once. The log makes "nearly constant" (a blank frame, std -> 0) a
+    large z-score. Pooling hides noise, so pooled inputs add roughness, read on a few rows at full
+    resolution; small inputs show noise in their cells directly and skip it.
     """
-    p = Pooled(x)
-    s = p.sums * np.float32(1.0 / p.cell)
     mean = s.mean(axis=1)
     std = np.sqrt(np.maximum(np.einsum("ij,ij->i", s, s) / s.shape[1] - mean * mean, 0.0))
     feats = [mean, np.log(std + log_eps)]
@@ -246,8 +238,9 @@ def _ood_parts(ref: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarr
 
 
 def _reference(x: np.ndarray, floor: float, log_eps: float) -> dict[str, Any]:
-    s = sketch(x)
-    g = _global_features(x, log_eps)
+    p = Pooled(x)  # one pass over the data for both the sketch and the global features
+    s = _sketch(p)
+    g = _global_features(p, s, log_eps)
     g_floor = np.array([floor, _LOG_FLOOR, _LOG_FLOOR][: g.shape[1]])  # log std, roughness/std: scale-free
     return {
         "sketch_shape": list(s.shape[1:]),

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError, RemoteError, UsageError
-from ..fsutil import sha256_file
 from . import benchmark_output, child
 from .profiler import ProgressFn, check_tflite, document, model_info, parse_threads, run_process
 
@@ -124,7 +123,8 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
     thread_list = parse_threads(threads)
     adb = Adb(serial)
     adb.connect()
-    remote_model = f"{DEVICE_DIR}/{sha256_file(path)[:16]}.tflite"
+    info = model_info(path)
+    remote_model = f"{DEVICE_DIR}/{info['sha256'][:16]}.tflite"
     remote_bin = f"{DEVICE_DIR}/benchmark_model"
     adb.shell(f"mkdir -p {DEVICE_DIR}")
     adb.push(path, remote_model)
@@ -151,4 +151,4 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
             on_progress(label, "runs", 1, 1)
         rows.append(row_from_output(parsed, n, binary.name))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": "random (benchmark_model)"}
-    return document(model_info(path), {"kind": "adb", "name": serial}, machine(adb), settings, rows)
+    return document(info, {"kind": "adb", "name": serial}, machine(adb), settings, rows)

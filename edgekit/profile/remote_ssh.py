@@ -91,10 +91,12 @@ def _run(host: str, opts: SSHOptions, remote: str, **kw):
     return res
 
 
-def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str) -> str:
-    """Copy through ssh (no scp needed on the device) to a name keyed by content; returns the remote path."""
+def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str, sha256: str | None = None) -> str:
+    """Copy through ssh (no scp needed on the device) to a name keyed by content; returns the remote path.
+
+    ``sha256`` is the file's digest when the caller already has it."""
     folder = shell_word(opts.remote_dir)
-    dest = f"{opts.remote_dir}/{sha256_file(local)[:16]}{suffix}"
+    dest = f"{opts.remote_dir}/{(sha256 or sha256_file(local))[:16]}{suffix}"
     quoted = shell_word(dest)
     # $$ (the remote shell's pid): parallel copies to one device do not collide
     script = f"mkdir -p {folder} && cat > {quoted}.part.$$ && mv {quoted}.part.$$ {quoted}"
@@ -112,7 +114,8 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
     path = check_tflite(model)
     thread_list = parse_threads(threads)
     inputs = input_spec(path, input)
-    remote_model = copy_file(host, opts, path, ".tflite")
+    info = model_info(path)
+    remote_model = copy_file(host, opts, path, ".tflite", sha256=info["sha256"])
     if inputs["kind"] == "file":
         local_input = Path(inputs["path"])
         inputs = {"kind": "file", "path": copy_file(host, opts, local_input, local_input.suffix)}
@@ -128,7 +131,7 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list,
                 "input": "random" if input in (None, "random") else str(input)}
-    return document(model_info(path), {"kind": "ssh", "name": host}, mach, settings, rows)
+    return document(info, {"kind": "ssh", "name": host}, mach, settings, rows)
 
 
 def profile_hosts(model: str | Path, hosts: list[str], opts: SSHOptions, **kwargs) -> list[dict[str, Any]]:

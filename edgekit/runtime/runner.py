@@ -20,7 +20,7 @@ import numpy as np
 
 from ..errors import EdgekitError, InferenceError, InputValidationError, UsageError
 from ..manifest import TensorSpec, tensor_specs
-from .safeload import load_interpreter
+from .safeload import load_interpreter, open_checked
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}
@@ -74,8 +74,10 @@ class Runner:
         if pool_size < 1:
             raise UsageError(f"pool_size must be at least 1, got {pool_size}")
         first = load_interpreter(data, label=label, num_threads=num_threads, backend=backend, probe=probe)
-        interps = [first] + [load_interpreter(data, label=label, num_threads=num_threads, backend=backend,
-                                              probe=probe) for _ in range(pool_size - 1)]
+        # The bytes are checked and the delegate choice is made: the rest of the pool loads the same way
+        # (no second structure check, sha256 or verdict lookup per interpreter).
+        interps = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
+                                          delegates=first.edgekit_default_delegates) for _ in range(pool_size - 1)]
         ins, outs = tensor_specs(first)
         if len(ins) != 1:
             raise UsageError(f"{label}: EdgeModel runs single-input models; this one has {len(ins)} inputs")

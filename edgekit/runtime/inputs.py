@@ -109,7 +109,10 @@ class InputCoercer:
                                    "pass int or float numbers")
 
     def _pixels(self, x: np.ndarray) -> np.ndarray:
-        """Raw uint8 pixels -> model values, with the manifest's image preprocessing."""
+        """Raw uint8 pixels -> model values, with the manifest's image preprocessing.
+
+        The normalization of edgekit.data.image_to_array, in place on constants prepared once:
+        uint8 frames are a per-call input form on device loops."""
         out = x.astype(_F32)
         out *= self._pix_scale
         out += self._pix_offset

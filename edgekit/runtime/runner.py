@@ -53,7 +53,9 @@ def _produced_by_softmax(interp, index: int) -> bool:
 
 
 def _dequantizer(spec: TensorSpec):
-    """A function raw output -> float32 (None for float outputs); real = scale * (q - zero_point)."""
+    """A function raw output -> float32 (None for float outputs); real = scale * (q - zero_point).
+
+    edgekit.quant.dequantize, prepared once per output: this runs on every call."""
     if not spec.quantized:
         return None
     dtype = np.dtype(spec.dtype)

@@ -84,14 +84,16 @@ def input_spec(model: Path, source: str | Path | None, *, seed: int = 0) -> dict
     return {"kind": "random", "seed": seed, "ranges": ranges}
 
 
-def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: dict, backend: str | None,
-                 progress: bool) -> dict[str, Any]:
+def check_counts(runs: int, warmup: int) -> None:
+    """UsageError for run counts the child cannot use (before anything is started or copied)."""
     if runs < 1:
         raise UsageError(f"--runs must be at least 1, got {runs}")
     if warmup < 0:
         raise UsageError(f"--warmup cannot be negative, got {warmup}")
-    if threads < 1:
-        raise UsageError(f"--threads must be at least 1, got {threads}")
+
+
+def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: dict, backend: str | None,
+                 progress: bool) -> dict[str, Any]:
     return {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
             "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0}
 
@@ -250,6 +252,7 @@ def profile_model(
     path = check_tflite(model)
     thread_list = parse_threads(threads)
     inputs = input_spec(path, input)
+    check_counts(runs, warmup)
     rows, machine = [], {}
     for n in thread_list:
         cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=inputs,

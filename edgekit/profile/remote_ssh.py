@@ -23,8 +23,8 @@ from typing import Any
 from ..errors import RemoteError
 from ..fsutil import sha256_file
 from . import child, machine, memory
-from .profiler import (ProgressFn, check_tflite, child_config, document, input_spec, make_row, model_info,
-                       parse_child, parse_threads, run_process)
+from .profiler import (ProgressFn, check_counts, check_tflite, child_config, document, input_spec, make_row,
+                       model_info, parse_child, parse_threads, run_process)
 
 REMOTE_DIR = ".cache/edgekit/profile"  # relative to the login directory, where ssh starts the command
 SSH_EXIT_CONNECT = 255  # ssh's own failures (cannot resolve, refused, auth) exit 255
@@ -114,6 +114,7 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
     path = check_tflite(model)
     thread_list = parse_threads(threads)
     inputs = input_spec(path, input)
+    check_counts(runs, warmup)
     info = model_info(path)
     remote_model = copy_file(host, opts, path, ".tflite", sha256=info["sha256"])
     if inputs["kind"] == "file":

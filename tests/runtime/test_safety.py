@@ -54,12 +54,20 @@ def test_garbage_and_empty_files(tmp_path):
         EdgeModel.load(tmp_path)
 
 
-def test_probe_verdict_is_cached_by_content(int8_path):
+def test_probe_verdict_is_cached_by_content(int8_path, monkeypatch):
     from edgekit.backends import get_backend
+    from edgekit.runtime import safeload
 
-    data = int8_path.read_bytes()
-    assert verdict(data, get_backend(), None).startswith("ok")
-    assert run_probe(data[:100], get_backend(), None).startswith("ai-edge-litert cannot load")
+    data, be = int8_path.read_bytes(), get_backend()
+    assert verdict(data, be, None).startswith("ok")
+    assert run_probe(data[:100], be, None).startswith("ai-edge-litert cannot load")
+    probed = []
+    monkeypatch.setattr(safeload, "run_probe", lambda d, *a, **k: probed.append(d) or "ok")
+    assert verdict(data, be, None).startswith("ok") and probed == []  # from memory
+    monkeypatch.setattr(safeload, "_memory", {})
+    assert verdict(data, be, None).startswith("ok") and probed == []  # from disk
+    verdict(data + b"\0", be, None, use_disk=False)  # other bytes: not a hit
+    assert probed == [data + b"\0"]
 
 
 @pytest.mark.slow

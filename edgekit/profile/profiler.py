@@ -67,7 +67,7 @@ def model_info(path: Path) -> dict[str, Any]:
     }
 
 
-def input_spec(model: Path, source: str | Path | None, *, seed: int = 0) -> dict[str, Any]:
+def input_spec(model: Path, source: str | Path | None) -> dict[str, Any]:
     """What the child feeds the model: seeded random data (in the manifest's calibration range
     when there is one, so float models see realistic values) or a .npy / .npz file."""
     if source not in (None, "random"):
@@ -81,7 +81,7 @@ def input_spec(model: Path, source: str | Path | None, *, seed: int = 0) -> dict
         st = m.input_stats(spec.name)
         if st and st.get("min") and st.get("max"):
             ranges[spec.name] = [float(min(st["min"])), float(max(st["max"]))]
-    return {"kind": "random", "seed": seed, "ranges": ranges}
+    return {"kind": "random", "seed": 0, "ranges": ranges}
 
 
 def check_counts(runs: int, warmup: int) -> None:
@@ -215,10 +215,10 @@ def document(model: dict, device: dict, machine: dict, settings: dict, rows: lis
     }
 
 
-def parse_threads(threads: int | str | Iterable[int] | None, default: int = 1) -> list[int]:
-    """``"1,2,4"`` or ``[1, 2, 4]`` or ``4`` -> [1, 2, 4]."""
+def parse_threads(threads: int | str | Iterable[int] | None) -> list[int]:
+    """``"1,2,4"`` or ``[1, 2, 4]`` or ``4`` -> [1, 2, 4]; None -> [1]."""
     if threads is None:
-        return [default]
+        return [1]
     if isinstance(threads, int):
         items: list = [threads]
     elif isinstance(threads, str):

@@ -27,7 +27,7 @@ _EXPORTS = {
     "profile_adb": "remote_adb",
     "profile_demo": "demo",
 }
-_RENAMED = {"load_result": "load", "save_result": "save"}
+_RENAMED = {"load_result": "load", "save_result": "save", "profile_ssh": "profile_host"}
 
 
 def __getattr__(name: str):

@@ -206,3 +206,10 @@ def test_compare_carries_each_sides_caveats():
     text = render_comparison(compare(doc(0.0), doc(1.8)))
     assert text.splitlines()[-1].startswith("B: note: load average 1.80 on 2 cores")
     assert "A: note" not in text
+
+
+def test_every_public_name_resolves():
+    import edgekit.profile
+
+    for name in edgekit.profile.__all__:
+        assert callable(getattr(edgekit.profile, name)), name

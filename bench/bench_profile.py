@@ -83,6 +83,11 @@ def wait_idle(limit_s: float) -> float:
             return share
 
 
+def relative_spread(values: list[float]) -> float:
+    """(max - min) / median."""
+    return (max(values) - min(values)) / statistics.median(values)
+
+
 def minimal_loop(model: Path, threads: int, runs: int, warmup: int) -> float:
     out = subprocess.run([sys.executable, "-c", MINIMAL_LOOP, str(model), str(threads), str(runs), str(warmup)],
                          capture_output=True, text=True, check=True)
@@ -135,16 +140,14 @@ def main() -> None:
     pair_ratios = [e / m for e, m in zip(p50s, minimal)]
     ratio = statistics.median(pair_ratios)
     mem = [sampled / rss for sampled, rss in peaks]
-    first3 = p50s[:3]
-    spread = (max(first3) - min(first3)) / statistics.median(first3)
+    spread = relative_spread(p50s[:3])
     print(f"latency  edgekit p50 / minimal-loop median = {ratio:.3f}  (median of {len(pair_ratios)} back-to-back "
           f"pairs; target 0.95..1.05; per pair {', '.join(f'{r:.3f}' for r in pair_ratios)})")
     if tool is not None:
         print(f"         edgekit p50 / benchmark_litert_model median = {statistics.median(p50s) / tool:.3f} "
               f"(its median {tool:.2f} ms, rounded to 0.01 ms, CompiledModel API)")
     print(f"memory   edgekit sampled peak / child ru_maxrss = {min(mem):.3f}..{max(mem):.3f}  (target 0.90..1.10)")
-    floor3 = minimal[:3]
-    floor = (max(floor3) - min(floor3)) / statistics.median(floor3)
+    floor = relative_spread(minimal[:3])
     print(f"run2run  p50 spread (max-min)/median across 3 consecutive profiles = {spread * 100:.2f}%  (target <= 5%; "
           f"the minimal loop's own spread over the same minutes, the machine's noise floor: {floor * 100:.2f}%; "
           f"load average after {os.getloadavg()[0]:.2f})")

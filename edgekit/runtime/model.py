@@ -201,18 +201,21 @@ class EdgeModel:
             return self._bad_input(err, x)
         if self.runner is None:  # the primary did not load: the fallback answers everything
             return self._via_fallback(batch, batched, iv, t0)
+        err = None
         try:
             outs, q, raw = self.runner.run_kept(batch, iv is not None and iv.in_qrange)
-        except (InputValidationError, InferenceError) as err:
-            iv = self._verdict(pending, iv, x)  # an input error wins over the invoke error it caused
-            if isinstance(err, InputValidationError):
-                return self._bad_input(err, x)
-            return self._invoke_failed(err, batch, batched, iv, t0)
+        except (InputValidationError, InferenceError) as e:
+            err = e
         if pending is not None:
             try:
                 iv = pending.result()
-            except InputValidationError as err:
-                return self._bad_input(err, x)  # the model's answer to a NaN input is discarded
+            except InputValidationError as bad:
+                # an input error wins over the invoke error it caused; the model's answer to it is discarded
+                return self._bad_input(bad, x)
+        if isinstance(err, InputValidationError):
+            return self._bad_input(err, x)
+        if err is not None:
+            return self._invoke_failed(err, batch, batched, iv, t0)
         ov = self.output_guard(outs)
         latency = (_perf() - t0) * 1000.0
         pred = Prediction(self, outs, batched, iv, ov, latency)
@@ -227,15 +230,6 @@ class EdgeModel:
         return pred
 
     __call__ = predict
-
-    def _verdict(self, pending, iv, x):
-        if pending is None:
-            return iv
-        try:
-            return pending.result()
-        except InputValidationError as err:
-            self._bad_input(err, x)  # raises under the default policy, else records the incident
-            raise
 
     # ---- the policy, off the hot path --------------------------------------
     def _incident(self, pred: Prediction | None, kind: str, reason: str, action: str, x: Any = None,

@@ -20,7 +20,7 @@ def compare(
     import json
 
     from ..fsutil import atomic_write_text
-    from ..profile.compare import compare as compare_docs, render_comparison
+    from ..profile.comparison import compare as compare_docs, render_comparison
     from ..profile.schema import load
 
     cmp = compare_docs(load(a), load(b))

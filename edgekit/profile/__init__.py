@@ -18,7 +18,7 @@ from importlib import import_module
 _EXPORTS = {
     "profile_model": "profiler",
     "check_budget": "budgets",
-    "compare": "compare",
+    "compare": "comparison",
     "load_result": "schema",
     "save_result": "schema",
     "write_report": "report",

@@ -81,14 +81,22 @@ def import_interpreter(wanted: str | None):
         if wanted and name != wanted:
             continue
         try:
-            mod = importlib.import_module(modname)
+            if modname == "tensorflow.lite":  # a lazy attribute of tensorflow, not an importable module
+                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+                mod = importlib.import_module("tensorflow").lite
+            else:
+                mod = importlib.import_module(modname)
         except Exception as err:  # ImportError, or a numpy ABI mismatch in old wheels
             tried.append(f"{name} ({type(err).__name__})")
             continue
-        try:
-            version = metadata.version(dist)
-        except metadata.PackageNotFoundError:
-            version = str(getattr(mod, "__version__", "unknown"))
+        version = None
+        for d in (dist, "tensorflow-cpu") if name == "tensorflow" else (dist,):
+            try:
+                version = metadata.version(d)
+                break
+            except metadata.PackageNotFoundError:
+                pass
+        version = version or str(getattr(mod, "__version__", "unknown"))
         experimental = getattr(mod, "experimental", None)  # tf.lite keeps the enum there
         resolver = getattr(mod, "OpResolverType", None) or getattr(experimental, "OpResolverType", None)
         return mod.Interpreter, resolver, name, version

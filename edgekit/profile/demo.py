@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from .compare import compare, render_comparison
+from .comparison import compare, render_comparison
 from .profiler import profile_model
 from .render import fmt_mb, fmt_ms
 

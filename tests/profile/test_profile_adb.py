@@ -132,7 +132,7 @@ def test_adb_errors_are_one_line_exit_2(fp32, binary, fake_adb, tmp_path, capsys
 
 
 def test_compare_a_phone_against_this_machine(fp32, binary, fake_adb):
-    from edgekit.profile.compare import compare, render_comparison
+    from edgekit.profile.comparison import compare, render_comparison
     from edgekit.profile.profiler import profile_model
     from edgekit.profile.remote_adb import profile_adb
 

@@ -100,7 +100,7 @@ def test_compare_rejects_what_is_not_a_result(results, tmp_path, capsys):
 def test_profile_help_is_fast_and_without_tensorflow():
     r = subprocess.run([sys.executable, "-c", (
         "import sys\nfrom edgekit.cli import main\nmain(['profile', '--help']); main(['compare', '--help'])\n"
-        "import edgekit.profile.profiler, edgekit.profile.report, edgekit.profile.compare, "
+        "import edgekit.profile.profiler, edgekit.profile.report, edgekit.profile.comparison, "
         "edgekit.profile.remote_ssh, edgekit.profile.remote_adb\n"
         "assert 'tensorflow' not in sys.modules\nprint('ok')")], capture_output=True, text=True, timeout=60)
     assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr

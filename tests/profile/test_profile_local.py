@@ -122,3 +122,11 @@ def test_child_reports_a_missing_interpreter_package(digits_models):
 def test_a_model_that_kills_the_interpreter_only_kills_the_child(crashing_model):
     with pytest.raises(ModelLoadError, match="the measuring process died with SIGSEGV"):
         profiler.profile_model(crashing_model, runs=2)
+
+
+@pytest.mark.parametrize("package", ["tflite-runtime", "tensorflow"])
+def test_every_interpreter_package_can_be_profiled(digits_models, package):
+    doc = profiler.profile_model(digits_models("fp32"), runs=5, warmup=2, backend=package)
+    (row,) = doc["rows"]
+    assert row["interpreter"]["package"] == package and row["interpreter"]["version"][0].isdigit()
+    assert row["latency_ms"]["count"] == 5

@@ -195,7 +195,7 @@ def test_raspberry_pi_board_and_thermal_zones_are_read(tmp_path):
 
 
 def test_compare_carries_each_sides_caveats():
-    from edgekit.profile.compare import compare, render_comparison
+    from edgekit.profile.comparison import compare, render_comparison
 
     def doc(load):
         return {"model": {"file": "m.tflite", "size_bytes": 1024}, "device": {"kind": "local", "name": "box"},

@@ -22,7 +22,7 @@ from typing import Any
 
 from ..errors import ModelLoadError, RemoteError, UsageError
 from . import benchmark_output, child
-from .profiler import ProgressFn, check_tflite, document, model_info, parse_threads, run_process
+from .profiler import ProgressFn, check_counts, check_tflite, document, model_info, parse_threads, run_process
 
 DEVICE_DIR = "/data/local/tmp/edgekit"
 _FACTS = {  # key -> shell expression; printed as key=value lines in one adb shell call
@@ -121,6 +121,7 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
     if not binary.is_file():
         raise UsageError(f"--benchmark-binary {binary}: no such file")
     thread_list = parse_threads(threads)
+    check_counts(runs, warmup)
     adb = Adb(serial)
     adb.connect()
     info = model_info(path)

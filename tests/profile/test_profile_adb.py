@@ -125,6 +125,8 @@ def test_adb_errors_are_one_line_exit_2(fp32, binary, fake_adb, tmp_path, capsys
     assert code == 2 and err.startswith("error: other-phone: adb cannot reach the phone") and err.count("\n") == 1
     code, _, err = run(capsys, "profile", fp32, "--adb", "fake-phone")
     assert code == 2 and "--benchmark-binary" in err
+    code, _, err = run(capsys, "profile", fp32, "--adb", "fake-phone", "--benchmark-binary", binary, "--runs", "0")
+    assert code == 2 and err.strip() == "error: --runs must be at least 1, got 0"
     monkeypatch.setenv("PATH", str(tmp_path / "empty"))
     code, _, err = run(capsys, "profile", fp32, "--adb", "fake-phone", "--benchmark-binary", binary)
     assert code == 2 and err.strip() == ("error: adb not found on PATH; install Android platform-tools "

@@ -22,6 +22,7 @@ from typing import Any, Sequence
 import numpy as np
 
 from .errors import DataError
+from .manifest import Preprocessing
 
 IMAGE_SUFFIXES = {".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif", ".tiff", ".ppm", ".pgm"}
 MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs well before Pillow's own limit
@@ -38,45 +39,70 @@ class Dataset:
         return int(self.x.shape[0])
 
 
-def default_preprocessing(input_shape: Sequence[int], normalize: str = "0-1") -> dict[str, Any] | None:
+PRESETS = {  # --normalize: pixel -> pixel x scale + offset, then (v - mean) / std
+    "0-1": (1.0 / 255.0, 0.0, None, None),
+    "-1-1": (2.0 / 255.0, -1.0, None, None),
+    "raw": (1.0, 0.0, None, None),
+    "imagenet": (1.0 / 255.0, 0.0, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225)),
+}
+
+
+def default_preprocessing(input_shape: Sequence[int], normalize: str = "0-1") -> Preprocessing | None:
     """Image preprocessing for an (H, W, C) input with 1 or 3 channels, else None."""
+    if normalize not in PRESETS:
+        raise DataError(f"unknown normalization {normalize!r}; choose one of {', '.join(PRESETS)}")
     if len(input_shape) != 3 or input_shape[-1] not in (1, 3) or min(input_shape[:2]) < 1:
         return None
-    presets = {
-        "0-1": (1.0 / 255.0, 0.0, None, None),
-        "-1-1": (2.0 / 255.0, -1.0, None, None),
-        "raw": (1.0, 0.0, None, None),
-        "imagenet": (1.0 / 255.0, 0.0, [0.485, 0.456, 0.406], [0.229, 0.224, 0.225]),
-    }
-    if normalize not in presets:
-        raise DataError(f"unknown normalization {normalize!r}; choose one of {', '.join(presets)}")
-    scale, offset, mean, std = presets[normalize]
+    scale, offset, mean, std = PRESETS[normalize]
     if mean is not None and input_shape[-1] == 1:
         mean, std = mean[:1], std[:1]
-    return {
-        "kind": "image", "height": int(input_shape[0]), "width": int(input_shape[1]),
-        "channels": int(input_shape[2]), "scale": scale, "offset": offset, "mean": mean, "std": std,
-        "resize": "bilinear", "layout": "NHWC",
-    }
+    return Preprocessing(height=int(input_shape[0]), width=int(input_shape[1]), channels=int(input_shape[2]),
+                         scale=scale, offset=offset, mean=mean, std=std)
 
 
-def image_to_array(img, pre: dict[str, Any]) -> np.ndarray:
+class PixelNormalizer:
+    """Raw pixels (uint8, H x W x C) -> model values, with one input's preprocessing prepared once.
+
+    The one place pixel normalization happens: image files here and uint8 frames in the runtime,
+    where it runs per call, so the constants are numpy scalars and arrays made up front.
+
+    Example:
+        >>> norm = PixelNormalizer(Preprocessing(height=2, width=2, channels=1))
+        >>> norm(np.full((2, 2, 1), 255, np.uint8)).max()
+        1.0
+    """
+
+    __slots__ = ("scale", "offset", "mean", "inv_std")
+
+    def __init__(self, pre: Preprocessing):
+        self.scale, self.offset = np.float32(pre.scale), np.float32(pre.offset)
+        self.mean = None if pre.mean is None else np.asarray(pre.mean, np.float32)
+        self.inv_std = None if pre.std is None else (1.0 / np.asarray(pre.std, np.float32)).astype(np.float32)
+
+    def __call__(self, pixels: np.ndarray) -> np.ndarray:
+        out = pixels.astype(np.float32)
+        out *= self.scale
+        out += self.offset
+        if self.mean is not None:
+            out -= self.mean
+            out *= self.inv_std
+        return out
+
+
+def image_to_array(img, pre: Preprocessing, normalizer: PixelNormalizer | None = None) -> np.ndarray:
     """A PIL image -> float32 (H, W, C) array following the preprocessing spec."""
     from PIL import Image
 
-    img = img.convert("L" if pre["channels"] == 1 else "RGB")
-    if img.size != (pre["width"], pre["height"]):
-        img = img.resize((pre["width"], pre["height"]), Image.BILINEAR)
-    arr = np.asarray(img, dtype=np.float32)
+    img = img.convert("L" if pre.channels == 1 else "RGB")
+    if img.size != (pre.width, pre.height):
+        img = img.resize((pre.width, pre.height), Image.BILINEAR)
+    arr = np.asarray(img, dtype=np.uint8)
     if arr.ndim == 2:
         arr = arr[..., None]
-    arr = arr * np.float32(pre["scale"]) + np.float32(pre["offset"])
-    if pre.get("mean") is not None:
-        arr = (arr - np.asarray(pre["mean"], np.float32)) / np.asarray(pre["std"], np.float32)
-    return arr
+    return (normalizer or PixelNormalizer(pre))(arr)
 
 
-def _load_image(path: Path, pre: dict[str, Any]) -> np.ndarray:
+def _load_image(path: Path, pre: Preprocessing) -> np.ndarray:
     from PIL import Image
 
     try:
@@ -91,7 +117,7 @@ def _load_image(path: Path, pre: dict[str, Any]) -> np.ndarray:
         raise DataError(f"{path}: not a readable image ({type(err).__name__}: {err})") from None
 
 
-def _load_folder(path: Path, pre: dict[str, Any] | None) -> Dataset:
+def _load_folder(path: Path, pre: Preprocessing | None) -> Dataset:
     if pre is None:
         raise DataError(f"{path}: an image folder needs a model with image input (H, W, 1 or 3)")
     subdirs = sorted(p for p in path.iterdir() if p.is_dir() and not p.name.startswith("."))
@@ -143,7 +169,7 @@ def load_dataset(
     source: str | Path | np.ndarray | tuple | Dataset,
     *,
     input_shape: Sequence[int] | None = None,
-    preprocessing: dict[str, Any] | None = None,
+    preprocessing: Preprocessing | None = None,
     what: str = "data",
 ) -> Dataset:
     """Load and check data for a model input of ``input_shape`` (without the batch axis).

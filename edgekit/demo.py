@@ -32,7 +32,7 @@ def conversion_rows(results: dict, keras_top1: float) -> list[tuple]:
     for name, r in results.items():
         acc = r.accuracy
         rows.append((name, f"{r.size_bytes / 1024:.1f} KB", f"{r.size_bytes / fp32:.2f}x",
-                     f"{acc['top1_converted']:.2%}", f"{acc['top1_delta_points']:+.2f}", f"{acc['agreement']:.2%}"))
+                     f"{acc.top1_converted:.2%}", f"{acc.top1_delta_points:+.2f}", f"{acc.agreement:.2%}"))
     return rows
 
 
@@ -57,7 +57,7 @@ def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 
         results[recipe] = convert(src, out / f"digits-{recipe}.tflite", recipe=recipe,
                                   calibration=split.x_calib, eval_data=(split.x_test, split.y_test),
                                   labels=split.labels, preprocessing="digits", force=True, quiet=True)
-    keras_top1 = results["fp32"].accuracy["top1_source"]  # the accuracy check already ran Keras on x_test
+    keras_top1 = results["fp32"].accuracy.top1_source  # the accuracy check already ran Keras on x_test
     echo("")
     echo("conversion (accuracy on the held-out split; agreement = same top-1 as Keras)")
     echo(_table(conversion_rows(results, keras_top1),

@@ -16,17 +16,9 @@ from dataclasses import dataclass
 import numpy as np
 
 from .errors import MissingDependencyError
+from .manifest import Preprocessing
 
-PREPROCESSING = {
-    "kind": "image",
-    "height": 8,
-    "width": 8,
-    "channels": 1,
-    "scale": 1.0 / 255.0,
-    "offset": 0.0,
-    "resize": "bilinear",
-    "layout": "NHWC",
-}
+PREPROCESSING = Preprocessing(height=8, width=8, channels=1, scale=1.0 / 255.0, offset=0.0)
 
 
 @dataclass

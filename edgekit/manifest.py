@@ -1,28 +1,41 @@
-"""The manifest: the facts about a converted model that travel with it.
+"""The manifest: the typed contract that travels with a converted model (``edgekit.manifest/2``).
 
 It is a JSON sidecar next to the model (``model.tflite`` -> ``model.manifest.json``),
-written by ``edgekit convert`` and read by the runtime, the profiler and the checks.
-Nothing downstream re-derives what the manifest already says. The schema is
-documented in README.md ("Manifest schema") and versioned by ``SCHEMA``.
+written by ``edgekit convert`` and read by the runtime, the profiler, inspect, check,
+audit and the device store. Nothing downstream re-derives what it already says, and
+nothing reads it by raw key: every section is a frozen dataclass, parsed and validated
+on read. A missing field, a wrong type or an inconsistent value (statistics for an
+input the model does not have, a histogram whose sizes disagree) raises ManifestError
+naming the file and the field. Version 1 files are read through ``migrate_v1``; writers
+write version 2 only. The JSON Schema (``manifest.schema.json`` beside this file) is
+generated from these classes (``json_schema()``) and ships in the wheel.
 
 Example:
-    >>> m = Manifest.load("digits-int8.tflite")          # doctest: +SKIP
-    >>> m.inputs[0].shape, m.inputs[0].dtype, m.inputs[0].scale   # doctest: +SKIP
-    ([1, 8, 8, 1], 'int8', 0.0039215)
+    >>> m = Manifest.load("digits-int8.tflite")                         # doctest: +SKIP
+    >>> m.input("image").dtype, m.input("image").scale                  # doctest: +SKIP
+    ('int8', 0.0039215)
+    >>> m.calibration.inputs["image"].ood.cell_threshold > 0             # doctest: +SKIP
+    True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import json
-from dataclasses import asdict, dataclass, field
+import math
+import types
+import typing
+from dataclasses import dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .errors import ManifestError
 from .fsutil import atomic_write_text, read_json
 
-SCHEMA = "edgekit.manifest/1"
+SCHEMA = "edgekit.manifest/2"
+SCHEMA_V1 = "edgekit.manifest/1"
 SUFFIX = ".manifest.json"
+TASKS = ("classification", "regression", "unknown")
 
 
 def manifest_path_for(model_path: str | Path) -> Path:
@@ -31,98 +44,458 @@ def manifest_path_for(model_path: str | Path) -> Path:
     return p.with_name(p.stem + SUFFIX) if p.suffix else p.with_name(p.name + SUFFIX)
 
 
-@dataclass
+class _Invalid(Exception):
+    """A consistency failure inside one section: (field path below the section, message)."""
+
+    def __init__(self, path: str, message: str):
+        super().__init__(message)
+        self.path = path
+
+
+def _need(ok: bool, path: str, message: str) -> None:
+    if not ok:
+        raise _Invalid(path, message)
+
+
+# ---- the sections --------------------------------------------------------------------------------
+@dataclass(frozen=True)
 class TensorSpec:
-    """One model input or output as the interpreter sees it."""
+    """One model input or output.
+
+    ``name`` is what callers use (the signature key: a Keras input or output name such as
+    ``image`` or ``scores``); ``tensor`` is the interpreter's tensor name and ``index`` its index.
+    """
 
     name: str
     index: int
-    shape: list[int]  # -1 marks a dynamic dimension
+    shape: tuple[int, ...]  # -1 marks a dynamic dimension
     dtype: str  # numpy dtype name: float32, int8, uint8, int16, ...
-    scale: float | None = None  # quantization: real = scale * (q - zero_point)
-    zero_point: int | None = None
+    scale: Optional[float] = None  # quantization: real = scale * (q - zero_point)
+    zero_point: Optional[int] = None
+    tensor: Optional[str] = None  # interpreter tensor name, when it differs from name
+
+    def __post_init__(self):
+        object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
 
     @property
     def quantized(self) -> bool:
         return self.scale is not None and self.scale != 0.0
 
+    @property
+    def tensor_name(self) -> str:
+        return self.tensor or self.name
+
+    @property
+    def sample_shape(self) -> tuple[int, ...]:
+        return self.shape[1:]
+
+    def _check(self) -> None:
+        _need(all(d >= -1 for d in self.shape), "shape", f"dimensions must be -1 (dynamic) or >= 0, got {self.shape}")
+        _need((self.scale is None) == (self.zero_point is None), "zero_point", "scale and zero_point go together")
+        _need(self.scale is None or (math.isfinite(self.scale) and self.scale > 0), "scale",
+              f"must be a positive number, got {self.scale}")
+
     @classmethod
-    def from_detail(cls, d: dict[str, Any]) -> "TensorSpec":
+    def from_detail(cls, d: dict[str, Any], name: str | None = None) -> "TensorSpec":
         """From an interpreter's get_input_details() / get_output_details() entry."""
         import numpy as np
 
         sig = d.get("shape_signature")
         shape = [int(v) for v in (sig if sig is not None and len(sig) else d["shape"])]
         scale, zp = d.get("quantization", (0.0, 0))
-        return cls(
-            name=str(d["name"]),
-            index=int(d["index"]),
-            shape=shape,
-            dtype=np.dtype(d["dtype"]).name,
-            scale=float(scale) if scale else None,
-            zero_point=int(zp) if scale else None,
-        )
+        tensor = str(d["name"])
+        return cls(name=name or tensor, index=int(d["index"]), shape=tuple(shape), dtype=np.dtype(d["dtype"]).name,
+                   scale=float(scale) if scale else None, zero_point=int(zp) if scale else None,
+                   tensor=None if name in (None, tensor) else tensor)
 
 
-def tensor_specs(interp) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Input and output specs of an allocated interpreter."""
-    return (
-        [TensorSpec.from_detail(d) for d in interp.get_input_details()],
-        [TensorSpec.from_detail(d) for d in interp.get_output_details()],
-    )
+@dataclass(frozen=True)
+class ModelFile:
+    """The .tflite file itself."""
+
+    file: str
+    sha256: str
+    size_bytes: int
+    size_zlib_bytes: Optional[int] = None
+    xnnpack: bool = True  # False: it loads only without the default delegates
+    custom_ops: tuple[str, ...] = ()
+
+    def _check(self) -> None:
+        _need(len(self.sha256) == 64 and all(c in "0123456789abcdef" for c in self.sha256), "sha256",
+              "must be 64 lowercase hex digits")
+        _need(self.size_bytes > 0, "size_bytes", f"must be positive, got {self.size_bytes}")
 
 
-@dataclass
+@dataclass(frozen=True)
+class SourceInfo:
+    """The model that was converted."""
+
+    path: str
+    format: str  # keras | h5 | saved_model
+    sha256: str
+    size_bytes: int
+    params: Optional[int] = None
+
+
+@dataclass(frozen=True)
+class Preprocessing:
+    """How an image becomes this input: pixel x scale + offset, then (v - mean) / std, NHWC."""
+
+    height: int
+    width: int
+    channels: int
+    scale: float = 1.0 / 255.0
+    offset: float = 0.0
+    mean: Optional[tuple[float, ...]] = None
+    std: Optional[tuple[float, ...]] = None
+    kind: str = "image"
+    resize: str = "bilinear"
+    layout: str = "NHWC"
+
+    def _check(self) -> None:
+        _need(self.kind == "image", "kind", f"must be 'image', got {self.kind!r}")
+        _need(self.channels in (1, 3), "channels", f"must be 1 or 3, got {self.channels}")
+        _need(self.height > 0 and self.width > 0, "height", "height and width must be positive")
+        _need((self.mean is None) == (self.std is None), "std", "mean and std go together")
+        if self.mean is not None:
+            _need(len(self.mean) == len(self.std) == self.channels, "mean",
+                  f"mean and std need one value per channel ({self.channels})")
+            _need(all(s > 0 for s in self.std), "std", "must be positive")
+
+
+@dataclass(frozen=True)
+class OODReference:
+    """The out-of-distribution reference of one input (see edgekit.calibration_stats).
+
+    The input average-pooled to at most 16 cells per axis ("sketch"): per-cell mean and std;
+    per-sample global features (sketch mean, log std and, for pooled inputs, roughness): mean
+    and std; thresholds from held-out calibration scores (a score over 1.0 is out of distribution).
+    """
+
+    sketch_shape: tuple[int, ...]
+    sketch_mean: tuple[float, ...]
+    sketch_std: tuple[float, ...]
+    global_mean: tuple[float, ...]
+    global_std: tuple[float, ...]
+    cell_threshold: float
+    global_threshold: float
+    held_out: int = 0
+    log_eps: Optional[float] = None  # None: an old reference with linear std and no roughness
+
+    def _check(self) -> None:
+        cells = math.prod(self.sketch_shape)
+        _need(len(self.sketch_mean) == cells, "sketch_mean",
+              f"has {len(self.sketch_mean)} values but sketch_shape {list(self.sketch_shape)} has {cells} cells")
+        _need(len(self.sketch_std) == cells, "sketch_std", f"has {len(self.sketch_std)} values, expected {cells}")
+        _need(all(s > 0 for s in self.sketch_std), "sketch_std", "must be positive")
+        _need(len(self.global_mean) == len(self.global_std) and 2 <= len(self.global_mean) <= 3, "global_std",
+              "global_mean and global_std need the same 2 or 3 values")
+        _need(all(s > 0 for s in self.global_std), "global_std", "must be positive")
+        _need(self.cell_threshold > 0 and self.global_threshold > 0, "cell_threshold", "thresholds must be positive")
+
+
+@dataclass(frozen=True)
+class Bins:
+    """Decile bins per channel for PSI drift: ``edges[c]`` and ``reference_share[c]`` (len(edges) + 1)."""
+
+    edges: tuple[tuple[float, ...], ...]
+    reference_share: tuple[tuple[float, ...], ...]
+
+    def _check(self) -> None:
+        _need(len(self.edges) == len(self.reference_share), "reference_share",
+              f"has {len(self.reference_share)} channels but edges has {len(self.edges)}")
+        for c, (e, s) in enumerate(zip(self.edges, self.reference_share)):
+            _need(len(s) == len(e) + 1, f"reference_share[{c}]",
+                  f"has {len(s)} bins but edges[{c}] has {len(e)} edges (needs {len(e) + 1})")
+            _need(abs(sum(s) - 1.0) < 1e-3, f"reference_share[{c}]", f"sums to {sum(s):.4f}, not 1")
+
+
+@dataclass(frozen=True)
+class InputStats:
+    """What normal input looked like at conversion, per channel (last axis), on the float input."""
+
+    samples: int
+    channels: int
+    min: tuple[float, ...]
+    max: tuple[float, ...]
+    mean: tuple[float, ...]
+    std: tuple[float, ...]
+    quantiles: dict[str, tuple[float, ...]]
+    bins: Bins
+    ood: Optional[OODReference] = None
+    channel_axis: int = -1
+
+    def _check(self) -> None:
+        c = self.channels
+        _need(c >= 1, "channels", f"must be at least 1, got {c}")
+        for name in ("min", "max", "mean", "std"):
+            _need(len(getattr(self, name)) == c, name, f"has {len(getattr(self, name))} values for {c} channels")
+        _need(all(lo <= hi for lo, hi in zip(self.min, self.max)), "max", "is below min")
+        for q, v in self.quantiles.items():
+            _need(len(v) == c, f"quantiles.{q}", f"has {len(v)} values for {c} channels")
+        _need(len(self.bins.edges) == c, "bins.edges", f"has {len(self.bins.edges)} channels, expected {c}")
+
+
+@dataclass(frozen=True)
+class Calibration:
+    """The calibration sample: how it was drawn, and statistics per input name."""
+
+    samples: int
+    source: str
+    inputs: dict[str, InputStats]
+    seed: Optional[int] = None  # the seeded random sample (None: every sample was used)
+    available: Optional[int] = None  # samples offered before sampling
+    class_counts: Optional[dict[str, int]] = None  # per label, when the data had labels
+
+
+@dataclass(frozen=True)
+class OutputAccuracy:
+    """The accuracy check of one output (matched by name between source and converted model).
+
+    For classifiers with labels: top-1 of the original source, of the model that was converted
+    (the pruned one when pruning ran; else equal to the original) and of the converted file.
+    """
+
+    name: str
+    max_abs_error: float
+    mean_abs_error: float
+    sqnr_db: Optional[float] = None  # None: identical
+    task: str = "unknown"
+    agreement: Optional[float] = None  # top-1 agreement of converted with the model it came from
+    top1_original: Optional[float] = None
+    top1_source: Optional[float] = None
+    top1_converted: Optional[float] = None
+    pruning_delta_points: Optional[float] = None  # source (pruned) - original
+    conversion_delta_points: Optional[float] = None  # converted - source
+    top1_delta_points: Optional[float] = None  # converted - original: the whole cost
+
+    def _check(self) -> None:
+        _need(self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {self.task!r}")
+        for name in ("agreement", "top1_original", "top1_source", "top1_converted"):
+            v = getattr(self, name)
+            _need(v is None or 0.0 <= v <= 1.0, name, f"must be a share between 0 and 1, got {v}")
+
+
+@dataclass(frozen=True)
+class Accuracy:
+    """The accuracy check on the eval data, one entry per output."""
+
+    samples: int
+    outputs: tuple[OutputAccuracy, ...]
+    labelled: bool = False  # False: agreement with the source is the only reference
+
+    def output(self, name: str | None = None) -> OutputAccuracy:
+        """One output's figures (the first classifier, else the first output, when name is None)."""
+        if name is None:
+            return next((o for o in self.outputs if o.task == "classification"), self.outputs[0])
+        for o in self.outputs:
+            if o.name == name:
+                return o
+        raise KeyError(name)
+
+
+@dataclass(frozen=True)
+class Pruning:
+    sparsity_target: float
+    sparsity_achieved: float
+    pruned_kernels: int
+    fine_tuned: bool
+    fine_tune_epochs: int
+
+    def _check(self) -> None:
+        _need(0.0 < self.sparsity_target < 1.0, "sparsity_target", f"must be in (0, 1), got {self.sparsity_target}")
+        _need(0.0 <= self.sparsity_achieved <= 1.0, "sparsity_achieved", "must be in [0, 1]")
+
+
+@dataclass(frozen=True)
+class Sizes:
+    source_bytes: int
+    tflite_bytes: int
+    tflite_zlib_bytes: Optional[int] = None
+    float32_weights_bytes: Optional[int] = None  # params x 4: the honest baseline for ratios
+
+
+@dataclass(frozen=True)
+class Provenance:
+    """When, by whom, where and with what the model was converted."""
+
+    created: str
+    tools: dict[str, str] = field(default_factory=dict)
+    user: Optional[str] = None
+    host: Optional[str] = None
+
+
+@dataclass(frozen=True)
+class GuardThresholds:
+    """Guard thresholds chosen by ``edgekit audit --write-threshold`` for a target false-positive rate."""
+
+    target_fpr: float
+    set_by: str
+    ood_threshold: Optional[float] = None  # input-statistics score limit (Policy.ood_threshold)
+    output_signal: Optional[str] = None  # msp | energy
+    output_threshold: Optional[float] = None  # output-side score limit
+    measured_fpr: Optional[float] = None
+
+    def _check(self) -> None:
+        _need(0.0 < self.target_fpr < 1.0, "target_fpr", f"must be in (0, 1), got {self.target_fpr}")
+        _need(self.output_signal in (None, "msp", "energy"), "output_signal",
+              f"must be msp or energy, got {self.output_signal!r}")
+        _need((self.output_signal is None) == (self.output_threshold is None), "output_threshold",
+              "output_signal and output_threshold go together")
+
+
+@dataclass(frozen=True)
+class CanaryBudgets:
+    """What a canary of this model must stay within before the device store promotes it."""
+
+    calls: Optional[int] = None
+    minutes: Optional[float] = None
+    max_disagreement: Optional[float] = None
+    max_error_rate: Optional[float] = None
+    max_ood_rate: Optional[float] = None
+    max_latency_ms: Optional[float] = None
+
+
+@dataclass(frozen=True)
+class RecipeInfo:
+    """The conversion recipe as it was used (all fields of edgekit.recipes.Recipe, defaults filled in)."""
+
+    name: str
+    description: str = ""
+    optimizations: tuple[str, ...] = ()
+    supported_types: tuple[str, ...] = ()
+    supported_ops: tuple[str, ...] = ()
+    inference_input_type: str = "float32"
+    inference_output_type: str = "float32"
+    requires_calibration: bool = False
+    prune_sparsity: Optional[float] = None
+    sparsity_optimization: bool = False
+    note: str = ""
+
+
+@dataclass(frozen=True)
 class Manifest:
     """Everything edgekit knows about one converted model (see README, "Manifest schema")."""
 
-    model: dict[str, Any]  # file, sha256, size_bytes, size_zlib_bytes
-    inputs: list[TensorSpec]
-    outputs: list[TensorSpec]
-    source: dict[str, Any] = field(default_factory=dict)  # path, format, sha256, size_bytes, params
-    recipe: dict[str, Any] = field(default_factory=dict)
-    target: str | None = None
-    compat: str | None = None
-    pruning: dict[str, Any] | None = None
-    tools: dict[str, str] = field(default_factory=dict)
-    task: str = "unknown"  # classification | regression | unknown
-    preprocessing: dict[str, Any] | None = None
-    labels: list[str] | None = None
-    calibration: dict[str, Any] | None = None  # {"samples", "source", "inputs": {name: stats}}
-    accuracy: dict[str, Any] | None = None
-    sizes: dict[str, Any] = field(default_factory=dict)
-    created: str = ""
+    model: ModelFile
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+    provenance: Provenance
+    source: Optional[SourceInfo] = None
+    recipe: Optional[RecipeInfo] = None
+    target: Optional[str] = None
+    compat: Optional[str] = None
+    task: str = "unknown"  # of the first output: classification | regression | unknown
+    labels: Optional[tuple[str, ...]] = None
+    preprocessing: dict[str, Preprocessing] = field(default_factory=dict)  # by input name (image inputs)
+    calibration: Optional[Calibration] = None
+    accuracy: Optional[Accuracy] = None
+    pruning: Optional[Pruning] = None
+    sizes: Optional[Sizes] = None
+    guard: Optional[GuardThresholds] = None
+    canary: Optional[CanaryBudgets] = None
     schema: str = SCHEMA
 
-    # ---- (de)serialisation -------------------------------------------------
+    def __post_init__(self):
+        object.__setattr__(self, "inputs", tuple(self.inputs))
+        object.__setattr__(self, "outputs", tuple(self.outputs))
+
+    def _check(self) -> None:
+        _need(self.schema == SCHEMA, "schema", f"must be {SCHEMA!r}")
+        _need(len(self.inputs) >= 1, "inputs", "needs at least one input")
+        _need(len(self.outputs) >= 1, "outputs", "needs at least one output")
+        _need(self.task in TASKS, "task", f"must be one of {', '.join(TASKS)}, got {self.task!r}")
+        for what, specs in (("inputs", self.inputs), ("outputs", self.outputs)):
+            names = [t.name for t in specs]
+            _need(len(set(names)) == len(names), what, f"has duplicate names {names}")
+        ins = {t.name: t for t in self.inputs}
+        for name, pre in self.preprocessing.items():
+            _need(name in ins, f"preprocessing.{name}", f"names no input of the model (inputs: {', '.join(ins)})")
+            shape = ins[name].sample_shape
+            _need(len(shape) == 3 and shape[-1] in (pre.channels, -1), f"preprocessing.{name}.channels",
+                  f"does not fit input shape {list(ins[name].shape)}")
+        if self.calibration is not None:
+            for name, st in self.calibration.inputs.items():
+                _need(name in ins, f"calibration.inputs.{name}",
+                      f"names no input of the model (inputs: {', '.join(ins)})")
+                shape = ins[name].sample_shape
+                want = shape[-1] if shape else 1  # statistics are per last axis (per feature for vectors)
+                _need(want in (-1, st.channels), f"calibration.inputs.{name}.channels",
+                      f"is {st.channels} but input {name} has shape {list(ins[name].shape)}")
+        outs = {t.name for t in self.outputs}
+        if self.accuracy is not None:
+            for i, o in enumerate(self.accuracy.outputs):
+                _need(o.name in outs, f"accuracy.outputs[{i}].name",
+                      f"{o.name!r} names no output of the model (outputs: {', '.join(outs)})")
+        if self.labels is not None:
+            n = self.outputs[0].shape[-1] if self.outputs[0].shape else -1
+            _need(n in (-1, len(self.labels)) or self.task != "classification", "labels",
+                  f"has {len(self.labels)} labels but the first output has {n} classes")
+
+    # ---- lookups -------------------------------------------------------------------------------
+    def input(self, name: str | None = None) -> TensorSpec:
+        """An input by name (the only one when name is None)."""
+        return _by_name(self.inputs, name, "input")
+
+    def output(self, name: str | None = None) -> TensorSpec:
+        return _by_name(self.outputs, name, "output")
+
+    def match(self, spec: TensorSpec, *, output: bool = False) -> TensorSpec | None:
+        """The manifest's entry for an interpreter tensor: by tensor name, else by name.
+
+        Interpreters name tensors ``serving_default_image:0`` and signatures ``image``; a version 1
+        manifest knew only the first, so matching on both keeps old files working.
+        """
+        specs = self.outputs if output else self.inputs
+        return (next((t for t in specs if t.tensor_name == spec.tensor_name), None)
+                or next((t for t in specs if t.name == spec.name), None))
+
+    def input_stats(self, name: str) -> InputStats | None:
+        return None if self.calibration is None else self.calibration.inputs.get(name)
+
+    def preprocessing_for(self, name: str) -> Preprocessing | None:
+        return self.preprocessing.get(name)
+
+    def summary(self) -> dict[str, Any]:
+        """The few facts a person wants first (inspect, audit and status print these)."""
+        acc = self.accuracy.output() if self.accuracy else None
+        return {
+            "schema": self.schema, "created": self.provenance.created, "sha256": self.model.sha256,
+            "recipe": self.recipe.name if self.recipe else None, "target": self.target, "compat": self.compat,
+            "task": self.task, "labels": len(self.labels) if self.labels else None,
+            "inputs": [t.name for t in self.inputs], "outputs": [t.name for t in self.outputs],
+            "calibration_samples": self.calibration.samples if self.calibration else None,
+            "top1_converted": acc.top1_converted if acc else None, "agreement": acc.agreement if acc else None,
+            "sparsity": self.pruning.sparsity_achieved if self.pruning else None,
+            "guard": self.guard is not None,
+        }
+
+    # ---- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        d = asdict(self)
-        d = {"schema": d.pop("schema"), **d}
-        return d
+        return {"schema": self.schema, **{k: v for k, v in _plain(self).items() if k != "schema"}}
 
     def to_json(self) -> str:
-        return json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n"
+        return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
 
     @classmethod
-    def from_dict(cls, d: dict[str, Any], *, where: str = "manifest") -> "Manifest":
+    def from_dict(cls, d: Any, *, where: str = "manifest") -> "Manifest":
+        """Parse and validate; a version 1 document is migrated first."""
         if not isinstance(d, dict):
-            raise ManifestError(f"{where}: not a JSON object")
+            raise ManifestError(f"{where}: not a JSON object; re-run edgekit convert")
         schema = d.get("schema")
-        if schema != SCHEMA:
-            raise ManifestError(f"{where}: schema {schema!r} is not {SCHEMA!r}; re-run edgekit convert")
-        try:
-            known = {k: v for k, v in d.items() if k in cls.__dataclass_fields__}
-            known["inputs"] = [TensorSpec(**t) for t in d["inputs"]]
-            known["outputs"] = [TensorSpec(**t) for t in d["outputs"]]
-            return cls(**known)
-        except (KeyError, TypeError) as err:
-            raise ManifestError(f"{where}: malformed manifest ({err}); re-run edgekit convert") from None
+        if schema == SCHEMA_V1:
+            d = migrate_v1(d, where=where)
+        elif schema != SCHEMA:
+            raise ManifestError(f"{where}: schema {schema!r} is not {SCHEMA!r} (or {SCHEMA_V1!r}); "
+                                "re-run edgekit convert")
+        return _parse(cls, d, where, "")
 
     def save(self, path: str | Path) -> Path:
         """Write atomically to ``path`` (a .manifest.json, or the model path it belongs to)."""
         p = Path(path)
         if not p.name.endswith(SUFFIX):
             p = manifest_path_for(p)
+        _validate(self, str(p), "")  # never write what a reader would refuse
         atomic_write_text(p, self.to_json())
         return p
 
@@ -134,17 +507,271 @@ class Manifest:
             p = manifest_path_for(p)
         if not p.exists():
             raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
-        data = read_json(p, ManifestError, "manifest")
-        return cls.from_dict(data, where=str(p))
+        return cls.from_dict(read_json(p, ManifestError, "manifest"), where=str(p))
 
     @classmethod
     def find(cls, model_path: str | Path) -> "Manifest | None":
-        """The model's manifest if one sits next to it, else None (errors still raise)."""
+        """The model's manifest if one sits next to it, else None (a broken one still raises)."""
         p = manifest_path_for(model_path)
         return cls.load(p) if p.exists() else None
 
-    # ---- convenience -------------------------------------------------------
-    def input_stats(self, name: str) -> dict[str, Any] | None:
-        if not self.calibration:
-            return None
-        return self.calibration.get("inputs", {}).get(name)
+    def replace(self, **changes) -> "Manifest":
+        """A copy with some sections changed, validated (``m.replace(guard=GuardThresholds(...))``)."""
+        new = dataclasses.replace(self, **changes)
+        _validate(new, "manifest", "")
+        return new
+
+
+def _by_name(specs, name, what):
+    if name is None:
+        if len(specs) != 1:
+            raise KeyError(f"the model has {len(specs)} {what}s; name one of {', '.join(t.name for t in specs)}")
+        return specs[0]
+    for t in specs:
+        if t.name == name:
+            return t
+    raise KeyError(f"no {what} named {name!r}; the model has {', '.join(t.name for t in specs)}")
+
+
+def tensor_specs(interp) -> tuple[list[TensorSpec], list[TensorSpec]]:
+    """Input and output specs of an allocated interpreter, named by its serving signature when it has one.
+
+    Signature keys are the names callers know (Keras input and output names); the tensor names
+    (``serving_default_image:0``) are kept in ``tensor``. Order: the interpreter's own.
+    """
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    in_names, out_names = signature_names(interp)
+    return ([TensorSpec.from_detail(d, in_names.get(int(d["index"]))) for d in ins],
+            [TensorSpec.from_detail(d, out_names.get(int(d["index"]))) for d in outs])
+
+
+def signature_names(interp) -> tuple[dict[int, str], dict[int, str]]:
+    """{tensor index: signature key} for inputs and outputs of the one serving signature ({} when absent)."""
+    try:
+        sigs = interp._get_full_signature_list()  # keys -> tensor indices; public API lists keys only
+    except Exception:  # older interpreters: names stay tensor names
+        return {}, {}
+    if not sigs or len(sigs) != 1:
+        return {}, {}
+    sig = next(iter(sigs.values()))
+    return ({int(i): str(k) for k, i in sig.get("inputs", {}).items()},
+            {int(i): str(k) for k, i in sig.get("outputs", {}).items()})
+
+
+# ---- version 1 -> 2 --------------------------------------------------------------------------------
+def migrate_v1(d: dict[str, Any], *, where: str = "manifest") -> dict[str, Any]:
+    """A version 1 document as version 2 (the one migration; readers call it, writers never write v1).
+
+    v1 had one preprocessing block for its single input, ``created``/``tools`` at the top level,
+    the recipe and sizes as free dictionaries, and accuracy with one unnamed entry per output
+    plus classifier figures at the top. Structural problems are left for the v2 validation.
+    """
+    try:
+        out: dict[str, Any] = {k: v for k, v in d.items() if k not in ("created", "tools", "preprocessing",
+                                                                     "accuracy", "schema")}
+        out["schema"] = SCHEMA
+        out["provenance"] = {"created": d.get("created") or "", "tools": d.get("tools") or {}}
+        ins = d.get("inputs")
+        pre = d.get("preprocessing")
+        first = ins[0]["name"] if isinstance(ins, list) and ins and isinstance(ins[0], dict) and "name" in ins[0] else None
+        out["preprocessing"] = {first: pre} if pre and first is not None else {}
+        if isinstance(out.get("recipe"), dict) and not out["recipe"]:
+            out["recipe"] = None
+        if isinstance(out.get("source"), dict) and not out["source"]:
+            out["source"] = None
+        if isinstance(out.get("sizes"), dict) and not out["sizes"]:
+            out["sizes"] = None
+        acc = d.get("accuracy")
+        if isinstance(acc, dict):
+            outs = d.get("outputs") if isinstance(d.get("outputs"), list) else []
+            entries = []
+            for i, o in enumerate(acc.get("outputs", [])):
+                name = outs[i]["name"] if i < len(outs) and isinstance(outs[i], dict) else f"output_{i}"
+                e = dict(o, name=name)
+                if i == 0 and "agreement" in acc:
+                    e.update(task="classification", agreement=acc.get("agreement"),
+                             top1_source=acc.get("top1_source"), top1_converted=acc.get("top1_converted"),
+                             top1_original=acc.get("top1_source"),
+                             conversion_delta_points=acc.get("top1_delta_points"),
+                             top1_delta_points=acc.get("top1_delta_points"))
+                entries.append(e)
+            out["accuracy"] = {"samples": acc.get("samples"), "outputs": entries,
+                               "labelled": "top1_source" in acc}
+        cal = d.get("calibration")
+        if isinstance(cal, dict):
+            cal = dict(cal)
+            cal["inputs"] = {k: {kk: vv for kk, vv in v.items()} if isinstance(v, dict) else v
+                             for k, v in (cal.get("inputs") or {}).items()}
+            out["calibration"] = cal
+        return out
+    except (TypeError, KeyError, AttributeError, IndexError) as err:
+        raise ManifestError(f"{where}: a version 1 manifest too damaged to migrate ({type(err).__name__}); "
+                            "re-run edgekit convert") from None
+
+
+# ---- the typed parser, driven by the dataclass fields ---------------------------------------------
+def _hints(cls) -> dict[str, Any]:
+    return _HINTS.setdefault(cls, typing.get_type_hints(cls))
+
+
+_HINTS: dict[type, dict[str, Any]] = {}
+
+
+def _fail(where: str, path: str, message: str) -> ManifestError:
+    return ManifestError(f"{where}: field {path or '(top level)'}: {message}; re-run edgekit convert")
+
+
+def _type_name(hint) -> str:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return " or ".join(_type_name(a) for a in typing.get_args(hint))
+    if hint is type(None):
+        return "null"
+    if origin in (tuple, list):
+        return "a list"
+    if origin is dict:
+        return "an object"
+    if dataclasses.is_dataclass(hint):
+        return "an object"
+    return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
+
+
+def _parse(hint, value, where: str, path: str):
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        args = typing.get_args(hint)
+        if value is None:
+            if type(None) in args:
+                return None
+            raise _fail(where, path, "is null but required")
+        inner = [a for a in args if a is not type(None)]
+        return _parse(inner[0] if len(inner) == 1 else hint, value, where, path)
+    if dataclasses.is_dataclass(hint):
+        if not isinstance(value, dict):
+            raise _fail(where, path, f"must be an object, got {type(value).__name__}")
+        hints = _hints(hint)
+        unknown = sorted(set(value) - set(hints))
+        if unknown:
+            raise _fail(where, _join(path, unknown[0]), f"unknown field (allowed: {', '.join(hints)})")
+        kwargs = {}
+        for f in fields(hint):
+            p = _join(path, f.name)
+            if f.name not in value:
+                if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
+                    raise _fail(where, p, "is missing")
+                continue
+            kwargs[f.name] = _parse(hints[f.name], value[f.name], where, p)
+        obj = hint(**kwargs)
+        _check_one(obj, where, path)
+        return obj
+    if origin is tuple:
+        if not isinstance(value, list):
+            raise _fail(where, path, f"must be a list, got {type(value).__name__}")
+        args = typing.get_args(hint)
+        return tuple(_parse(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value))
+    if origin is dict:
+        if not isinstance(value, dict):
+            raise _fail(where, path, f"must be an object, got {type(value).__name__}")
+        vt = typing.get_args(hint)[1]
+        return {str(k): _parse(vt, v, where, _join(path, str(k))) for k, v in value.items()}
+    if hint is float:
+        if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+            raise _fail(where, path, f"must be a finite number, got {value!r}")
+        return float(value)
+    if hint is int:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise _fail(where, path, f"must be an integer, got {value!r}")
+        return value
+    if hint in (str, bool):
+        if not isinstance(value, hint):
+            raise _fail(where, path, f"must be {_type_name(hint)}, got {value!r}")
+        return value
+    raise _fail(where, path, f"has an unsupported type {hint}")  # pragma: no cover - a bug in the classes
+
+
+def _join(path: str, name: str) -> str:
+    return f"{path}.{name}" if path else name
+
+
+def _check_one(obj, where: str, path: str) -> None:
+    check = getattr(obj, "_check", None)
+    if check is None:
+        return
+    try:
+        check()
+    except _Invalid as bad:
+        raise _fail(where, _join(path, bad.path), str(bad)) from None
+
+
+def _validate(obj, where: str, path: str) -> None:
+    """The checks of ``obj`` and every section below it (for objects built in code, not parsed)."""
+    if dataclasses.is_dataclass(obj):
+        for f in fields(obj):
+            _validate(getattr(obj, f.name), where, _join(path, f.name))
+        _check_one(obj, where, path)
+    elif isinstance(obj, (tuple, list)):
+        for i, v in enumerate(obj):
+            _validate(v, where, f"{path}[{i}]")
+    elif isinstance(obj, dict):
+        for k, v in obj.items():
+            _validate(v, where, _join(path, str(k)))
+    elif isinstance(obj, float) and not math.isfinite(obj):
+        raise _fail(where, path, f"must be a finite number, got {obj}")
+
+
+def _plain(obj):
+    """Dataclasses -> JSON-ready dicts (tuples become lists)."""
+    if dataclasses.is_dataclass(obj):
+        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+    if isinstance(obj, (tuple, list)):
+        return [_plain(v) for v in obj]
+    if isinstance(obj, dict):
+        return {str(k): _plain(v) for k, v in obj.items()}
+    return obj
+
+
+# ---- JSON Schema, generated from the same classes -------------------------------------------------
+def json_schema() -> dict[str, Any]:
+    """The JSON Schema (draft 2020-12) of version 2, generated from the dataclasses.
+
+    The shipped ``manifest.schema.json`` is this, written by ``python -m edgekit.manifest``;
+    a test checks that the two agree.
+    """
+    defs: dict[str, Any] = {}
+    root = _schema_of(Manifest, defs)
+    doc = {"$schema": "https://json-schema.org/draft/2020-12/schema", "$id": "edgekit.manifest/2",
+           "title": "edgekit model manifest, version 2", **defs.pop("Manifest"), "$defs": defs}
+    doc["properties"]["schema"] = {"const": SCHEMA}
+    assert root == {"$ref": "#/$defs/Manifest"}
+    return doc
+
+
+def _schema_of(hint, defs: dict[str, Any]) -> dict[str, Any]:
+    origin = typing.get_origin(hint)
+    if origin in (typing.Union, types.UnionType):
+        return {"anyOf": [_schema_of(a, defs) for a in typing.get_args(hint)]}
+    if hint is type(None):
+        return {"type": "null"}
+    if dataclasses.is_dataclass(hint):
+        name = hint.__name__
+        if name not in defs:
+            defs[name] = {}  # placeholder against recursion
+            hints = _hints(hint)
+            props = {f.name: _schema_of(hints[f.name], defs) for f in fields(hint)}
+            required = [f.name for f in fields(hint)
+                        if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING]
+            defs[name] = {"type": "object", "description": (hint.__doc__ or "").strip().splitlines()[0],
+                          "properties": props, "required": required, "additionalProperties": False}
+        return {"$ref": f"#/$defs/{name}"}
+    if origin is tuple:
+        return {"type": "array", "items": _schema_of(typing.get_args(hint)[0], defs)}
+    if origin is dict:
+        return {"type": "object", "additionalProperties": _schema_of(typing.get_args(hint)[1], defs)}
+    return {"type": {int: "integer", float: "number", str: "string", bool: "boolean"}[hint]}
+
+
+SCHEMA_FILE = Path(__file__).with_name("manifest.schema.json")
+
+if __name__ == "__main__":  # regenerate the shipped schema: python -m edgekit.manifest
+    atomic_write_text(SCHEMA_FILE, json.dumps(json_schema(), indent=2) + "\n")
+    print(SCHEMA_FILE)

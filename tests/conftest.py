@@ -70,3 +70,26 @@ def digits_models(tmp_path_factory, digits_keras, digits):
         return cache[recipe]
 
     return get
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _every_written_manifest_matches_the_schema():
+    """Every manifest the suite writes (through Manifest.save, in this process) is validated against
+    the shipped JSON Schema, independently of the dataclass parser that wrote it."""
+    import json
+
+    import jsonschema
+
+    from edgekit.manifest import SCHEMA_FILE, Manifest
+
+    validator = jsonschema.Draft202012Validator(json.loads(SCHEMA_FILE.read_text()))
+    save = Manifest.save
+
+    def checked_save(self, path):
+        written = save(self, path)
+        validator.validate(json.loads(written.read_text()))
+        return written
+
+    Manifest.save = checked_save
+    yield
+    Manifest.save = save

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from ..backends import make_interpreter
-from ..manifest import tensor_specs
+from ..manifest import Accuracy, OutputAccuracy, tensor_specs
 from ..progress import Progress
 from ..quant import dequantize, quantize
 from .loader import Source
@@ -82,32 +82,36 @@ def is_classifier(y_pred: np.ndarray) -> bool:
     return y_pred.ndim == 2 and y_pred.shape[1] > 1
 
 
-def compare_outputs(ref: np.ndarray, out: np.ndarray, y: np.ndarray | None) -> dict[str, Any]:
+def compare_outputs(ref: np.ndarray, out: np.ndarray, y: np.ndarray | None, name: str = "output_0", *,
+                    original: np.ndarray | None = None) -> OutputAccuracy:
+    """One output's figures: errors and SQNR, and for classifiers top-1 agreement and, with labels
+    ``y``, top-1 of the original source (``original``: its outputs, when pruning changed the
+    model that was converted), of the converted model's source and of the converted file."""
     err = out.astype(np.float64) - ref.astype(np.float64)
     noise = float(np.sum(err**2))
     signal = float(np.sum(ref.astype(np.float64) ** 2))
     sqnr = math.inf if noise == 0 else 10 * math.log10(signal / noise) if signal > 0 else -math.inf
-    res: dict[str, Any] = {
-        "samples": int(len(ref)),
-        "outputs": [{
-            "max_abs_error": float(np.max(np.abs(err))),
-            "mean_abs_error": float(np.mean(np.abs(err))),
-            "sqnr_db": sqnr if math.isfinite(sqnr) else None,  # JSON has no infinity; None = identical
-        }],
-    }
+    figures: dict[str, Any] = dict(
+        name=name, max_abs_error=float(np.max(np.abs(err))), mean_abs_error=float(np.mean(np.abs(err))),
+        sqnr_db=sqnr if math.isfinite(sqnr) else None,  # JSON has no infinity; None = identical
+        task="classification" if is_classifier(ref) else "regression")
     if is_classifier(ref):
         a, b = ref.argmax(1), out.argmax(1)
-        res["agreement"] = float(np.mean(a == b))
+        figures["agreement"] = float(np.mean(a == b))
         if y is not None:
             labels = y.argmax(1) if y.ndim == 2 else y.astype(np.int64)
-            res["top1_source"] = float(np.mean(a == labels))
-            res["top1_converted"] = float(np.mean(b == labels))
-            res["top1_delta_points"] = 100.0 * (res["top1_converted"] - res["top1_source"])
-    return res
+            src = float(np.mean(a == labels))
+            conv = float(np.mean(b == labels))
+            orig = src if original is None else float(np.mean(original.argmax(1) == labels))
+            figures.update(top1_original=orig, top1_source=src, top1_converted=conv,
+                           pruning_delta_points=100.0 * (src - orig), conversion_delta_points=100.0 * (conv - src),
+                           top1_delta_points=100.0 * (conv - orig))
+    return OutputAccuracy(**figures)
 
 
-def accuracy_check(source: Source, model, x: np.ndarray, y: np.ndarray | None,
-                   quiet: bool = True) -> dict[str, Any]:
+def accuracy_check(source: Source, model, x: np.ndarray, y: np.ndarray | None, quiet: bool = True, *,
+                   name: str = "output_0", original: np.ndarray | None = None) -> Accuracy:
     ref = run_source(source, x)
     out = run_tflite(model, x, quiet=quiet)
-    return compare_outputs(ref, out, y)
+    o = compare_outputs(ref, out, y, name, original=original)
+    return Accuracy(samples=int(len(x)), outputs=(o,), labelled=y is not None)

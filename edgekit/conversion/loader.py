@@ -15,6 +15,7 @@ from typing import Any
 
 from ..errors import SourceModelError
 from ..fsutil import sha256_file
+from ..manifest import SourceInfo
 from .tf import captured, import_keras, import_tf
 
 
@@ -36,15 +37,15 @@ class Source:
             return None
         return tuple(-1 if d is None else int(d) for d in shapes[0][1:])
 
-    def fingerprint(self) -> dict[str, Any]:
+    def fingerprint(self) -> SourceInfo:
         size = (
             sum(p.stat().st_size for p in self.path.rglob("*") if p.is_file())
             if self.path.is_dir()
             else self.path.stat().st_size
         )
         params = int(self.keras.count_params()) if self.keras is not None else None
-        return {"path": str(self.path), "format": self.format, "sha256": sha256_file(self.path),
-                "size_bytes": size, "params": params}
+        return SourceInfo(path=str(self.path), format=self.format, sha256=sha256_file(self.path),
+                          size_bytes=size, params=params)
 
 
 def _format_of(path: Path) -> str:

@@ -23,9 +23,12 @@ from ..devices import load_profile
 from ..errors import DataError, ModelLoadError, SourceModelError, UsageError
 from ..flatbuf import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
-from ..manifest import Manifest, manifest_path_for, tensor_specs
+from ..manifest import (
+    Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, RecipeInfo, Sizes, manifest_path_for,
+    tensor_specs,
+)
 from ..recipes import Recipe, load_recipe
-from ..stats import compute_input_stats
+from ..calibration_stats import compute_input_stats
 from .evaluate import accuracy_check
 from .loader import load_source
 from .prune import prune_model
@@ -65,12 +68,14 @@ def _check_paths(source: Path, output: Path, force: bool) -> None:
 
 
 def _resolve_preprocessing(preprocessing, input_shape: Sequence[int], normalize: str):
-    if isinstance(preprocessing, dict):
+    if isinstance(preprocessing, Preprocessing):
         return preprocessing
+    if isinstance(preprocessing, dict):
+        return Preprocessing(**preprocessing)
     if preprocessing == "digits":
         from ..digits import PREPROCESSING
 
-        return dict(PREPROCESSING)
+        return PREPROCESSING
     if preprocessing == "none":
         return None
     return default_preprocessing(input_shape, normalize)
@@ -182,42 +187,51 @@ def convert(
         accuracy = accuracy_check(src, interp, evald.x, evald.y, quiet=quiet)
     task = "unknown"
     if accuracy is not None:
-        task = "classification" if "agreement" in accuracy else "regression"
+        task = accuracy.outputs[0].task
     elif len(outputs[0].shape) == 2 and outputs[0].shape[-1] > 1 and labels is not None:
         task = "classification"
 
     fp = src.fingerprint()
     zlib_bytes = len(zlib.compress(data, 9))
+    label_list = _labels(labels, [evald, calib])
     manifest = Manifest(
-        model={"file": output.name, "sha256": sha256_bytes(data), "size_bytes": len(data),
-               "size_zlib_bytes": zlib_bytes,
-               "xnnpack": bool(getattr(interp, "edgekit_default_delegates", True)),
-               "custom_ops": custom_ops(data)},
-        inputs=inputs,
-        outputs=outputs,
+        model=ModelFile(file=output.name, sha256=sha256_bytes(data), size_bytes=len(data),
+                        size_zlib_bytes=zlib_bytes, xnnpack=bool(getattr(interp, "edgekit_default_delegates", True)),
+                        custom_ops=tuple(custom_ops(data))),
+        inputs=tuple(inputs),
+        outputs=tuple(outputs),
+        provenance=_provenance(),
         source=fp,
-        recipe=rec.to_dict(),
+        recipe=RecipeInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.to_dict().items()}),
         target=profile.name if profile else None,
         compat=compat,
-        pruning=pruning,
-        tools=_tool_versions(),
+        pruning=Pruning(**pruning) if pruning else None,
         task=task,
-        preprocessing=pre,
-        labels=_labels(labels, [evald, calib]),
+        preprocessing={inputs[0].name: pre} if pre is not None else {},
+        labels=tuple(label_list) if label_list else None,
         calibration=_calibration(calib, inputs),
         accuracy=accuracy,
-        sizes={"source_bytes": fp["size_bytes"],
-               "float32_weights_bytes": 4 * fp["params"] if fp["params"] else None,
-               "tflite_bytes": len(data), "tflite_zlib_bytes": zlib_bytes},
-        created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+        sizes=Sizes(source_bytes=fp.size_bytes, tflite_bytes=len(data), tflite_zlib_bytes=zlib_bytes,
+                    float32_weights_bytes=4 * fp.params if fp.params else None),
     )
     atomic_write_bytes(output, data)
     mpath = manifest.save(output)
     return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings)
 
 
-def _calibration(calib: Dataset | None, inputs) -> dict[str, Any] | None:
+def _calibration(calib: Dataset | None, inputs) -> Calibration | None:
     if calib is None:
         return None
-    return {"samples": len(calib), "source": calib.source,
-            "inputs": {inputs[0].name: compute_input_stats(calib.x)}}
+    return Calibration(samples=len(calib), source=calib.source, inputs={inputs[0].name: compute_input_stats(calib.x)})
+
+
+def _provenance() -> Provenance:
+    import getpass
+    import socket
+
+    try:
+        user = getpass.getuser()
+    except (KeyError, OSError):  # no passwd entry (containers)
+        user = None
+    return Provenance(created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
+                      tools=_tool_versions(), user=user, host=socket.gethostname())

@@ -63,7 +63,7 @@ def model_info(path: Path) -> dict[str, Any]:
         "size_bytes": size,
         "size_mb": round(size / 2**20, 4),
         "sha256": sha256_file(path),
-        "recipe": (m.recipe.get("name") if m and m.recipe else None),
+        "recipe": (m.recipe.name if m and m.recipe else None),
     }
 
 
@@ -79,8 +79,8 @@ def input_spec(model: Path, source: str | Path | None) -> dict[str, Any]:
     m = _manifest(model)
     for spec in m.inputs if m else []:
         st = m.input_stats(spec.name)
-        if st and st.get("min") and st.get("max"):
-            ranges[spec.name] = [float(min(st["min"])), float(max(st["max"]))]
+        if st is not None:
+            ranges[spec.name] = [float(min(st.min)), float(max(st.max))]
     return {"kind": "random", "seed": 0, "ranges": ranges}
 
 

@@ -16,7 +16,7 @@ probability under ``min_confidence``.
 
 Example:
     >>> import numpy as np
-    >>> from edgekit.stats import compute_input_stats
+    >>> from edgekit.calibration_stats import compute_input_stats
     >>> from edgekit.runtime.policy import Policy
     >>> calib = np.random.default_rng(0).uniform(0, 1, (300, 4)).astype("float32")
     >>> guard = InputGuard((4,), compute_input_stats(calib), None, Policy())
@@ -32,7 +32,8 @@ from typing import Any
 import numpy as np
 
 from ..errors import InputValidationError
-from ..stats import OODScorer
+from ..calibration_stats import OODScorer
+from ..manifest import InputStats
 from .policy import Policy
 
 _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path
@@ -122,14 +123,14 @@ def _soft(name: str, values: np.ndarray, limit: float | None, *, fmt: str) -> Ch
 class InputGuard:
     """Callable: float32 batch -> InputVerdict; raises InputValidationError on NaN/Inf."""
 
-    def __init__(self, sample_shape: tuple[int, ...], stats: dict[str, Any] | None,
+    def __init__(self, sample_shape: tuple[int, ...], stats: InputStats | None,
                  quant: tuple[float, int, str] | None, policy: Policy):
         self.sample_shape = tuple(sample_shape)
-        self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
         c = self.channels
         self.has_range = bool(stats) and policy.range_tolerance is not None
         if self.has_range:
-            lo, hi = np.asarray(stats["min"], np.float32), np.asarray(stats["max"], np.float32)
+            lo, hi = np.asarray(stats.min, np.float32), np.asarray(stats.max, np.float32)
             # A constant channel (span 0) still gets some room: a tenth of its magnitude, at least 1e-3.
             span = np.maximum(hi - lo, np.maximum(np.abs(hi), 1e-2) * 0.1)
             self.range_lo = lo - np.float32(policy.range_tolerance) * span
@@ -147,7 +148,7 @@ class InputGuard:
         self.fast_lo = np.maximum(self.range_lo, self.clip_lo).astype(np.float32)
         self.fast_hi = np.minimum(self.range_hi, self.clip_hi).astype(np.float32)
         self._scalar_bounds = (float(self.fast_lo.max()), float(self.fast_hi.min()))
-        ood_ref = (stats or {}).get("ood")
+        ood_ref = stats.ood if stats else None
         self.scorer = OODScorer(ood_ref) if ood_ref and policy.ood_threshold is not None else None
         self.ood_limit = policy.ood_threshold
 

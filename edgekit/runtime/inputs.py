@@ -28,7 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..data import image_to_array
+from ..data import PixelNormalizer, image_to_array
+from ..manifest import Preprocessing
 from ..errors import InputValidationError
 
 _F32 = np.dtype(np.float32)
@@ -48,20 +49,15 @@ def _is_image_like(x: Any) -> bool:
 class InputCoercer:
     """Callable: input -> (float32 batch, batched?), with everything precomputed from the model."""
 
-    def __init__(self, sample_shape: tuple[int, ...], preprocessing: dict[str, Any] | None,
+    def __init__(self, sample_shape: tuple[int, ...], preprocessing: Preprocessing | None,
                  max_batch: int, max_pixels: int):
         self.sample_shape = tuple(int(d) for d in sample_shape)
         self.rank = len(self.sample_shape)
         self.dynamic = any(d < 0 for d in self.sample_shape)
-        pre = preprocessing if preprocessing and preprocessing.get("kind") == "image" else None
-        self.pre = pre
+        self.pre = preprocessing
         self.max_batch = max_batch
         self.max_pixels = max_pixels
-        if pre is not None:
-            self._pix_scale = np.float32(pre["scale"])
-            self._pix_offset = np.float32(pre["offset"])
-            self._pix_mean = None if pre.get("mean") is None else np.asarray(pre["mean"], np.float32)
-            self._pix_inv_std = None if pre.get("std") is None else 1.0 / np.asarray(pre["std"], np.float32)
+        self._pixels = PixelNormalizer(preprocessing) if preprocessing is not None else None
         self.wanted = (f"one sample {_shape_str(self.sample_shape)} or a batch "
                        f"{_shape_str(('N',) + self.sample_shape)}")
 
@@ -99,27 +95,14 @@ class InputCoercer:
         if k == "f":
             with np.errstate(over="ignore"):  # float64 beyond float32 becomes Inf: the finite check reports it
                 return x.astype(_F32, copy=False)
-        if k == "u" and x.dtype.itemsize == 1 and self.pre is not None:
-            return self._pixels(x)
+        if k == "u" and x.dtype.itemsize == 1 and self._pixels is not None:
+            return self._pixels(x)  # raw uint8 pixels: the manifest's image preprocessing
         if k in "iu":
             return x.astype(_F32)
         names = {"b": "bool", "c": "complex", "O": "object (Python objects)", "U": "string", "S": "bytes string",
                  "M": "datetime", "m": "timedelta", "V": "structured"}
         raise InputValidationError(f"input dtype {x.dtype} ({names.get(k, k)}) is not model input; "
                                    "pass int or float numbers")
-
-    def _pixels(self, x: np.ndarray) -> np.ndarray:
-        """Raw uint8 pixels -> model values, with the manifest's image preprocessing.
-
-        The normalization of edgekit.data.image_to_array, in place on constants prepared once:
-        uint8 frames are a per-call input form on device loops."""
-        out = x.astype(_F32)
-        out *= self._pix_scale
-        out += self._pix_offset
-        if self._pix_mean is not None:
-            out -= self._pix_mean
-            out *= self._pix_inv_std
-        return out
 
     def _check_batch(self, n: int) -> None:
         if n == 0:
@@ -170,7 +153,7 @@ class InputCoercer:
 
     def _from_pil(self, img, where: str) -> np.ndarray:
         try:
-            return image_to_array(img, self.pre)
+            return image_to_array(img, self.pre, self._pixels)
         except Exception as err:  # Pillow raises many types on broken data
             raise InputValidationError(f"{where}: cannot read the image ({type(err).__name__}: "
                                        f"{str(err)[:120]})") from None

@@ -43,14 +43,14 @@ from .inputs import InputCoercer
 from .monitor import Monitor, Shadow
 from .policy import Policy
 from .prediction import Prediction
-from .runner import Runner
+from .interpreter_pool import Runner
 
 _perf = time.perf_counter
 
 
 def _verify(data: bytes, manifest: Manifest | None, label: str, policy: Policy) -> str:
     digest = sha256_bytes(data)
-    want = (manifest.model or {}).get("sha256") if manifest else None
+    want = manifest.model.sha256 if manifest else None
     if policy.verify_sha256 and want and want != digest:
         raise TamperedModelError(
             f"{label}: sha256 {digest[:12]}... does not match the manifest's {want[:12]}...; the file was "
@@ -127,7 +127,11 @@ class EdgeModel:
         m = self.manifest
         if m is None or not m.inputs:
             return
-        spec, got = m.inputs[0], self.runner.input
+        got = self.runner.input
+        spec = m.match(got)
+        if spec is None:
+            raise ManifestError(f"{label}: the manifest names inputs {[t.name for t in m.inputs]} but the model's "
+                                f"input is {got.name!r}; the manifest belongs to another model")
         if list(spec.shape[1:]) != list(got.shape[1:]) or spec.dtype != got.dtype:
             raise ManifestError(f"{label}: the manifest describes input {spec.shape} {spec.dtype} but the model "
                                 f"has {got.shape} {got.dtype}; the manifest belongs to another model")
@@ -136,12 +140,13 @@ class EdgeModel:
         """Everything predict needs, computed once."""
         m, pol = self.manifest, self.policy
         src = self.runner if self.runner is not None else self.fallback.runner
-        stats = m.input_stats(src.input.name) if m is not None else None
-        if stats is not None and stats.get("channels") not in (None, src.sample_shape[-1] if src.sample_shape else 1):
+        mspec = m.match(src.input) if m is not None else None
+        stats = m.input_stats(mspec.name) if mspec is not None else None
+        if stats is not None and stats.channels != (src.sample_shape[-1] if src.sample_shape else 1):
             stats = None  # statistics for another layout: guard without them rather than misjudge
         self.labels = (m.labels if m else None) or None
         self.classifier = bool(src.probability[0]) or (m is not None and m.task == "classification")
-        self.coerce = InputCoercer(src.sample_shape, m.preprocessing if m else None, pol.max_batch,
+        self.coerce = InputCoercer(src.sample_shape, m.preprocessing_for(mspec.name) if mspec else None, pol.max_batch,
                                    pol.max_image_pixels)
         quant = self.runner.quant if self.runner is not None else None
         self.input_guard = InputGuard(src.sample_shape, stats, quant, pol)

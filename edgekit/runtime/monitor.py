@@ -32,7 +32,8 @@ from typing import Any, Callable
 import numpy as np
 
 from ..quant import dequantize
-from ..stats import psi
+from ..calibration_stats import psi
+from ..manifest import InputStats
 
 POSITIONS = 64  # values kept per channel and sample for the rolling input statistics
 MIN_SAMPLES_FOR_DRIFT = 30
@@ -46,12 +47,12 @@ def drift_level(score: float) -> str:
 class Monitor:
     """Rolling input/output statistics and drift; ``record`` is cheap, ``snapshot`` does the maths."""
 
-    def __init__(self, stats: dict[str, Any] | None, sample_shape: tuple[int, ...], *, window: int = 500,
+    def __init__(self, stats: InputStats | None, sample_shape: tuple[int, ...], *, window: int = 500,
                  output_size: int | None = None, labels: list[str] | None = None,
                  in_quant: tuple[float, int] | None = None, out_quant: tuple[float, int] | None = None):
         self.stats = stats
         self.window = int(window)
-        self.channels = int(stats["channels"]) if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
         values = math.prod(d for d in sample_shape if d > 0)  # per sample
         positions = max(1, values // self.channels)
         # A strided slice, not an index array: recording then copies a view (no gather).
@@ -158,12 +159,12 @@ class Monitor:
 
     def _input_stats(self, x: np.ndarray) -> dict[str, Any]:
         channels = []
-        bins = (self.stats or {}).get("bins")
+        bins = self.stats.bins if self.stats else None
         for c in range(self.channels):
             v = x[:, :, c].ravel()
             ch = {"mean": float(v.mean()), "std": float(v.std()), "min": float(v.min()), "max": float(v.max())}
             if bins is not None and x.shape[0] >= MIN_SAMPLES_FOR_DRIFT:
-                ch["psi"] = psi(bins["reference_share"][c], bins["edges"][c], v)
+                ch["psi"] = psi(bins.reference_share[c], bins.edges[c], v)
             channels.append(ch)
         res: dict[str, Any] = {"channels": channels if len(channels) <= 16 else channels[:16]}
         scores = [ch["psi"] for ch in channels if "psi" in ch]

@@ -122,4 +122,4 @@ def test_image_folder_calibration(tmp_path, capsys, digits_keras, digits):
     from edgekit.manifest import Manifest
 
     m = Manifest.load(tmp_path / "o.tflite")
-    assert m.labels == [str(i) for i in range(10)] and m.accuracy["top1_source"] > 0.9
+    assert m.labels == tuple(str(i) for i in range(10)) and m.accuracy.output().top1_source > 0.9

@@ -13,7 +13,7 @@ from edgekit.runtime.incidents import IncidentLog
 from edgekit.runtime.monitor import Monitor, Shadow
 from edgekit.runtime.policy import KINDS, Policy
 from edgekit.runtime.safeload import check_structure
-from edgekit.stats import compute_input_stats
+from edgekit.calibration_stats import compute_input_stats
 
 
 def test_policy_defaults_and_validation():

@@ -80,7 +80,7 @@ def test_image_folder_errors(tmp_path):
 
 def test_preprocessing_presets():
     assert default_preprocessing((10,)) is None
-    assert default_preprocessing((8, 8, 1))["scale"] == pytest.approx(1 / 255)
-    assert default_preprocessing((8, 8, 3), "-1-1")["offset"] == -1.0
+    assert default_preprocessing((8, 8, 1)).scale == pytest.approx(1 / 255)
+    assert default_preprocessing((8, 8, 3), "-1-1").offset == -1.0
     with pytest.raises(DataError, match="unknown normalization"):
         default_preprocessing((8, 8, 3), "zscore")

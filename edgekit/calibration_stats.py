@@ -16,17 +16,20 @@ Example:
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> ref = compute_input_stats(rng.normal(size=(500, 8, 8, 1)).astype("float32"))
-    >>> float(ood_scores(ref["ood"], rng.normal(size=(4, 8, 8, 1))).max()) < 2.0
+    >>> float(ood_scores(ref.ood, rng.normal(size=(4, 8, 8, 1))).max()) < 2.0
     True
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import math
 from typing import Any
 
 import numpy as np
+
+from .manifest import Bins, InputStats, OODReference
 
 QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 SKETCH_MAX_CELLS = 16  # per spatial axis: keeps the manifest small for big images
@@ -155,14 +158,14 @@ class OODScorer:
     Example:
         >>> import numpy as np
         >>> rng = np.random.default_rng(0)
-        >>> scorer = OODScorer(compute_input_stats(rng.normal(size=(200, 4)).astype("float32"))["ood"])
+        >>> scorer = OODScorer(compute_input_stats(rng.normal(size=(200, 4)).astype("float32")).ood)
         >>> scorer(np.full((1, 4), 50.0, np.float32)) > 1.0
         array([ True])
     """
 
-    def __init__(self, ref: dict[str, Any]):
-        mean = np.asarray(ref["sketch_mean"], np.float64)
-        inv_var = 1.0 / np.asarray(ref["sketch_std"], np.float64) ** 2
+    def __init__(self, ref: OODReference):
+        mean = np.asarray(ref.sketch_mean, np.float64)
+        inv_var = 1.0 / np.asarray(ref.sketch_std, np.float64) ** 2
         f = mean.shape[0]
         self.features = f
         self.sq_w = np.zeros((f, 3), np.float32)  # columns: cell part, sample mean, sample mean square
@@ -173,15 +176,15 @@ class OODScorer:
         self.sq_w[:, 2] = 1.0 / f
         self.cell_const = float(np.sum(inv_var * mean * mean) / f)
         self._scaled: dict[int, tuple[np.ndarray, np.ndarray]] = {}  # weights for cell sums, by cell size
-        gm, gs = ref["global_mean"], ref["global_std"]
+        gm, gs = ref.global_mean, ref.global_std
         self.g_mean = tuple(float(v) for v in gm)
         self.g_inv = tuple(1.0 / float(v) for v in gs)
         # Manifests written before log features and roughness: linear std, no roughness.
-        self.log_eps = ref.get("log_eps")
+        self.log_eps = ref.log_eps
         self.rough = self.log_eps is not None and len(gm) > 2  # pooled inputs only
         # Folding the thresholds in here saves two divisions per call.
-        self.inv_cell = 1.0 / float(ref["cell_threshold"])
-        self.inv_glob = 1.0 / float(ref["global_threshold"])
+        self.inv_cell = 1.0 / float(ref.cell_threshold)
+        self.inv_glob = 1.0 / float(ref.global_threshold)
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, Pooled | None]:
         """(N, 3) mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square;
@@ -232,34 +235,30 @@ class OODScorer:
         return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
 
 
-def _ood_parts(ref: dict[str, Any], x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    ref = dict(ref, cell_threshold=1.0, global_threshold=1.0)  # thresholds are not fitted yet
+def _ood_parts(ref: OODReference, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return OODScorer(ref).parts(np.asarray(x, dtype=np.float32))
 
 
-def _reference(x: np.ndarray, floor: float, log_eps: float) -> dict[str, Any]:
+def _reference(x: np.ndarray, floor: float, log_eps: float) -> OODReference:
+    """The reference of x with thresholds 1.0 (not fitted yet: parts() then returns raw scores)."""
     p = Pooled(x)  # one pass over the data for both the sketch and the global features
     s = _sketch(p)
     g = _global_features(p, s, log_eps)
     g_floor = np.array([floor, _LOG_FLOOR, _LOG_FLOOR][: g.shape[1]])  # log std, roughness/std: scale-free
-    return {
-        "sketch_shape": list(s.shape[1:]),
-        "sketch_mean": s.mean(axis=0).tolist(),
-        "sketch_std": np.maximum(s.std(axis=0), floor).tolist(),
-        "global_mean": g.mean(axis=0).tolist(),
-        "global_std": np.maximum(g.std(axis=0), g_floor).tolist(),
-        "log_eps": log_eps,
-    }
+    return OODReference(
+        sketch_shape=tuple(s.shape[1:]), sketch_mean=tuple(s.mean(axis=0).tolist()),
+        sketch_std=tuple(np.maximum(s.std(axis=0), floor).tolist()), global_mean=tuple(g.mean(axis=0).tolist()),
+        global_std=tuple(np.maximum(g.std(axis=0), g_floor).tolist()), cell_threshold=1.0, global_threshold=1.0,
+        held_out=0, log_eps=log_eps)
 
 
-def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> dict[str, Any]:
+def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> OODReference:
     n = x.shape[0]
     floor = max(spread * _EPS_FRACTION, 1e-6)
     log_eps = max(spread * 1e-3, 1e-9)  # std or roughness a thousandth of the data's spread counts as ~0
     ref = _reference(x, floor, log_eps)
     if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores)
-        ref.update(cell_threshold=4.0, global_threshold=6.0, held_out=0)
-        return ref
+        return dataclasses.replace(ref, cell_threshold=4.0, global_threshold=6.0)
     # Thresholds from k-fold held-out scores: every calibration sample is scored once by a
     # reference that did not see it, so the 99.5th percentile rests on n scores, not n/5
     # (with 60 held-out digits it was just the maximum, and 2% of clean test digits tripped it).
@@ -270,18 +269,18 @@ def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> dict[str
         cell, glob = _ood_parts(_reference(x[fit], floor, log_eps), x[hold])
         cells.append(cell)
         globs.append(glob)
-    ref["cell_threshold"] = float(np.quantile(np.concatenate(cells), _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN
-    ref["global_threshold"] = float(np.quantile(np.concatenate(globs), _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN
-    ref["held_out"] = int(n)
-    return ref
+    # floored: constant calibration data scores 0 everywhere, and a threshold must stay positive
+    cell = max(float(np.quantile(np.concatenate(cells), _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN, 1e-6)
+    glob = max(float(np.quantile(np.concatenate(globs), _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN, 1e-6)
+    return dataclasses.replace(ref, cell_threshold=cell, global_threshold=glob, held_out=int(n))
 
 
-def ood_scores(ref: dict[str, Any], x: np.ndarray) -> np.ndarray:
+def ood_scores(ref: OODReference, x: np.ndarray) -> np.ndarray:
     """One score per sample; over 1.0 means out of distribution. x is (N, ...) float."""
     return OODScorer(ref)(np.asarray(x, dtype=np.float32))
 
 
-def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
+def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> InputStats:
     """Statistics of one input's calibration data, shape (N, ...), for the manifest."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 1 or x.shape[0] == 0:
@@ -296,21 +295,17 @@ def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> dict[str, Any]:
         counts = np.bincount(np.searchsorted(e, per[:, c], side="right"), minlength=len(e) + 1)
         edges.append(e.tolist())
         shares.append((counts / counts.sum()).tolist())
-    return {
-        "samples": int(x.shape[0]),
-        "channel_axis": -1,
-        "channels": int(per.shape[1]),
-        "min": per.min(axis=0).tolist(),
-        "max": per.max(axis=0).tolist(),
-        "mean": per.mean(axis=0).tolist(),
-        "std": per.std(axis=0).tolist(),
-        "quantiles": {str(q): qs[i].tolist() for i, q in enumerate(QUANTILES)},
-        "bins": {"edges": edges, "reference_share": shares},
-        "ood": _fit_ood(x, spread, np.random.default_rng(seed)),
-    }
+    return InputStats(
+        samples=int(x.shape[0]), channels=int(per.shape[1]),
+        min=tuple(per.min(axis=0).tolist()), max=tuple(per.max(axis=0).tolist()),
+        mean=tuple(per.mean(axis=0).tolist()), std=tuple(per.std(axis=0).tolist()),
+        quantiles={str(q): tuple(qs[i].tolist()) for i, q in enumerate(QUANTILES)},
+        bins=Bins(tuple(tuple(e) for e in edges), tuple(tuple(s) for s in shares)),
+        ood=_fit_ood(x, spread, np.random.default_rng(seed)),
+    )
 
 
-def psi(reference_share: list[float], edges: list[float], values: np.ndarray) -> float:
+def psi(reference_share, edges, values: np.ndarray) -> float:
     """Population stability index of ``values`` against the reference bins (0 = same)."""
     counts = np.bincount(np.searchsorted(np.asarray(edges), values, side="right"), minlength=len(edges) + 1)
     actual = counts / max(1, counts.sum())

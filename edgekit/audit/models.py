@@ -52,7 +52,10 @@ class ModelPair:
     def load(cls, model: str | Path, source: str | Path) -> "ModelPair":
         from ..conversion.loader import load_source
 
-        edge = EdgeModel.load(model, policy=Policy())
+        from ..conversion.tf import captured
+
+        with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
+            edge = EdgeModel.load(model, policy=Policy())
         if edge.manifest is None:
             raise UsageError(f"{model}: no manifest next to it; the audit reads the model contract: "
                              "convert the model with edgekit convert")

@@ -18,7 +18,7 @@ Declared facts (data source, licenses) come from flags or a small TOML file::
     license = "Apache-2.0"
 
 Example:
-    >>> rows = nist_measure_map({"robustness", "guard"})
+    >>> rows = nist_measure_map({"data", "guard"})
     >>> rows[0]["id"], rows[0]["covered"]
     ('MEASURE 2.1', True)
 """

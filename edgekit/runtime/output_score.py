@@ -22,7 +22,7 @@ Example:
     >>> output_signal(logits)
     'energy'
     >>> output_score(logits, "energy").round(2).tolist()
-    [-9.0, -1.6]
+    [-9.0, -1.38]
 """
 
 from __future__ import annotations

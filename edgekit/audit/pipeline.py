@@ -36,6 +36,7 @@ EPSILONS = (0.02, 0.05, 0.1, 0.2)  # L-inf attack radius as a share of the value
 MAX_EVAL = 2000  # more samples add time, not much certainty, to a per-strength accuracy
 MAX_ATTACK = 500  # attacks cost gradients: a subset is enough to measure a drop of 30 points
 MAX_PROBE = 500
+MIN_EVAL = 20  # below this, a per-class accuracy or a 1% false-positive rate means nothing
 
 
 def _r(v: float, nd: int = 4) -> float:
@@ -63,6 +64,9 @@ class Audit:
         self.pair, self.ev, self.t, self.seed = pair, ev, thresholds, seed
         self.ood_user, self.calib, self.train = list(ood), calibration, train
         self.progress, self.declared, self.profile_doc, self.paths = progress, declared, profile_doc, paths
+        if len(ev) < MIN_EVAL:
+            raise DataError(f"{ev.source}: only {len(ev)} eval samples; the audit needs at least {MIN_EVAL} "
+                            "(a few hundred for rates near 1%)")
         self.checks: list[dict[str, Any]] = []
         self.timings: dict[str, float] = {}
         keep = _subset(len(ev), MAX_EVAL, seed)

@@ -57,20 +57,22 @@ def line_svg(series: list[tuple[str, list[tuple[float, float]], str, bool]], tit
 
 
 def bars_svg(groups: list[str], series: list[tuple[str, list[float], str]], title: str, y_label: str) -> str:
-    """Grouped bars in [0, 1]: one group per class, one bar per series."""
-    parts, sx, sy = _axes(0, len(groups), 0.0, 1.0, "class", y_label)
-    k = len(series)
+    """Grouped bars in [0, 1]: one group per class (centred on its index tick), one bar per series."""
+    n, k = len(groups), len(series)
+    # 1.2: room for the legend above full bars; named classes get their names under the index ticks instead
+    parts, sx, sy = _axes(-0.5, n - 0.5, 0.0, 1.2, "class" if groups == [str(i) for i in range(n)] else "", y_label)
     for g, name in enumerate(groups):
         for j, (sname, values, color) in enumerate(series):
-            x0 = sx(g + 0.1 + 0.8 * j / k)
-            width = sx(g + 0.1 + 0.8 * (j + 1) / k) - x0 - 1
+            x0 = sx(g - 0.4 + 0.8 * j / k)
+            width = sx(g - 0.4 + 0.8 * (j + 1) / k) - x0 - 1
             v = values[g]
             parts.append(f'<rect class="bar" x="{x0:.1f}" y="{sy(v):.1f}" width="{max(width, 1):.1f}" '
                          f'height="{sy(0) - sy(v):.1f}" fill="{color}"><title>{_esc(sname)} class {_esc(name)}: '
                          f'{v:.3f}</title></rect>')
-        parts.append(f'<text x="{sx(g + 0.5):.1f}" y="{H - M["b"] + 28}" text-anchor="middle">{_esc(name)}</text>')
+        if name != str(g):  # the axis ticks already show the index
+            parts.append(f'<text x="{sx(g):.1f}" y="{H - M["b"] + 30}" text-anchor="middle">{_esc(name)}</text>')
     for j, (sname, _, color) in enumerate(series):
-        parts.append(f'<text x="{W - M["r"] - 8}" y="{H - M["b"] - 10 - 14 * j}" text-anchor="end" '
+        parts.append(f'<text x="{W - M["r"] - 8}" y="{M["t"] + 14 + 14 * j}" text-anchor="end" '
                      f'fill="{color}">{_esc(sname)}</text>')
     return _svg(parts, title)
 

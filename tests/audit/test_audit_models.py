@@ -24,8 +24,10 @@ def digits_audit(tmp_path_factory, digits_models, digits_keras, digits_npz):
     src = digits_models("int8")
     shutil.copy(src, model)
     shutil.copy(manifest_path_for(src), manifest_path_for(model))
+    assert main(["profile", str(model), "--runs", "30", "--warmup", "5", "--json", str(d / "profile.json")]) == 0
     code = main(["audit", str(model), "--source", str(digits_keras), "--eval", str(digits_npz["eval"]),
                  "--calibration", str(digits_npz["calib"]), "--train", str(digits_npz["train"]),
+                 "--profile", str(d / "profile.json"),
                  "--eval-source", "scikit-learn load_digits, stratified test split, seed 0",
                  "--eval-license", "CC BY 4.0", "--model-license", "Apache-2.0",
                  "-o", str(d / "audit.html"), "--json", str(d / "audit.json"), "--write-threshold"])
@@ -69,6 +71,7 @@ def test_digits_report_schema_and_sections(digits_audit):
     assert gov["datasets"][0]["file_sha256"] and gov["conversion_tools"]["tensorflow"]
     assert len(gov["nist_ai_rmf"]["measure_2"]) == 13
     assert html.count("<svg") >= 10 and "MEASURE 2.7" in html and "Verdict: PASS" in html
+    assert doc["profile"]["rows"][0]["p50_ms"] > 0 and "Latest profile" in html
 
 
 def test_write_threshold_stores_the_suggestion_in_the_manifest(digits_audit):
@@ -123,3 +126,33 @@ def test_bad_input_exits_2_with_one_line(digits_models, digits_keras, digits_npz
     assert err.count("\n") == 1 and "the model input wants (8, 8, 1)" in err
     assert main(["audit", str(model), "--source", str(digits_keras), "--eval", str(digits_npz["eval"]),
                  "--target-fpr", "3"]) == 2
+
+
+def test_vector_model_without_calibration_statistics_says_what_the_guard_cannot_see(tmp_path, digits):
+    """A flat (64,) input converted without calibration data: no input score, no image corruptions, no patch
+    probe; the guard then misses plain noise, and the audit fails on it instead of passing silently."""
+    import numpy as np
+
+    import edgekit
+    from edgekit.conversion.tf import import_keras
+
+    keras = import_keras()
+    keras.utils.set_random_seed(2)
+    flat = lambda x: x.reshape(len(x), -1)  # noqa: E731
+    mlp = keras.Sequential([keras.Input((64,)), keras.layers.Dense(32, activation="relu"),
+                            keras.layers.Dense(10, activation="softmax")])
+    mlp.compile(optimizer="adam", loss="sparse_categorical_crossentropy")
+    mlp.fit(flat(digits.x_train), digits.y_train, epochs=10, batch_size=32, verbose=0)
+    mlp.save(tmp_path / "flat.keras")
+    r = edgekit.convert(tmp_path / "flat.keras", tmp_path / "flat.tflite", recipe="dynamic", quiet=True)
+    np.savez(tmp_path / "eval.npz", x=flat(digits.x_test), y=digits.y_test)
+    np.save(tmp_path / "scribbles.npy", np.random.default_rng(0).uniform(0, 1, (200, 64)).astype(np.float32))
+    code = main(["audit", str(r.output), "--source", str(tmp_path / "flat.keras"), "--eval", str(tmp_path / "eval.npz"),
+                 "--ood", str(tmp_path / "scribbles.npy"), "--json", str(tmp_path / "a.json")])
+    doc = load_audit(tmp_path / "a.json")
+    assert code == 1 and "guard.detection.noise" in doc["verdict"]["failed"]
+    assert "guard.detection.scribbles" in {c["name"] for c in doc["checks"]}
+    assert list(doc["robustness"]["perturbations"]) == ["gaussian_noise", "scaling"]
+    assert set(doc["guard"]["signals"]) == {"output"} and doc["guard"]["suggested"]["ood_threshold"] is None
+    assert "skipped" in doc["backdoor"] and "eval data" in doc["reference"]["value_range_from"]
+    assert (tmp_path / "flat.audit.html").exists()  # the default report path, next to the model

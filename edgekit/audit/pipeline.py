@@ -109,7 +109,6 @@ class Audit:
     def accuracy(self) -> dict[str, Any]:
         self.conv_clean: Outcome = self.pair.converted(self.x)
         src, conv = float(np.mean(self.src_clean == self.y)), float(np.mean(self.conv_clean.top1 == self.y))
-        self.src_acc, self.conv_acc = src, conv
         drop = 100.0 * (src - conv)
         self.add("accuracy.drop", "accuracy", drop, self.t.max_accuracy_drop_points, "<=", "points",
                  note=f"clean top-1 source {src:.2%}, converted {conv:.2%}")
@@ -227,8 +226,12 @@ class Audit:
         norms = {}
         if len(scores) == 2:  # max of the two, each in multiples of its clean tail
             norms = {k: guard_roc.Normalizer(v[0]) for k, v in scores.items()}
-            comb = lambda part: np.maximum(*(norms[k](part(k)) for k in ("input", "output")))  # noqa: E731
-            scores["combined"] = (comb(lambda k: scores[k][0]), {s: comb(lambda k, s=s: scores[k][1][s]) for s in sets})
+            (c_in, in_sets), (c_out, out_sets) = scores["input"], scores["output"]
+
+            def combine(a, b):
+                return np.maximum(norms["input"](a), norms["output"](b))
+
+            scores["combined"] = (combine(c_in, c_out), {s: combine(in_sets[s], out_sets[s]) for s in sets})
         t = self.t.target_fpr
         signals = {}
         for name, (c, per) in scores.items():

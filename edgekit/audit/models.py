@@ -47,6 +47,8 @@ class ModelPair:
         self.source_path = source_path
         self.manifest = edge.manifest
         self.sample_shape = tuple(int(d) for d in edge.runner.sample_shape)
+        spec = edge.manifest.match(edge.runner.input) if edge.manifest is not None else None
+        self.input_name = spec.name if spec is not None else edge.runner.input.name
 
     @classmethod
     def load(cls, model: str | Path, source: str | Path) -> "ModelPair":

@@ -50,8 +50,8 @@ def _subset(n: int, cap: int, seed: int) -> np.ndarray:
 def value_range(manifest, input_name: str, x: np.ndarray) -> tuple[tuple[float, float], str]:
     """The input's value range: the calibration min/max from the manifest, else the eval data's."""
     stats = manifest.input_stats(input_name) if manifest is not None else None
-    if stats and stats.get("min") is not None:
-        return (float(np.min(stats["min"])), float(np.max(stats["max"]))), "manifest calibration statistics"
+    if stats is not None:
+        return (float(np.min(stats.min)), float(np.max(stats.max))), "manifest calibration statistics"
     return (float(x.min()), float(x.max())), "eval data (no calibration statistics in the manifest)"
 
 
@@ -315,8 +315,9 @@ class Audit:
         for ds in self.ood_user:
             data.append(governance.dataset_record(ds, ds.x, "ood", {}))
         return {"datasets": data, "model_license": self.declared["model"].get("license"),
-                "conversion_tools": m.tools, "conversion_created": m.created,
-                "manifest_calibration": {k: v for k, v in (m.calibration or {}).items() if k != "inputs"},
+                "conversion_tools": m.provenance.tools, "conversion_created": m.provenance.created,
+                "conversion_user": m.provenance.user, "conversion_host": m.provenance.host,
+                "manifest_calibration": _calibration_record(m.calibration),
                 "audit_tools": _audit_tools(), "run": governance.run_record(),
                 "nist_ai_rmf": {"source": governance.NIST_SOURCE, "measure_2": governance.nist_measure_map(sections)}}
 
@@ -367,15 +368,25 @@ def _audit_tools() -> dict[str, str]:
     return out
 
 
+def _calibration_record(cal) -> dict[str, Any]:
+    """How the calibration sample was drawn (the statistics themselves stay in the manifest)."""
+    if cal is None:
+        return {}
+    return {"samples": cal.samples, "source": cal.source, "seed": cal.seed, "available": cal.available,
+            "class_counts": cal.class_counts}
+
+
 def manifest_summary(m, model_path: str | Path) -> dict[str, Any]:
     """What the report shows of the model contract."""
-    return {"path": str(model_path), "file": m.model.get("file"), "sha256": m.model.get("sha256"),
-            "size_bytes": m.model.get("size_bytes"), "schema": m.schema, "recipe": (m.recipe or {}).get("name"),
+    from ..manifest import _plain
+
+    return {"path": str(model_path), "file": m.model.file, "sha256": m.model.sha256,
+            "size_bytes": m.model.size_bytes, "schema": m.schema, "recipe": m.recipe.name if m.recipe else None,
             "target": m.target, "task": m.task, "classes": len(m.labels) if m.labels else None,
-            "inputs": [{"name": t.name, "shape": t.shape, "dtype": t.dtype} for t in m.inputs],
-            "outputs": [{"name": t.name, "shape": t.shape, "dtype": t.dtype} for t in m.outputs],
-            "calibration_samples": (m.calibration or {}).get("samples"),
-            "accuracy_at_conversion": m.accuracy, "created": m.created}
+            "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in m.inputs],
+            "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in m.outputs],
+            "calibration_samples": m.calibration.samples if m.calibration else None,
+            "accuracy_at_conversion": _plain(m.accuracy) if m.accuracy else None, "created": m.provenance.created}
 
 
 def profile_summary(doc: dict | None) -> dict[str, Any] | None:
@@ -405,7 +416,7 @@ def run_audit(model: str | Path, source: str | Path, eval_data: Any, *, target: 
         pair = ModelPair.load(model, source)
         bar.advance()
     try:
-        pre = pair.manifest.preprocessing
+        pre = pair.manifest.preprocessing_for(pair.input_name)
 
         def load(d, what):
             return None if d is None else load_dataset(d, input_shape=pair.sample_shape, preprocessing=pre, what=what)

@@ -75,22 +75,12 @@ def _profile_table(target: str | Path) -> dict[str, Any]:
 
 
 def write_guard_thresholds(model_path: str | Path, guard: dict[str, Any]) -> Path:
-    """Store the suggested guard thresholds in the model's manifest; returns the manifest path.
+    """Store the suggested guard thresholds in the model's manifest (its ``guard`` section); returns its path.
 
     ``guard``: ood_threshold, output_signal, output_threshold, target_fpr, measured_fpr, set_by.
-
-    TODO(v2): when manifest v2 lands (edgekit.manifest.GuardThresholds), replace the body with
-        m = Manifest.load(model_path)
-        m = dataclasses.replace(m, guard=GuardThresholds(**guard)); m.save(model_path)
-    Until then the v1 Manifest has no guard field: the thresholds go into the free-form
-    ``calibration`` dict under "guard", which v1 keeps on load and save.
+    The manifest is validated before it is written, and written atomically.
     """
-    from ..errors import ManifestError
-    from ..manifest import Manifest
+    from ..manifest import GuardThresholds, Manifest
 
     m = Manifest.load(model_path)
-    if m.calibration is None:
-        raise ManifestError(f"{model_path}: the manifest has no calibration section to hold guard thresholds; "
-                            "convert with --calibration data first")
-    m.calibration = {**m.calibration, "guard": dict(guard)}
-    return m.save(model_path)
+    return m.replace(guard=GuardThresholds(**guard)).save(model_path)

@@ -76,10 +76,10 @@ def test_digits_report_schema_and_sections(digits_audit):
 
 def test_write_threshold_stores_the_suggestion_in_the_manifest(digits_audit):
     _, doc, _, model = digits_audit
-    stored = Manifest.load(model).calibration["guard"]  # TODO(v2): Manifest.load(model).guard
+    stored = Manifest.load(model).guard
     s = doc["guard"]["suggested"]
-    assert stored["ood_threshold"] == s["ood_threshold"] and stored["output_signal"] == "msp"
-    assert stored["target_fpr"] == 0.01 and stored["set_by"].startswith("edgekit audit")
+    assert stored.ood_threshold == s["ood_threshold"] and stored.output_signal == "msp"
+    assert stored.target_fpr == 0.01 and stored.set_by.startswith("edgekit audit")
 
 
 def test_backdoor_probe_flags_the_planted_model_and_passes_the_clean_one(planted_model, digits_audit,

@@ -217,7 +217,7 @@ def _walk(s, data: bytes) -> ModelInfo:
                           input_dtypes=tuple(t.dtype for t in ins_t if not t.constant),
                           output_dtypes=tuple(t.dtype for t in outs_t),
                           weight_dtypes=tuple(t.dtype for t in ins_t if t.constant)))
-        uses.append(([t.index for t in ins_t], [t.index for t in outs_t]))
+        uses.append(([t.index for t in ins_t], [t.index for t in outs_t], _scratch_bytes(name, ins_t, outs_t)))
 
     inputs = tuple(tensor(int(v)) for v in (g.InputsAsNumpy() if g.InputsLength() else []))
     outputs = tuple(tensor(int(v)) for v in (g.OutputsAsNumpy() if g.OutputsLength() else []))
@@ -236,15 +236,15 @@ def _arena_estimate(tensors, uses, inputs, outputs) -> int:
 
     TFLite runs operators in the order the file lists them; a tensor is alive from the op that
     writes it (graph inputs: from the start) to the last op that reads it (graph outputs: to the
-    end). This is the lower bound an arena planner can reach; the real arena adds per-op scratch
-    (im2col, XNNPACK packing) and alignment. docs/targets.md gives the ratio to ai-edge-litert's
-    measured arena on the digits models.
+    end). At each op its scratch (``_scratch_bytes``: im2col) is added. The real arena adds other
+    kernels' temporaries and alignment, and its planner does not always reach this peak:
+    bench/bench_arena_estimate.py measures ai-edge-litert's real arena (docs/targets.md has the ratios).
     """
     if not uses:
         return sum(t.nbytes for t in inputs)
     first: dict[int, int] = {t.index: 0 for t in inputs}
     last: dict[int, int] = {t.index: len(uses) - 1 for t in outputs}
-    for step, (ins, outs) in enumerate(uses):
+    for step, (ins, outs, _) in enumerate(uses):
         for idx in outs:
             first.setdefault(idx, step)
         for idx in ins + outs:
@@ -253,8 +253,20 @@ def _arena_estimate(tensors, uses, inputs, outputs) -> int:
     for step in range(len(uses)):
         live = sum(tensors[i].nbytes for i in first
                    if not tensors[i].constant and first[i] <= step <= last.get(i, first[i]))
-        peak = max(peak, live)
+        peak = max(peak, live + uses[step][2])
     return peak
+
+
+def _scratch_bytes(name: str, ins: list[TensorInfo], outs: list[TensorInfo]) -> int:
+    """TFLite's CONV_2D kernel unfolds its input (im2col) into a temporary of
+    out_h * out_w * k_h * k_w * in_c values when the kernel is bigger than 1x1."""
+    if name != "CONV_2D" or len(ins) < 2 or not outs or len(ins[1].shape) != 4 or len(outs[0].shape) != 4:
+        return 0
+    _, kh, kw, cin = ins[1].shape
+    n, oh, ow, _ = outs[0].shape
+    if kh * kw <= 1:
+        return 0
+    return max(n, 1) * oh * ow * kh * kw * cin * _ITEMSIZE.get(ins[0].dtype, 4)
 
 
 def _min_runtime(model, n_buf: int, data: bytes) -> str | None:

@@ -28,8 +28,9 @@ def real_arena_bytes(path: str, constant: set[int]) -> int:
         if i in constant:
             continue
         try:
+            interp._get_tensor_details(i, 0)  # refuses shapeless temporaries, whose tensor() would segfault
             arr = interp.tensor(i)()
-        except ValueError:  # no data (optional or unallocated)
+        except ValueError:  # no shape or no data
             continue
         if not isinstance(arr, np.ndarray) or arr.nbytes == 0:
             continue

@@ -59,7 +59,7 @@ def check_info(info: ModelInfo, profile: DeviceProfile, model: str = "<model>") 
     findings = [f for rule in ALL_RULES for f in rule(info, profile)]
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
-    interp = profile.interpreter + (f" ({profile.compat})" if profile.compat else "")
+    interp = profile.interpreter + (f", --compat {profile.compat}" if profile.compat else "")
     return CheckReport(model=model, target=profile.name, interpreter=interp, findings=tuple(findings),
                        size_bytes=info.size_bytes, weight_bytes=info.weight_bytes, arena_bytes=info.arena_bytes)
 

@@ -158,15 +158,18 @@ def static_shapes(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
 def memory(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     """Weights plus the estimated activation arena against the device's flash/RAM and budgets."""
     out = []
+    float_weights = any(d in ("float32", "float16") for o in info.ops for d in o.weight_dtypes)
+    shrink = ("quantize (--recipe int8 stores weights in a quarter of fp32's bytes) or shrink the model"
+              if float_weights else "shrink the model (fewer or narrower layers, or prune)")
     if profile.max_size_kb and info.size_bytes > profile.max_size_kb * 1024:
         what = "flash budget" if profile.interpreter == "tflite-micro" else "size budget"
         out.append(Finding(ERROR, "size", f"the file is {_kb(info.size_bytes)}, over the {what} of "
-                           f"{profile.max_size_kb:,.0f} KB; quantize (--recipe int8 is about 4x smaller than fp32) "
-                           "or shrink the model"))
+                           f"{profile.max_size_kb:,.0f} KB; {shrink}"))
     if profile.interpreter == "tflite-micro":
         if profile.arena_kb and info.arena_bytes > profile.arena_kb * 1024:
             out.append(Finding(ERROR, "arena", f"estimated activation arena {_kb(info.arena_bytes)} exceeds the "
-                               f"{profile.arena_kb:,.0f} KB arena; use smaller inputs/feature maps or int8"))
+                               f"{profile.arena_kb:,.0f} KB arena; use smaller inputs or feature maps" + ("" if not float_weights
+                               else ", or --recipe int8 (a quarter of the activation bytes)")))
         ram = profile.memory_mb * 1024 * 1024
         if info.arena_bytes > ram:
             out.append(Finding(ERROR, "memory", f"estimated arena {_kb(info.arena_bytes)} exceeds the device's "
@@ -176,7 +179,7 @@ def memory(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     ram = profile.memory_mb * 1024 * 1024
     if need > ram:
         out.append(Finding(ERROR, "memory", f"weights {_kb(info.weight_bytes)} + arena {_kb(info.arena_bytes)} "
-                           f"exceed the device's {profile.memory_mb:,.0f} MB RAM; quantize or shrink the model"))
+                           f"exceed the device's {profile.memory_mb:,.2f} MB RAM; {shrink}"))
     elif profile.max_memory_mb and need / 2**20 + INTERPRETER_RSS_MB > profile.max_memory_mb:
         out.append(Finding(WARNING, "memory", f"weights + arena ({need / 2**20:,.1f} MB) + the interpreter "
                            f"(~{INTERPRETER_RSS_MB:g} MB) may exceed the {profile.max_memory_mb:g} MB budget; "

@@ -57,6 +57,8 @@ class OpInfo:
     input_dtypes: tuple[str, ...]  # non-constant inputs (what the op computes on)
     output_dtypes: tuple[str, ...]
     weight_dtypes: tuple[str, ...]  # constant inputs
+    inputs: tuple[int, ...] = ()  # tensor indices (optional inputs left out)
+    outputs: tuple[int, ...] = ()
 
     @property
     def is_custom(self) -> bool:
@@ -216,7 +218,8 @@ def _walk(s, data: bytes) -> ModelInfo:
         ops.append(OpInfo(index=i, name=name, version=version, custom_code=custom,
                           input_dtypes=tuple(t.dtype for t in ins_t if not t.constant),
                           output_dtypes=tuple(t.dtype for t in outs_t),
-                          weight_dtypes=tuple(t.dtype for t in ins_t if t.constant)))
+                          weight_dtypes=tuple(t.dtype for t in ins_t if t.constant),
+                          inputs=tuple(t.index for t in ins_t), outputs=tuple(t.index for t in outs_t)))
         uses.append(([t.index for t in ins_t], [t.index for t in outs_t], _scratch_bytes(name, ins_t, outs_t)))
 
     inputs = tuple(tensor(int(v)) for v in (g.InputsAsNumpy() if g.InputsLength() else []))

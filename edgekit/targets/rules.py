@@ -106,7 +106,9 @@ def op_set(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     if not profile.op_set:
         return []
     table = load_table(profile.op_set)
-    outside = [o for o in info.ops if not o.is_custom and o.name not in table.ops]
+    # Float-I/O conversions at the graph's edges are reported once, by int8_only.
+    outside = [o for o in info.ops if not o.is_custom and o.name not in table.ops
+               and not (profile.int8_only and _is_edge_io_convert(o, info))]
     out = []
     if outside:
         if profile.accelerator == "edgetpu":
@@ -122,8 +124,10 @@ def op_set(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
 
 
 def _is_edge_io_convert(op: OpInfo, info: ModelInfo) -> bool:
-    """QUANTIZE of a float model input / DEQUANTIZE to a float output (int8 model with float I/O)."""
-    return (op.name == "QUANTIZE" and op.index == 0) or (op.name == "DEQUANTIZE" and op.index == len(info.ops) - 1)
+    """QUANTIZE of a model input / DEQUANTIZE into a model output (an int8 model with float I/O)."""
+    if op.name == "QUANTIZE":
+        return bool(set(op.inputs) & {t.index for t in info.inputs})
+    return op.name == "DEQUANTIZE" and bool(set(op.outputs) & {t.index for t in info.outputs})
 
 
 def int8_only(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:

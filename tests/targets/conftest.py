@@ -40,22 +40,34 @@ def static_int8(tmp_path_factory, digits_keras, digits) -> Path:
                            calibration=digits.x_calib, labels=digits.labels, quiet=True).output
 
 
-@pytest.fixture(scope="session")
-def custom_op_model(tmp_path_factory, digits_models) -> Path:
+def softmax_as_custom_op(src: Path, code: str, out: Path) -> Path:
+    """Rewrite the model's SOFTMAX as a CUSTOM op named ``code`` (flatbuffer edit, no TensorFlow)."""
     from ai_edge_litert import schema_py_generated as s
     from ai_edge_litert.tools import flatbuffer_utils as fu
 
-    model = fu.read_model(str(digits_models("int8")))
+    model = fu.read_model(str(src))
     codes = model.operatorCodes
     (idx,) = [i for i, c in enumerate(codes) if max(c.builtinCode, c.deprecatedBuiltinCode) == s.BuiltinOperator.SOFTMAX]
     codes[idx].builtinCode = codes[idx].deprecatedBuiltinCode = s.BuiltinOperator.CUSTOM
-    codes[idx].customCode = MADE_UP_OP
+    codes[idx].customCode = code
     for op in model.subgraphs[0].operators:
         if op.opcodeIndex == idx:
             op.builtinOptionsType, op.builtinOptions = 0, None
-    out = tmp_path_factory.mktemp("custom") / "digits-custom-op.tflite"
     fu.write_model(model, str(out))
     return out
+
+
+@pytest.fixture(scope="session")
+def custom_op_model(tmp_path_factory, digits_models) -> Path:
+    return softmax_as_custom_op(digits_models("int8"), MADE_UP_OP,
+                                tmp_path_factory.mktemp("custom") / "digits-custom-op.tflite")
+
+
+@pytest.fixture(scope="session")
+def flex_op_model(tmp_path_factory, digits_models) -> Path:
+    """A select-TF op as the converter writes one: a custom code starting with "Flex"."""
+    return softmax_as_custom_op(digits_models("int8"), "FlexSoftmax",
+                                tmp_path_factory.mktemp("flex") / "digits-flex-op.tflite")
 
 
 @pytest.fixture(scope="session")

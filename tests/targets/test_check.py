@@ -53,6 +53,17 @@ def test_custom_op_is_flagged_and_really_does_not_load(custom_op_model):
     assert not result.startswith("ok") and MADE_UP_OP in result
 
 
+def test_select_tf_op_is_flagged(flex_op_model):
+    report = check_model(flex_op_model, "raspberry-pi-5")
+    assert [f.code for f in report.errors] == ["flex-op"] and "FlexSoftmax" in report.errors[0].message
+
+
+def test_float_io_conversions_fall_back_but_do_not_fail_the_edge_tpu(digits_models):
+    report = check_model(digits_models("int8-float-io"), "coral-edge-tpu")
+    assert "float-op" not in codes(report)
+    assert any("QUANTIZE" in f.message and "DEQUANTIZE" in f.message for f in report.warnings)
+
+
 def test_op_version_too_new_for_tflite_runtime_2_14(digits_models):
     path = digits_models("dynamic")
     report = check_model(path, "raspberry-pi-3b")

@@ -143,29 +143,39 @@ def read_model_info(data: bytes, label: str = "<bytes>") -> ModelInfo:
                              "while reading it); re-export or copy the file again") from None
 
 
-def _count(n: int, data: bytes, what: str) -> int:
-    # A vector can hold at most one 4-byte entry per 4 bytes of file: a bigger length is a lie
-    # that would otherwise make the walk spin over garbage for minutes.
-    if n < 0 or n > len(data) // 4 + 1:
-        raise ModelLoadError(f"corrupt {what} count {n} in a {len(data)}-byte file")
-    return n
+class _Budget:
+    """Bounds the walk by the file's size: a vector holds at most one 4-byte entry per 4 bytes,
+    and all vectors together (they can overlap in a crafted file) at most one entry per byte.
+    Without it a hostile length makes the walk spin over garbage for minutes."""
+
+    def __init__(self, data: bytes):
+        self.size, self.left = len(data), len(data) + 64
+
+    def __call__(self, n: int, what: str) -> int:
+        if n < 0 or n > self.size // 4 + 1:
+            raise ModelLoadError(f"corrupt {what} count {n} in a {self.size}-byte file")
+        self.left -= n
+        if self.left < 0:
+            raise ModelLoadError(f"the file's vectors add up to more entries than its {self.size} bytes can hold")
+        return n
 
 
 def _walk(s, data: bytes) -> ModelInfo:
+    count = _Budget(data)
     model = s.Model.GetRootAs(data, 0)
-    n_sub = _count(model.SubgraphsLength(), data, "subgraph")
+    n_sub = count(model.SubgraphsLength(), "subgraph")
     if n_sub < 1:
         raise ModelLoadError("the model has no subgraph")
     g = model.Subgraphs(0)
     names = {v: k for k, v in vars(s.BuiltinOperator).items() if k.isupper()}
     codes = []
-    for i in range(_count(model.OperatorCodesLength(), data, "operator code")):
+    for i in range(count(model.OperatorCodesLength(), "operator code")):
         c = model.OperatorCodes(i)
         builtin = max(c.BuiltinCode(), c.DeprecatedBuiltinCode())
         custom = (c.CustomCode() or b"?").decode("utf-8", "replace") if builtin == s.BuiltinOperator.CUSTOM else None
         codes.append((custom or names.get(builtin, f"BUILTIN_{builtin}"), int(c.Version() or 1), custom))
 
-    n_buf = _count(model.BuffersLength(), data, "buffer")
+    n_buf = count(model.BuffersLength(), "buffer")
     buffer_bytes: dict[int, int] = {}
 
     def buffer_size(b: int) -> int:
@@ -178,26 +188,27 @@ def _walk(s, data: bytes) -> ModelInfo:
         return buffer_bytes[b]
 
     tensors, used_buffers = [], set()
-    for i in range(_count(g.TensorsLength(), data, "tensor")):
+    for i in range(count(g.TensorsLength(), "tensor")):
         t = g.Tensors(i)
-        shape = tuple(int(v) for v in t.ShapeAsNumpy()) if t.ShapeLength() else ()
-        sig = tuple(int(v) for v in t.ShapeSignatureAsNumpy()) if t.ShapeSignatureLength() else shape
+        shape = tuple(int(v) for v in t.ShapeAsNumpy()) if count(t.ShapeLength(), "shape") else ()
+        sig = (tuple(int(v) for v in t.ShapeSignatureAsNumpy())
+               if count(t.ShapeSignatureLength(), "shape signature") else shape)
         dtype = DTYPES.get(t.Type(), f"type{t.Type()}")
         q = t.Quantization()
-        channels = q.ScaleLength() if q is not None else 0
+        channels = count(q.ScaleLength(), "scale") if q is not None else 0
         scale = zp = None
         if channels == 1:
             scale, zp = float(q.Scale(0)), int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
         constant = buffer_size(t.Buffer()) > 0
         if constant:
             used_buffers.add(t.Buffer())
-        count = 1
+        elements = 1
         for d in shape:
-            count *= max(int(d), 1)
+            elements *= max(int(d), 1)
         tensors.append(TensorInfo(index=i, name=(t.Name() or b"").decode("utf-8", "replace"), shape=shape,
                                   shape_signature=sig, dtype=dtype, scale=scale, zero_point=zp,
                                   quant_channels=int(channels), constant=constant,
-                                  nbytes=count * _ITEMSIZE.get(dtype, 4)))
+                                  nbytes=elements * _ITEMSIZE.get(dtype, 4)))
 
     def tensor(idx: int) -> TensorInfo:
         if not 0 <= idx < len(tensors):
@@ -205,13 +216,13 @@ def _walk(s, data: bytes) -> ModelInfo:
         return tensors[idx]
 
     ops, uses = [], []
-    for i in range(_count(g.OperatorsLength(), data, "operator")):
+    for i in range(count(g.OperatorsLength(), "operator")):
         o = g.Operators(i)
         ci = o.OpcodeIndex()
         if not 0 <= ci < len(codes):
             raise ModelLoadError(f"operator {i} uses opcode {ci} of {len(codes)}")
-        ins = [int(v) for v in o.InputsAsNumpy()] if o.InputsLength() else []
-        outs = [int(v) for v in o.OutputsAsNumpy()] if o.OutputsLength() else []
+        ins = [int(v) for v in o.InputsAsNumpy()] if count(o.InputsLength(), "operator input") else []
+        outs = [int(v) for v in o.OutputsAsNumpy()] if count(o.OutputsLength(), "operator output") else []
         ins_t = [tensor(v) for v in ins if v >= 0]  # -1: an optional input left out
         outs_t = [tensor(v) for v in outs if v >= 0]
         name, version, custom = codes[ci]
@@ -230,7 +241,7 @@ def _walk(s, data: bytes) -> ModelInfo:
         inputs=inputs, outputs=outputs, ops=tuple(ops), weight_bytes=weight_bytes,
         arena_bytes=_arena_estimate(tensors, uses, inputs, outputs),
         description=(model.Description() or b"").decode("utf-8", "replace"),
-        min_runtime=_min_runtime(model, n_buf, data),
+        min_runtime=_min_runtime(model, n_buf, count),
     )
 
 
@@ -252,10 +263,15 @@ def _arena_estimate(tensors, uses, inputs, outputs) -> int:
             first.setdefault(idx, step)
         for idx in ins + outs:
             last[idx] = max(last.get(idx, step), step)
-    peak = 0
+    # Sweep: a tensor adds its bytes at its first step and removes them after its last one.
+    delta = [0] * (len(uses) + 1)
+    for i, start in first.items():
+        if not tensors[i].constant:
+            delta[start] += tensors[i].nbytes
+            delta[max(last.get(i, start), start) + 1] -= tensors[i].nbytes
+    peak = live = 0
     for step in range(len(uses)):
-        live = sum(tensors[i].nbytes for i in first
-                   if not tensors[i].constant and first[i] <= step <= last.get(i, first[i]))
+        live += delta[step]
         peak = max(peak, live + uses[step][2])
     return peak
 
@@ -272,8 +288,8 @@ def _scratch_bytes(name: str, ins: list[TensorInfo], outs: list[TensorInfo]) -> 
     return max(n, 1) * oh * ow * kh * kw * cin * _ITEMSIZE.get(ins[0].dtype, 4)
 
 
-def _min_runtime(model, n_buf: int, data: bytes) -> str | None:
-    for i in range(_count(model.MetadataLength(), data, "metadata")):
+def _min_runtime(model, n_buf: int, count: _Budget) -> str | None:
+    for i in range(count(model.MetadataLength(), "metadata")):
         m = model.Metadata(i)
         if (m.Name() or b"") == b"min_runtime_version" and 0 <= m.Buffer() < n_buf:
             raw = model.Buffers(m.Buffer()).DataAsNumpy()

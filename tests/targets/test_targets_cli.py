@@ -40,3 +40,17 @@ def test_user_file_by_path_and_errors(tmp_path, capsys):
     assert "no such" in capsys.readouterr().err
     assert main(["targets", "raspbery-pi-4"]) == 2
     assert "choose one of" in capsys.readouterr().err
+
+
+def test_help_has_examples_and_imports_no_tensorflow():
+    import subprocess
+    import sys
+
+    code = ("import sys\nfrom edgekit.cli import main\n"
+            "for c in ('inspect', 'check', 'targets'):\n    main([c, '--help'])\n"
+            "assert 'tensorflow' not in sys.modules\nprint('ok')")
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0 and r.stdout.strip().endswith("ok"), r.stderr
+    for cmd in ("edgekit inspect digits-int8.tflite", "edgekit check digits-int8.tflite --target coral-edge-tpu",
+                "edgekit targets raspberry-pi-3b"):
+        assert f"Example: {cmd}" in r.stdout

@@ -49,9 +49,13 @@ def manifest_summary(model_path: str | Path) -> dict[str, Any] | None:
 
     The one place inspect reads the manifest (edgekit.manifest v1 today): adapt here for v2.
     """
+    from .errors import ManifestError
     from .manifest import Manifest
 
-    m = Manifest.find(model_path)
+    try:
+        m = Manifest.find(model_path)
+    except ManifestError as err:  # a broken manifest must not hide the model's own facts
+        return {"error": str(err)}
     if m is None:
         return None
     acc = m.accuracy or {}
@@ -67,7 +71,6 @@ def inspect_model(path: str | Path, *, xnnpack: bool = True) -> dict[str, Any]:
     p = Path(path)
     info = load_model_info(p)
     doc: dict[str, Any] = {"model": str(p), **info.to_dict()}
-    doc.pop("ops")
     doc["op_count"] = len(info.ops)
     if xnnpack:
         doc["xnnpack"] = xnnpack_status(p.read_bytes())
@@ -102,6 +105,8 @@ def render_inspect(doc: dict[str, Any]) -> str:
     m = doc["manifest"]
     if m is None:
         lines.append("manifest: none (a published model, or converted without edgekit)")
+    elif "error" in m:
+        lines.append(f"manifest: unreadable ({m['error']})")
     else:
         acc = ", ".join(f"{k} {v}" for k, v in m["accuracy"].items())
         lines.append(f"manifest: recipe {m['recipe']}, task {m['task']}, {m['labels']} labels"

@@ -204,4 +204,12 @@ def edgetpu_extras(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     return out
 
 
-ALL_RULES = (flex_ops, custom_ops, op_versions, op_set, int8_only, static_shapes, memory, edgetpu_extras)
+def gpu_not_used(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
+    if profile.accelerator != "gpu":
+        return []
+    return [Finding(INFO, "cpu-path", f"checked for {profile.interpreter} on the CPU cores: the GPU needs another "
+                    f"runtime (see edgekit targets {profile.name})")]
+
+
+ALL_RULES = (flex_ops, custom_ops, op_versions, op_set, int8_only, static_shapes, memory, edgetpu_extras,
+             gpu_not_used)

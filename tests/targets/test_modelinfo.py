@@ -82,6 +82,10 @@ def test_inspect_with_and_without_manifest(digits_models, tmp_path, capsys):
     assert main(["inspect", str(bare)]) == 0
     text = capsys.readouterr().out
     assert "CONV_2D" in text and "manifest: none" in text and "XNNPACK: applied" in text
+    # a broken manifest does not hide the model's facts
+    (tmp_path / "published.manifest.json").write_text("{not json")
+    assert main(["inspect", str(bare), "--no-xnnpack"]) == 0
+    assert "manifest: unreadable" in capsys.readouterr().out
 
 
 def test_xnnpack_not_checked_without_an_interpreter(monkeypatch, digits_models):

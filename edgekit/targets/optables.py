@@ -55,6 +55,12 @@ def load_table(name: str) -> OpTable:
                    custom_ops=frozenset(d.get("custom_ops", ())), limits=dict(d.get("limits", {})))
 
 
+def interpreter_tables() -> list[OpTable]:
+    """Every shipped interpreter table (ops-*.toml)."""
+    return [load_table(p.name[:-5]) for p in sorted(_data().iterdir(), key=lambda p: p.name)
+            if p.name.startswith("ops-") and p.name.endswith(".toml")]
+
+
 def interpreter_table(interpreter: str, compat: str | None = None) -> OpTable | None:
     """The table of the interpreter a profile names (None for tflite-micro: its op_set says it).
 

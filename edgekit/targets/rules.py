@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 from ..devices import DeviceProfile
 from ..modelinfo import ModelInfo, OpInfo
-from .optables import interpreter_table, load_table
+from .optables import interpreter_table, interpreter_tables, load_table
 
 ERROR, WARNING, INFO = "error", "warning", "info"
 # ai-edge-litert's own resident memory once imported (FACTS.md: about 35 MB RSS).
@@ -72,8 +72,10 @@ def custom_ops(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
             out.append(Finding(WARNING, "custom-op", f"custom op {code}: {table.title} has no builtin kernel; it runs "
                                "only when XNNPACK takes the node (keep the default delegates on)"))
         elif table is not None and code not in table.custom_ops:
-            out.append(Finding(ERROR, "custom-op", f"custom op {code}: {table.title} has no kernel for it (no standard "
-                               "interpreter package does); register it in the app or re-convert without it"))
+            elsewhere = [o.title for o in interpreter_tables() if code in o.custom_ops | o.xnnpack_custom_ops]
+            where = (f"{', '.join(elsewhere)} has one: use it, or register the op in the app" if elsewhere
+                     else "no standard interpreter package has one: register it in the app or re-convert without it")
+            out.append(Finding(ERROR, "custom-op", f"custom op {code}: {table.title} has no kernel for it; {where}"))
     return out
 
 

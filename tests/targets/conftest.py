@@ -64,6 +64,13 @@ def custom_op_model(tmp_path_factory, digits_models) -> Path:
 
 
 @pytest.fixture(scope="session")
+def with_custom_op(tmp_path_factory, digits_models):
+    """with_custom_op(code) -> digits int8 with its SOFTMAX renamed to the custom op ``code``."""
+    d = tmp_path_factory.mktemp("customs")
+    return lambda code: softmax_as_custom_op(digits_models("int8"), code, d / f"digits-{code}.tflite")
+
+
+@pytest.fixture(scope="session")
 def flex_op_model(tmp_path_factory, digits_models) -> Path:
     """A select-TF op as the converter writes one: a custom code starting with "Flex"."""
     return softmax_as_custom_op(digits_models("int8"), "FlexSoftmax",

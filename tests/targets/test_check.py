@@ -53,6 +53,16 @@ def test_custom_op_is_flagged_and_really_does_not_load(custom_op_model):
     assert not result.startswith("ok") and MADE_UP_OP in result
 
 
+def test_custom_op_only_xnnpack_runs(with_custom_op):
+    """Convolution2DTransposeBias: no builtin kernel anywhere; XNNPACK (ai-edge-litert) runs it itself."""
+    path = with_custom_op("Convolution2DTransposeBias")
+    on_pi4 = check_model(path, "raspberry-pi-4")
+    assert on_pi4.compatible and "custom-op" in codes(on_pi4, "warning")
+    on_pi3 = check_model(path, "raspberry-pi-3b")
+    (f,) = [f for f in on_pi3.errors if f.code == "custom-op"]
+    assert "ai-edge-litert" in f.message
+
+
 def test_select_tf_op_is_flagged(flex_op_model):
     report = check_model(flex_op_model, "raspberry-pi-5")
     assert [f.code for f in report.errors] == ["flex-op"] and "FlexSoftmax" in report.errors[0].message

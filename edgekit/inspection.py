@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MissingDependencyError
-from .modelinfo import ModelInfo, TensorInfo, load_model_info
+from .modelinfo import load_model_info
 
 
 def xnnpack_status(data: bytes) -> dict[str, str]:
@@ -115,4 +115,4 @@ def render_inspect(doc: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["inspect_model", "manifest_summary", "render_inspect", "xnnpack_status", "ModelInfo", "TensorInfo"]
+__all__ = ["inspect_model", "manifest_summary", "render_inspect", "xnnpack_status"]

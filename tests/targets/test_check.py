@@ -6,7 +6,6 @@ import json
 import subprocess
 import sys
 
-import pytest
 
 from edgekit.cli import main
 from edgekit.runtime.safeload import verdict

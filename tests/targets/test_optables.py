@@ -8,7 +8,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import pytest
 
 from edgekit.devices import list_profiles, load_profile
 from edgekit.modelinfo import load_model_info

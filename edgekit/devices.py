@@ -54,6 +54,7 @@ class DeviceProfile:
     connection: str = "ssh"  # how edgekit profile reaches it: ssh | adb | local | usb | serial
     sources: tuple[str, ...] = ()  # the vendor documents the facts come from
     notes: str = ""
+    audit: dict[str, Any] | None = None  # [audit] thresholds for edgekit audit (its AuditThresholds checks the keys)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

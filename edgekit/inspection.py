@@ -47,7 +47,8 @@ def xnnpack_status(data: bytes) -> dict[str, str]:
 def manifest_summary(model_path: str | Path) -> dict[str, Any] | None:
     """The manifest's headline facts, or None when no manifest sits next to the model.
 
-    The one place inspect reads the manifest (edgekit.manifest v1 today): adapt here for v2.
+    The one place inspect reads the manifest: manifest v2's ``Manifest.summary()`` when it has one,
+    else the v1 fields.
     """
     from .errors import ManifestError
     from .manifest import Manifest
@@ -58,6 +59,8 @@ def manifest_summary(model_path: str | Path) -> dict[str, Any] | None:
         return {"error": str(err)}
     if m is None:
         return None
+    if hasattr(m, "summary"):  # edgekit.manifest/2
+        return m.summary()
     acc = m.accuracy or {}
     return {"recipe": (m.recipe or {}).get("name"), "target": m.target, "compat": m.compat, "task": m.task,
             "labels": len(m.labels or []), "sha256": (m.model or {}).get("sha256"),
@@ -108,7 +111,8 @@ def render_inspect(doc: dict[str, Any]) -> str:
     elif "error" in m:
         lines.append(f"manifest: unreadable ({m['error']})")
     else:
-        acc = ", ".join(f"{k} {v}" for k, v in m["accuracy"].items())
+        scores = m.get("accuracy") or {k: m[k] for k in ("top1_converted", "agreement") if m.get(k) is not None}
+        acc = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in scores.items())
         lines.append(f"manifest: recipe {m['recipe']}, task {m['task']}, {m['labels']} labels"
                      + (f", target {m['target']}" if m["target"] else "") + (f", compat {m['compat']}" if m["compat"] else "")
                      + (f", accuracy: {acc}" if acc else ""))

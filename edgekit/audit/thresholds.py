@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import DeviceProfileError, UsageError
+from ..errors import UsageError
 
 
 @dataclass(frozen=True)
@@ -54,24 +54,10 @@ class AuditThresholds:
 
 
 def _profile_table(target: str | Path) -> dict[str, Any]:
-    """The ``[audit]`` table of a device profile (absent: {}); the rest of the profile is checked as
-    load_profile checks it, so a typo there fails here too.
+    """The ``[audit]`` table of a device profile ({} when it has none); the profile is fully checked."""
+    from ..devices import load_profile
 
-    Note: edgekit.devices.DeviceProfile has no ``audit`` field yet, so other commands refuse a
-    profile that carries the table; until it is added there, put it in your own profile file.
-    """
-    from ..devices import DeviceProfile, load_profile
-    from ..tomldata import check_keys, read_named
-
-    table, where = read_named("profiles", target, DeviceProfileError)
-    audit = table.get("audit", {})
-    if not isinstance(audit, dict):
-        raise DeviceProfileError(f"{where}: audit must be a table of thresholds ([audit])")
-    if audit:
-        check_keys({k: v for k, v in table.items() if k != "audit"}, DeviceProfile, where, DeviceProfileError)
-    else:
-        load_profile(target)  # the full check, including the values
-    return dict(audit)
+    return dict(load_profile(target).audit or {})
 
 
 def write_guard_thresholds(model_path: str | Path, guard: dict[str, Any]) -> Path:

@@ -150,9 +150,9 @@ def test_backdoor_rule_needs_success_and_concentration():
 
 def test_a_profile_audit_table_sets_thresholds_and_flags_override_it(tmp_path):
     board = tmp_path / "board.toml"
-    board.write_text('arch = "aarch64"\n[audit]\nmax_class_drop_points = 3.0\nmin_ood_detection = 0.9\n')
+    board.write_text('arch = "aarch64"\ncores = 4\nmemory_mb = 1024\n[audit]\nmax_class_drop_points = 3.0\nmin_ood_detection = 0.9\n')
     t = AuditThresholds.resolve(board, {"min_ood_detection": 0.99})
     assert (t.max_class_drop_points, t.min_ood_detection, t.max_clean_fpr) == (3.0, 0.99, 0.02)
-    board.write_text('arch = "aarch64"\n[audit]\nmax_speed = 3.0\n')
+    board.write_text('arch = "aarch64"\ncores = 4\nmemory_mb = 1024\n[audit]\nmax_speed = 3.0\n')
     with pytest.raises(UsageError, match="unknown audit threshold"):
         AuditThresholds.resolve(board)

@@ -29,6 +29,8 @@ def deploy(
     ssh_config: Optional[str] = typer.Option(None, "--ssh-config", help="ssh config file (ssh -F)"),
     ssh_option: List[str] = typer.Option([], "--ssh-option", help="extra ssh -o KEY=VALUE (repeatable)"),
     remote_python: str = typer.Option("python3", "--remote-python", help="python with edgekit on the device"),
+    remote_dir: Optional[str] = typer.Option(None, "--remote-dir", help="where the files are copied on the device "
+                                             "before they go into the store (default ~/.cache/edgekit/profile)"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Copy MODEL into the store (content-addressed, verified) and activate it, or stage it for a canary.
@@ -44,14 +46,17 @@ def deploy(
 
         if canary_calls is not None or canary_minutes is not None:  # resolved here: profiles and manifest are local
             budgets = ops.canary_budgets(model, manifest, target, budgets)
-        doc = deploy_remote(model, host, ssh_options(ssh_key, ssh_port, ssh_config, ssh_option, remote_python),
+        doc = deploy_remote(model, host, ssh_options(ssh_key, ssh_port, ssh_config, ssh_option, remote_python,
+                                                              remote_dir),
                             store, manifest=manifest, signature=signature, trust=trust, canary_calls=canary_calls,
                             canary_minutes=canary_minutes, budgets=budgets)
     else:
         doc = ops.deploy(model, store, manifest=manifest, signature=signature, trust=trust,
                          canary_calls=canary_calls, canary_minutes=canary_minutes, target=target, budgets=budgets)
-    typer.echo(json.dumps(doc) if json_out else f"{doc['action']} {doc['sha256'][:12]} in {store}"
-               + (f" on {host}" if host else "") + (f" (was {doc['previous'][:12]})" if doc.get("previous") else ""))
+    where = f"{store} on {host}" if host else store
+    was = {"activated": f" (was {str(doc['previous'])[:12]})", "staged": f" (active stays {str(doc['previous'])[:12]} "
+           "until the canary passes)"}.get(doc["action"], "") if doc.get("previous") else ""
+    typer.echo(json.dumps(doc) if json_out else f"{doc['action']} {doc['sha256'][:12]} in {where}{was}")
 
 
 def register(app: typer.Typer) -> None:

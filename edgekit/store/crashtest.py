@@ -99,10 +99,25 @@ def check(root: Path, known: set[str]) -> tuple[str, list[str]]:
 
 
 def timed_write(root: Path, models: list[Path], op: str, i: int) -> float:
-    """Seconds one uninterrupted write takes (in a child, like the injections)."""
+    """Seconds one uninterrupted write takes, timed in this process (a child's exit is not part of it)."""
     t0 = time.perf_counter()
-    inject(root, models, op, i)
+    try:
+        _write(root, models, op, i)
+    except Exception:  # noqa: BLE001 - e.g. nothing to roll back to; the time still counts
+        pass
     return time.perf_counter() - t0
+
+
+def serve_one(root: Path) -> str:
+    """EdgeModel.from_store on the store and one predict; returns the sha256 it served."""
+    import numpy as np
+
+    from ..runtime import EdgeModel
+
+    with EdgeModel.from_store(root, reference_rate=0) as m:
+        shape = (1,) + tuple(max(d, 1) for d in m.model.runner.sample_shape)
+        m.predict(np.zeros(shape, np.float32))
+        return m.sha256
 
 
 def run(root: str | Path, models: list[str | Path], *, count: int, seed: int = 0,
@@ -110,7 +125,9 @@ def run(root: str | Path, models: list[str | Path], *, count: int, seed: int = 0
         ) -> dict[str, Any]:
     """``count`` injections: first one at every (op, step), the rest at random ops and moments.
 
-    serve(root): called after each injection too (e.g. EdgeModel.from_store and one predict).
+    serve(root) -> sha256: called after each injection too (e.g. serve_one: EdgeModel.from_store).
+    Run it in a small process (``python -m edgekit.store.crashtest``): forking a process that holds
+    TensorFlow costs far more than the write being tested.
     Returns counts and the first problems seen.
     """
     root, models = Path(root), [Path(m) for m in models]
@@ -154,3 +171,24 @@ def run(root: str | Path, models: list[str | Path], *, count: int, seed: int = 0
             on_progress(i + 1)
     stats["seconds"] = round(time.perf_counter() - t0, 2)
     return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    """``python -m edgekit.store.crashtest --root DIR --count N [--serve] MODEL...``: prints the stats as JSON."""
+    import argparse
+    import json
+
+    ap = argparse.ArgumentParser(prog="python -m edgekit.store.crashtest")
+    ap.add_argument("models", nargs="+")
+    ap.add_argument("--root", required=True)
+    ap.add_argument("--count", type=int, default=100)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--serve", action="store_true", help="EdgeModel.from_store and one predict after each")
+    a = ap.parse_args(argv)
+    stats = run(a.root, a.models, count=a.count, seed=a.seed, serve=serve_one if a.serve else None)
+    print(json.dumps(stats))
+    return 0 if stats["invalid"] == 0 else 1
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())

@@ -21,10 +21,13 @@ from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, copy_file, shell_
 from ..signing import signature_path_for
 
 
-def ssh_options(key: str | None, port: int | None, config: str | None, options: list[str],
-                python: str) -> SSHOptions:
-    """The command's --ssh-* flags as SSHOptions; copies land in the profiler's remote folder."""
-    return SSHOptions(key=key, port=port, config=config, options=list(options), python=python)
+def ssh_options(key: str | None, port: int | None, config: str | None, options: list[str], python: str,
+                remote_dir: str | None = None) -> SSHOptions:
+    """The command's --ssh-* flags as SSHOptions (copies land in the profiler's remote folder by default)."""
+    opts = SSHOptions(key=key, port=port, config=config, options=list(options), python=python)
+    if remote_dir:
+        opts.remote_dir = remote_dir
+    return opts
 
 
 def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:

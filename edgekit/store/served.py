@@ -36,6 +36,7 @@ from .canary import Budgets, decide
 from .store import ModelStore, Version
 
 _perf = time.perf_counter
+MAX_LATENCIES = 10_000  # candidate call latencies kept for the p95 (a long time-limited canary stops adding)
 
 
 @dataclass(frozen=True)
@@ -70,14 +71,16 @@ class _Canary:
         ms = (_perf() - t0) * 1000.0
         ood = sum(len(r.get("samples") or []) for r in pred.incidents if r["kind"] == "ood")
         with self._lock:
-            self.latencies.append(ms)
+            if len(self.latencies) < MAX_LATENCIES:
+                self.latencies.append(ms)
             self.ood += ood
         return pred.outputs[0]
 
-    def figures(self, wait: bool = False) -> dict[str, Any]:
+    def figures(self, wait: bool = False, latency: bool = True) -> dict[str, Any]:
+        """The canary's counts; ``latency=False`` skips the p95 (a sort: not on every call)."""
         snap = self.shadow.snapshot(wait=wait)
         with self._lock:
-            lat = sorted(self.latencies)
+            lat = sorted(self.latencies) if latency else []
             ood = self.ood
         return {"sha256": self.sha, "compared": snap["compared"], "disagreed": snap["disagreed"],
                 "errors": snap["errors"], "skipped": snap["skipped"], "ood": ood,
@@ -252,14 +255,17 @@ class ServedModel:
         canary = slot.canary
         batch = slot.model.coerce(x)[0]  # the candidate sees exactly the batch the active model saw
         canary.shadow.offer(batch, pred.outputs[0])
-        figures = canary.figures(wait=self.canary_wait)
         plan = canary.plan
+        figures = canary.figures(wait=self.canary_wait, latency=False)
         verdict = decide(figures, canary.budgets, calls=plan.get("calls"), elapsed_s=figures["elapsed_s"],
                          minutes=plan.get("minutes"))
         if verdict.verdict == "continue":
-            if figures["compared"] % 20 == 0:
+            if figures["compared"] % 50 == 0:
                 self.store.write_canary_figures(canary.sha, figures)
             return
+        figures = canary.figures(latency=True)  # the end: now with the p95 latency
+        verdict = decide(figures, canary.budgets, calls=plan.get("calls"), elapsed_s=figures["elapsed_s"],
+                         minutes=plan.get("minutes"))
         with self._lock:
             if canary.decided:
                 return

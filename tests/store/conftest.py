@@ -1,5 +1,5 @@
 """Fixtures for the store tests: real digits models (good fp32, int8, dynamic; a broken one trained on
-shuffled labels), EC key pairs made by openssl, a real sshd, and an `edgekit` CLI runner.
+shuffled labels), EC key pairs made by openssl, the profile tests' real sshd, and an `edgekit` CLI runner.
 
 The probe's verdict cache goes to a per-session folder, never the user's ~/.cache.
 """
@@ -16,9 +16,7 @@ import numpy as np
 import pytest
 
 os.environ.setdefault("EDGEKIT_CACHE_DIR", tempfile.mkdtemp(prefix="edgekit-test-cache-"))
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "profile"))  # tests/profile/sshd.py
-
-import sshd  # noqa: E402
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "profile"))  # tests/profile/sshd.py, for its conftest
 
 
 @pytest.fixture(scope="session")
@@ -106,11 +104,15 @@ def cli(capsys):
     return run
 
 
-@pytest.fixture(scope="session")
-def ssh_server(tmp_path_factory):
-    try:
-        server = sshd.start(tmp_path_factory.mktemp("sshd"))
-    except RuntimeError as err:
-        pytest.fail(str(err))
-    yield server
-    sshd.stop(server)
+def _profile_fixtures():
+    """tests/profile/conftest.py as a module of its own name, to share its real-sshd fixture."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parents[1] / "profile" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("edgekit_tests_profile_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ssh_server = _profile_fixtures().ssh_server  # a real OpenSSH server on 127.0.0.1 (tests/profile/sshd.py)

@@ -172,7 +172,15 @@ class ServedModel:
             self._stamp = stamp
             if same_active and same_cand:
                 return False
-            slot = self._build(idx, version, cand)
+            try:
+                slot = self._build(idx, version, cand)
+            except EdgekitError as err:
+                if old is None:
+                    raise
+                # keep serving what works; the store says what could not be loaded
+                self.store.incident("store", f"cannot load version {version.sha256[:12]}: {err}", "kept-serving",
+                                    old.version.sha256)
+                return False
             with self._lock:
                 self._slot = slot
                 if old is not None:

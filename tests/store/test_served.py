@@ -97,7 +97,7 @@ def test_a_broken_candidate_is_rejected_within_its_call_budget(tmp_path, good, b
     with EdgeModel.from_store(st.root, canary_wait=True) as served:
         took = _drive(served, digits.x_test, 500)
         assert served.sha256 == sha256_file(good)
-    assert took is not None and took <= 200
+    assert took is not None and took < 50  # early: its disagreements already exceed what 200 calls allow
     ev = st.history()[-1]
     assert ev["event"] == "reject" and ev["sha256"] == sha and "disagreement" in ev["reason"]
     assert st.incidents()[-1]["kind"] == "canary"

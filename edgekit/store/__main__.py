@@ -52,7 +52,7 @@ def main(argv: list[str] | None = None) -> int:
     except EdgekitError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    print(json.dumps(doc, default=str) if a.json else (ops.render_status(doc) if a.cmd == "status" else doc))
+    print(ops.render_status(doc) if a.cmd == "status" and not a.json else json.dumps(doc, default=str))
     return 0
 
 

@@ -140,7 +140,8 @@ def verify(model: str | Path, trusted_keys: Iterable[str | Path], *, manifest: s
 
 def _one_line(err: BaseException) -> str:
     text = " ".join(str(err).split()) or type(err).__name__
-    changed = re.findall(r"Hash mismatch for '([^']+)'", text)
+    # the list in the message is repr'd: its quotes may come escaped (\\') when a digest holds a quote
+    changed = re.findall(r"Hash mismatch for \\*'([^'\\]+)", text)
     if changed:  # the library's message carries raw digests: name the files instead
         return "signature mismatch: " + ", ".join(changed) + " changed"
     return text if len(text) <= 200 else text[:197] + "..."

@@ -32,6 +32,8 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
         st.trust(key)
     canary = None
     if canary_calls is not None or canary_minutes is not None:
+        # into the store first (signature checked) so the budgets are read from a manifest that verified
+        st.add(model, manifest=manifest, signature=signature)
         canary = {"calls": canary_calls, "minutes": canary_minutes,
                   "budgets": canary_budgets(model, manifest, target, budgets)}
     result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason)

@@ -151,6 +151,13 @@ class ModelStore:
         if got != sha256:
             raise TamperedModelError(f"{model}: sha256 {got[:12]}... is not the version's {sha256[:12]}...; "
                                      "the stored file is damaged or was changed")
+        keys = self.trusted_keys()
+        signed = (folder / layout.SIGNATURE).is_file()
+        if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
+            from .. import signing
+
+            signing.verify(model, keys, manifest=folder / layout.MANIFEST, signature=folder / layout.SIGNATURE,
+                           data=data)
         try:
             manifest = Manifest.load(folder / layout.MANIFEST)
         except ManifestError as err:
@@ -158,13 +165,6 @@ class ModelStore:
         if manifest_sha256(manifest) != sha256:
             raise TamperedModelError(f"{folder / layout.MANIFEST}: records sha256 "
                                      f"{str(manifest_sha256(manifest))[:12]}..., not the model's {sha256[:12]}...")
-        keys = self.trusted_keys()
-        signed = (folder / layout.SIGNATURE).is_file()
-        if keys:
-            from .. import signing
-
-            signing.verify(model, keys, manifest=folder / layout.MANIFEST, signature=folder / layout.SIGNATURE,
-                           data=data)
         return Version(sha256, model, signed)
 
     def resolve(self, index: dict[str, Any] | None = None) -> tuple[Version, list[str]]:
@@ -299,13 +299,9 @@ class ModelStore:
         data = read_bytes(model, ModelLoadError, "model file")
         sha = hashlib.sha256(data).hexdigest()
         man_path = Path(manifest) if manifest else manifest_path_for(model)
-        man = Manifest.load(man_path)
-        if manifest_sha256(man) != sha:
-            raise TamperedModelError(f"{model}: sha256 {sha[:12]}... does not match its manifest's "
-                                     f"{str(manifest_sha256(man))[:12]}...; the file changed after conversion")
         sig_path = Path(signature) if signature else signature_path_for(model)
         keys = self.trusted_keys()
-        if keys:
+        if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
             try:
@@ -313,6 +309,10 @@ class ModelStore:
             except SignatureError as err:
                 self.incident("signature", str(err), "refused", sha, stage="deploy")
                 raise
+        man = Manifest.load(man_path)
+        if manifest_sha256(man) != sha:
+            raise TamperedModelError(f"{model}: sha256 {sha[:12]}... does not match its manifest's "
+                                     f"{str(manifest_sha256(man))[:12]}...; the file changed after conversion")
         dest = self.layout.object(sha)
         if dest.is_dir():
             try:

@@ -61,12 +61,12 @@ def test_refused_at_deploy(tmp_path, good_int8, signed, keys, cli, copy_model, c
         sign(m, keys["other"][0])
     elif case == "model-byte":  # model and manifest both changed consistently: only the signature can tell
         sign(m, keys["ours"][0])
+        before = sha256_file(m)
         data = bytearray(m.read_bytes())
         data[-1] ^= 1
         m.write_bytes(bytes(data))
-        man = json.loads(manifest_path_for(m).read_text())
-        man["model"]["sha256"] = sha256_file(m)
-        manifest_path_for(m).write_text(json.dumps(man))
+        man = manifest_path_for(m)
+        man.write_text(man.read_text().replace(before, sha256_file(m)))  # consistent again, whatever the schema
     code, _, err = cli("deploy", m, "--store", store)  # the store remembers the key it trusts
     assert code == 2
     if case == "unsigned":

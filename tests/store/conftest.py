@@ -52,13 +52,6 @@ def broken(tmp_path_factory, digits) -> Path:
     return res.output
 
 
-def accuracy(model_path: Path, digits) -> float:
-    from edgekit.runtime import EdgeModel
-
-    with EdgeModel.load(model_path) as m:
-        return float((m.predict(digits.x_test).outputs[0].argmax(axis=1) == digits.y_test).mean())
-
-
 def _keypair(folder: Path, name: str) -> tuple[Path, Path]:
     key, pub = folder / f"{name}.pem", folder / f"{name}.pub.pem"
     subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)], check=True)

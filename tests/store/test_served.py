@@ -11,10 +11,14 @@ import time
 import numpy as np
 import pytest
 
-from conftest import accuracy
 from edgekit.fsutil import sha256_file
 from edgekit.runtime import EdgeModel
 from edgekit.store import ModelStore
+
+
+def accuracy(model_path, digits) -> float:
+    with EdgeModel.load(model_path) as m:
+        return float((m.predict(digits.x_test).outputs[0].argmax(axis=1) == digits.y_test).mean())
 
 
 def test_serves_the_active_version_and_follows_a_deploy_between_calls(tmp_path, good, good_int8, digits):

@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import EdgekitError, UsageError
+from ..runtime.incidents import IncidentLog
 from ..runtime.monitor import Shadow
 from ..runtime.policy import Policy
 from .canary import Budgets, decide
@@ -143,8 +144,6 @@ class ServedModel:
 
     def _writable_log(self) -> Path | None:
         """The store's incidents.jsonl, unless the store is read-only (then incidents stay in memory)."""
-        from ..runtime.incidents import IncidentLog
-
         try:
             IncidentLog(self.store.layout.incidents)
             return self.store.layout.incidents
@@ -204,8 +203,10 @@ class ServedModel:
         from ..runtime import EdgeModel
 
         # The store verified sha256 and signature already (ModelStore.verify).
-        kwargs = dict(self.load_kwargs, **extra)
-        return EdgeModel.load(version.path, policy=policy, incident_log=self._incident_log, **kwargs)
+        model = EdgeModel.load(version.path, policy=policy, **dict(self.load_kwargs, **extra))
+        if self._incident_log is not None:
+            model.incident_log = _StoreIncidentLog(self._incident_log, log_inputs=policy.log_inputs)
+        return model
 
     def _build(self, idx: dict[str, Any], version: Version, cand: dict[str, Any] | None) -> _Slot:
         via = (idx.get("active") or {}).get("via", "deploy") if idx["active"]["sha256"] == version.sha256 \
@@ -360,6 +361,19 @@ class ServedModel:
 
     def __repr__(self) -> str:
         return f"ServedModel({str(self.store.root)!r}, active={self.sha256[:12]})"
+
+
+class _StoreIncidentLog(IncidentLog):
+    """The store's incidents.jsonl, where a full or failing disk never breaks a call: the record stays in memory."""
+
+    lost = 0  # records that could not be written
+
+    def add(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
+        try:
+            return super().add(*args, **kwargs)
+        except OSError:
+            self.lost += 1
+            return self.recent()[-1]  # IncidentLog keeps the record in memory before it writes the line
 
 
 def _strict(policy: Policy) -> Policy:

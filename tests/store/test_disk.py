@@ -9,6 +9,7 @@ from __future__ import annotations
 import os
 import subprocess
 
+import numpy as np
 import pytest
 
 from edgekit.fsutil import sha256_file
@@ -69,6 +70,13 @@ def test_full_disk(tmp_path, good, good_int8, digits, cli, mounts):
     with EdgeModel.from_store(store) as served:
         assert served.sha256 == first
         assert served.predict(digits.x_test[:1]).outputs[0].shape == (1, 10)
+        with open(store / "ballast2", "wb") as fh:  # now not a byte left
+            with pytest.raises(OSError):
+                fh.write(b"\0" * (1 << 21))
+        noise = np.random.default_rng(0).uniform(0, 16, (1, 8, 8, 1)).astype(np.float32)
+        pred = served.predict(noise)  # an OOD incident that cannot be written must not break the call
+        assert pred.flagged.all() and served.incidents()[-1]["kind"] == "ood"
+    (store / "ballast2").unlink()
     (store / "ballast").unlink()
     assert cli("deploy", good, "--store", store)[0] == 0  # room again: it works
     assert ModelStore(store).open().sha256 == sha256_file(good)

@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ..errors import EdgekitError, UsageError
+from ..errors import EdgekitError, InputValidationError, UsageError
 from ..runtime.incidents import IncidentLog
 from ..runtime.monitor import Shadow
 from ..runtime.policy import Policy
@@ -262,7 +262,12 @@ class ServedModel:
 
     def _feed_canary(self, slot: _Slot, x: Any, pred) -> None:
         canary = slot.canary
-        batch = slot.model.coerce(x)[0]  # the candidate sees exactly the batch the active model saw
+        if any(src != "model" for src in pred.sources):
+            return  # the active model did not answer this call itself (default, fallback): nothing to compare
+        try:
+            batch = slot.model.coerce(x)[0]  # the candidate sees exactly the batch the active model saw
+        except InputValidationError:
+            return  # input the policy answered with its default: nothing to compare
         canary.shadow.offer(batch, pred.outputs[0])
         plan = canary.plan
         figures = canary.figures(wait=self.canary_wait, latency=False)

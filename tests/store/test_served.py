@@ -213,3 +213,14 @@ def test_readers_in_other_processes_always_see_a_valid_version_during_swaps(tmp_
     assert swaps > 5
     for n, bad in results:
         assert int(n) > 10 and int(bad) == 0
+
+
+def test_bad_input_answered_by_the_default_policy_does_not_break_the_canary(tmp_path, good, good_int8, digits):
+    from edgekit.runtime import Policy
+
+    st, sha = _canary(tmp_path, good, good_int8, 20)
+    with EdgeModel.from_store(st.root, canary_wait=True, policy=Policy(on_input="default", default=0.1)) as served:
+        pred = served.predict(np.full((8, 8, 1), np.nan, np.float32))
+        assert pred.sources == ["default"]
+        assert _drive(served, digits.x_test, 100) == 20
+        assert served.sha256 == sha

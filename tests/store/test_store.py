@@ -152,3 +152,9 @@ def test_status_json_carries_incidents(tmp_path, good, good_int8):
     s = st.status()
     assert s["candidate"] is None and s["incidents"][-1]["kind"] == "canary"
     assert not os.path.exists(st.layout.canary_figures(c))  # pruned with the version
+
+
+@pytest.mark.parametrize("command", ["deploy", "rollback", "status", "sign"])
+def test_help_has_a_runnable_example(command, cli):
+    code, out, _ = cli(command, "--help")
+    assert code == 0 and f"Example: edgekit {command}" in " ".join(out.split())

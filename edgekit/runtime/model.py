@@ -73,7 +73,7 @@ class EdgeModel:
              policy: Policy | None = None, num_threads: int | None = None, backend: str | None = None,
              pool_size: int = 1, incident_log: str | Path | None = None, shadow: float = 0.0,
              reference: "str | Path | EdgeModel | None" = None, monitor_window: int = 500,
-             overlap: bool | None = None) -> "EdgeModel":
+             overlap: bool | None = None, trusted_keys: "list[str | Path] | None" = None) -> "EdgeModel":
         """Load ``path`` (a .tflite with its manifest next to it) behind the guard.
 
         fallback: a model (path or EdgeModel) used when the policy says "fallback".
@@ -81,6 +81,8 @@ class EdgeModel:
         on a background thread, to measure disagreement.
         overlap: run the input checks on a helper thread while the interpreter works (None: when
         the machine has 2+ cores and one invoke takes over 10x the checks, measured at load).
+        trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
+        them (edgekit sign), checked before any byte reaches an interpreter (SignatureError otherwise).
         """
         self = object.__new__(cls)
         self.policy = policy = policy or Policy()
@@ -92,6 +94,8 @@ class EdgeModel:
         label = str(path)
         try:
             data = read_bytes(path, ModelLoadError, "model file")
+            if trusted_keys is not None:  # [store hook] signature before any byte reaches an interpreter
+                self._check_signature(data, trusted_keys)
             self.manifest = Manifest.find(path)
             self.sha256 = _verify(data, self.manifest, label, policy)
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
@@ -115,6 +119,27 @@ class EdgeModel:
                                                                    num_threads=num_threads, backend=backend)
             self.shadow = Shadow(lambda b: ref.predict(b).outputs[0], shadow, classifier=self.classifier)
         return self
+
+    # ---- [store hooks] (edgekit.store, edgekit.signing) -----------------------
+    @classmethod
+    def from_store(cls, store: str | Path, **kwargs: Any):
+        """Serve a device store's active version, following activations between calls (edgekit.store).
+
+        Example: ``EdgeModel.from_store("/var/lib/app/models").predict(x)``
+        """
+        from ..store.served import ServedModel
+
+        return ServedModel(store, **kwargs)
+
+    def _check_signature(self, data: bytes, trusted_keys) -> None:
+        from ..errors import SignatureError
+        from ..signing import verify
+
+        try:
+            verify(self.path, trusted_keys, data=data)
+        except SignatureError as err:
+            self.incident_log.add("signature", str(err), "raise", sha256_bytes(data))
+            raise
 
     @classmethod
     def _load_fallback(cls, fallback, num_threads, backend) -> "EdgeModel | None":

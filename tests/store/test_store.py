@@ -137,7 +137,7 @@ def test_budgets_come_from_flags_then_profile_then_defaults(good, tmp_path):
 
     assert canary_budgets(good, None, None, {}) == Budgets().to_dict()
     prof = tmp_path / "dev.toml"
-    prof.write_text('name = "dev"\nmax_latency_ms = 7.5\n')
+    prof.write_text('name = "dev"\narch = "aarch64"\ncores = 4\nmemory_mb = 1024\nmax_latency_ms = 7.5\n')
     b = canary_budgets(good, None, str(prof), {"max_disagreement": 0.01})
     assert b["max_latency_ms"] == 7.5 and b["max_disagreement"] == 0.01
 

@@ -50,7 +50,7 @@ def test_input_file_is_quantized_for_an_int8_model(digits_models, digits, tmp_pa
     doc = profiler.profile_model(digits_models("int8"), runs=20, warmup=2, input=x)
     row = doc["rows"][0]
     assert row["inputs"][0]["dtype"] == "int8" and row["inputs"][0]["samples"] == 16
-    assert doc["settings"]["input"] == str(x.resolve())
+    assert doc["settings"]["input"] == {"serving_default_image:0": str(x.resolve())}
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 5), np.float32))
     with pytest.raises(UsageError, match=r"has shape \[1, 8, 8, 1\]; the file holds \[3, 5\]"):

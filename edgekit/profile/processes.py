@@ -70,11 +70,12 @@ class _Live:
             if self.killed:
                 return
             self.killed = True
-        with contextlib.suppress(ProcessLookupError, PermissionError):
-            os.killpg(self.proc.pid, signal.SIGKILL)
+        # The device first: once the local process dies the caller moves on (and may exit).
         if self.on_kill and self.remote_pgid:
             with contextlib.suppress(Exception):  # best effort: the device may be unreachable by now
                 self.on_kill(self.remote_pgid)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.proc.pid, signal.SIGKILL)
 
 
 _LIVE: set[_Live] = set()

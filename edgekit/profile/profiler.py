@@ -106,7 +106,7 @@ def child_timeout(timeout_s: float) -> float:
 def timeout_error(where: str, what: str, timeout_s: float) -> ProfileTimeout:
     prefix = f"{where}: " if where else ""
     return ProfileTimeout(f"{prefix}{what} did not finish within {timeout_s:g} s and was killed; "
-                          "raise --timeout if the model is this slow there")
+                          "pass a larger --timeout if it needs longer")
 
 
 def parse_child(res: ProcessResult, model: str, where: str = "", *, what: str = "the profile",
@@ -233,7 +233,7 @@ def profile_model(
                            backend=backend, progress=on_progress is not None, timeout_s=limit)
         res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
                           label=plural(n, "thread"), on_progress=on_progress, timeout_s=child_timeout(limit))
-        raw = parse_child(res, str(path), what=f"the {plural(n, 'thread')} run", timeout_s=limit)
+        raw = parse_child(res, str(path), what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
         machine = machine or raw["machine"]
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings,

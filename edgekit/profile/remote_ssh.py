@@ -29,7 +29,7 @@ from .. import quant
 from ..errors import EdgekitError, RemoteError
 from ..fsutil import sha256_file
 from . import child, machine, memory
-from .processes import DEFAULT_TIMEOUT_S, ProgressFn, run_process
+from .processes import DEFAULT_TIMEOUT_S, ProgressFn, kill_all, run_process
 from .profiler import (check_counts, check_tflite, check_timeout, child_config, child_timeout, document,
                        make_row, model_info, parse_child, parse_threads, plan_inputs, timeout_error)
 from .render import plural
@@ -100,13 +100,16 @@ def remote_killer(host: str, opts: SSHOptions):
     return kill
 
 
-def _run(host: str, opts: SSHOptions, remote: str, *, what: str, timeout_s: float, **kw):
+def _run(host: str, opts: SSHOptions, remote: str, *, what: str, timeout_s: float, limit_s: float | None = None,
+         **kw):
+    """Run ``remote`` on ``host``, killed (here and there) after ``timeout_s``; ``limit_s`` is the
+    --timeout the error names (the child's backstop kill comes GRACE_S after it)."""
     try:
         res = run_process(opts.command(host, remote), timeout_s=timeout_s, on_kill=remote_killer(host, opts), **kw)
     except FileNotFoundError:
         raise RemoteError("ssh is not installed here; install openssh-client to profile over SSH") from None
     if res.timed_out:
-        raise timeout_error(host, what, timeout_s)
+        raise timeout_error(host, what, limit_s or timeout_s)
     if res.returncode == SSH_EXIT_CONNECT and child.RUSAGE_TAG not in res.stdout:  # else: the child died remotely
         last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
         raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")
@@ -155,10 +158,10 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
         cfg = child_config(remote_model, runs=runs, warmup=warmup, threads=n, inputs=spec, backend=backend,
                            progress=on_progress is not None, timeout_s=limit)
         remote = f"{shell_word(opts.python)} - {shlex.quote(json.dumps(cfg))}"
-        what = f"{path.name}: the {plural(n, 'thread')} run"
+        what = f"{path.name}: the run with {plural(n, 'thread')}"
         res = _run(host, opts, remote, stdin=script, label=f"{host} {n}t", on_progress=on_progress,
-                   what=what, timeout_s=child_timeout(limit))
-        raw = parse_child(res, path.name, where=host, what=f"the {plural(n, 'thread')} run", timeout_s=limit)
+                   what=what, timeout_s=child_timeout(limit), limit_s=limit)
+        raw = parse_child(res, path.name, where=host, what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
         mach = mach or raw["machine"]
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings, "timeout_s": limit}
@@ -185,14 +188,18 @@ def profile_hosts(model: str | Path, hosts: list[str], opts: SSHOptions,
     plan_inputs(path, kwargs.get("input"))
     check_counts(kwargs.get("runs", 200), kwargs.get("warmup", 20))
     check_timeout(kwargs.get("timeout_s"))
+    docs, failures = [], []
     with ThreadPoolExecutor(max_workers=max(1, len(hosts))) as pool:
         futures = [pool.submit(profile_host, model, h, opts, **kwargs) for h in hosts]
-        docs, failures = [], []
-        for host, fut in zip(hosts, futures):
-            try:
-                docs.append(fut.result())
-            except EdgekitError as err:
-                if len(hosts) == 1:
-                    raise
-                failures.append(HostFailure(host, err))
+        try:
+            for host, fut in zip(hosts, futures):
+                try:
+                    docs.append(fut.result())
+                except EdgekitError as err:
+                    if len(hosts) == 1:
+                        raise
+                    failures.append(HostFailure(host, err))
+        except KeyboardInterrupt:  # kill first: leaving this block waits for the workers, which wait for ssh
+            kill_all()
+            raise
     return docs, failures

@@ -11,7 +11,7 @@ Example:
 
 from __future__ import annotations
 
-import tomllib
+import sys
 import types
 import typing
 from importlib import resources
@@ -19,6 +19,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EdgekitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+    import tomli as tomllib
 
 
 def data_dir(kind: str):

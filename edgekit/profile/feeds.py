@@ -120,12 +120,19 @@ def _check_fits(inp: ModelInput, arr, where: str) -> None:
 
 
 def _random_ranges(manifest) -> dict[str, list[float]]:
-    """Input name -> [min, max] over the channels of the manifest's calibration stats."""
+    """Tensor name -> [min, max] over the channels of the manifest's calibration stats.
+
+    Keyed by the interpreter's tensor name, which is what the child sees. Reads manifest v1
+    (stats as dicts, ``name`` the tensor name) and v2 (typed stats, ``name`` the signature key
+    and ``tensor_name`` the tensor's)."""
     ranges = {}
     for spec in manifest.inputs if manifest else []:
         st = manifest.input_stats(spec.name)
-        if st and st.get("min") and st.get("max"):
-            ranges[spec.name] = [float(min(st["min"])), float(max(st["max"]))]
+        if st is None:
+            continue
+        lo, hi = (st.get("min"), st.get("max")) if isinstance(st, dict) else (st.min, st.max)
+        if lo is not None and hi is not None and len(lo) and len(hi):
+            ranges[getattr(spec, "tensor_name", spec.name)] = [float(min(lo)), float(max(hi))]
     return ranges
 
 

@@ -67,6 +67,7 @@ def test_toml_reading_needs_no_tomllib_on_python_3_10():
     root = Path(__file__).resolve().parents[2] / "edgekit"
     assert re.search(r"""["']tomli>=[\d.]+; python_version < '3\.11'["']""",
                      (root.parent / "pyproject.toml").read_text())
-    users = [p for p in root.rglob("*.py") if re.search(r"^\s*import tomllib|^\s*from tomllib", p.read_text(), re.M)]
-    assert [p.name for p in users] == ["tomldata.py"]  # one place, behind the version check
+    users = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+             if re.search(r"^\s*import tomllib|^\s*from tomllib", p.read_text(), re.M)]
+    assert users == ["tomldata.py"], f"{users}: use `from edgekit.tomldata import tomllib` (tomli on 3.10)"
     assert "if sys.version_info >= (3, 11):\n    import tomllib\nelse:" in (root / "tomldata.py").read_text()

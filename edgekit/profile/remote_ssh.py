@@ -127,9 +127,13 @@ def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str, sha256: str
     folder = shell_word(opts.remote_dir)
     dest = f"{opts.remote_dir}/{(sha256 or sha256_file(local))[:16]}{suffix}"
     quoted = shell_word(dest)
-    # $$ (the remote shell's pid): parallel copies to one device do not collide
-    script = f"mkdir -p {folder} && cat > {quoted}.part.$$ && mv {quoted}.part.$$ {quoted}"
-    res = _run(host, opts, script, stdin=local.read_bytes(), what=f"copying {local.name}", timeout_s=timeout_s)
+    data = local.read_bytes()
+    part = f"{quoted}.part.$$"  # $$ (the remote shell's pid): parallel copies to one device do not collide
+    # Renamed only when every byte arrived: a copy cut short (a timeout, Ctrl-C) ends cat with a
+    # plain EOF, and must not leave a truncated file under the content's name.
+    script = (f"mkdir -p {folder} && cat > {part} && test $(wc -c < {part}) -eq {len(data)} "
+              f"&& mv {part} {quoted} || {{ rm -f {part}; exit 1; }}")
+    res = _run(host, opts, script, stdin=data, what=f"copying {local.name}", timeout_s=timeout_s)
     if res.returncode != 0:
         last = (res.stderr.strip().splitlines() or ["no message"])[-1]
         raise RemoteError(f"{host}: cannot copy {local.name} to the device: {last}")

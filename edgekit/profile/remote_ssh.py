@@ -2,7 +2,7 @@
 
 The device needs python3 with numpy and an interpreter package (ai-edge-litert,
 or tflite-runtime on armv7l), not edgekit: child.py is standalone, and
-machine.py and memory.py travel bundled in front of it. Hosts run in parallel,
+machine.py, memory.py and edgekit/quant.py travel bundled in front of it. Hosts run in parallel,
 each in its own thread; each thread count is still a fresh process on the device.
 
 On a timeout or Ctrl-C the local ssh is killed and so is the device's process group

@@ -4,6 +4,9 @@ The folders live at the repo root and are force-included into the wheel as
 ``edgekit/_data/<kind>``; importlib.resources reads them from the installed package,
 and a source checkout (editable install) falls back to the repo root.
 
+``tomllib`` here is the stdlib module on Python 3.11+ and tomli on 3.10 (requires-python
+admits 3.10): other modules that parse TOML import it from here, never directly.
+
 Example:
     >>> sorted(list_names("converters"))[:3]
     ['dynamic', 'fp16', 'fp32']
@@ -11,7 +14,7 @@ Example:
 
 from __future__ import annotations
 
-import tomllib
+import sys
 import types
 import typing
 from importlib import resources
@@ -19,6 +22,11 @@ from pathlib import Path
 from typing import Any
 
 from .errors import EdgekitError
+
+if sys.version_info >= (3, 11):
+    import tomllib
+else:  # Python 3.10: the same parser as the tomli package (a dependency there)
+    import tomli as tomllib
 
 
 def data_dir(kind: str):

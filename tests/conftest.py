@@ -2,7 +2,9 @@
 
 Everything is built once per test session in a temporary folder (training the
 tiny CNN takes a few seconds on 2 cores). Tests that need TensorFlow use these;
-unit tests do not touch them.
+unit tests do not touch them. With EDGEKIT_TEST_MODELS set (tests/prebuilt_models.py),
+``digits`` and ``digits_models`` come from that prebuilt folder instead, so the runtime
+tests run in environments without TensorFlow or scikit-learn.
 """
 
 from __future__ import annotations
@@ -13,8 +15,9 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+import prebuilt_models  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
 
 
 @pytest.fixture(scope="session")
@@ -22,7 +25,8 @@ def digits():
     """scikit-learn's digits: x_train/y_train, x_calib (300), x_test/y_test (450), labels."""
     from edgekit.digits import load_split
 
-    return load_split(seed=0)
+    prebuilt = prebuilt_models.folder()
+    return prebuilt_models.load_digits(prebuilt / "digits.npz") if prebuilt else load_split(seed=0)
 
 
 @pytest.fixture(scope="session")
@@ -47,26 +51,24 @@ def digits_npz(tmp_path_factory, digits) -> dict[str, Path]:
 
 
 @pytest.fixture(scope="session")
-def digits_models(tmp_path_factory, digits_keras, digits):
-    """get(recipe) -> Path of digits-<recipe>.tflite converted by edgekit (with manifest), cached."""
-    import edgekit
+def digits_models(tmp_path_factory, digits, request):
+    """get(recipe) -> Path of digits-<recipe>.tflite converted by edgekit (with manifest), cached.
 
+    Prebuilt (EDGEKIT_TEST_MODELS): a copy from that folder, so no test writes into the cache."""
     out = tmp_path_factory.mktemp("models")
+    prebuilt = prebuilt_models.folder()
     cache: dict[str, Path] = {}
 
     def get(recipe: str) -> Path:
         if recipe not in cache:
-            result = edgekit.convert(
-                digits_keras,
-                out / f"digits-{recipe}.tflite",
-                recipe=recipe,
-                calibration=digits.x_calib,
-                eval_data=(digits.x_test, digits.y_test),
-                labels=digits.labels,
-                preprocessing="digits",
-                quiet=True,
-            )
-            cache[recipe] = result.output
+            if prebuilt:
+                src = prebuilt / f"digits-{recipe}.tflite"
+                if not src.is_file():
+                    raise RuntimeError(f"{src} was not prebuilt; add {recipe!r} to RECIPES in tests/prebuilt_models.py")
+                cache[recipe] = prebuilt_models.copy_model(src, out)
+            else:  # digits_keras only now: it trains with TensorFlow
+                keras_path = request.getfixturevalue("digits_keras")
+                cache[recipe] = prebuilt_models.convert_digits(keras_path, digits, out, recipe)
         return cache[recipe]
 
     return get

@@ -29,12 +29,12 @@ import datetime as _dt
 import getpass
 import platform
 import socket
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from ..errors import DataError
 from ..fsutil import sha256_file
+from ..tomldata import tomllib
 
 NIST_SOURCE = ("NIST AI 100-1, Artificial Intelligence Risk Management Framework (AI RMF 1.0), Jan 2023, "
                "5.3 Measure, Table 3; AI RMF Playbook, MEASURE")

@@ -14,7 +14,8 @@ def profile(
     warmup: int = typer.Option(20, "--warmup", help="untimed runs first"),
     threads: Optional[str] = typer.Option(None, "--threads", help="thread counts, e.g. 1,2,4 (one row each); "
                                           "default 1, or the --target profile's"),
-    input: Optional[str] = typer.Option(None, "--input", help="'random' (default) or a .npy/.npz file"),
+    input: List[str] = typer.Option([], "--input", help="'random' (default), FILE.npz (arrays named by input) "
+                                    "or NAME=FILE.npy; repeatable; inputs without data get random data"),
     target: Optional[str] = typer.Option(None, "--target", help="device profile whose budgets to check"),
     max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="p95 budget (overrides --target)"),
     max_memory_mb: Optional[float] = typer.Option(None, "--max-memory-mb", help="peak memory budget"),
@@ -35,13 +36,18 @@ def profile(
     per_op: bool = typer.Option(False, "--per-op", help="per-op timings (benchmark_model on --adb)"),
     interpreter: Optional[str] = typer.Option(None, "--interpreter", help="ai-edge-litert, tflite-runtime or "
                                               "tensorflow (default: the first installed)"),
+    timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds each process (a copy, one thread "
+                                            "count's run) may take before it is killed, here and on the device "
+                                            "(default 600)"),
 ) -> None:
     """Measure load time, latency percentiles and memory in a fresh process; check budgets.
 
     Example: edgekit profile digits-int8.tflite --threads 1,2 --target raspberry-pi-4 --json out.json --report out.html
+
+    Several inputs: --input image=img.npy --input features=feat.npy, or --input data.npz.
     """
     from ..errors import UsageError
-    from ..profile import render, runner
+    from ..profile import dispatch, render
 
     if host and adb:
         raise UsageError("use --host or --adb, not both")
@@ -51,16 +57,21 @@ def profile(
         threads = str(load_profile(target).threads)
     bar = render.ProgressBar()
     try:
-        docs = runner.run(model, runs=runs, warmup=warmup, threads=threads, input=input, backend=interpreter,
-                          hosts=host, ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config,
-                                               options=list(ssh_option), python=remote_python, remote_dir=remote_dir),
-                          adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar)
+        outcome = dispatch.run(model, runs=runs, warmup=warmup, threads=threads, input=input or None,
+                               backend=interpreter, hosts=host,
+                               ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config, options=list(ssh_option),
+                                        python=remote_python, remote_dir=remote_dir),
+                               adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar,
+                               timeout_s=timeout)
     finally:
         bar.close()
-    runner.publish(docs, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb,
-                   json_out=json_out, report_out=report)
-    typer.echo("\n\n".join(render.summary(doc) for doc in docs))
-    runner.enforce(docs)
+    dispatch.publish(outcome.docs, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb,
+                     json_out=json_out, report_out=report, several=len(host) > 1)
+    if outcome.docs:
+        typer.echo("\n\n".join(render.summary(doc) for doc in outcome.docs))
+    for line in dispatch.failure_lines(outcome):
+        typer.echo(line, err=True)
+    dispatch.enforce(outcome)
 
 
 def register(app: typer.Typer) -> None:

@@ -36,7 +36,7 @@ def _lines(text: str) -> list[str]:
 
 
 def parse_stat(line: str) -> dict[str, float]:
-    """``count=50 first=.. min=.. avg=2.95e+06 std=..`` (microseconds) -> ms, keys as in stats.summarize."""
+    """``count=50 first=.. min=.. avg=2.95e+06 std=..`` (microseconds) -> ms, keys as in latency_stats.summarize."""
     vals = dict(_KV.findall(line))
     out: dict[str, Any] = {"count": int(float(vals.get("count", 0)))}
     for key, name in _STAT_KEYS.items():

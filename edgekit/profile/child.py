@@ -3,12 +3,15 @@
 Standalone on purpose: it needs only the stdlib, numpy, an interpreter package
 (ai_edge_litert, tflite_runtime or tensorflow) and optionally psutil, so the same
 script runs on a device that has no edgekit. Over SSH the parent pipes it, with
-machine.py and memory.py bundled in front (see ``bundle_source()``), to
-``python3 - CONFIG_JSON``.
+machine.py, memory.py and edgekit/quant.py bundled in front (see ``bundle_source()``),
+to ``python3 - CONFIG_JSON``.
 
-Protocol: one JSON config as argv[1]; progress lines ``EDGEKIT-PROGRESS <phase> <done> <total>``
-on stderr; the result as one line ``EDGEKIT-RESULT <json>`` on stdout. On failure
-the result is ``{"error": {"kind": ..., "message": ...}}`` and the exit code 3.
+Protocol: one JSON config as argv[1]; ``EDGEKIT-PID <pid>`` first on stderr (the process
+group to kill on a timeout or Ctrl-C, also on a remote device), then progress lines
+``EDGEKIT-PROGRESS <phase> <done> <total>``; the result as one line ``EDGEKIT-RESULT <json>``
+on stdout. On failure the result is ``{"error": {"kind": ..., "message": ...}}`` and the exit code 3.
+With ``timeout_s`` in the config the child also kills its own measuring process after that
+long, so a device whose parent vanished (lost connection) does not keep a hung model running.
 
 Latency is the wall time of ``interpreter.invoke()`` alone (perf_counter_ns);
 setting inputs happens outside the timed region, as in a minimal timing loop.
@@ -29,7 +32,7 @@ import time
 
 if __package__:
     from . import machine, memory
-else:  # run as a script, or piped with the two modules bundled into sys.modules
+else:  # run as a script, or piped with the modules bundled into sys.modules
     import machine  # type: ignore[no-redef]
     import memory  # type: ignore[no-redef]
 
@@ -41,7 +44,11 @@ else:  # run as a script, or piped with the two modules bundled into sys.modules
 RESULT_TAG = "EDGEKIT-RESULT "
 RUSAGE_TAG = "EDGEKIT-RUSAGE "
 PROGRESS_TAG = "EDGEKIT-PROGRESS "
+PID_TAG = "EDGEKIT-PID "
 ERROR_EXIT = 3
+# Test hook, used only by tests/profile: a config key naming the point ("load" or "runs")
+# where the child sleeps forever, to prove timeouts and Ctrl-C kill what was started.
+TEST_HOOK_HANG = "test_hook_hang_at"
 MB = float(2**20)
 
 # (name, module, distribution) in the order edgekit prefers them.
@@ -64,6 +71,34 @@ class ChildError(Exception):
 
 def _mb(value):
     return None if value is None else round(value / MB, 3)
+
+
+def _quant():
+    """edgekit/quant.py (numpy-only), imported only once numpy is known to be there.
+
+    In the package it is ``edgekit.quant``; piped over SSH it was bundled into
+    sys.modules as ``quant``; run as a script it is read from ``../quant.py``.
+    """
+    if __package__:
+        from .. import quant
+
+        return quant
+    if "quant" in sys.modules:
+        return sys.modules["quant"]
+    import importlib.util
+
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "quant.py")
+    spec = importlib.util.spec_from_file_location("quant", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    sys.modules["quant"] = mod
+    return mod
+
+
+def _hang_if(cfg: dict, point: str) -> None:
+    if cfg.get(TEST_HOOK_HANG) == point:
+        while True:
+            time.sleep(3600)
 
 
 def custom_op_name(text: str) -> str | None:
@@ -136,63 +171,80 @@ def load_model(cls, resolver, path: str, threads: int):
     raise ChildError("load", f"the interpreter cannot load this model: {first}")
 
 
+def _shape(detail) -> tuple[int, ...]:
+    return tuple(int(d) if d > 0 else 1 for d in detail["shape"])
+
+
 def _random_input(np, rng, detail, ranges):
-    shape = [int(d) if d > 0 else 1 for d in detail["shape"]]
+    """Seeded random data: uniform in the input's calibration range [lo, hi] when known
+    (quantized with the input's scale for an integer input), else [0, 1) for floats
+    and a wide integer range for integers."""
+    shape = _shape(detail)
     dtype = np.dtype(detail["dtype"])
-    if dtype.kind == "f":
-        lo, hi = ranges.get(detail["name"], (0.0, 1.0))
-        return rng.uniform(lo, hi, size=shape).astype(dtype)
+    known = ranges.get(detail["name"])
+    scale, zero = detail.get("quantization", (0.0, 0))
+    if dtype.kind == "f" or (dtype.kind in "iu" and known and scale):
+        lo, hi = known or (0.0, 1.0)
+        x = rng.uniform(lo, hi, size=shape).astype(np.float32)
+        return x.astype(dtype) if dtype.kind == "f" else _quant().quantize(x, scale, zero, dtype)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         lo, hi = max(info.min, -(2**15)), min(info.max, 2**15 - 1)
         return rng.integers(lo, hi, size=shape, endpoint=True).astype(dtype)
     if dtype.kind == "b":
         return rng.integers(0, 1, size=shape, endpoint=True).astype(bool)
-    raise ChildError("input", f"input {detail['name']!r}: cannot make random {dtype} data; pass --input FILE")
+    raise ChildError("input", f"input {detail['name']!r}: cannot make random {dtype} data; "
+                              f"pass --input {detail['name']}=FILE.npy")
 
 
-def _fit_file_array(np, arr, detail):
-    """Samples (list of arrays of the input's shape and dtype) from one array in the file."""
-    shape = tuple(int(d) if d > 0 else 1 for d in detail["shape"])
+def fit_file_array(np, arr, detail, where):
+    """Samples (list of arrays of the input's shape and dtype) from one array in a file."""
+    shape = _shape(detail)
     arr = np.asarray(arr)
     if arr.shape == shape[1:]:
         arr = arr[None]
     if arr.shape == shape:
         samples = [arr]
-    elif arr.shape[1:] == shape[1:] and shape[0] == 1:
+    elif arr.shape[1:] == shape[1:] and shape[0] == 1 and arr.shape[0] > 0:
         samples = [arr[i : i + 1] for i in range(arr.shape[0])]
     else:
-        raise ChildError("input", f"input {detail['name']!r} has shape {list(shape)}; the file holds {list(arr.shape)}")
+        raise ChildError("input", f"{where}: input {detail['name']!r} has shape {list(shape)}; "
+                                  f"the file holds {list(arr.shape)}")
     dtype = np.dtype(detail["dtype"])
     scale, zero = detail.get("quantization", (0.0, 0))
-    if dtype.kind in "iu" and arr.dtype.kind == "f" and scale:
-        info = np.iinfo(dtype)  # float data for a quantized input: quantize as the manifest says
-        return [np.clip(np.round(s / scale + zero), info.min, info.max).astype(dtype) for s in samples]
+    if dtype.kind in "iu" and arr.dtype.kind == "f" and scale:  # float data for a quantized input
+        quantize = _quant().quantize
+        return [quantize(s, scale, zero, dtype) for s in samples]
     return [s.astype(dtype) for s in samples]
 
 
 def make_inputs(np, details, spec):
-    """One list of samples per input: random (seeded) or from a .npy / .npz file."""
-    if spec.get("kind", "random") == "random":
-        rng = np.random.default_rng(spec.get("seed", 0))
-        return [[_random_input(np, rng, d, spec.get("ranges", {}))] for d in details]
-    try:
-        data = np.load(os.path.expanduser(spec["path"]), allow_pickle=False)
-    except (OSError, ValueError) as err:
-        raise ChildError("input", f"{spec['path']}: cannot read input file ({err})") from None
-    if not hasattr(data, "files"):  # a .npy: one array for a one-input model
-        if len(details) != 1:
-            raise ChildError("input", f"{spec['path']}: the model has {len(details)} inputs; "
-                                      "use a .npz keyed by input name")
-        return [_fit_file_array(np, data, details[0])]
-    out = []
+    """One list of samples per input: from a file where ``spec["files"]`` names one, else seeded random.
+
+    ``spec``: {"seed": 0, "ranges": {tensor name: [lo, hi]}, "files": {tensor name: {"path", "key"}}};
+    ``key`` is the array's name in a .npz, None for a .npy. The parent has matched the user's
+    names to the tensor names and checked the shapes; this is the same check on the device.
+    """
+    rng = np.random.default_rng(spec.get("seed", 0))
+    files, loaded, out = spec.get("files") or {}, {}, []
     for d in details:
-        key = d["name"] if d["name"] in data.files else ("x" if len(details) == 1 and "x" in data.files else None)
-        if key is None and len(data.files) == 1 and len(details) == 1:
-            key = data.files[0]
-        if key is None:
-            raise ChildError("input", f"{spec['path']}: no array named {d['name']!r} (has {', '.join(data.files)})")
-        out.append(_fit_file_array(np, data[key], d))
+        src = files.get(d["name"])
+        if src is None:
+            out.append([_random_input(np, rng, d, spec.get("ranges") or {})])
+            continue
+        path = os.path.expanduser(src["path"])
+        if path not in loaded:
+            try:
+                loaded[path] = np.load(path, allow_pickle=False)
+            except (OSError, ValueError) as err:
+                raise ChildError("input", f"{src['path']}: cannot read input file ({err})") from None
+        data, key = loaded[path], src.get("key")
+        if key is not None:
+            if not hasattr(data, "files") or key not in data.files:
+                raise ChildError("input", f"{src['path']}: no array named {key!r}")
+            data = data[key]
+        where = src["path"] + (f"[{key}]" if key else "")
+        out.append(fit_file_array(np, data, d, where))
     return out
 
 
@@ -223,6 +275,7 @@ def measure(cfg: dict) -> dict:
         cls, resolver, package, version = import_interpreter(cfg.get("backend"))
         baseline = memory.rss_bytes()
         model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
+        _hang_if(cfg, "load")
         interp, load_times, default_delegates = load_model(cls, resolver, model, threads)
         after_load = memory.rss_bytes()
         details = interp.get_input_details()
@@ -244,6 +297,7 @@ def measure(cfg: dict) -> dict:
             progress.step("warmup", i + 1, warmup)
         # The arena is allocated by now: sample sparsely so the sampler cannot slow the timed runs.
         sampler.new_phase(float(cfg.get("runs_sample_interval_ms", 20.0)) / 1e3)
+        _hang_if(cfg, "runs")
         clock = time.perf_counter_ns
         samples_ns = [0] * runs
         wall0 = time.perf_counter()
@@ -311,6 +365,17 @@ def run(argv: list[str]) -> int:
     return code
 
 
+def announce_pid() -> None:
+    """Lead a process group of our own and say its id: the parent kills the group on a timeout
+    or Ctrl-C (over SSH with ``kill -KILL -PID``: killing ssh alone leaves the device's process running)."""
+    try:
+        os.setpgid(0, 0)  # fails harmlessly when already a session leader (start_new_session, sshd)
+    except OSError:
+        pass
+    sys.stderr.write(f"{PID_TAG}{os.getpgrp()}\n")
+    sys.stderr.flush()
+
+
 def main(argv: list[str]) -> int:
     """Measure in a fork of this still-small process.
 
@@ -319,6 +384,12 @@ def main(argv: list[str]) -> int:
     A fork of this bare interpreter starts a fresh high-water mark. Its OS-side
     rusage (wait4) is printed too, as an account independent of the sampler.
     """
+    announce_pid()
+    try:
+        cfg = json.loads(argv[1]) if len(argv) == 2 else {}
+    except ValueError:
+        cfg = {}
+    _hang_if(cfg, "start")  # before the deadline below exists: only the parent's kill can end this
     if not hasattr(os, "fork"):
         return run(argv)
     sys.stdout.flush()
@@ -329,9 +400,24 @@ def main(argv: list[str]) -> int:
             code = run(argv)
         finally:
             os._exit(code)
+    timed_out = []
+    timeout_s = cfg.get("timeout_s")
+    if timeout_s:
+        def stop(signum, frame):  # wait4 below resumes after this (PEP 475) and reaps the killed child
+            timed_out.append(True)
+            os.kill(pid, signal.SIGKILL)
+
+        signal.signal(signal.SIGALRM, stop)
+        signal.setitimer(signal.ITIMER_REAL, float(timeout_s))
     _, status, usage = os.wait4(pid, 0)
+    signal.setitimer(signal.ITIMER_REAL, 0)
     scale = 1 if sys.platform == "darwin" else 1024  # bytes on macOS, KB on Linux
     sig = os.WTERMSIG(status) if os.WIFSIGNALED(status) else None
+    if timed_out:
+        message = f"did not finish within {timeout_s:g} s; the measuring process was killed"
+        sys.stdout.write(RESULT_TAG + json.dumps({"error": {"kind": "timeout", "message": message}}) + "\n")
+        sys.stdout.flush()
+        return ERROR_EXIT
     # The signal is said here too: over SSH a remote death by signal reaches us only as exit code 255.
     sys.stdout.write(RUSAGE_TAG + json.dumps({"ru_maxrss_mb": _mb(usage.ru_maxrss * scale), "signal": sig}) + "\n")
     sys.stdout.flush()

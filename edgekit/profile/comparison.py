@@ -18,7 +18,7 @@ from __future__ import annotations
 import math
 from typing import Any
 
-from . import stats
+from . import latency_stats
 from .render import caveats, fmt_mb, fmt_ms, plural, table
 
 LATENCY = (("p50", 50), ("p95", 95), ("p99", 99))
@@ -49,7 +49,7 @@ def noise_verdict(ra: dict[str, Any], rb: dict[str, Any], key: str, q: float | N
     delta = vb - va
     sa, sb = ra.get("samples_ms") or [], rb.get("samples_ms") or []
     if q is not None and len(sa) >= 10 and len(sb) >= 10:
-        lo, hi = stats.bootstrap_diff_ci(sa, sb, q=q)
+        lo, hi = latency_stats.bootstrap_diff_ci(sa, sb, q=q)
         drift = max(_drift(ra), _drift(rb)) if key == "p50" else 0.0  # block medians speak for the median only
         if lo <= 0.0 <= hi:
             return {"noise": True, "ci": [lo, hi], "why": f"95% CI {fmt_ms(lo)}..{fmt_ms(hi)} includes 0"}

@@ -13,26 +13,25 @@ Example:
 from __future__ import annotations
 
 import json
+import os
 import signal
-import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
 from ..flatbuf import is_tflite
 from ..fsutil import read_bytes, sha256_file
-from . import child, stats
+from . import child, feeds, latency_stats
+from .processes import DEFAULT_TIMEOUT_S, GRACE_S, ProcessResult, ProfileTimeout, ProgressFn, run_process
 from .render import plural
 from .schema import METHOD, SCHEMA
 
-# on_progress(label, phase, done, total): the CLI draws a bar from it.
-ProgressFn = Callable[[str, str, int, int], None]
 CHILD_SCRIPT = Path(child.__file__)
+# Test hook (tests/profile only): the child sleeps forever at this point ("start", "load", "runs").
+TEST_HOOK_ENV = "EDGEKIT_TEST_HOOK_HANG_AT"
 
 
 def check_tflite(path: str | Path) -> Path:
@@ -67,21 +66,18 @@ def model_info(path: Path) -> dict[str, Any]:
     }
 
 
-def input_spec(model: Path, source: str | Path | None) -> dict[str, Any]:
-    """What the child feeds the model: seeded random data (in the manifest's calibration range
-    when there is one, so float models see realistic values) or a .npy / .npz file."""
-    if source not in (None, "random"):
-        p = Path(source)
-        if not p.is_file():
-            raise UsageError(f"--input {p}: no such file; pass a .npy/.npz file or 'random'")
-        return {"kind": "file", "path": str(p.resolve())}
-    ranges = {}
-    m = _manifest(model)
-    for spec in m.inputs if m else []:
-        st = m.input_stats(spec.name)
-        if st is not None:
-            ranges[spec.name] = [float(min(st.min)), float(max(st.max))]
-    return {"kind": "random", "seed": 0, "ranges": ranges}
+def plan_inputs(model: Path, values) -> feeds.InputPlan:
+    """What the child feeds each input (feeds.py): checked here, before any child starts."""
+    return feeds.plan_inputs(model, values, manifest=_manifest(model))
+
+
+def check_timeout(timeout_s: float | None) -> float:
+    """The per-process wall-clock limit in seconds (None: the default, far above a normal run)."""
+    if timeout_s is None:
+        return DEFAULT_TIMEOUT_S
+    if not timeout_s > 0:
+        raise UsageError(f"--timeout must be a positive number of seconds, got {timeout_s}")
+    return float(timeout_s)
 
 
 def check_counts(runs: int, warmup: int) -> None:
@@ -93,59 +89,32 @@ def check_counts(runs: int, warmup: int) -> None:
 
 
 def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: dict, backend: str | None,
-                 progress: bool) -> dict[str, Any]:
-    return {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
-            "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0}
+                 progress: bool, timeout_s: float) -> dict[str, Any]:
+    cfg = {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
+           "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0,
+           "timeout_s": timeout_s}
+    if os.environ.get(TEST_HOOK_ENV):
+        cfg[child.TEST_HOOK_HANG] = os.environ[TEST_HOOK_ENV]
+    return cfg
 
 
-@dataclass
-class ProcessResult:
-    """What a finished child left behind: stdout, stderr (without progress lines), exit code."""
-
-    stdout: str
-    stderr: str
-    returncode: int
+def child_timeout(timeout_s: float) -> float:
+    """The parent's limit for a child process: the child stops itself at ``timeout_s``, this is the backstop."""
+    return timeout_s + GRACE_S
 
 
-def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
-                on_progress: ProgressFn | None = None) -> ProcessResult:
-    """Run ``cmd``, forwarding the child's progress lines as they come."""
-    proc = subprocess.Popen(cmd, stdin=subprocess.PIPE if stdin is not None else subprocess.DEVNULL,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-    err_lines: list[str] = []
-
-    def pump_stderr():
-        for raw in proc.stderr:
-            line = raw.decode("utf-8", "replace")
-            if line.startswith(child.PROGRESS_TAG):
-                phase, done, total = line[len(child.PROGRESS_TAG):].split()
-                if on_progress:
-                    on_progress(label, phase, int(done), int(total))
-            else:
-                err_lines.append(line)
-
-    def feed_stdin():
-        try:
-            proc.stdin.write(stdin)
-            proc.stdin.close()
-        except (BrokenPipeError, OSError):  # the child died early; its exit code tells why
-            pass
-
-    threads = [threading.Thread(target=pump_stderr, daemon=True)]
-    if stdin is not None:
-        threads.append(threading.Thread(target=feed_stdin, daemon=True))
-    for t in threads:
-        t.start()
-    out = proc.stdout.read().decode("utf-8", "replace")
-    for t in threads:
-        t.join()
-    proc.wait()
-    return ProcessResult(out, "".join(err_lines), proc.returncode)
+def timeout_error(where: str, what: str, timeout_s: float) -> ProfileTimeout:
+    prefix = f"{where}: " if where else ""
+    return ProfileTimeout(f"{prefix}{what} did not finish within {timeout_s:g} s and was killed; "
+                          "pass a larger --timeout if it needs longer")
 
 
-def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, Any]:
+def parse_child(res: ProcessResult, model: str, where: str = "", *, what: str = "the profile",
+                timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     """The child's result dict, or the one-line error its failure deserves."""
     prefix = f"{where}: " if where else ""
+    if res.timed_out:
+        raise timeout_error(where, f"{model}: {what}", timeout_s)
     lines = res.stdout.splitlines()
     rusage = next((json.loads(ln[len(child.RUSAGE_TAG):]) for ln in lines if ln.startswith(child.RUSAGE_TAG)), {})
     for line in reversed(lines):
@@ -166,6 +135,8 @@ def parse_child(res: ProcessResult, model: str, where: str = "") -> dict[str, An
     if not err:
         return raw
     kind, msg = err["kind"], err["message"]
+    if kind == "timeout":
+        raise timeout_error(where, f"{model}: {what}", timeout_s)
     if kind == "custom_op":
         raise ModelLoadError(f"{prefix}{model}: {msg}; the interpreter has no kernel for it "
                              "(convert without the custom op, or profile where it is registered)")
@@ -183,7 +154,7 @@ def make_row(raw: dict[str, Any]) -> dict[str, Any]:
     samples = raw["timing"].pop("samples_ms")
     mem = dict(raw["memory"])
     mem["peak_mb"] = max(v for v in (mem.get("peak_rss_sampled_mb"), mem.get("ru_maxrss_mb")) if v is not None)
-    summary = stats.summarize(samples)
+    summary = latency_stats.summarize(samples)
     return {
         "threads": raw["threads"],
         "interpreter": raw["interpreter"],
@@ -193,7 +164,7 @@ def make_row(raw: dict[str, Any]) -> dict[str, Any]:
         "throughput_per_s": summary["throughput_per_s"],
         "memory": mem,
         "samples_ms": samples,
-        "block_medians_ms": [round(v, 6) for v in stats.block_medians(samples)],
+        "block_medians_ms": [round(v, 6) for v in latency_stats.block_medians(samples)],
         "machine_after": raw.get("machine_after"),
         "per_op": raw.get("per_op"),
     }
@@ -240,30 +211,33 @@ def profile_model(
     runs: int = 200,
     warmup: int = 20,
     threads: int | str | Iterable[int] | None = None,
-    input: str | Path | None = None,
+    input: str | Path | Iterable[str | Path] | None = None,
     backend: str | None = None,
     on_progress: ProgressFn | None = None,
     python: str | None = None,
+    timeout_s: float | None = None,
 ) -> dict[str, Any]:
     """Profile ``model`` on this machine: one fresh child per thread count (default 1 thread).
 
-    ``python`` is the interpreter that runs the child (default: this one).
+    ``input``: ``--input`` values (feeds.py); ``python`` runs the child (default: this one);
+    ``timeout_s`` limits each child (default 600 s).
     """
     path = check_tflite(model)
     thread_list = parse_threads(threads)
-    inputs = input_spec(path, input)
+    plan = plan_inputs(path, input)
     check_counts(runs, warmup)
+    limit = check_timeout(timeout_s)
     rows, machine = [], {}
     for n in thread_list:
-        cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=inputs,
-                           backend=backend, progress=on_progress is not None)
+        cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=plan.spec,
+                           backend=backend, progress=on_progress is not None, timeout_s=limit)
         res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
-                          label=plural(n, "thread"), on_progress=on_progress)
-        raw = parse_child(res, str(path))
+                          label=plural(n, "thread"), on_progress=on_progress, timeout_s=child_timeout(limit))
+        raw = parse_child(res, str(path), what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
         machine = machine or raw["machine"]
         rows.append(make_row(raw))
-    settings = {"runs": runs, "warmup": warmup, "threads": thread_list,
-                "input": "random" if inputs["kind"] == "random" else inputs["path"]}
+    settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings,
+                "timeout_s": limit}
     return document(model_info(path), {"kind": "local", "name": machine.get("hostname")}, machine, settings, rows)
 
 

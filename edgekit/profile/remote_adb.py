@@ -5,6 +5,10 @@ Pushes the model and the user's benchmark_model (built for the phone's ABI) to
 output (benchmark_output.py) into the same "edgekit.profile/1" rows. The tool
 reports mean, std, min and max rather than each run, so percentiles and the
 histogram are missing for adb rows; its memory figure is its own approximate one.
+Every adb call has the --timeout limit; benchmark_model is started as
+``echo EDGEKIT-PID $$ >&2; exec benchmark_model ...`` so that a timeout or Ctrl-C
+can also ``adb shell kill -9 PID`` it on the phone (killing the local adb client
+alone may leave it running there).
 
 Example:
     >>> doc = profile_adb("m.tflite", "R58M123ABC", "benchmark_model", threads="1,4", per_op=True)   # doctest: +SKIP
@@ -22,7 +26,8 @@ from typing import Any
 
 from ..errors import ModelLoadError, RemoteError, UsageError
 from . import benchmark_output, child
-from .profiler import ProgressFn, check_counts, check_tflite, document, model_info, parse_threads, run_process
+from .processes import DEFAULT_TIMEOUT_S, ProgressFn, run_process
+from .profiler import check_counts, check_tflite, check_timeout, document, model_info, parse_threads, timeout_error
 
 DEVICE_DIR = "/data/local/tmp/edgekit"
 _FACTS = {  # key -> shell expression; printed as key=value lines in one adb shell call
@@ -40,15 +45,25 @@ _FACTS = {  # key -> shell expression; printed as key=value lines in one adb she
 class Adb:
     """``adb -s SERIAL ...`` with one-line errors."""
 
-    def __init__(self, serial: str):
+    def __init__(self, serial: str, timeout_s: float = DEFAULT_TIMEOUT_S):
         exe = shutil.which("adb")
         if exe is None:
             raise RemoteError("adb not found on PATH; install Android platform-tools (apt-get install adb) "
                               "to profile on a phone")
-        self.exe, self.serial = exe, serial
+        self.exe, self.serial, self.timeout_s = exe, serial, timeout_s
 
-    def run(self, *args: str, check: bool = True, **kw):
-        res = run_process([self.exe, "-s", self.serial, *args], **kw)
+    def kill_on_phone(self, pid: int) -> None:
+        """on_kill for run_process: the phone's process, which outlives a killed local adb client."""
+        import subprocess
+
+        subprocess.run([self.exe, "-s", self.serial, "shell", f"kill -9 {int(pid)}"], stdin=subprocess.DEVNULL,
+                       capture_output=True, timeout=15)
+
+    def run(self, *args: str, check: bool = True, what: str | None = None, **kw):
+        res = run_process([self.exe, "-s", self.serial, *args], timeout_s=self.timeout_s,
+                          on_kill=self.kill_on_phone, **kw)
+        if res.timed_out:
+            raise timeout_error(self.serial, what or f"adb {args[0]}", self.timeout_s)
         if check and res.returncode != 0:
             last = (res.stderr.strip().splitlines() or res.stdout.strip().splitlines() or ["no message"])[-1]
             raise RemoteError(f"{self.serial}: adb {args[0]} failed: {last.strip()}")
@@ -111,8 +126,10 @@ def row_from_output(parsed: dict[str, Any], threads: int, binary: str) -> dict[s
 
 def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | None, *, runs: int = 200,
                 warmup: int = 20, threads: Any = None, per_op: bool = False,
-                on_progress: ProgressFn | None = None) -> dict[str, Any]:
-    """Profile ``model`` on the phone ``serial`` with ``benchmark_binary``; one row per thread count."""
+                on_progress: ProgressFn | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+    """Profile ``model`` on the phone ``serial`` with ``benchmark_binary``; one row per thread count.
+
+    ``timeout_s`` limits each adb call (default 600 s)."""
     path = check_tflite(model)
     if benchmark_binary is None:
         raise UsageError("--adb needs --benchmark-binary PATH: LiteRT's benchmark_model built for the phone "
@@ -122,7 +139,7 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
         raise UsageError(f"--benchmark-binary {binary}: no such file")
     thread_list = parse_threads(threads)
     check_counts(runs, warmup)
-    adb = Adb(serial)
+    adb = Adb(serial, check_timeout(timeout_s))
     adb.connect()
     info = model_info(path)
     remote_model = f"{DEVICE_DIR}/{info['sha256'][:16]}.tflite"
@@ -138,7 +155,8 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
                 f"--warmup_runs={warmup}"] + (["--enable_op_profiling=true"] if per_op else [])
         if on_progress:
             on_progress(label, "runs", 0, 1)
-        res = adb.shell(" ".join(shlex.quote(a) for a in args), check=False)
+        command = f"echo {child.PID_TAG}$$ >&2; exec " + " ".join(shlex.quote(a) for a in args)
+        res = adb.shell(command, check=False, what=f"{path.name}: benchmark_model with {n} threads")
         text = res.stdout + res.stderr
         op = child.custom_op_name(text)
         if op:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from ..fsutil import atomic_write_text
-from . import stats
+from . import latency_stats
 from .render import budget_lines, caveats, fmt_mb, fmt_ms, load_init_ms, machine_line, plural
 
 W, H = 640, 260
@@ -68,7 +68,7 @@ def _svg(parts: list[str], title: str) -> str:
 
 def histogram_svg(samples_ms: list[float], title: str) -> str:
     """Latency histogram up to p99.5; slower outliers are counted in a note rather than squashing the bars."""
-    edges, counts, beyond = stats.histogram(samples_ms)
+    edges, counts, beyond = latency_stats.histogram(samples_ms)
     parts, sx, sy = _axes(edges[0], edges[-1], 0, max(counts) * 1.05, "latency (ms)", "runs")
     for lo, hi, c in zip(edges, edges[1:], counts):
         if c:
@@ -84,7 +84,7 @@ def histogram_svg(samples_ms: list[float], title: str) -> str:
 
 def percentile_svg(rows: list[dict[str, Any]], title: str) -> str:
     """Latency against percentile, one line per thread count, with p50/p95/p99 marked."""
-    curves = [(r["threads"], stats.percentile_curve(r["samples_ms"])) for r in rows if r.get("samples_ms")]
+    curves = [(r["threads"], latency_stats.percentile_curve(r["samples_ms"])) for r in rows if r.get("samples_ms")]
     y_hi = max(v for _, c in curves for _, v in c)
     parts, sx, sy = _axes(0, 100, 0, y_hi * 1.05, "percentile", "latency (ms)")
     for p in (50, 95, 99):

@@ -14,11 +14,11 @@ Example:
 from __future__ import annotations
 
 import functools
-import tomllib
 from dataclasses import dataclass, field
 from importlib import resources
 
 from ..errors import DeviceProfileError
+from ..tomldata import tomllib
 
 
 @dataclass(frozen=True)

@@ -5,7 +5,9 @@ folder first on PATH. It understands the few commands edgekit uses: get-state,
 push (copies into $FAKE_ADB_ROOT), and shell (getprop/cat facts, mkdir/chmod,
 and benchmark_model, for which it prints the recorded output in $FAKE_ADB_OUTPUT
 after checking that the model and binary were really pushed). Every call is
-logged as a JSON line to $FAKE_ADB_LOG.
+logged as a JSON line to $FAKE_ADB_LOG. edgekit starts benchmark_model as
+``echo EDGEKIT-PID $$ >&2; exec ...``: the fake prints its own pid the same way, and with
+$FAKE_ADB_HANG set it hangs there instead of answering (to test --timeout and Ctrl-C).
 """
 
 import json
@@ -42,6 +44,16 @@ def main(argv):
         print(f"{args[0]}: 1 file pushed")
     elif cmd == "shell":
         line = " ".join(args)
+        if line.startswith("echo EDGEKIT-PID $$ >&2; exec "):
+            print(f"EDGEKIT-PID {os.getpid()}", file=sys.stderr, flush=True)
+            line = line.split("; exec ", 1)[1]
+            if os.environ.get("FAKE_ADB_HANG"):
+                import time
+
+                while True:
+                    time.sleep(3600)
+        if line.startswith("kill -9 "):
+            return 0  # the phone's kill: logged above, which is what the tests check
         if "benchmark_model" in line and "--graph=" in line:
             graph = line.split("--graph=")[1].split()[0]
             binary = line.split()[0]

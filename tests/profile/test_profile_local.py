@@ -50,7 +50,7 @@ def test_input_file_is_quantized_for_an_int8_model(digits_models, digits, tmp_pa
     doc = profiler.profile_model(digits_models("int8"), runs=20, warmup=2, input=x)
     row = doc["rows"][0]
     assert row["inputs"][0]["dtype"] == "int8" and row["inputs"][0]["samples"] == 16
-    assert doc["settings"]["input"] == str(x.resolve())
+    assert doc["settings"]["input"] == {"serving_default_image:0": str(x.resolve())}
     bad = tmp_path / "bad.npy"
     np.save(bad, np.zeros((3, 5), np.float32))
     with pytest.raises(UsageError, match=r"has shape \[1, 8, 8, 1\]; the file holds \[3, 5\]"):
@@ -102,14 +102,31 @@ BLOCK_EDGEKIT = (
 )
 
 
-def test_bundled_child_needs_no_edgekit(digits_models, tmp_path):
-    """What SSH pipes to `python3 -`, run with every edgekit import blocked."""
-    cfg = {"model": str(digits_models("fp32")), "runs": 5, "warmup": 1, "threads": 1, "progress": True}
+def _int8_cfg(digits_models, digits, tmp_path) -> dict:
+    """Float digits for the int8 model: the child quantizes them with edgekit/quant.py."""
+    np.save(tmp_path / "x.npy", digits.x_test[:3])
+    return {"model": str(digits_models("int8")), "runs": 5, "warmup": 1, "threads": 1, "progress": True,
+            "input": {"files": {"serving_default_image:0": {"path": str(tmp_path / "x.npy"), "key": None}}}}
+
+
+def test_bundled_child_needs_no_edgekit(digits_models, digits, tmp_path):
+    """What SSH pipes to `python3 -`, run with every edgekit import blocked (quant.py travels in the bundle)."""
+    cfg = _int8_cfg(digits_models, digits, tmp_path)
     r = subprocess.run([sys.executable, "-I", "-c", BLOCK_EDGEKIT, json.dumps(cfg)], input=bundle_source(),
                        capture_output=True, text=True, cwd=tmp_path, timeout=120)
     assert r.returncode == 0, r.stderr
-    assert _result(r.stdout)["machine"]["cores"] >= 1
-    assert child.PROGRESS_TAG + "runs 5 5" in r.stderr
+    result = _result(r.stdout)
+    assert result["machine"]["cores"] >= 1
+    assert result["inputs"][0]["dtype"] == "int8" and result["inputs"][0]["samples"] == 3
+    assert child.PROGRESS_TAG + "runs 5 5" in r.stderr and r.stderr.startswith(child.PID_TAG)
+
+
+def test_child_as_a_script_reads_quant_beside_the_package(digits_models, digits, tmp_path):
+    cfg = _int8_cfg(digits_models, digits, tmp_path)
+    r = subprocess.run([sys.executable, child.__file__, json.dumps(cfg)], capture_output=True, text=True,
+                       cwd=tmp_path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    assert _result(r.stdout)["inputs"][0]["samples"] == 3
 
 
 def test_child_reports_a_missing_interpreter_package(digits_models):

@@ -8,13 +8,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit.errors import CheckFailed, DeviceProfileError, UsageError
-from edgekit.profile import budgets, machine, memory, schema, stats
+from edgekit.profile import budgets, latency_stats, machine, memory, schema
 
 
 @settings(max_examples=60, deadline=None)
 @given(st.lists(st.floats(min_value=1e-4, max_value=1e4), min_size=1, max_size=300))
 def test_summary_is_ordered_and_matches_numpy(samples):
-    s = stats.summarize(samples)
+    s = latency_stats.summarize(samples)
     order = [s[k] for k in ("min", "p50", "p90", "p95", "p99", "max")]
     assert all(a <= b + 1e-6 for a, b in zip(order, order[1:]))
     assert s["count"] == len(samples)
@@ -25,23 +25,23 @@ def test_summary_is_ordered_and_matches_numpy(samples):
 def test_bootstrap_ci_separates_a_shift_from_noise():
     rng = np.random.default_rng(1)
     a, b = rng.normal(10, 1, 400), rng.normal(10, 1, 400)
-    lo, hi = stats.bootstrap_diff_ci(a, b)
+    lo, hi = latency_stats.bootstrap_diff_ci(a, b)
     assert lo < 0 < hi
-    lo, hi = stats.bootstrap_diff_ci(a, a + 1.0)
+    lo, hi = latency_stats.bootstrap_diff_ci(a, a + 1.0)
     assert 0.7 < lo < hi < 1.3
-    assert stats.bootstrap_diff_ci(a, b) == stats.bootstrap_diff_ci(a, b)  # seeded
+    assert latency_stats.bootstrap_diff_ci(a, b) == latency_stats.bootstrap_diff_ci(a, b)  # seeded
 
 
 def test_histogram_keeps_outliers_out_of_the_bars_but_counts_them():
     samples = [1.0] * 500 + [1.1] * 500 + [500.0]
-    edges, counts, beyond = stats.histogram(samples)
+    edges, counts, beyond = latency_stats.histogram(samples)
     assert beyond == 1 and sum(counts) == 1000  # the outlier is left out of the bars; the note counts it
     assert edges[-1] < 500
 
 
 def test_block_medians_show_drift():
-    assert len(stats.block_medians(list(range(100)))) == stats.BLOCKS
-    assert stats.block_medians([1.0, 2.0]) == [1.5]
+    assert len(latency_stats.block_medians(list(range(100)))) == latency_stats.BLOCKS
+    assert latency_stats.block_medians([1.0, 2.0]) == [1.5]
 
 
 def test_throttle_flags_are_decoded_into_words():

@@ -11,6 +11,7 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
+import prebuilt_models  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 import pytest
 
 os.environ["EDGEKIT_CACHE_DIR"] = tempfile.mkdtemp(prefix="edgekit-test-cache-")
@@ -35,18 +36,9 @@ def guarded(int8_path, fp32_path):
         yield model
 
 
-def _convert_fn(fn, spec, path: Path) -> Path:
-    import tensorflow as tf
-
-    concrete = tf.function(fn, input_signature=[spec]).get_concrete_function()
-    conv = tf.lite.TFLiteConverter.from_concrete_functions([concrete])
-    path.write_bytes(conv.convert())
-    return path
-
-
 @pytest.fixture(scope="session")
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
-    """Four-value models without manifests:
+    """Four-value models without manifests (built by tests/prebuilt_models.py build_tiny, or prebuilt):
 
     - ``gather``: gathers from a 4-entry table at int(x); indices out of 0..3 fail in invoke
       (TFLite's GATHER checks bounds at run time), zeros run fine, so the probe passes it;
@@ -54,25 +46,12 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     - ``log``: log(x), NaN for negative input (an invalid output);
     - ``log_abs``: log(|x| + 1), finite everywhere (the fallback for ``log``).
     """
-    import tensorflow as tf
-
     out = tmp_path_factory.mktemp("tiny")
-    spec = tf.TensorSpec([1, 4], tf.float32)
-    table = tf.constant([10.0, 20.0, 30.0, 40.0])
-
-    def gather(x):
-        return tf.gather(table, tf.cast(x, tf.int32))
-
-    def safe_gather(x):
-        return tf.gather(table, tf.clip_by_value(tf.cast(x, tf.int32), 0, 3))
-
-    def log(x):
-        return tf.math.log(x)
-
-    def log_abs(x):
-        return tf.math.log(tf.abs(x) + 1.0)
-
-    return {f.__name__: _convert_fn(f, spec, out / f"{f.__name__}.tflite") for f in (gather, safe_gather, log, log_abs)}
+    prebuilt = prebuilt_models.folder()
+    if prebuilt:
+        return {name: prebuilt_models.copy_model(prebuilt / "tiny" / f"{name}.tflite", out)
+                for name in prebuilt_models.TINY}
+    return prebuilt_models.build_tiny(out)
 
 
 @pytest.fixture(scope="session")

@@ -113,6 +113,7 @@ def test_guard_demo_block(digits, int8_path, fp32_path):
     assert "100.0%" in rows["uniform noise"] and "100.0%" in rows["blank (black, white)"]
 
 
+@pytest.mark.full_env  # tflite-runtime comes with the dev extra only
 def test_runs_on_tflite_runtime_too(int8_path, digits, tmp_path):
     """The old interpreter package (armv7l devices) gives the same answers through the same guard.
 

@@ -12,6 +12,7 @@ def test_default_is_ai_edge_litert():
     assert be.name == "ai-edge-litert" and be.version[0].isdigit()
 
 
+@pytest.mark.full_env
 def test_all_three_are_installed_in_the_dev_env():
     assert [b.name for b in available_backends()] == ["ai-edge-litert", "tflite-runtime", "tensorflow"]
 

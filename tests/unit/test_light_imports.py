@@ -42,3 +42,32 @@ def test_convert_without_tensorflow_says_what_to_install(tmp_path):
              f"sys.exit(main(['convert', {str(tmp_path / 'm.keras')!r}, '-o', {str(tmp_path / 'o.tflite')!r}]))")
     assert r.returncode == 2
     assert r.stderr.strip() == "error: converting needs TensorFlow; install it with: pip install 'edgekit[convert]'"
+
+
+def test_every_module_parses_as_the_oldest_python_requires_python_admits():
+    """Grammar newer than requires-python (except*, PEP 695 generics, ...) fails here, in any venv;
+    ./dev test also runs the runtime and unit tests on each Python 3.10..3.13 it finds."""
+    import ast
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "edgekit"  # the checkout (the tests may run on an installed copy)
+    pyproject = (root.parent / "pyproject.toml").read_text()
+    major, minor = map(int, re.search(r'requires-python = ">=(\d+)\.(\d+)"', pyproject).groups())
+    assert (major, minor) == (3, 10)
+    for path in sorted(root.rglob("*.py")):
+        ast.parse(path.read_text(encoding="utf-8"), str(path), feature_version=(major, minor))
+
+
+def test_toml_reading_needs_no_tomllib_on_python_3_10():
+    """tomllib is 3.11+; on 3.10 edgekit reads TOML with tomli (a dependency there only)."""
+    import re
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[2] / "edgekit"
+    assert re.search(r"""["']tomli>=[\d.]+; python_version < '3\.11'["']""",
+                     (root.parent / "pyproject.toml").read_text())
+    users = [str(p.relative_to(root)) for p in sorted(root.rglob("*.py"))
+             if re.search(r"^\s*import tomllib|^\s*from tomllib", p.read_text(), re.M)]
+    assert users == ["tomldata.py"], f"{users}: use `from edgekit.tomldata import tomllib` (tomli on 3.10)"
+    assert "if sys.version_info >= (3, 11):\n    import tomllib\nelse:" in (root / "tomldata.py").read_text()

@@ -209,15 +209,14 @@ def test_shipped_schema_is_the_generated_one_and_accepts_real_manifests():
         jsonschema.validate(broken, shipped)
 
 
-def test_a_version_1_model_still_runs_guarded():
+def test_a_version_1_model_still_runs_guarded(digits):
     """A model and manifest written by edgekit 0.1.0 (v1) load behind the full guard: stats are found
     through the v1 tensor names, so noise is flagged and a clean digit is not."""
-    from edgekit.digits import load_split
     from edgekit.runtime import EdgeModel
 
     with EdgeModel.load(V1.with_name("digits-int8.v1.tflite")) as model:
         assert model.manifest.schema == SCHEMA and model.input_guard.scorer is not None
-        x = load_split(seed=0).x_test[:20]
+        x = digits.x_test[:20]
         assert model.predict(x).flagged.mean() <= 0.05
         noise = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
         assert model.predict(noise).flagged.all()

@@ -11,6 +11,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 @pytest.mark.slow
+@pytest.mark.full_env  # needs the build package
 def test_wheel_holds_data_and_reads_it(tmp_path):
     r = subprocess.run([sys.executable, "-m", "build", "--wheel", "--no-isolation", "--outdir", str(tmp_path), str(REPO)],
                        capture_output=True, text=True, timeout=300)

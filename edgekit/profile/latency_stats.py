@@ -1,4 +1,4 @@
-"""Latency statistics: percentiles, spread, and the noise estimates compare.py needs.
+"""Latency statistics of one profile: percentiles, spread, drift blocks, histogram, bootstrap noise test.
 
 Percentiles use linear interpolation between order statistics (numpy's default,
 the same as LiteRT's benchmark_litert_model.py). std is the sample standard

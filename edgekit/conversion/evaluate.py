@@ -21,7 +21,7 @@ import numpy as np
 from ..backends import make_interpreter
 from ..manifest import Accuracy, OutputAccuracy, tensor_specs
 from ..progress import Progress
-from ..quant import dequantize, quantize
+from ..quant import Dequantizer, Quantizer
 from .loader import Source
 from .tf import captured
 
@@ -42,6 +42,8 @@ def run_tflite(model, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
     out = outs[0]
     results = []
     batch = BATCH if inp.shape[0] == -1 else 1
+    quantize = Quantizer(inp.scale, inp.zero_point, inp.dtype) if inp.dtype != "float32" and inp.quantized else None
+    dequantize = Dequantizer(out.scale, out.zero_point, out.dtype) if out.quantized else None
     with Progress("evaluating", total=len(x), enabled=False if quiet else None) as bar:
         current = None
         for start in range(0, len(x), batch):
@@ -50,12 +52,11 @@ def run_tflite(model, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
                 interp.resize_tensor_input(inp.index, list(chunk.shape))
                 interp.allocate_tensors()
                 current = chunk.shape[0]
-            feed = (quantize(chunk, inp.scale, inp.zero_point, inp.dtype)
-                    if inp.dtype != "float32" and inp.quantized else chunk.astype(inp.dtype))
+            feed = quantize(chunk) if quantize is not None else chunk.astype(inp.dtype)
             interp.set_tensor(inp.index, feed)
             interp.invoke()
             y = interp.get_tensor(out.index)
-            results.append(dequantize(y, out.scale, out.zero_point) if out.quantized else y.astype(np.float32))
+            results.append(dequantize(y) if dequantize is not None else y.astype(np.float32))
             bar.advance(len(chunk))
     return np.concatenate(results)
 

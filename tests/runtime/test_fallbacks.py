@@ -100,7 +100,7 @@ def test_load_failure_uses_fallback_model(int8_path, fp32_path, digits, tmp_path
     broken.with_name(manifest.name).write_bytes(manifest.read_bytes())
     with pytest.raises(ModelLoadError):
         EdgeModel.load(broken, policy=Policy(verify_sha256=False))  # no fallback given: raise
-    model = EdgeModel.load(broken, fallback=fp32_path)
+    model = EdgeModel.load(broken, fallback=fp32_path, policy=Policy(verify_sha256=False))
     assert model.health()["fallback_active"] and model.incidents()[0]["kind"] == "load"
     pred = model.predict(digits.x_test[:4])
     assert pred.sources == ["fallback"] * 4 and pred.output.shape == (4, 10)

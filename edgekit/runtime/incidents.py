@@ -29,6 +29,7 @@ import json
 import os
 import threading
 import time
+import weakref
 from pathlib import Path
 from typing import Any
 
@@ -52,8 +53,7 @@ def summarize(x: Any) -> dict[str, Any]:
         finite = x[np.isfinite(x)] if x.dtype.kind == "f" else x
         out["nonfinite"] = int(x.size - finite.size)
         if finite.size:
-            with np.errstate(over="ignore"):
-                out.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean(dtype=np.float64)))
+            out.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean(dtype=np.float64)))
     return out
 
 
@@ -68,7 +68,7 @@ class IncidentLog:
         self._recent: collections.deque = collections.deque(maxlen=RECENT)
         self._counts: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
-        self._fh = None
+        self._fh: list = [None]  # the open file, in a box a finalizer can close without a ResourceWarning
         self._size = 0
         self._lines = 0  # records in the current file
         self._backup_lines: list[int | None] = []  # records per rotated file, newest first (None: unknown)
@@ -76,11 +76,12 @@ class IncidentLog:
         if self.path is not None:
             try:
                 self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh = open(self.path, "a", encoding="utf-8")
+                self._fh[0] = open(self.path, "a", encoding="utf-8")
                 self._size = self.path.stat().st_size
             except OSError as err:
                 raise UsageError(f"{self.path}: cannot write the incident log ({err.strerror})") from None
             self._backup_lines = [None for i in range(1, self.backups + 1) if self._backup(i).exists()]
+            weakref.finalize(self, _close, self._fh)
 
     def _backup(self, i: int) -> Path:
         return self.path.with_name(f"{self.path.name}.{i}")
@@ -103,7 +104,7 @@ class IncidentLog:
         with self._lock:
             self._recent.append(rec)
             self._counts[kind] += 1
-            if self._fh is not None:
+            if self._fh[0] is not None:
                 self._write(line)
         return rec
 
@@ -129,8 +130,8 @@ class IncidentLog:
         if self._size and self._size + size > self.max_bytes:
             self._rotate()
         try:
-            self._fh.write(line)
-            self._fh.flush()
+            self._fh[0].write(line)
+            self._fh[0].flush()  # each record reaches the OS as it happens: nothing lost if the app dies
         except OSError:  # a full or failing disk must not take predict down: count it as dropped
             self.dropped_records += 1
             return
@@ -138,7 +139,7 @@ class IncidentLog:
         self._lines += 1
 
     def _rotate(self) -> None:
-        self._fh.close()
+        self._fh[0].close()
         if self.backups == 0:
             self.dropped_records += self._lines
             self.path.unlink(missing_ok=True)
@@ -152,7 +153,7 @@ class IncidentLog:
             os.replace(self.path, self._backup(1))
             self._backup_lines.insert(0, self._lines)
         self.rotations += 1
-        self._fh = open(self.path, "a", encoding="utf-8")
+        self._fh[0] = open(self.path, "a", encoding="utf-8")
         self._size = self._lines = 0
 
     def recent(self) -> list[dict[str, Any]]:
@@ -171,7 +172,12 @@ class IncidentLog:
                     "dropped_records": self.dropped_records, "dropped_values": self.dropped_values}
 
     def close(self) -> None:
+        """Close the file (later records stay in memory only)."""
         with self._lock:
-            if self._fh is not None:
-                self._fh.close()
-                self._fh = None
+            _close(self._fh)
+
+
+def _close(box: list) -> None:
+    if box[0] is not None:
+        box[0].close()
+        box[0] = None

@@ -435,6 +435,11 @@ class EdgeModel:
             h["shadow"] = self.shadow.snapshot(wait=wait_for_shadow)
         return h
 
+    @property
+    def security_ok(self) -> bool:
+        """False after a security event at load (a tampered file), even when the fallback answers."""
+        return not self.security
+
     def incidents(self) -> list[dict[str, Any]]:
         """The most recent incident records (up to 1,000), oldest first."""
         return self.incident_log.recent()

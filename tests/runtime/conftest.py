@@ -48,6 +48,8 @@ def _convert_fn(fn, spec, path: Path) -> Path:
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """Four-value models without manifests:
 
+    - ``batch_one``: x * 2 through a reshape to [1, 4]; its input batch is dynamic, so resizing to
+      batch 2 is accepted and then allocate_tensors fails;
     - ``gather``: gathers from a 4-entry table at int(x); indices out of 0..3 fail in invoke
       (TFLite's GATHER checks bounds at run time), zeros run fine, so the probe passes it;
     - ``safe_gather``: the same with indices clipped into range (the fallback for ``gather``);
@@ -72,7 +74,14 @@ def tiny_models(tmp_path_factory) -> dict[str, Path]:
     def log_abs(x):
         return tf.math.log(tf.abs(x) + 1.0)
 
-    return {f.__name__: _convert_fn(f, spec, out / f"{f.__name__}.tflite") for f in (gather, safe_gather, log, log_abs)}
+    models = {f.__name__: _convert_fn(f, spec, out / f"{f.__name__}.tflite")
+              for f in (gather, safe_gather, log, log_abs)}
+
+    def batch_one(x):  # a graph fixed to batch 1 behind a dynamic batch input: allocate fails for others
+        return tf.reshape(x, [1, 4]) * 2.0
+
+    models["batch_one"] = _convert_fn(batch_one, tf.TensorSpec([None, 4], tf.float32), out / "batch_one.tflite")
+    return models
 
 
 @pytest.fixture(scope="session")

@@ -36,7 +36,8 @@ class Quantizer:
         self.lo, self.hi = np.float32(info.min), np.float32(info.max)
 
     def __call__(self, x: np.ndarray, in_range: bool = False) -> np.ndarray:
-        q = np.asarray(x, np.float32) * self.inv_scale  # a fresh array: rounded and clipped in place
+        """``x``: a float32 array (the one-shot ``quantize`` converts other input first)."""
+        q = x * self.inv_scale  # a fresh array: rounded and clipped in place
         q += self.zp
         np.rint(q, out=q)
         if in_range:
@@ -61,13 +62,13 @@ class Dequantizer:
             self.table = ((codes - self.zp) * self.scale).astype(np.float32)
 
     def __call__(self, q: np.ndarray) -> np.ndarray:
-        if self.table is not None and q.dtype.itemsize == 1:
+        if self.table is not None:  # built only for a 1-byte dtype, which q then has
             return self.table[q.view(np.uint8)]
         return (np.asarray(q, np.float32) - self.zp) * self.scale
 
 
 def quantize(x: np.ndarray, scale: float, zero_point: int, dtype: str | np.dtype) -> np.ndarray:
-    return Quantizer(scale, zero_point, dtype)(x)
+    return Quantizer(scale, zero_point, dtype)(np.asarray(x, np.float32))
 
 
 def dequantize(q: np.ndarray, scale: float, zero_point: int) -> np.ndarray:

@@ -209,7 +209,9 @@ class InputGuard:
         self.fast_hi = np.minimum(self.range_hi, self.clip_hi).astype(np.float32)
         self._scalar_bounds = (float(self.fast_lo.max()), float(self.fast_hi.min()))
         ood_ref = stats.ood if stats else None
-        self.ood_limit = policy.ood_threshold if ood_limit == "policy" else ood_limit
+        limit = policy.ood_threshold if ood_limit == "policy" else ood_limit
+        # a plain float: numpy compares its scalars with float subclasses (Policy's default) far slower
+        self.ood_limit = None if limit is None else float(limit)
         self.scorer = OODScorer(ood_ref) if ood_ref and self.ood_limit is not None else None
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
@@ -351,11 +353,11 @@ class OutputChecks:
 
     def __init__(self, names: list[str], guards: list[OutputGuard], signal=None):
         self.names, self.guards, self.signal = list(names), list(guards), signal
-        self._fast = self.guards[0] if len(guards) == 1 and signal is None else None
+        self.single_guard = self.guards[0] if len(guards) == 1 and signal is None else None
 
     def __call__(self, outs: list[np.ndarray]):
-        if self._fast is not None:
-            return self._fast(outs[0])
+        if self.single_guard is not None:
+            return self.single_guard(outs[0])
         parts = [g(o) for g, o in zip(self.guards, outs)]
         scores = flagged = None
         if self.signal is not None:

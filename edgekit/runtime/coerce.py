@@ -63,6 +63,10 @@ class Coercer:
                                        "or batches of the same size")
         return batches, flags[0]
 
+    def value_of(self, x: Mapping) -> Any:
+        """The value of a one-input model's ``{name: value}``."""
+        return self._values(x)[0]
+
     def _values(self, x: Mapping) -> list[Any]:
         unknown = sorted(str(k) for k in x if k not in self.names)
         missing = [n for n in self.names if n not in x]

@@ -95,6 +95,7 @@ class Runner:
         self._in_index = [t.index for t in ins]
         self._out_index = [t.index for t in outs]
         self._quantizers = [Quantizer(t.scale, t.zero_point, t.dtype) if t.quantized else None for t in ins]
+        self._q0 = self._quantizers[0]
         self._in_dtypes = [np.dtype(t.dtype) for t in ins]
         self._deq = [Dequantizer(o.scale, o.zero_point, o.dtype) if o.quantized else None for o in outs]
         self.probability = [_produced_by_softmax(first, i) for i in self._out_index]
@@ -129,6 +130,23 @@ class Runner:
         """
         return self.run_kept([batch] if isinstance(batch, np.ndarray) else batch, in_qrange)[0]
 
+    def run_one(self, batch: np.ndarray, in_qrange: bool = False):
+        """``run_kept`` for a single-input model, without the per-input lists (the hot path):
+        (outputs, the quantized input or None, raw outputs)."""
+        qz = self._q0
+        if qz is not None:
+            x = qz(batch, in_qrange)
+        else:
+            x = batch if batch.dtype == self._in_dtypes[0] else batch.astype(self._in_dtypes[0])
+        slot = self._free.get()
+        try:
+            raw = self._invoke(slot, [x], (x.shape,))
+        finally:
+            self._free.put(slot)
+        outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
+                for r, d in zip(raw, self._deq)]
+        return outs, (x if qz is not None else None), raw
+
     def run_kept(self, batches: list[np.ndarray], in_qrange=None):
         """``run`` on a list of batches, also returning the model-dtype inputs (quantized ones, else None)
         and the raw outputs: fresh arrays nobody else holds, which the monitor keeps by reference."""
@@ -145,7 +163,7 @@ class Runner:
             xs.append(x)
         slot = self._free.get()
         try:
-            raw = self._invoke(slot, xs)
+            raw = self._invoke(slot, xs, tuple(x.shape for x in xs))
         finally:
             self._free.put(slot)
         # get_tensor already returned a copy: float32 outputs are handed over as they are.
@@ -153,9 +171,8 @@ class Runner:
                 for r, d in zip(raw, self._deq)]
         return outs, qs, raw
 
-    def _invoke(self, slot: _Slot, xs: list[np.ndarray]) -> list[np.ndarray]:
+    def _invoke(self, slot: _Slot, xs: list[np.ndarray], shapes: tuple) -> list[np.ndarray]:
         interp = slot.interp
-        shapes = tuple(x.shape for x in xs)
         if shapes != slot.shape:
             if self.fixed_batch is not None and slot.shape is not None and all(
                     s[1:] == o[1:] for s, o in zip(shapes, slot.shape)):

@@ -42,6 +42,7 @@ import logging
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -232,6 +233,8 @@ class EdgeModel:
             mon_in.append((name, stats, shape, (spec.scale, spec.zero_point) if own and spec.quantized else None))
         self.coerce = Coercer(names, coercers)
         self.input_checks = InputChecks(names, guards)
+        self._single = len(names) == 1
+        self._coerce1, self._guard1 = coercers[0], guards[0]
         # -- outputs, in the caller's order
         onames, opos, _ = self._order(src.outputs, m.outputs if m else None, True)
         self.output_names = onames
@@ -252,6 +255,7 @@ class EdgeModel:
             signal = (self.classifier_output, g.output_signal, float(g.output_threshold),
                       probs[self.classifier_output])
         self.output_checks = OutputChecks(onames, oguards, signal)
+        self._out1 = self.output_checks.single_guard  # one output, no signal: its guard directly
         self.monitor = Monitor(mon_in, [(n, int(np.prod([d for d in o.shape[1:] if d > 0] or [1])),
                                          (o.scale, o.zero_point) if own and o.quantized else None)
                                         for n, o in zip(onames, outs)], window=window, labels=self.labels)
@@ -296,29 +300,42 @@ class EdgeModel:
         """
         t0 = _perf()
         pending = None
+        single = self._single
         try:  # 1. coerce, 2. validate
-            batches, batched = self.coerce(x)
+            if single:  # one input: its coercer and guard directly (the hot path: no per-input lists)
+                if type(x) is not np.ndarray and isinstance(x, Mapping):
+                    x = self.coerce.value_of(x)
+                batch, batched = self._coerce1(x)
+                batches = [batch]
+                checks = self._guard1
+            else:
+                batches, batched = self.coerce(x)
+                checks = self.input_checks
             if self._overlap is not None:
                 # Large input, slow model: the input checks run on another core while the
                 # interpreter (which releases the GIL) works; their verdict is applied after.
-                pending = self._overlap.submit(self.input_checks, batches)
+                pending = self._overlap.submit(checks, batch if single else batches)
                 iv = None
             else:
-                iv = self.input_checks(batches)
+                iv = checks(batch if single else batches)
         except InputValidationError as err:
             return self._bad_input(err, x)
         if self.runner is None:  # the primary did not load: the fallback answers everything
             return self._without_model(batches, batched, iv, t0)
         err = None
-        feed = self._feed
         try:  # 3. run
-            qrange = None if iv is None else iv.qrange
-            if feed is None:
-                outs, qs, raws = self.runner.run_kept(batches, qrange)
+            if single:
+                outs, q, raws = self.runner.run_one(batch, iv is not None and iv.in_qrange)
+                qs = [q]
             else:
-                outs, qs, raws = self.runner.run_kept([batches[i] for i in feed],
-                                                      None if qrange is None else [qrange[i] for i in feed])
-                qs = self._to_caller(qs)
+                qrange = None if iv is None else iv.qrange
+                feed = self._feed
+                if feed is None:
+                    outs, qs, raws = self.runner.run_kept(batches, qrange)
+                else:
+                    outs, qs, raws = self.runner.run_kept([batches[i] for i in feed],
+                                                          None if qrange is None else [qrange[i] for i in feed])
+                    qs = self._to_caller(qs)
         except (InputValidationError, InferenceError) as e:
             err = e
         if pending is not None:
@@ -333,7 +350,7 @@ class EdgeModel:
             return self._invoke_failed(err, batches, batched, iv, t0)
         if self._take is not None:
             outs, raws = [outs[j] for j in self._take], [raws[j] for j in self._take]
-        ov = self.output_checks(outs)  # 4. outputs
+        ov = self._out1(outs[0]) if self._out1 is not None else self.output_checks(outs)  # 4. outputs
         latency = (_perf() - t0) * 1000.0
         pred = Prediction(self, outs, batched, iv, ov, latency)
         if iv.flagged is not None or ov.flagged is not None or (self._budget is not None and latency > self._budget):

@@ -81,11 +81,16 @@ class Monitor:
             if n == 1:
                 if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
                     k = self.kept % self.window
+                    # inlined ring stores (this runs on every call): see _InputRing.put / _OutputRing.put
                     for j, ring in enumerate(self.inputs):
-                        ring.put(k, batches[j], None if qs is None else qs[j])
+                        q = None if qs is None else qs[j]
+                        ring._x[k] = q[0] if q is not None and ring._by_ref else ring._subsample(batches[j])[0]
                     if outs is not None:
                         for j, ring in enumerate(self.outputs):
-                            ring.put(k, outs[j], None if raws is None else raws[j])
+                            if ring.keep:
+                                raw = None if raws is None else raws[j]
+                                ring._out[k] = (raw[0] if raw is not None and ring.quant is not None
+                                                else np.array(outs[j][0], np.float32))
                     self.kept += 1
                 self._ood[i] = math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])

@@ -91,7 +91,7 @@ class Policy:
         """The OOD score limit to use: this policy's, unless it is the default and the manifest has one."""
         if type(self.ood_threshold) is _Unset and manifest_threshold is not None:
             return float(manifest_threshold)
-        return self.ood_threshold
+        return None if self.ood_threshold is None else float(self.ood_threshold)
 
     def __post_init__(self) -> None:
         for kind in KINDS:

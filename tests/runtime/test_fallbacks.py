@@ -87,7 +87,7 @@ def test_tampered_model_refused_unless_policy_relaxes(int8_path, tmp_path):
     target.write_bytes(bytes(data))
     manifest = int8_path.with_name(int8_path.stem + ".manifest.json")
     target.with_name(manifest.name).write_bytes(manifest.read_bytes())
-    with pytest.raises(TamperedModelError, match="does not match the manifest"):
+    with pytest.raises(TamperedModelError, match="does not match the manifest"), pytest.warns(UserWarning):
         EdgeModel.load(target, policy=Policy(on_load="raise"))
     relaxed = EdgeModel.load(target, policy=Policy(verify_sha256=False))
     assert relaxed.predict(np.zeros((8, 8, 1), np.float32)).output.shape == (10,)

@@ -92,9 +92,10 @@ def test_probe_uses_app_threads_new_shapes_and_calibration_means(int8_path, digi
     assert calls[-1]["shapes"] == [[7, 8, 8, 1]] and len(calls) == 3
 
 
-def test_a_shape_the_probe_refuses_never_runs_in_process(int8_path, fp32_path, digits, monkeypatch):
+def test_a_shape_the_probe_refuses_never_runs_in_process(int8_path, fp32_path, digits, monkeypatch, tmp_path):
     from edgekit.runtime import safeload
 
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))  # no verdicts from earlier tests
     monkeypatch.setattr(safeload, "_memory", {})
     model = EdgeModel.load(int8_path, fallback=fp32_path)
     model.fallback.predict(digits.x_test[:3])  # the fallback has run this shape: only the primary is refused

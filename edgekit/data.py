@@ -30,13 +30,31 @@ MAX_IMAGE_PIXELS = 40_000_000  # refuse decompression bombs well before Pillow's
 
 @dataclass
 class Dataset:
-    x: np.ndarray
+    """Samples for a model: ``x`` is one array, or {input name: array} for a model with several inputs.
+
+    ``y`` holds labels or targets (for the first classifier output); ``targets`` holds them per
+    output name where a file gives them that way (``y_<output>`` arrays in an .npz).
+    """
+
+    x: np.ndarray | dict[str, np.ndarray]
     y: np.ndarray | None = None
     labels: list[str] | None = None
     source: str = "<array>"
+    targets: dict[str, np.ndarray] | None = None
 
     def __len__(self) -> int:
-        return int(self.x.shape[0])
+        first = next(iter(self.x.values())) if isinstance(self.x, dict) else self.x
+        return int(first.shape[0])
+
+    def take(self, rows: np.ndarray) -> "Dataset":
+        """The samples at ``rows`` (every input, labels and targets alike)."""
+        x = {k: v[rows] for k, v in self.x.items()} if isinstance(self.x, dict) else self.x[rows]
+        targets = None if self.targets is None else {k: v[rows] for k, v in self.targets.items()}
+        return Dataset(x, None if self.y is None else self.y[rows], self.labels, self.source, targets)
+
+    def arrays(self, names: list[str]) -> dict[str, np.ndarray]:
+        """{input name: array}; a one-input dataset is given the model's one name."""
+        return dict(self.x) if isinstance(self.x, dict) else {names[0]: self.x}
 
 
 PRESETS = {  # --normalize: pixel -> pixel x scale + offset, then (v - mean) / std
@@ -195,6 +213,101 @@ def load_dataset(
         else:
             raise DataError(f"{path}: {what} must be a .npy or .npz file or a folder of images")
     return _checked(ds, input_shape, what)
+
+
+def load_named(
+    source: Any,
+    *,
+    input_shapes: dict[str, Sequence[int]],
+    preprocessing: dict[str, Preprocessing] | None = None,
+    what: str = "data",
+) -> Dataset:
+    """Data for a model with several inputs: one array per input name, all with the same count.
+
+    ``source``: an .npz with an array per input name (``y`` for labels, ``y_<output>`` for targets
+    of a named output), or a dict {input name: array, .npy path or image folder}.
+
+    Example:
+        >>> ds = load_named("eval.npz", input_shapes={"image": (8, 8, 1), "features": (4,)})  # doctest: +SKIP
+        >>> sorted(ds.x), len(ds)                                                            # doctest: +SKIP
+        (['features', 'image'], 450)
+    """
+    pre = preprocessing or {}
+    y = targets = None
+    labels = None
+    if isinstance(source, (str, Path)):
+        path = Path(source)
+        if not path.is_file() or path.suffix != ".npz":
+            raise DataError(f"{path}: {what} data for a model with inputs {', '.join(input_shapes)} must be an "
+                            ".npz file with one array per input name")
+        arrays = _npz_arrays(path)
+        where = str(path)
+        y = arrays.pop("y", None)
+        lab = arrays.pop("labels", None)
+        labels = [str(v) for v in lab.tolist()] if lab is not None else None
+        targets = {k[2:]: arrays.pop(k) for k in [k for k in arrays if k.startswith("y_")]} or None
+    elif isinstance(source, dict):
+        arrays, where = dict(source), "<dict>"
+        y = arrays.pop("y", None)
+    else:
+        raise DataError(f"{what} data for a model with inputs {', '.join(input_shapes)} must be an .npz file or "
+                        "a dict {input name: array}")
+    unknown = sorted(set(arrays) - set(input_shapes))
+    missing = [n for n in input_shapes if n not in arrays]
+    if unknown or missing:
+        raise DataError(f"{where}: {what} arrays {sorted(arrays)} do not match the model's inputs "
+                        f"{list(input_shapes)}" + (f" (missing {missing})" if missing else "")
+                        + (f" (unknown {unknown})" if unknown else ""))
+    x = {}
+    for name, shape in input_shapes.items():
+        one = load_dataset(arrays[name], input_shape=shape, preprocessing=pre.get(name), what=f"{what} input {name!r}")
+        x[name] = one.x
+        labels = labels or one.labels
+        y = y if y is not None else one.y
+    counts = {n: int(a.shape[0]) for n, a in x.items()}
+    if len(set(counts.values())) > 1:
+        raise DataError(f"{where}: {what} inputs have different sample counts {counts}; give every input the same")
+    n = next(iter(counts.values()))
+    for name, t in [("y", y)] + list((targets or {}).items()):
+        if t is not None and len(t) != n:
+            raise DataError(f"{where}: {what} has {n} samples but {len(t)} values in {name}")
+    return Dataset(x, None if y is None else np.asarray(y), labels, where, targets)
+
+
+def named_sources(values: Sequence[str], option: str) -> str | dict[str, str] | None:
+    """CLI data options: none, one path, or NAME=PATH once per input of a several-input model.
+
+    Example:
+        >>> named_sources(["image=imgs/", "features=f.npy"], "--calibration")
+        {'image': 'imgs/', 'features': 'f.npy'}
+    """
+    if not values:
+        return None
+    if len(values) == 1 and "=" not in values[0]:
+        return values[0]
+    pairs = [v.split("=", 1) for v in values]
+    bad = [v for v, p in zip(values, pairs) if len(p) != 2 or not p[0] or not p[1]]
+    if bad:
+        raise DataError(f"{option} {bad[0]!r}: give one PATH, or NAME=PATH once per model input")
+    names = [p[0] for p in pairs]
+    if len(set(names)) != len(names):
+        raise DataError(f"{option}: input {sorted(n for n in names if names.count(n) > 1)[0]!r} is given twice")
+    return {k: v for k, v in pairs}
+
+
+def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
+    with open(path, "rb") as fh:
+        if not fh.read(2) == b"PK":
+            raise DataError(f"{path}: not an .npz archive; save it with numpy.savez")
+    try:
+        with np.load(path, allow_pickle=False) as z:
+            return {k: z[k] for k in z.keys()}
+    except ValueError as err:
+        if "pickle" in str(err).lower():
+            raise DataError(f"{path}: holds Python objects (pickled); save plain numeric arrays") from None
+        raise DataError(f"{path}: not a readable numpy file ({err})") from None
+    except (OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DataError(f"{path}: not a readable numpy file ({err})") from None
 
 
 def _checked(ds: Dataset, input_shape: Sequence[int] | None, what: str) -> Dataset:

@@ -3,7 +3,8 @@
 Trains a small CNN on scikit-learn's bundled digits, converts it with fp32,
 dynamic and int8, and prints sizes and held-out accuracy against the Keras model;
 then runs the int8 model behind the runtime guard on clean and out-of-distribution
-digits, and profiles fp32 against int8, each in a fresh process.
+digits, profiles fp32 against int8, each in a fresh process, and ends with the safety
+audit of the int8 model (edgekit audit) and the report's path.
 
 Example:
     >>> from edgekit.demo import run_demo
@@ -37,7 +38,7 @@ def conversion_rows(results: dict, keras_top1: float) -> list[tuple]:
 
 
 def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 0, guard: bool = True,
-             profile: bool = True, echo: Callable[[str], None] = print) -> dict:
+             profile: bool = True, audit: bool = True, echo: Callable[[str], None] = print) -> dict:
     """Train, convert, guard and profile; returns the ConvertResults, the Keras top-1 and the split."""
     from .conversion import convert
     from .digits import load_split, train_cnn
@@ -73,4 +74,9 @@ def run_demo(out_dir: str | Path = "demo-out", *, epochs: int = 12, seed: int = 
 
         echo("")
         echo(profile_demo(fp32, int8))
+    if audit:  # the safety report of the int8 model (edgekit/audit/demo.py)
+        from .audit.demo import audit_demo
+
+        echo("")
+        echo(audit_demo(split, int8, src, out))
     return {"results": results, "keras_top1": keras_top1, "split": split, "out": out}

@@ -15,16 +15,19 @@ from __future__ import annotations
 from .errors import MissingDependencyError, ModelLoadError
 from .manifest import TensorSpec
 
-_DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
-           7: "int16", 9: "int8", 10: "float64", 12: "uint64", 15: "uint32", 16: "uint16"}
+DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
+           7: "int16", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64", 8: "complex64", 15: "uint32",
+          16: "uint16", 17: "int4", 18: "bfloat16"}
+_DTYPES = DTYPES  # the old private name
 
 
-def _schema():
+def schema():
+    """The TFLite flatbuffer schema module ai-edge-litert ships (no TensorFlow needed)."""
     try:
-        from ai_edge_litert import schema_py_generated as schema
+        from ai_edge_litert import schema_py_generated as mod
     except ImportError:
         raise MissingDependencyError("reading .tflite structure needs ai-edge-litert; pip install ai-edge-litert") from None
-    return schema
+    return mod
 
 
 def is_tflite(data: bytes) -> bool:
@@ -35,9 +38,9 @@ def is_tflite(data: bytes) -> bool:
 def _model(data: bytes):
     if not is_tflite(data):
         raise ModelLoadError("not a TensorFlow Lite model (no TFL3 identifier)")
-    schema = _schema()
+    s = schema()
     try:
-        return schema, schema.Model.GetRootAs(data, 0)
+        return s, s.Model.GetRootAs(data, 0)
     except Exception as err:
         raise ModelLoadError(f"not a readable TensorFlow Lite flatbuffer ({err})") from None
 
@@ -52,7 +55,7 @@ def _spec(tensor, index: int) -> TensorSpec:
     if q is not None and q.ScaleLength() == 1:
         scale, zp = float(q.Scale(0)), int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
     return TensorSpec(name=(tensor.Name() or b"").decode(), index=index, shape=shape,
-                      dtype=_DTYPES.get(tensor.Type(), f"type{tensor.Type()}"), scale=scale, zero_point=zp)
+                      dtype=DTYPES.get(tensor.Type(), f"type{tensor.Type()}"), scale=scale, zero_point=zp)
 
 
 def io_specs(data: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
@@ -69,10 +72,13 @@ def io_specs(data: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
 
 def custom_ops(data: bytes) -> list[str]:
     """Names of custom (and Flex 'Flex...') operators the model needs."""
-    schema, model = _model(data)
+    s, model = _model(data)
     names = []
     for i in range(model.OperatorCodesLength()):
         code = model.OperatorCodes(i)
-        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == schema.BuiltinOperator.CUSTOM:
+        if max(code.BuiltinCode(), code.DeprecatedBuiltinCode()) == s.BuiltinOperator.CUSTOM:
             names.append((code.CustomCode() or b"?").decode())
     return names
+
+
+_schema = schema  # the old private name

@@ -27,7 +27,8 @@ app = typer.Typer(
 )
 
 # Each module has register(app). Importing them is cheap: none imports TensorFlow at import time.
-COMMAND_MODULES = ("convert", "demo", "profile", "compare", "recipes", "run")
+COMMAND_MODULES = ("convert", "demo", "profile", "compare", "recipes", "targets", "inspect", "check", "run",
+                   "audit")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)

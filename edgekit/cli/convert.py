@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Optional
+from typing import List, Optional
 
 import typer
 
@@ -12,8 +12,8 @@ def convert(
     source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file or a SavedModel folder."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the .tflite (manifest goes next to it)."),
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (edgekit recipes) or .toml path."),
-    calibration: Optional[Path] = typer.Option(None, "--calibration", "-c", help="Calibration data: .npy, .npz (x) or image folder."),
-    eval_data: Optional[Path] = typer.Option(None, "--eval", "-e", help="Eval data: .npz (x, y) or image folder with class sub-folders."),
+    calibration: List[str] = typer.Option([], "--calibration", "-c", help="Calibration data: .npy, .npz (x; or one array per input name) or image folder; NAME=PATH per input of a several-input model (repeatable)."),
+    eval_data: List[str] = typer.Option([], "--eval", "-e", help="Eval data: .npz (x, y; or one array per input name, y, y_OUTPUT) or image folder with class sub-folders; NAME=PATH per input (repeatable)."),
     train: Optional[Path] = typer.Option(None, "--train", help="Labelled data (.npz x, y) to fine-tune after pruning."),
     target: Optional[str] = typer.Option(None, "--target", "-t", help="Device profile (edgekit targets); picks its recipe when --recipe is absent."),
     prune: Optional[float] = typer.Option(None, "--prune", help="Magnitude-prune to this sparsity (0..1) before converting."),
@@ -30,8 +30,10 @@ def convert(
     Example: edgekit convert digits.keras -o digits-int8.tflite --recipe int8 --calibration calib.npz --eval eval.npz
     """
     from ..conversion import convert as run
+    from ..data import named_sources
 
-    result = run(source, output, recipe=recipe, calibration=calibration, eval_data=eval_data,
+    result = run(source, output, recipe=recipe, calibration=named_sources(calibration, "--calibration"),
+                 eval_data=named_sources(eval_data, "--eval"),
                  train_data=train, target=target, prune=prune, fine_tune_epochs=epochs, compat=compat,
                  select_tf_ops=select_tf_ops, labels=labels, normalize=normalize, force=force)
     typer.echo(result.manifest.to_json() if json_out else result.table())

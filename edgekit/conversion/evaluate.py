@@ -29,39 +29,63 @@ BATCH = 64
 
 
 def run_tflite(model, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
-    """Run the first output of a single-input .tflite over x (N, ...) in batches, float out.
+    """The first output of a single-input .tflite over x (N, ...), float out (see run_tflite_named)."""
+    return next(iter(run_tflite_named(model, x, quiet=quiet).values()))
+
+
+def run_tflite_named(model, x: np.ndarray | dict[str, np.ndarray], *, quiet: bool = True) -> dict[str, np.ndarray]:
+    """Run a .tflite over every sample in batches: {output name: float array (N, ...)}, in output order.
 
     ``model``: .tflite bytes or path, or an interpreter from make_interpreter (reused as is).
+    ``x``: one array for a single-input model, else {input name: array} (names as in the manifest:
+    the serving signature's, i.e. the Keras input names). Inputs are matched by name, never by position.
     """
     if isinstance(model, (bytes, str, Path)):
         with captured():
             interp = make_interpreter(model)
     else:
         interp = model
-    (inp,), outs = tensor_specs(interp)
-    out = outs[0]
-    results = []
-    batch = BATCH if inp.shape[0] == -1 else 1
-    quantize = Quantizer(inp.scale, inp.zero_point, inp.dtype) if inp.dtype != "float32" and inp.quantized else None
-    dequantize = Dequantizer(out.scale, out.zero_point, out.dtype) if out.quantized else None
-    with Progress("evaluating", total=len(x), enabled=False if quiet else None) as bar:
+    ins, outs = tensor_specs(interp)
+    if not isinstance(x, dict):
+        if len(ins) != 1:
+            raise ValueError(f"the model has {len(ins)} inputs; pass {{name: array}} for {[t.name for t in ins]}")
+        x = {ins[0].name: x}
+    n = len(next(iter(x.values())))
+    fixed = any(t.shape and t.shape[0] != -1 for t in ins)
+    batch = 1 if fixed else BATCH
+    results: dict[str, list[np.ndarray]] = {o.name: [] for o in outs}
+    quantize = {t.name: Quantizer(t.scale, t.zero_point, t.dtype) for t in ins if t.dtype != "float32" and t.quantized}
+    dequantize = {o.name: Dequantizer(o.scale, o.zero_point, o.dtype) for o in outs if o.quantized}
+    with Progress("evaluating", total=n, enabled=False if quiet else None) as bar:
         current = None
-        for start in range(0, len(x), batch):
-            chunk = x[start : start + batch]
-            if chunk.shape[0] != current:
-                interp.resize_tensor_input(inp.index, list(chunk.shape))
+        for start in range(0, n, batch):
+            size = min(batch, n - start)
+            if size != current:
+                for t in ins:
+                    interp.resize_tensor_input(t.index, [size, *x[t.name].shape[1:]])
                 interp.allocate_tensors()
-                current = chunk.shape[0]
-            feed = quantize(chunk) if quantize is not None else chunk.astype(inp.dtype)
-            interp.set_tensor(inp.index, feed)
+                current = size
+            for t in ins:
+                chunk = x[t.name][start : start + size]
+                feed = (quantize[t.name](np.asarray(chunk, np.float32)) if t.name in quantize
+                        else chunk.astype(t.dtype))
+                interp.set_tensor(t.index, feed)
             interp.invoke()
-            y = interp.get_tensor(out.index)
-            results.append(dequantize(y) if dequantize is not None else y.astype(np.float32))
-            bar.advance(len(chunk))
-    return np.concatenate(results)
+            for o in outs:
+                y = interp.get_tensor(o.index)
+                results[o.name].append(dequantize[o.name](y) if o.name in dequantize else y.astype(np.float32))
+            bar.advance(size)
+    return {k: np.concatenate(v) for k, v in results.items()}
 
 
 def run_source(source: Source, x: np.ndarray) -> np.ndarray:
+    """The first output of the source model on x."""
+    return next(iter(run_source_named(source, x).values()))
+
+
+def run_source_named(source: Source, x: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """The source model on x: {output name: float array}, names as ``source.output_names()``."""
+    names = source.output_names()
     with captured():
         if source.keras is not None:
             y = source.keras.predict(x, batch_size=BATCH, verbose=0)
@@ -70,12 +94,17 @@ def run_source(source: Source, x: np.ndarray) -> np.ndarray:
 
             tf = import_tf()
             fn = source.saved_model.signatures["serving_default"]
-            outs = [fn(tf.constant(x[i : i + BATCH])) for i in range(0, len(x), BATCH)]
-            key = sorted(outs[0].keys())[0]
-            y = np.concatenate([o[key].numpy() for o in outs])
-    if isinstance(y, (list, tuple)):
-        y = y[0]
-    return np.asarray(y, np.float32)
+            n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+            if isinstance(x, dict):
+                outs = [fn(**{k: tf.constant(v[i : i + BATCH]) for k, v in x.items()}) for i in range(0, n, BATCH)]
+            else:
+                outs = [fn(tf.constant(x[i : i + BATCH])) for i in range(0, n, BATCH)]
+            y = {k: np.concatenate([o[k].numpy() for o in outs]) for k in names}
+    if isinstance(y, dict):
+        return {k: np.asarray(y[k], np.float32) for k in names}
+    if not isinstance(y, (list, tuple)):
+        y = [y]
+    return {k: np.asarray(v, np.float32) for k, v in zip(names, y)}
 
 
 def is_classifier(y_pred: np.ndarray) -> bool:
@@ -110,9 +139,39 @@ def compare_outputs(ref: np.ndarray, out: np.ndarray, y: np.ndarray | None, name
     return OutputAccuracy(**figures)
 
 
-def accuracy_check(source: Source, model, x: np.ndarray, y: np.ndarray | None, quiet: bool = True, *,
-                   name: str = "output_0", original: np.ndarray | None = None) -> Accuracy:
-    ref = run_source(source, x)
-    out = run_tflite(model, x, quiet=quiet)
-    o = compare_outputs(ref, out, y, name, original=original)
-    return Accuracy(samples=int(len(x)), outputs=(o,), labelled=y is not None)
+def accuracy_check(source: Source, model, x, y: np.ndarray | None, quiet: bool = True, *,
+                   original: dict[str, np.ndarray] | None = None,
+                   targets: dict[str, np.ndarray] | None = None) -> Accuracy:
+    """Source against converted model on the same samples, output by output, matched by name.
+
+    ``y``: labels of the first classifier output (``targets`` per output name win over it);
+    ``original``: the unpruned source's outputs when pruning changed the model that was converted.
+    With one output on each side the two are the same output whatever their names.
+    """
+    ref = run_source_named(source, x)
+    out = run_tflite_named(model, x, quiet=quiet)
+    pairs = _pair_outputs(list(ref), list(out))
+    entries = []
+    first_classifier = next((k for k in ref if is_classifier(ref[k])), None)
+    for src_name, tfl_name in pairs:
+        labels = (targets or {}).get(tfl_name, (targets or {}).get(src_name))
+        if labels is None and src_name == first_classifier:
+            labels = y
+        orig = None if original is None else original.get(src_name)
+        entries.append(compare_outputs(ref[src_name], out[tfl_name], labels if is_classifier(ref[src_name]) else None,
+                                       tfl_name, original=orig))
+    labelled = any(e.top1_source is not None for e in entries)
+    return Accuracy(samples=int(len(next(iter(x.values())) if isinstance(x, dict) else x)),
+                    outputs=tuple(entries), labelled=labelled)
+
+
+def _pair_outputs(source_names: list[str], tflite_names: list[str]) -> list[tuple[str, str]]:
+    if len(source_names) == 1 and len(tflite_names) == 1:
+        return [(source_names[0], tflite_names[0])]
+    missing = [n for n in source_names if n not in tflite_names]
+    if missing:
+        from ..errors import ConversionError
+
+        raise ConversionError(f"the converted model's outputs {tflite_names} do not name the source's {missing}; "
+                              "the accuracy check matches outputs by name")
+    return [(n, n) for n in source_names]

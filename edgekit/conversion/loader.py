@@ -26,16 +26,33 @@ class Source:
     keras: Any | None  # the Keras model, when there is one
     saved_model: Any | None = None  # the loaded SavedModel (tf.saved_model.load), loaded once
 
-    def input_shape(self) -> tuple[int, ...] | None:
-        """The single input's shape without the batch axis (-1 = dynamic), or None for several inputs."""
+    def input_shapes(self) -> dict[str, tuple[int, ...]]:
+        """{input name: shape without the batch axis (-1 = dynamic)}, in the model's input order.
+
+        Keras input names, or the SavedModel serving signature's input keys: the names calibration
+        and eval data use (an .npz with one array per name)."""
         if self.keras is not None:
-            shapes = [t.shape for t in self.keras.inputs]
+            named = [(t.name, t.shape) for t in self.keras.inputs]
         else:
             fn = self.saved_model.signatures.get("serving_default")
-            shapes = [t.shape for t in fn.structured_input_signature[1].values()] if fn is not None else []
-        if len(shapes) != 1:
-            return None
-        return tuple(-1 if d is None else int(d) for d in shapes[0][1:])
+            named = [(k, t.shape) for k, t in fn.structured_input_signature[1].items()] if fn is not None else []
+        return {name: tuple(-1 if d is None else int(d) for d in shape[1:]) for name, shape in named}
+
+    def output_names(self) -> list[str]:
+        """Keras output names, or the serving signature's output keys, in the model's order."""
+        if self.keras is not None:  # Sequential models have no output_names: their tensors' names then
+            return list(getattr(self.keras, "output_names", None) or [t.name for t in self.keras.outputs])
+        fn = self.saved_model.signatures.get("serving_default")
+        return list(fn.structured_outputs.keys()) if fn is not None else []
+
+    def input_shape(self) -> tuple[int, ...] | None:
+        """The single input's shape without the batch axis, or None for several inputs."""
+        shapes = self.input_shapes()
+        return next(iter(shapes.values())) if len(shapes) == 1 else None
+
+    @property
+    def multi_io(self) -> bool:
+        return len(self.input_shapes()) > 1 or len(self.output_names()) > 1
 
     def fingerprint(self) -> SourceInfo:
         size = (

@@ -18,9 +18,9 @@ from typing import Any, Sequence
 
 from .. import __version__
 from ..backends import make_interpreter
-from ..data import Dataset, default_preprocessing, load_dataset
+from ..data import Dataset, default_preprocessing, load_dataset, load_named
 from ..devices import load_profile
-from ..errors import DataError, ModelLoadError, SourceModelError, UsageError
+from ..errors import ConversionError, DataError, ModelLoadError, SourceModelError, UsageError
 from ..flatbuf import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import (
@@ -29,9 +29,10 @@ from ..manifest import (
 )
 from ..recipes import Recipe, load_recipe
 from ..calibration_stats import compute_input_stats
-from .evaluate import accuracy_check
+from .evaluate import accuracy_check, run_source_named
 from .loader import load_source
 from .prune import prune_model
+from .sampling import draw
 from .result import ConvertResult
 from .tf import captured
 from .tflite import COMPAT_TARGETS, to_tflite
@@ -68,6 +69,8 @@ def _check_paths(source: Path, output: Path, force: bool) -> None:
 
 
 def _resolve_preprocessing(preprocessing, input_shape: Sequence[int], normalize: str):
+    if preprocessing is None:
+        return default_preprocessing(input_shape, normalize)
     if isinstance(preprocessing, Preprocessing):
         return preprocessing
     if isinstance(preprocessing, dict):
@@ -109,16 +112,21 @@ def convert(
     compat: str | None = None,
     select_tf_ops: bool = False,
     labels: Sequence[str] | str | Path | None = None,
-    preprocessing: dict | str | None = None,
+    preprocessing: Any = None,
     normalize: str = "0-1",
+    calibration_seed: int = 0,
     force: bool = False,
     quiet: bool = False,
 ) -> ConvertResult:
     """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
 
-    calibration / eval_data / train_data: a .npy/.npz path, an image folder, an array,
-    or an (x, y) tuple. ``target`` picks the device profile's preferred recipe when
-    ``recipe`` is None. ``prune`` (0..1) overrides the recipe's prune_sparsity.
+    calibration / eval_data / train_data: a .npy/.npz path, an image folder, an array, or an
+    (x, y) tuple; for a model with several inputs, an .npz with one array per input name or a
+    dict {input name: array or path}. ``target`` picks the device profile's preferred recipe
+    when ``recipe`` is None. ``prune`` (0..1) overrides the recipe's prune_sparsity. More than
+    1,000 calibration samples are cut to a seeded random sample (``calibration_seed``),
+    stratified by label when the data has labels. Every mistake that can be found before
+    pruning, fine-tuning or conversion is raised before any of them starts.
     """
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -133,32 +141,37 @@ def convert(
         recipe = profile.preferred_recipe if profile else "fp32"
     rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
     sparsity = prune if prune is not None else rec.prune_sparsity
+    if sparsity is not None and not 0.0 < float(sparsity) < 1.0:
+        raise UsageError(f"--prune must be between 0 and 1 (exclusive), got {sparsity}")
+    if rec.requires_calibration and calibration is None:
+        raise DataError(f"recipe {rec.name!r} quantizes activations and needs --calibration data "
+                        "(100-500 typical inputs as .npy/.npz or an image folder)")
     if rec.note:
         warnings.append(rec.note)
 
     src = load_source(source)
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
-    input_shape = src.input_shape()
-    pre = _resolve_preprocessing(preprocessing, input_shape, normalize) if input_shape else None
-
-    def load(data, what):
-        if data is None:
-            return None
-        if input_shape is None:
-            raise UsageError(f"{what} data needs a single-input model; this model's input is not one tensor")
-        return load_dataset(data, input_shape=input_shape, preprocessing=pre, what=what)
-
-    calib, evald, traind = load(calibration, "calibration"), load(eval_data, "eval"), load(train_data, "training")
+    shapes = src.input_shapes()
+    pre = _input_preprocessing(preprocessing, shapes, normalize)
+    calib, evald, traind = (_load(d, shapes, pre, what) for d, what in
+                            ((calibration, "calibration"), (eval_data, "eval"), (train_data, "training")))
+    if sparsity is not None and traind is not None and traind.y is None:
+        raise DataError(f"{traind.source}: pruning fine-tune data needs labels (an .npz with x and y)")
+    if sparsity is not None and traind is not None and len(shapes) > 1:
+        raise UsageError("fine-tuning after pruning takes single-input models; prune without --train")
+    class_counts = available = None
     if calib is not None:
-        if len(calib) < MIN_CALIBRATION:
-            warnings.append(f"only {len(calib)} calibration samples; use at least {MIN_CALIBRATION} "
+        available = len(calib)
+        if available < MIN_CALIBRATION:
+            warnings.append(f"only {available} calibration samples; use at least {MIN_CALIBRATION} "
                             "for stable quantization ranges and OOD statistics")
-        if len(calib) > MAX_CALIBRATION:
-            calib = Dataset(calib.x[:MAX_CALIBRATION], None, calib.labels, calib.source)
+        calib, class_counts = draw(calib, limit=MAX_CALIBRATION, seed=calibration_seed)
 
-    pruning = None
+    pruning = original = None
     if sparsity is not None:
+        if evald is not None:  # the unpruned model's answers, so the table shows what pruning cost
+            original = run_source_named(src, evald.x)
         train = (traind.x, traind.y) if traind is not None else None
         if train is None:
             warnings.append("pruned without fine-tuning; pass --train data (x, y) to recover accuracy")
@@ -184,7 +197,8 @@ def convert(
 
     accuracy = None
     if evald is not None and interp is not None:
-        accuracy = accuracy_check(src, interp, evald.x, evald.y, quiet=quiet)
+        accuracy = accuracy_check(src, interp, evald.x, evald.y, quiet=quiet, original=original,
+                                  targets=evald.targets)
     task = "unknown"
     if accuracy is not None:
         task = accuracy.outputs[0].task
@@ -207,9 +221,9 @@ def convert(
         compat=compat,
         pruning=Pruning(**pruning) if pruning else None,
         task=task,
-        preprocessing={inputs[0].name: pre} if pre is not None else {},
+        preprocessing=_by_tflite_name(pre, shapes, inputs),
         labels=tuple(label_list) if label_list else None,
-        calibration=_calibration(calib, inputs),
+        calibration=_calibration(calib, shapes, inputs, calibration_seed, available, class_counts),
         accuracy=accuracy,
         sizes=Sizes(source_bytes=fp.size_bytes, tflite_bytes=len(data), tflite_zlib_bytes=zlib_bytes,
                     float32_weights_bytes=4 * fp.params if fp.params else None),
@@ -219,10 +233,57 @@ def convert(
     return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings)
 
 
-def _calibration(calib: Dataset | None, inputs) -> Calibration | None:
+def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, class_counts) -> Calibration | None:
     if calib is None:
         return None
-    return Calibration(samples=len(calib), source=calib.source, inputs={inputs[0].name: compute_input_stats(calib.x)})
+    arrays = calib.arrays(list(shapes))
+    stats = {name: compute_input_stats(arrays[src_name], seed=seed)
+             for src_name, name in _tflite_names(shapes, inputs).items()}
+    return Calibration(samples=len(calib), source=calib.source, inputs=stats, seed=seed, available=available,
+                       class_counts=class_counts)
+
+
+def _tflite_names(shapes: dict, inputs) -> dict[str, str]:
+    """{source input name: converted input name}: by name, or the one to the one."""
+    names = [t.name for t in inputs]
+    if len(shapes) == 1 and len(names) == 1:
+        return {next(iter(shapes)): names[0]}
+    missing = [n for n in shapes if n not in names]
+    if missing:
+        raise ConversionError(f"the converted model's inputs {names} do not name the source's {missing}")
+    return {n: n for n in shapes}
+
+
+def _by_tflite_name(pre: dict, shapes: dict, inputs) -> dict:
+    names = _tflite_names(shapes, inputs)
+    return {names[k]: v for k, v in pre.items()}
+
+
+def _input_preprocessing(preprocessing, shapes: dict, normalize: str) -> dict[str, Preprocessing]:
+    """{source input name: image preprocessing} for the inputs that are images.
+
+    ``preprocessing``: None (each (H, W, 1|3) input gets ``normalize``), "none", "digits", one
+    Preprocessing (or its dict) for a single-input model, or {input name: any of those}.
+    """
+    if isinstance(preprocessing, dict) and set(preprocessing) <= set(shapes) and len(shapes) > 1:
+        per = preprocessing
+    else:
+        per = {name: preprocessing for name in shapes}
+    out = {}
+    for name, shape in shapes.items():
+        p = _resolve_preprocessing(per.get(name), shape, normalize)
+        if p is not None:
+            out[name] = p
+    return out
+
+
+def _load(data, shapes: dict, pre: dict, what: str) -> Dataset | None:
+    if data is None:
+        return None
+    if len(shapes) == 1:
+        name, shape = next(iter(shapes.items()))
+        return load_dataset(data, input_shape=shape, preprocessing=pre.get(name), what=what)
+    return load_named(data, input_shapes=shapes, preprocessing=pre, what=what)
 
 
 def _provenance() -> Provenance:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+import tempfile
 import warnings
 from typing import Iterator
 
@@ -21,20 +22,32 @@ from .tf import captured, import_tf
 
 COMPAT_TARGETS = ("tflite-runtime-2.14",)
 
-def _converter(tf, source: Source):
-    if source.keras is not None:
+def _converter(tf, source: Source, workdir: str):
+    if source.keras is None:
+        return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
+    if not source.multi_io:
         return tf.lite.TFLiteConverter.from_keras_model(source.keras)
-    return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
+    # Several inputs or outputs: from_keras_model names outputs output_0, output_1 (and fails on dict
+    # I/O in TF 2.21), so the model is re-wrapped with named dict I/O and exported: the serving
+    # signature then carries the Keras input and output names, which the manifest and the runtime use.
+    import keras
+
+    m = source.keras
+    named = keras.Model({t.name: t for t in m.inputs}, dict(zip(m.output_names, m.outputs)))
+    named.export(workdir, verbose=False)
+    return tf.lite.TFLiteConverter.from_saved_model(workdir)
 
 
-def _representative(x: np.ndarray, quiet: bool, stream) -> Iterator[list[np.ndarray]]:
-    with Progress("calibrating", total=len(x), enabled=False if quiet else None, stream=stream) as bar:
-        for i in range(len(x)):
+def _representative(x: np.ndarray | dict[str, np.ndarray], quiet: bool, stream) -> Iterator:
+    """One calibration sample at a time: a list for one input, a dict by signature name for several."""
+    n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+    with Progress("calibrating", total=n, enabled=False if quiet else None, stream=stream) as bar:
+        for i in range(n):
             bar.advance()
-            yield [x[i : i + 1]]
+            yield {k: v[i : i + 1] for k, v in x.items()} if isinstance(x, dict) else [x[i : i + 1]]
 
 
-def configure(tf, conv, recipe: Recipe, calibration: np.ndarray | None, *, sparse: bool,
+def configure(tf, conv, recipe: Recipe, calibration, *, sparse: bool,
               compat: str | None, select_tf_ops: bool, quiet: bool, progress_stream=None) -> None:
     """Apply a recipe (and edgekit's extra switches) to a TFLiteConverter."""
     opts = [getattr(tf.lite.Optimize, o) for o in recipe.optimizations]
@@ -79,24 +92,42 @@ def _unsupported_ops(text: str) -> list[str]:
     return found
 
 
-def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = None, *,
+def to_tflite(source: Source, recipe: Recipe, calibration=None, *,
               sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
               quiet: bool = False) -> bytes:
-    """Convert and return the .tflite bytes; converter failures become ConversionError."""
+    """Convert and return the .tflite bytes; converter failures become ConversionError.
+
+    ``calibration``: an array (one input) or {input name: array} (several), for recipes that need it.
+    """
     tf = import_tf()
-    with captured() as log:
-        conv = _converter(tf, source)
-    # the converter runs with fd 2 captured: the progress bar draws on a copy of the real stderr
+    with tempfile.TemporaryDirectory(prefix="edgekit-export-") as workdir:
+        with captured():
+            conv = _converter(tf, source, workdir)
+        return _run(tf, conv, recipe, calibration, sparse=sparse, compat=compat, select_tf_ops=select_tf_ops,
+                    quiet=quiet)
+
+
+def _run(tf, conv, recipe: Recipe, calibration, *, sparse, compat, select_tf_ops, quiet) -> bytes:
+    # the converter runs with fd 2 captured: the progress bar draws on a copy of the real stderr,
+    # closed whatever happens (configure can raise too)
     progress_stream = os.fdopen(os.dup(2), "w")
-    configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
-              select_tf_ops=select_tf_ops, quiet=quiet, progress_stream=progress_stream)
+    try:
+        configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
+                  select_tf_ops=select_tf_ops, quiet=quiet, progress_stream=progress_stream)
+        return _convert(conv, recipe, select_tf_ops)
+    finally:
+        progress_stream.close()
+
+
+def _convert(conv, recipe: Recipe, select_tf_ops: bool) -> bytes:
+    log = None
     try:
         with captured() as log, warnings.catch_warnings():
             # int8 always warns "Statistics for quantized inputs were expected": noise for users
             warnings.simplefilter("ignore")
-            data = conv.convert()
+            return conv.convert()
     except Exception as err:
-        text = f"{err}\n{log.text}"
+        text = f"{err}\n{log.text if log is not None else ''}"
         ops = _unsupported_ops(text)
         if ops:
             hint = ("retry with --select-tf-ops (the device then needs the Flex delegate)"
@@ -107,6 +138,3 @@ def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = N
                                   f"{recipe.name!r}; {hint}") from None
         first = next((ln.strip() for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
         raise ConversionError(f"conversion with recipe {recipe.name!r} failed: {first[:300]}") from None
-    finally:
-        progress_stream.close()
-    return data

@@ -55,20 +55,59 @@ def test_unknown_recipe_lists_choices():
         load_recipe("missing/recipe.toml")
 
 
+NINE = {"raspberry-pi-3b", "raspberry-pi-4", "raspberry-pi-5", "raspberry-pi-zero-2w", "android-arm64",
+        "coral-edge-tpu", "jetson-orin-nano", "x86-64-edge", "microcontroller"}
+
+
 def test_profiles():
-    assert {"raspberry-pi-4", "raspberry-pi-5", "android-arm64"} <= set(list_profiles())
+    assert NINE <= set(list_profiles())
     for name in list_profiles():
         p = load_profile(name)
         assert p.max_latency_ms > 0 and p.max_memory_mb > 0 and p.preferred_recipe in list_recipes()
+        assert p.sources and p.description and p.cores >= 1 and p.memory_mb > 0
     with pytest.raises(DeviceProfileError, match="choose one of"):
         load_profile("raspberry-pi-9")
 
 
-def test_bad_profile(tmp_path):
+def test_profile_facts_that_drive_checks():
+    pi3, tpu, mcu = load_profile("raspberry-pi-3b"), load_profile("coral-edge-tpu"), load_profile("microcontroller")
+    assert (pi3.arch, pi3.os_bits, pi3.interpreter, pi3.compat) == ("armv7l", 32, "tflite-runtime", "tflite-runtime-2.14")
+    assert tpu.int8_only and tpu.needs_static_shapes and tpu.op_set == "edgetpu"
+    assert mcu.interpreter == "tflite-micro" and mcu.arena_kb and mcu.memory_mb == 0.25
+    assert load_profile("raspberry-pi-4").interpreter == "ai-edge-litert"
+
+
+MINIMAL = 'arch = "aarch64"\ncores = 4\nmemory_mb = 2048\n'
+
+
+def test_user_profile_by_path(tmp_path):
+    p = tmp_path / "my-board.toml"
+    p.write_text(MINIMAL + 'max_latency_ms = 40\n')
+    prof = load_profile(p)
+    assert prof.name == "my-board" and prof.max_latency_ms == 40 and prof.interpreter == "ai-edge-litert"
+
+
+@pytest.mark.parametrize("text,needle", [
+    ("threads = 0\n", "threads must be positive"),
+    ('connection = "telnet"\n', "connection"),
+    ('accelerator = "npu"\n', "accelerator must be one of"),
+    ("os_bits = 16\n", "os_bits must be 32 or 64"),
+    ('ram_mb = 512\n', "unknown key 'ram_mb'"),
+    ('cores = "four"\n', "cores must be int"),
+    ("int8_only = 1\n", "int8_only must be bool"),
+])
+def test_bad_profile(tmp_path, text, needle):
     p = tmp_path / "dev.toml"
-    p.write_text("threads = 0\n")
-    with pytest.raises(DeviceProfileError, match="threads must be positive"):
+    lines = [ln for ln in MINIMAL.splitlines() if not ln.startswith(text.split(" ")[0] + " ")]
+    p.write_text("\n".join(lines) + "\n" + text)
+    with pytest.raises(DeviceProfileError, match=needle) as err:
         load_profile(p)
-    p.write_text('connection = "telnet"\n')
-    with pytest.raises(DeviceProfileError, match="connection"):
+    assert str(p) in str(err.value)
+
+
+def test_missing_required_field_names_field_and_file(tmp_path):
+    p = tmp_path / "dev.toml"
+    p.write_text('arch = "aarch64"\ncores = 4\n')
+    with pytest.raises(DeviceProfileError, match="missing required field 'memory_mb'") as err:
         load_profile(p)
+    assert str(p) in str(err.value)

@@ -21,13 +21,17 @@ def test_wheel_holds_data_and_reads_it(tmp_path):
     profiles = {Path(n).stem for n in names if n.startswith("edgekit/_data/profiles/")}
     assert {p.stem for p in (REPO / "converters").glob("*.toml")} == recipes
     assert {p.stem for p in (REPO / "profiles").glob("*.toml")} == profiles
+    optables = {Path(n).name for n in names if n.startswith("edgekit/targets/data/")}
+    assert {p.name for p in (REPO / "edgekit" / "targets" / "data").glob("*.toml")} == optables
+    assert {"edgetpu.toml", "tflm.toml", "ops-tflite-runtime-2.14.toml"} <= optables
     # installed (unpacked) wheel, imported from outside the repo: reads its own packaged data
     site = tmp_path / "site"
     zipfile.ZipFile(wheel).extractall(site)
-    code = ("import edgekit.tomldata as t, edgekit.recipes as r; "
-            "print(t.data_dir('converters')); print(r.load_recipe('int8').name)")
+    code = ("import edgekit.tomldata as t, edgekit.recipes as r, edgekit.targets as g; "
+            "print(t.data_dir('converters')); print(r.load_recipe('int8').name); "
+            "print(g.load_table('edgetpu').name)")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=tmp_path,
                          env={"PYTHONPATH": str(site), "PATH": "/usr/bin:/bin"})
     assert out.returncode == 0, out.stderr
-    where, name = out.stdout.split()
-    assert where.startswith(str(site)) and name == "int8"
+    where, name, table = out.stdout.split()
+    assert where.startswith(str(site)) and name == "int8" and table == "edgetpu"

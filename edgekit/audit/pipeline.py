@@ -1,0 +1,449 @@
+"""``edgekit.audit.run_audit``: every stage of the deployment safety report, each with a progress bar.
+
+Stages: load -> accuracy -> robustness -> adversarial -> classes -> guard -> backdoor ->
+data -> governance. Each adds a section and its checks to one ``edgekit.audit/1``
+document (schema.py). The converted model runs through EdgeModel (models.py); the
+source model gives the reference answers and the attack gradients (TensorFlow).
+
+Example:
+    >>> doc = run_audit("digits-int8.tflite", "digits.keras", "eval.npz")   # doctest: +SKIP
+    >>> doc["verdict"]["passed"], [c["name"] for c in doc["checks"]][:2]    # doctest: +SKIP
+    (True, ['accuracy.drop', 'robustness.max_gap'])
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as _dt
+import time
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+
+from .. import __version__
+from ..data import Dataset, load_dataset
+from ..errors import DataError
+from ..progress import Progress
+from ..runtime.output_score import output_score, output_signal
+from . import backdoor, classes, datacheck, governance, guard_roc, perturb
+from .attacks import ATTACKS
+from .models import ModelPair, Outcome
+from .schema import SCHEMA, check, verdict
+from .thresholds import AuditThresholds, write_guard_thresholds
+
+EPSILONS = (0.02, 0.05, 0.1, 0.2)  # L-inf attack radius as a share of the value range
+MAX_EVAL = 2000  # more samples add time, not much certainty, to a per-strength accuracy
+MAX_ATTACK = 500  # attacks cost gradients: a subset is enough to measure a drop of 30 points
+MAX_PROBE = 500
+MIN_EVAL = 20  # below this, a per-class accuracy or a 1% false-positive rate means nothing
+
+
+def _r(v: float, nd: int = 4) -> float:
+    return round(float(v), nd)
+
+
+def _subset(n: int, cap: int, seed: int) -> np.ndarray:
+    return np.arange(n) if n <= cap else np.sort(np.random.default_rng(seed).choice(n, cap, replace=False))
+
+
+def value_range(manifest, input_name: str, x: np.ndarray) -> tuple[tuple[float, float], str]:
+    """The input's value range: the calibration min/max from the manifest, else the eval data's."""
+    stats = manifest.input_stats(input_name) if manifest is not None else None
+    if stats is not None:
+        return (float(np.min(stats.min)), float(np.max(stats.max))), "manifest calibration statistics"
+    return (float(x.min()), float(x.max())), "eval data (no calibration statistics in the manifest)"
+
+
+class Audit:
+    """One audit run; ``run()`` returns the document. Use ``run_audit``."""
+
+    def __init__(self, pair: ModelPair, ev: Dataset, *, thresholds: AuditThresholds, seed: int,
+                 ood: Sequence[Dataset], calibration: Dataset | None, train: Dataset | None,
+                 progress: bool | None, declared: dict, profile_doc: dict | None, paths: dict):
+        self.pair, self.ev, self.t, self.seed = pair, ev, thresholds, seed
+        self.ood_user, self.calib, self.train = list(ood), calibration, train
+        self.progress, self.declared, self.profile_doc, self.paths = progress, declared, profile_doc, paths
+        if len(ev) < MIN_EVAL:
+            raise DataError(f"{ev.source}: only {len(ev)} eval samples; the audit needs at least {MIN_EVAL} "
+                            "(a few hundred for rates near 1%)")
+        self.checks: list[dict[str, Any]] = []
+        self.timings: dict[str, float] = {}
+        keep = _subset(len(ev), MAX_EVAL, seed)
+        self.x = ev.x[keep]
+        self.eval_note = None if len(keep) == len(ev) else f"{len(keep)} of {len(ev)} eval samples (seeded subset)"
+        self.range, self.range_from = value_range(pair.manifest, pair.edge.runner.input.name, self.x)
+        self.image = perturb.is_image(pair.sample_shape)
+        self.labels = pair.edge.labels
+
+    def bar(self, label: str, total: int) -> Progress:
+        return Progress(label, total, enabled=self.progress)
+
+    def add(self, *args, **kw) -> None:
+        self.checks.append(check(*args, **kw))
+
+    # ---- stages ------------------------------------------------------------------
+    def reference(self) -> dict[str, Any]:
+        src_scores = self.pair.source_scores(self.x)
+        self.src_clean = src_scores.argmax(axis=1)
+        self.from_logits = output_signal(src_scores) == "energy"
+        n_classes = src_scores.shape[1]
+        if self.ev.y is not None:
+            y = np.asarray(self.ev.y)[_subset(len(self.ev), MAX_EVAL, self.seed)]
+            if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
+                raise DataError(f"{self.ev.source}: labels y must be class indices (N,), got shape {y.shape} "
+                                f"dtype {y.dtype}")
+            y = y.astype(np.int64)
+            if y.min() < 0 or y.max() >= n_classes:
+                raise DataError(f"{self.ev.source}: labels run {y.min()}..{y.max()} but the model has "
+                                f"{n_classes} classes")
+            self.y, kind = y, "labels"
+            note = "accuracy against the eval data's labels"
+        else:
+            self.y, kind = self.src_clean.copy(), "source_top1"
+            note = ("the eval data has no labels: the source model's top-1 is the reference label, so the "
+                    "source scores 100% clean by definition and every figure is agreement with it")
+        return {"kind": kind, "note": note, "samples": int(len(self.x)), "subset_note": self.eval_note,
+                "value_range": list(self.range), "value_range_from": self.range_from}
+
+    def accuracy(self) -> dict[str, Any]:
+        self.conv_clean: Outcome = self.pair.converted(self.x)
+        src, conv = float(np.mean(self.src_clean == self.y)), float(np.mean(self.conv_clean.top1 == self.y))
+        drop = 100.0 * (src - conv)
+        self.add("accuracy.drop", "accuracy", drop, self.t.max_accuracy_drop_points, "<=", "points",
+                 note=f"clean top-1 source {src:.2%}, converted {conv:.2%}")
+        return {"source": _r(src), "converted": _r(conv), "drop_points": _r(drop, 2),
+                "agreement": _r(np.mean(self.src_clean == self.conv_clean.top1))}
+
+    def robustness(self) -> dict[str, Any]:
+        perts = perturb.applicable(self.pair.sample_shape)
+        total = sum(len(p.strengths) for p in perts)
+        rows: dict[str, Any] = {}
+        worst: tuple[float, str] = (-np.inf, "")
+        with self.bar("robustness", total) as bar:
+            for i, p in enumerate(perts):
+                gen = np.random.default_rng([self.seed, i])
+                pts = []
+                for s in p.strengths:
+                    xp = p.apply(self.x, s, self.range, gen)
+                    src = float(np.mean(self.pair.source_scores(xp).argmax(axis=1) == self.y))
+                    out = self.pair.converted(xp)
+                    conv = float(np.mean(out.top1 == self.y))
+                    gap = 100.0 * (src - conv)
+                    pts.append({"strength": s, "source": _r(src), "converted": _r(conv), "gap_points": _r(gap, 2),
+                                "flagged": _r(out.flagged.mean())})
+                    worst = max(worst, (gap, f"{p.name} {s:g}"))
+                    bar.advance()
+                rows[p.name] = {"unit": p.unit, "points": pts}
+        self.add("robustness.max_gap", "robustness", worst[0], self.t.max_robustness_gap_points, "<=", "points",
+                 note=f"largest source-minus-converted accuracy gap: {worst[1]}")
+        skipped = None if self.image else "image corruptions skipped: the input is not (H, W, 1 or 3)"
+        return {"perturbations": rows, "note": skipped,
+                "method": "each corruption on every eval sample, seeded; accuracy against the reference"}
+
+    def adversarial(self) -> dict[str, Any]:
+        idx = _subset(len(self.x), MAX_ATTACK, self.seed + 1)
+        x, y = self.x[idx], self.y[idx]
+        span = self.range[1] - self.range[0]
+        src0, conv0 = float(np.mean(self.src_clean[idx] == y)), float(np.mean(self.conv_clean.top1[idx] == y))
+        rows: dict[str, list] = {}
+        with self.bar("adversarial", len(ATTACKS) * len(EPSILONS)) as bar:
+            for name, attack in ATTACKS.items():
+                rows[name] = []
+                for share in EPSILONS:
+                    eps = share * span
+                    kw = {"seed": self.seed} if name == "pgd" else {}
+                    xa = attack(self.pair.keras, x, y, eps, self.range, from_logits=self.from_logits, **kw)
+                    src = float(np.mean(self.pair.source_scores(xa).argmax(axis=1) == y))
+                    conv = float(np.mean(self.pair.converted(xa).top1 == y))
+                    src_drop, conv_drop = 100 * (src0 - src), 100 * (conv0 - conv)
+                    rows[name].append({
+                        "epsilon": _r(eps, 6), "epsilon_share": share, "source": _r(src), "converted": _r(conv),
+                        "source_drop_points": _r(src_drop, 2), "converted_drop_points": _r(conv_drop, 2),
+                        # share of the attack's damage on the source that the int8 file also suffers
+                        "transfer": None if src_drop <= 0 else _r(conv_drop / src_drop),
+                        "gap_points": _r(100 * (src - conv), 2)})
+                    bar.advance()
+        strongest = max((r for rs in rows.values() for r in rs), key=lambda r: r["source_drop_points"])
+        gap = max(r["gap_points"] for rs in rows.values() for r in rs)
+        self.add("adversarial.attack_strength", "adversarial", strongest["source_drop_points"],
+                 self.t.min_attack_drop_points, ">=", "points", gate=False,
+                 note="evidence check: the strongest attack must hurt the source model, or the transfer "
+                      "figures prove little")
+        self.add("adversarial.max_gap", "adversarial", gap, self.t.max_adversarial_gap_points, "<=", "points",
+                 note="converted model no weaker than the source on the same adversarial inputs")
+        return {"attacks": rows, "samples": int(len(idx)), "clean_source": _r(src0), "clean_converted": _r(conv0),
+                "epsilon_unit": "input units (L-infinity), listed with their share of the value range",
+                "method": "FGSM and PGD (10 steps, step 2.5*eps/10, seeded random start) with the source "
+                          "model's TensorFlow gradients; the same inputs then fed to the converted model"}
+
+    def classes(self) -> dict[str, Any]:
+        res = classes.per_class(self.y, self.src_clean, self.conv_clean.top1, self.labels)
+        w = res["worst"]
+        self.add("classes.worst_drop", "classes", w["drop_points"], self.t.max_class_drop_points, "<=", "points",
+                 note=f"class {w['label']}: {w['source']:.1%} -> {w['converted']:.1%} on {w['samples']} samples")
+        return res
+
+    def _ood_sets(self) -> dict[str, np.ndarray]:
+        gen = np.random.default_rng([self.seed, 99])
+        lo, hi = self.range
+        n = len(self.x)
+        levels = np.linspace(lo, hi, 5)  # black, white and three greys: the same value everywhere
+        const = np.concatenate([np.full((-(-n // 5),) + self.x.shape[1:], v, np.float32) for v in levels])[:n]
+        sets = {"noise": gen.uniform(lo, hi, self.x.shape).astype(np.float32), "constant": const}
+        if self.image:
+            sets["inverted"] = (lo + hi - self.x).astype(np.float32)
+        for i, ds in enumerate(self.ood_user):
+            name = Path(ds.source).stem if ds.source and not ds.source.startswith("<") else f"ood{i + 1}"
+            while name in sets:
+                name += "_"
+            sets[name] = ds.x[_subset(len(ds), MAX_EVAL, self.seed)]
+        return sets
+
+    def guard(self) -> dict[str, Any]:
+        sets = self._ood_sets()
+        with self.bar("guard", len(sets)) as bar:
+            outs = {}
+            for k, v in sets.items():
+                outs[k] = self.pair.converted(v)
+                bar.advance()
+        clean = self.conv_clean
+        fpr = float(clean.flagged.mean())
+        self.add("guard.false_positive_rate", "guard", fpr, self.t.max_clean_fpr, "<=", "share",
+                 note="share of clean eval samples EdgeModel flags with the default Policy")
+        detection = {}
+        for k, o in outs.items():
+            detection[k] = float(o.flagged.mean())
+            self.add(f"guard.detection.{k}", "guard", detection[k], self.t.min_ood_detection, ">=", "share",
+                     note=f"share of {len(o.flagged)} samples EdgeModel flags")
+        signal = output_signal(clean.scores, self.pair.manifest)
+        scores: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
+        if clean.ood_score is not None:
+            scores["input"] = (clean.ood_score, {k: o.ood_score for k, o in outs.items()})
+        if signal is not None:
+            scores["output"] = (output_score(clean.scores, signal),
+                                {k: output_score(o.scores, signal) for k, o in outs.items()})
+        norms = {}
+        if len(scores) == 2:  # max of the two, each in multiples of its clean tail
+            norms = {k: guard_roc.Normalizer(v[0]) for k, v in scores.items()}
+            (c_in, in_sets), (c_out, out_sets) = scores["input"], scores["output"]
+
+            def combine(a, b):
+                return np.maximum(norms["input"](a), norms["output"](b))
+
+            scores["combined"] = (combine(c_in, c_out), {s: combine(in_sets[s], out_sets[s]) for s in sets})
+        t = self.t.target_fpr
+        signals = {}
+        for name, (c, per) in scores.items():
+            summ = guard_roc.signal_summary(c, per, t, self.seed)
+            summ["roc"] = {s: guard_roc.roc_curve(c, v, points=41) for s, v in per.items()}
+            signals[name] = summ
+        suggested = self._suggest(signals, norms, signal, t)
+        return {"default_policy": {"detection": {k: _r(v) for k, v in detection.items()}, "false_positive_rate": _r(fpr),
+                                   "clean_samples": int(len(self.x))},
+                "output_signal": signal, "signals": _rounded(signals), "suggested": suggested,
+                "sets": {k: int(len(v)) for k, v in sets.items()},
+                "method": ("detection = share flagged by EdgeModel (range, int8 clipping, OOD score) with the "
+                           "default Policy; per signal, the threshold for the target false-positive rate is the "
+                           "clean eval data's quantile; its measured rate is held out (2-fold: fit on one seeded "
+                           "half, count on the other); AUC over all clean samples against each set")}
+
+    def _suggest(self, signals: dict, norms: dict, signal: str | None, target: float) -> dict[str, Any]:
+        """Thresholds for the guard at ``target`` FPR: joint ones when both signals exist."""
+        out: dict[str, Any] = {"target_fpr": target, "output_signal": signal, "ood_threshold": None,
+                               "output_threshold": None, "measured_fpr": None}
+        if "combined" in signals:
+            z = signals["combined"]["threshold"]
+            out.update(ood_threshold=_r(norms["input"].inverse(z), 6), output_threshold=_r(norms["output"].inverse(z), 6),
+                       measured_fpr=_r(signals["combined"]["measured_fpr"]), rule="flag if either score is over its threshold")
+        else:
+            for name, key in (("input", "ood_threshold"), ("output", "output_threshold")):
+                if name in signals:
+                    out[key] = _r(signals[name]["threshold"], 6)
+                    out["measured_fpr"] = _r(signals[name]["measured_fpr"])
+        return out
+
+    def backdoor(self) -> dict[str, Any]:
+        if not self.image:
+            return {"skipped": "the patch probe needs image input (H, W, 1 or 3)"}
+        x = self.x[_subset(len(self.x), MAX_PROBE, self.seed + 2)]
+        stamps = len(backdoor.candidate_stamps(self.pair.sample_shape, self.range))
+        with self.bar("backdoor", stamps) as bar:
+            res = backdoor.probe(lambda b: self.pair.converted(b).top1, x, self.range,
+                                 min_success=self.t.backdoor_min_success,
+                                 min_concentration=self.t.backdoor_min_concentration, on_stamp=bar.advance)
+        w = res["worst"]
+        target = self.labels[w["target"]] if self.labels and w["target"] is not None else w["target"]
+        res["worst"] = dict(w, target_label=None if target is None else str(target))
+        self.add("backdoor.patch_success", "backdoor", w["success"], self.t.backdoor_min_success, "<=", "share",
+                 note=f"strongest stamp: {w['size']}px {w['value']} patch at {w['where']} sends {w['success']:.0%} "
+                      f"of the other samples to class {target} ({w['concentration']:.0%} of its flips); "
+                      f"flagged only together with concentration >= {self.t.backdoor_min_concentration:g}")
+        if not res["suspicious"]:  # the rule needs both: a success without concentration is not a trigger
+            self.checks[-1]["passed"] = True
+        res["samples"] = int(len(x))
+        return res
+
+    def data(self) -> dict[str, Any]:
+        out: dict[str, Any] = {"leakage": {}, "balance": {}, "odd_samples": {}}
+        refs = {"calibration": self.calib, "train": self.train}
+        worst = 0.0
+        for role, ds in refs.items():
+            if ds is None:
+                continue
+            leak = datacheck.leakage(ds.x, self.ev.x, self.range)
+            out["leakage"][role] = leak
+            worst = max(worst, leak["share"])
+        if any(ds is not None for ds in refs.values()):
+            self.add("data.leakage", "data", worst, self.t.max_leakage_share, "<=", "share",
+                     note="share of eval samples with an exact or near duplicate in the calibration/train data")
+        else:
+            out["leakage"]["note"] = "no --calibration or --train data given: leakage not checked"
+        for role, ds in (("eval", self.ev), ("train", self.train), ("calibration", self.calib)):
+            if ds is not None:
+                if ds.y is not None:
+                    out["balance"][role] = datacheck.balance(ds.y, self.labels)
+                out["odd_samples"][role] = datacheck.odd_samples(ds.x, self.range)
+        return out
+
+    def governance_section(self, sections: set[str]) -> dict[str, Any]:
+        m = self.pair.manifest
+        data = [governance.dataset_record(self.ev, self.ev.x, "eval", self.declared["eval"])]
+        for role, ds in (("calibration", self.calib), ("train", self.train)):
+            if ds is not None:
+                data.append(governance.dataset_record(ds, ds.x, role, self.declared[role]))
+        for ds in self.ood_user:
+            data.append(governance.dataset_record(ds, ds.x, "ood", {}))
+        return {"datasets": data, "model_license": self.declared["model"].get("license"),
+                "conversion_tools": m.provenance.tools, "conversion_created": m.provenance.created,
+                "conversion_user": m.provenance.user, "conversion_host": m.provenance.host,
+                "manifest_calibration": _calibration_record(m.calibration),
+                "audit_tools": _audit_tools(), "run": governance.run_record(),
+                "nist_ai_rmf": {"source": governance.NIST_SOURCE, "measure_2": governance.nist_measure_map(sections)}}
+
+    # ---- the whole run -----------------------------------------------------------
+    def run(self) -> dict[str, Any]:
+        doc: dict[str, Any] = {"schema": SCHEMA}
+        for name, fn in (("reference", self.reference), ("accuracy", self.accuracy),
+                         ("robustness", self.robustness), ("adversarial", self.adversarial),
+                         ("classes", self.classes), ("guard", self.guard), ("backdoor", self.backdoor),
+                         ("data", self.data)):
+            t0 = time.perf_counter()
+            doc[name] = fn()
+            self.timings[name] = round(time.perf_counter() - t0, 2)
+        ran = {k for k in ("accuracy", "robustness", "adversarial", "classes", "guard", "backdoor", "data")
+               if "skipped" not in doc[k]} | {"governance"}
+        doc["governance"] = self.governance_section(ran)
+        doc["checks"] = self.checks
+        doc["verdict"] = verdict(self.checks)
+        doc["thresholds"] = dataclasses.asdict(self.t)
+        doc["model"] = manifest_summary(self.pair.manifest, self.paths["model"])
+        doc["source"] = {"path": str(self.paths["source"]), "format": Path(self.paths["source"]).suffix.lstrip(".")}
+        doc["profile"] = profile_summary(self.profile_doc)
+        doc["timings_s"] = self.timings
+        doc["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
+        return doc
+
+
+def _rounded(v):
+    if isinstance(v, float):
+        return round(v, 4)
+    if isinstance(v, dict):
+        return {k: _rounded(x) for k, x in v.items()}
+    if isinstance(v, (list, tuple)):
+        return [_rounded(x) for x in v]
+    return v
+
+
+def _audit_tools() -> dict[str, str]:
+    import importlib.metadata as md
+    import platform
+
+    out = {"edgekit": __version__, "python": platform.python_version()}
+    for dist in ("tensorflow-cpu", "tensorflow", "keras", "numpy", "ai-edge-litert", "pillow"):
+        try:
+            out[dist] = md.version(dist)
+        except md.PackageNotFoundError:
+            pass
+    return out
+
+
+def _calibration_record(cal) -> dict[str, Any]:
+    """How the calibration sample was drawn (the statistics themselves stay in the manifest)."""
+    if cal is None:
+        return {}
+    return {"samples": cal.samples, "source": cal.source, "seed": cal.seed, "available": cal.available,
+            "class_counts": cal.class_counts}
+
+
+def manifest_summary(m, model_path: str | Path) -> dict[str, Any]:
+    """What the report shows of the model contract."""
+    from ..manifest import _plain
+
+    return {"path": str(model_path), "file": m.model.file, "sha256": m.model.sha256,
+            "size_bytes": m.model.size_bytes, "schema": m.schema, "recipe": m.recipe.name if m.recipe else None,
+            "target": m.target, "task": m.task, "classes": len(m.labels) if m.labels else None,
+            "inputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in m.inputs],
+            "outputs": [{"name": t.name, "shape": list(t.shape), "dtype": t.dtype} for t in m.outputs],
+            "calibration_samples": m.calibration.samples if m.calibration else None,
+            "accuracy_at_conversion": _plain(m.accuracy) if m.accuracy else None, "created": m.provenance.created}
+
+
+def profile_summary(doc: dict | None) -> dict[str, Any] | None:
+    if doc is None:
+        return None
+    rows = [{"threads": r.get("threads"), "p50_ms": r["latency_ms"].get("p50"), "p95_ms": r["latency_ms"].get("p95"),
+             "peak_mb": (r.get("memory") or {}).get("peak_mb")} for r in doc.get("rows", [])]
+    return {"device": doc.get("device"), "created": doc.get("created"), "rows": rows, "budget": doc.get("budget")}
+
+
+def run_audit(model: str | Path, source: str | Path, eval_data: Any, *, target: str | Path | None = None,
+              ood: Sequence[Any] = (), calibration: Any = None, train: Any = None,
+              thresholds: dict[str, float] | None = None, governance_file: str | Path | None = None,
+              declared: dict[str, str | None] | None = None, profile: str | Path | None = None,
+              write_threshold: bool = False, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
+    """Audit ``model`` (a converted .tflite with its manifest) against its ``source``; the edgekit.audit/1 doc.
+
+    eval_data / ood / calibration / train: paths (.npy/.npz/image folder), arrays or (x, y) tuples.
+    thresholds: overrides of AuditThresholds fields (None values ignored); ``target`` a device
+    profile whose optional ``[audit]`` table sets them first. write_threshold: store the suggested
+    guard thresholds in the manifest.
+    """
+    t_all = time.perf_counter()
+    limits = AuditThresholds.resolve(target, thresholds)
+    decl = governance.load_declarations(governance_file, **(declared or {}))
+    with Progress("loading", 1, enabled=progress) as bar:
+        pair = ModelPair.load(model, source)
+        bar.advance()
+    try:
+        pre = pair.manifest.preprocessing_for(pair.input_name)
+
+        def load(d, what):
+            return None if d is None else load_dataset(d, input_shape=pair.sample_shape, preprocessing=pre, what=what)
+
+        ev = load(eval_data, "eval")
+        calib = load(calibration, "calibration")
+        tr = load(train, "training")
+        oods = [load(d, "ood") for d in ood]
+        prof = None
+        if profile is not None:
+            from ..profile.schema import load as load_profile_result
+
+            prof = load_profile_result(profile)
+        audit = Audit(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
+                      progress=progress, declared=decl, profile_doc=prof,
+                      paths={"model": Path(model), "source": Path(source)})
+        doc = audit.run()
+    finally:
+        pair.close()
+    if write_threshold:
+        s = doc["guard"]["suggested"]
+        run = doc["governance"]["run"]
+        mpath = write_guard_thresholds(model, {
+            "ood_threshold": s["ood_threshold"], "output_signal": s["output_signal"],
+            "output_threshold": s["output_threshold"], "target_fpr": s["target_fpr"],
+            "measured_fpr": s["measured_fpr"],
+            "set_by": f"edgekit audit {__version__} by {run['user']}@{run['host']} at {run['time']}"})
+        doc["guard"]["written_to"] = str(mpath)
+    doc["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
+    return doc

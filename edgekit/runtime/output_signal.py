@@ -7,7 +7,7 @@
 
 The threshold comes from the manifest's ``guard`` section (``edgekit audit --write-threshold``);
 EdgeModel flags a sample whose score is above ``guard.output_threshold`` as failure kind ``ood``.
-The same maths as ``edgekit audit``; this one function is where the runtime gets it.
+The maths is ``edgekit audit``'s (output_score.py); this one function is where the runtime gets it.
 
 Example:
     >>> import numpy as np
@@ -21,22 +21,19 @@ from __future__ import annotations
 
 import numpy as np
 
-SIGNALS = ("msp", "energy")
-
-
-def _logsumexp(z: np.ndarray) -> np.ndarray:
-    top = z.max(axis=1, keepdims=True)
-    return (top + np.log(np.exp(z - top).sum(axis=1, keepdims=True)))[:, 0]
+from .output_score import SIGNALS, energy_score, msp_score
 
 
 def output_score(outputs: np.ndarray, signal: str, *, probabilities: bool = False) -> np.ndarray:
-    """Per-sample score of an (N, classes) output: higher means further from the training data."""
-    if signal not in SIGNALS:
-        raise ValueError(f"unknown output signal {signal!r}; choose one of {', '.join(SIGNALS)}")
-    z = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    """Per-sample score of an (N, classes) output: higher means further from the training data.
+
+    The maths is edgekit audit's (output_score.py); a logits output gets a softmax before msp."""
     if signal == "energy":
-        return -_logsumexp(z)
+        return energy_score(outputs)
+    if signal != "msp":
+        raise ValueError(f"unknown output signal {signal!r}; choose one of {', '.join(SIGNALS)}")
     if probabilities:
-        return 1.0 - z.max(axis=1)
-    # max softmax probability = 1 / sum(exp(z - max))
-    return 1.0 - 1.0 / np.exp(z - z.max(axis=1, keepdims=True)).sum(axis=1)
+        return msp_score(outputs)
+    z = np.asarray(outputs, np.float64).reshape(len(outputs), -1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return msp_score(e / e.sum(axis=1, keepdims=True))

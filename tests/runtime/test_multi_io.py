@@ -38,38 +38,41 @@ def _bare(path, image, features):
     return outs, {name: d["quantization"][0] for name, d in run.get_output_details().items()}
 
 
-def test_manifest_has_stats_per_input_and_accuracy_per_output(two_io):
-    m = Manifest.load(two_io["int8"])
-    assert [t.name for t in m.inputs] == ["image", "features"] and [t.name for t in m.outputs] == ["scores", "value"]
+def test_manifest_has_stats_per_input_and_accuracy_per_output(multi):
+    m = Manifest.load(multi["int8"])
+    assert {t.name for t in m.inputs} == {"image", "features"} and {t.name for t in m.outputs} == {"scores", "value"}
     assert set(m.calibration.inputs) == {"image", "features"}
     assert m.input_stats("features").channels == 4 and m.input_stats("image").ood is not None
     assert [o.name for o in m.accuracy.outputs] == ["scores", "value"]
     assert m.accuracy.output("scores").agreement > 0.95 and m.accuracy.output("value").task == "regression"
 
 
-def test_dict_input_matches_the_bare_interpreter(two_io):
-    e = two_io["eval"]
-    model = EdgeModel.load(two_io["int8"])
-    assert model.input_names == ["image", "features"] and model.output_names == ["scores", "value"]
+def test_dict_input_matches_the_bare_interpreter(multi):
+    e = multi["eval"]
+    model = EdgeModel.load(multi["int8"])
+    m = Manifest.load(multi["int8"])
+    assert model.input_names == [t.name for t in m.inputs] and model.output_names == [t.name for t in m.outputs]
     assert [t.name for t in model.runner.inputs] == ["features", "image"]  # the interpreter's own order
     pred = model.predict({"features": e["features"][:64], "image": e["image"][:64]})
-    want, steps = _bare(two_io["int8"], e["image"][:64], e["features"][:64])
+    want, steps = _bare(multi["int8"], e["image"][:64], e["features"][:64])
     for name in ("scores", "value"):
         np.testing.assert_allclose(pred[name], want[name], atol=steps[name] * 1.01)
-    assert pred.output_names == ["scores", "value"] and pred.outputs[1] is pred["value"]
+    assert pred.output_names == model.output_names
+    assert pred.outputs[model.output_names.index("value")] is pred["value"]
     # the same call as a list in input order, and one sample without the batch axis
-    as_list = model.predict([e["image"][:64], e["features"][:64]])
+    as_list = model.predict([e[name][:64] for name in model.input_names])
     np.testing.assert_array_equal(as_list["scores"], pred["scores"])
     one = model.predict({"image": e["image"][3], "features": e["features"][3]})
-    assert one["scores"].shape == (10,) and one["value"].shape == (1,) and one.output.shape == (10,)
+    assert one["scores"].shape == (10,) and one["value"].shape == (1,)
+    assert one.output.shape == one[model.output_names[0]].shape
     np.testing.assert_allclose(one["value"], pred["value"][3], atol=1e-6)
     top1 = np.mean(np.array(pred.label).astype(int) == e["y"][:64])
     assert top1 > 0.85 and pred.top_k(2, output="scores")[0][0][0] == pred.label[0]
 
 
-def test_ood_fires_when_only_one_input_is_out_of_distribution(two_io):
-    e = two_io["eval"]
-    model = EdgeModel.load(two_io["int8"])
+def test_ood_fires_when_only_one_input_is_out_of_distribution(multi):
+    e = multi["eval"]
+    model = EdgeModel.load(multi["int8"])
     clean = model.predict({"image": e["image"], "features": e["features"]})
     assert clean.flagged.mean() <= 0.03
     # clean images, features from somewhere else entirely
@@ -85,40 +88,40 @@ def test_ood_fires_when_only_one_input_is_out_of_distribution(two_io):
     assert inc["kind"] == "ood" and "(features)" in inc["reason"] and set(inc["input"]) == {"image", "features"}
     # and the other way round: noise images with their own (consistent) features
     noise = np.random.default_rng(1).uniform(0, 1, (50, 8, 8, 1)).astype(np.float32)
-    from conftest import quadrant_features
+    from tests.conftest import quadrant_means
 
-    pred = model.predict({"image": noise, "features": quadrant_features(noise)})
+    pred = model.predict({"image": noise, "features": quadrant_means(noise)})
     assert np.mean(pred.ood_scores["image"] > 1.0) >= 0.95 and pred.flagged.mean() >= 0.95
 
 
-def test_fallback_replaces_flagged_rows_of_every_output(two_io):
-    e = two_io["eval"]
-    model = EdgeModel.load(two_io["int8"], fallback=two_io["fp32"], policy=Policy(on_ood="fallback"))
+def test_fallback_replaces_flagged_rows_of_every_output(multi):
+    e = multi["eval"]
+    model = EdgeModel.load(multi["int8"], fallback=multi["fp32"], policy=Policy(on_ood="fallback"))
     feats = e["features"][:6].copy()
     feats[4:] = 5.0  # samples 4 and 5: features far outside calibration
     pred = model.predict({"image": e["image"][:6], "features": feats})
     assert pred.sources == ["model"] * 4 + ["fallback"] * 2
-    fp32 = EdgeModel.load(two_io["fp32"]).predict({"image": e["image"][4:6], "features": feats[4:]})
+    fp32 = EdgeModel.load(multi["fp32"]).predict({"image": e["image"][4:6], "features": feats[4:]})
     for name in ("scores", "value"):
         np.testing.assert_allclose(pred[name][4:], fp32[name], atol=1e-6)
     assert pred.incidents[0]["samples"] == [4, 5]
 
 
-def test_health_per_input_and_output(two_io):
-    e = two_io["eval"]
-    with EdgeModel.load(two_io["int8"], reference=two_io["fp32"], shadow=1.0) as model:
+def test_health_per_input_and_output(multi):
+    e = multi["eval"]
+    with EdgeModel.load(multi["int8"], reference=multi["fp32"], shadow=1.0) as model:
         for i in range(60):
             model.predict({"image": e["image"][i], "features": e["features"][i]})
         model.predict({"image": e["image"][:40], "features": np.full((40, 4), 0.9, np.float32)})
         h = model.health(wait_for_shadow=True)
     assert set(h["inputs"]) == {"image", "features"} and set(h["outputs"]) == {"scores", "value"}
     assert h["inputs"]["image"]["drift"] == "stable" and h["inputs"]["features"]["drift"] == "drifted"
-    assert len(h["inputs"]["features"]["channels"]) == 4 and h["input"] == h["inputs"]["image"]
+    assert len(h["inputs"]["features"]["channels"]) == 4 and h["input"] == h["inputs"][model.input_names[0]]
     assert "top1_share" in h["outputs"]["scores"] and len(h["outputs"]["value"]["mean"]) == 1
     shadow = h["shadow"]
     assert shadow["compared"] == 100 and set(shadow["outputs"]) == {"scores", "value"}
     assert shadow["outputs"]["scores"]["disagreement_rate"] <= 0.1
-    assert h["model"]["inputs"] == ["image", "features"]
+    assert h["model"]["inputs"] == model.input_names
 
 
 @pytest.mark.parametrize("bad, words", [
@@ -129,21 +132,21 @@ def test_health_per_input_and_output(two_io):
     (np.zeros((8, 8, 1)), "the model has 2 inputs"),
     ({"image": np.zeros((8, 8, 1)), "features": np.array([0, np.nan, 0, 0])}, "input 'features': input has NaN"),
 ])
-def test_bad_multi_inputs_are_one_line_errors(two_io, bad, words):
-    model = EdgeModel.load(two_io["int8"])
+def test_bad_multi_inputs_are_one_line_errors(multi, bad, words):
+    model = EdgeModel.load(multi["int8"])
     with pytest.raises(InputValidationError, match=words.replace("(", "\\(")) as err:
         model.predict(bad)
     assert "\n" not in str(err.value)
 
 
-def test_published_file_without_manifest_uses_signature_names(two_io, tmp_path):
+def test_published_file_without_manifest_uses_signature_names(multi, tmp_path):
     bare = tmp_path / "published.tflite"
-    shutil.copy(two_io["int8"], bare)
+    shutil.copy(multi["int8"], bare)
     model = EdgeModel.load(bare)
     assert model.manifest is None and model.input_names == ["features", "image"]  # the interpreter's order
-    e = two_io["eval"]
+    e = multi["eval"]
     pred = model.predict({"image": e["image"][:4], "features": e["features"][:4]})
-    want = EdgeModel.load(two_io["int8"]).predict({"image": e["image"][:4], "features": e["features"][:4]})
+    want = EdgeModel.load(multi["int8"]).predict({"image": e["image"][:4], "features": e["features"][:4]})
     np.testing.assert_array_equal(pred["scores"], want["scores"])
     assert json.dumps(pred.to_dict())  # JSON-ready, outputs by name
     assert set(pred.to_dict()["outputs"]) == {"scores", "value"}

@@ -453,6 +453,16 @@ class EdgeModel:
         return h
 
     @property
+    def input_guard(self) -> InputGuard:
+        """The first input's guard (``input_checks.guards`` has one per input)."""
+        return self.input_checks.guards[0]
+
+    @property
+    def output_guard(self) -> OutputGuard:
+        """The first output's guard (``output_checks.guards`` has one per output)."""
+        return self.output_checks.guards[0]
+
+    @property
     def security_ok(self) -> bool:
         """False after a security event at load (a tampered file), even when the fallback answers."""
         return not self.security

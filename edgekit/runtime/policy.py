@@ -160,7 +160,7 @@ class PolicyEngine:
                 raise error(f"{reason}; the fallback model failed too: {err}") from None
             pred.replace_rows(rows, alt)
         elif action == "default":
-            pred.replace_rows(rows, [self.default] + [np.float32(0)] * (len(pred.outputs) - 1))
+            pred.replace_rows(rows, [self.default] + [np.float32(0)] * (len(pred.outputs) - 1), per_sample=True)
         if action != "allow":
             pred.set_source(rows, action)
         if log:

@@ -63,10 +63,11 @@ class Prediction:
     def __len__(self) -> int:
         return len(self.outputs)
 
-    def replace_rows(self, rows: np.ndarray, values: list) -> None:
-        """Put ``values`` (one array or per-sample value per output) into ``rows``, on copies of the
-        outputs: the arrays the model produced stay as they were (the shadow compares those)."""
-        if rows.all() and all(isinstance(v, np.ndarray) and v.shape[:1] == (self.n,) for v in values):
+    def replace_rows(self, rows: np.ndarray, values: list, *, per_sample: bool = False) -> None:
+        """Put ``values`` (one array of the rows' answers per output, or with ``per_sample`` one value
+        every row gets) into ``rows``, on copies of the outputs: the arrays the model produced stay as
+        they were (the shadow compares those)."""
+        if not per_sample and rows.all() and all(v.shape[:1] == (self.n,) for v in values):
             self.outputs = [np.array(v, np.float32) for v in values]
             self._owned = True
             return

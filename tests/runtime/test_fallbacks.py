@@ -104,3 +104,11 @@ def test_load_failure_uses_fallback_model(int8_path, fp32_path, digits, tmp_path
     assert model.health()["fallback_active"] and model.incidents()[0]["kind"] == "load"
     pred = model.predict(digits.x_test[:4])
     assert pred.sources == ["fallback"] * 4 and pred.output.shape == (4, 10)
+
+
+def test_default_fills_every_row_even_when_the_batch_size_equals_the_class_count(int8_path):
+    """A 10-sample batch of a 10-class model: the default is one row's value, not the whole answer."""
+    uniform = [0.1] * 10
+    model = EdgeModel.load(int8_path, policy=Policy(on_ood="default", default=uniform))
+    pred = model.predict(np.full((10, 8, 8, 1), 3.0, np.float32))
+    assert pred.output.shape == (10, 10) and np.allclose(pred.output, 0.1) and pred.sources == ["default"] * 10

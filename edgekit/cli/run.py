@@ -10,17 +10,23 @@ import typer
 
 
 def _load_input(path: Path):
-    """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers."""
-    if path.suffix.lower() != ".npy":
+    """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers,
+    .npz as one array per input name (models with several inputs)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
         return path
     import numpy as np
 
     from ..errors import InputValidationError
 
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with loaded:
+                return {k: loaded[k] for k in loaded.files}
+        return loaded
     except (OSError, ValueError) as err:
-        raise InputValidationError(f"{path}: not a readable .npy of numbers ({err})") from None
+        raise InputValidationError(f"{path}: not a readable {suffix} of numbers ({err})") from None
 
 
 def _render(name: str, pred, k: int) -> list[str]:
@@ -41,7 +47,8 @@ def _render(name: str, pred, k: int) -> list[str]:
 
 def run(
     model: Path = typer.Argument(..., help="A .tflite converted by edgekit (its manifest next to it)."),
-    inputs: List[Path] = typer.Argument(..., help="Image files, or .npy arrays (one sample or a batch)."),
+    inputs: List[Path] = typer.Argument(..., help="Image files, .npy arrays (one sample or a batch), or .npz "
+                                        "files with one array per input name (models with several inputs)."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many classes to show for classifiers."),
     fallback: Optional[Path] = typer.Option(None, "--fallback", help="A model to answer when the guard says so."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="Flag top-1 below this."),

@@ -437,14 +437,13 @@ class EdgeModel:
         ``inputs`` and ``outputs`` are keyed by name; ``input`` and ``output`` repeat the first ones.
         ``security["ok"]`` is False after a tampered file (even when the fallback answers)."""
         h: dict[str, Any] = {
-            "model": {"file": str(self.path), "sha256": self.sha256, "inputs": self.input_names,
-                      "outputs": self.output_names, **self.active.describe()},
+            "model": {"file": str(self.path), "sha256": self.sha256, **self.active.describe(),
+                      "input_names": self.input_names, "output_names": self.output_names},
             "fallback_active": self.runner is None,
             "load_error": self.load_error,
             "security": {"ok": not self.security,
                          "events": [{k: e[k] for k in ("time", "kind", "reason", "action")} for e in self.security]},
         }
-        h["model"]["inputs"] = self.input_names  # names, in the caller's order (describe() has the specs)
         h.update(self.monitor.snapshot())
         h["incidents"] = self.incident_log.counts()
         h["incident_log"] = self.incident_log.status()

@@ -121,7 +121,7 @@ def test_health_per_input_and_output(multi):
     shadow = h["shadow"]
     assert shadow["compared"] == 100 and set(shadow["outputs"]) == {"scores", "value"}
     assert shadow["outputs"]["scores"]["disagreement_rate"] <= 0.1
-    assert h["model"]["inputs"] == model.input_names
+    assert h["model"]["input_names"] == model.input_names and h["model"]["output_names"] == model.output_names
 
 
 @pytest.mark.parametrize("bad, words", [
@@ -197,3 +197,17 @@ def test_output_score_maths():
     np.testing.assert_allclose(output_score(logits, "msp"), 1 - p.max(axis=1), rtol=1e-6)
     np.testing.assert_allclose(output_score(p, "msp", probabilities=True), 1 - p.max(axis=1), rtol=1e-6)
     np.testing.assert_allclose(output_score(logits, "energy"), -np.log(np.exp(logits).sum(axis=1)), rtol=1e-6)
+
+
+def test_run_takes_an_npz_per_input_name(multi, tmp_path, capsys):
+    from edgekit.cli import main
+
+    e = multi["eval"]
+    np.savez(tmp_path / "two.npz", image=e["image"][:2], features=e["features"][:2])
+    code = main(["run", str(multi["int8"]), str(tmp_path / "two.npz"), "--json"])
+    rec = json.loads(capsys.readouterr().out.splitlines()[0])
+    want = EdgeModel.load(multi["int8"]).predict({"image": e["image"][:2], "features": e["features"][:2]})
+    assert code in (0, 1) and rec["top_k"][0][0][0] == want.label[0] and set(rec["outputs"]) == {"scores", "value"}
+    np.savez(tmp_path / "bad.npz", image=e["image"][:2])
+    assert main(["run", str(multi["int8"]), str(tmp_path / "bad.npz")]) == 2
+    assert "missing 'features'" in capsys.readouterr().err

@@ -8,9 +8,9 @@ predict); ``quantize`` and ``dequantize`` are one-shot shorthands for them.
 Example:
     >>> import numpy as np
     >>> q = quantize(np.array([0.0, 0.5, 1.0], np.float32), 1 / 255, -128, "int8")
-    >>> q.tolist(), dequantize(q, 1 / 255, -128).round(3).tolist()
+    >>> q.tolist(), [round(float(v), 3) for v in dequantize(q, 1 / 255, -128)]
     ([-128, 0, 127], [0.0, 0.502, 1.0])
-    >>> Dequantizer(1 / 255, -128, "int8")(q).round(3).tolist()   # 8-bit: a 256-entry table lookup
+    >>> [round(float(v), 3) for v in Dequantizer(1 / 255, -128, "int8")(q)]   # 8-bit: a 256-entry table
     [0.0, 0.502, 1.0]
 """
 

@@ -132,8 +132,8 @@ class EdgeModel:
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
                                  probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest))
             self._check_manifest_matches(label)
-        except TamperedModelError as err:
-            self._load_failed(err, "tamper")
+        except TamperedModelError as err:  # a security event; its kind can come with the error ("signature")
+            self._load_failed(err, getattr(err, "incident_kind", "tamper"))
         except (ModelLoadError, ManifestError) as err:
             self._load_failed(err, "load")
         self.active: Runner = self.runner if self.runner is not None else self.fallback.active
@@ -155,7 +155,9 @@ class EdgeModel:
         """The one integrity step: is this the file the manifest describes? Returns its sha256.
 
         Raises TamperedModelError (incident kind "tamper"). Signature checks (trusted keys)
-        belong here too, raising their own TamperedModelError subclass and incident kind."""
+        belong here too: raise a TamperedModelError subclass with an ``incident_kind`` attribute
+        ("signature") and add that kind to incidents.SECURITY_KINDS; load() records, warns and
+        shows it in health()["security"] like a sha256 mismatch."""
         return _verify(data, self.manifest, label, self.policy)
 
     def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:

@@ -89,3 +89,15 @@ class OutOfDistributionError(InputValidationError):
 
 class LatencyBudgetError(InferenceError):
     """A guarded call took longer than the policy's latency budget, under a policy that raises for it."""
+
+
+class SignatureError(TamperedModelError):
+    """A model refused by its signature: unsigned, signed by an untrusted key, or changed after signing.
+
+    Exit code 2, like every TamperedModelError: the model handed in is not one to use (bad input),
+    not a model that ran and missed a budget (exit 1).
+    """
+
+
+class StoreError(EdgekitError):
+    """A device model store that cannot be used: unreadable, read-only, full, or with no valid version."""

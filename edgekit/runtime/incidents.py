@@ -12,8 +12,9 @@ The file is bounded: past ``max_bytes`` it is rotated (``incidents.jsonl`` -> ``
 holds at most about ``max_bytes x (backups + 1)``. Records in a dropped file are counted
 (``status()["dropped_records"]``, shown by ``EdgeModel.health()``).
 
-Kinds: load, invoke, input, ood, output, latency (the policy's failure kinds) and ``tamper``,
-a model file whose sha256 differs from its manifest's (a security event, whatever the policy).
+Kinds: load, invoke, input, ood, output, latency (the policy's failure kinds), and the security
+events ``tamper`` (a model file whose sha256 differs from its manifest's) and ``signature`` (not
+signed by a trusted key), recorded whatever the policy then does.
 
 Example:
     >>> log = IncidentLog(path=None)
@@ -38,8 +39,8 @@ import numpy as np
 from ..errors import UsageError
 
 RECENT = 1000  # records kept in memory
-KINDS = ("load", "tamper", "invoke", "input", "ood", "output", "latency")
-SECURITY_KINDS = ("tamper",)  # the integrity step in EdgeModel.load adds its kinds here (e.g. "signature")
+KINDS = ("load", "tamper", "signature", "invoke", "input", "ood", "output", "latency")
+SECURITY_KINDS = ("tamper", "signature")  # from the integrity step in EdgeModel.load
 
 
 def summarize(x: Any) -> dict[str, Any]:

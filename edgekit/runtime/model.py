@@ -51,7 +51,7 @@ import numpy as np
 
 from ..errors import (
     InferenceError, InputValidationError, LatencyBudgetError, ManifestError, ModelLoadError,
-    OutOfDistributionError, OutputValidationError, TamperedModelError, UsageError,
+    OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
 from ..fsutil import read_bytes, sha256_bytes
 from ..manifest import Manifest, Preprocessing
@@ -98,7 +98,8 @@ class EdgeModel:
              pool_size: int = 1, incident_log: str | Path | None = None, shadow: float = 0.0,
              reference: "str | Path | EdgeModel | None" = None, monitor_window: int = 500,
              overlap: bool | None = None,
-             preprocessing: "str | Preprocessing | dict[str, Preprocessing] | None" = None) -> "EdgeModel":
+             preprocessing: "str | Preprocessing | dict[str, Preprocessing] | None" = None,
+             trusted_keys: "list[str | Path] | None" = None) -> "EdgeModel":
         """Load ``path`` (a .tflite with its manifest next to it) behind the guard.
 
         fallback: a model (path or EdgeModel) used when the policy says "fallback".
@@ -108,6 +109,9 @@ class EdgeModel:
         the machine has 2+ cores and one invoke takes over 10x the checks, measured at load).
         preprocessing: for image inputs the manifest does not describe (published files): a
         ``--normalize`` preset ("0-1", "-1-1", "imagenet", "raw"), a Preprocessing, or one per input name.
+        trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
+        them (edgekit sign), checked before the manifest is parsed or any byte reaches an interpreter
+        (SignatureError, incident kind ``signature``).
 
         A file whose sha256 differs from its manifest's is a security event: a ``tamper`` incident,
         a TamperWarning, ``health()["security"]``; with ``on_load="fallback"`` the fallback answers.
@@ -127,13 +131,12 @@ class EdgeModel:
         label = str(path)
         try:
             data = read_bytes(path, ModelLoadError, "model file")
-            self.manifest = Manifest.find(path)
-            self.sha256 = self._check_integrity(data, label)
+            self.sha256 = self._check_integrity(data, label, trusted_keys)
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
                                  probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest))
             self._check_manifest_matches(label)
-        except TamperedModelError as err:  # a security event; its kind can come with the error ("signature")
-            self._load_failed(err, getattr(err, "incident_kind", "tamper"))
+        except TamperedModelError as err:  # a security event: a bad signature or a changed file
+            self._load_failed(err, "signature" if isinstance(err, SignatureError) else "tamper")
         except (ModelLoadError, ManifestError) as err:
             self._load_failed(err, "load")
         self.active: Runner = self.runner if self.runner is not None else self.fallback.active
@@ -151,14 +154,30 @@ class EdgeModel:
                                  names=outs)
         return self
 
-    def _check_integrity(self, data: bytes, label: str) -> str:
-        """The one integrity step: is this the file the manifest describes? Returns its sha256.
+    def _check_integrity(self, data: bytes, label: str, trusted_keys) -> str:
+        """The one integrity step: signed by a trusted key (when keys are given), then the file the
+        manifest describes. Sets ``self.manifest``; returns the sha256.
 
-        Raises TamperedModelError (incident kind "tamper"). Signature checks (trusted keys)
-        belong here too: raise a TamperedModelError subclass with an ``incident_kind`` attribute
-        ("signature") and add that kind to incidents.SECURITY_KINDS; load() records, warns and
-        shows it in health()["security"] like a sha256 mismatch."""
+        Raises SignatureError (incident kind "signature") or TamperedModelError ("tamper"); load()
+        records, warns and shows either in health()["security"]."""
+        if trusted_keys is not None:  # before the manifest is parsed or any byte reaches an interpreter
+            from ..signing import verify
+
+            self.sha256 = sha256_bytes(data)
+            verify(self.path, trusted_keys, data=data)
+        self.manifest = Manifest.find(self.path)
         return _verify(data, self.manifest, label, self.policy)
+
+    # ---- [store hooks] (edgekit.store) -------------------------------------
+    @classmethod
+    def from_store(cls, store: str | Path, **kwargs: Any):
+        """Serve a device store's active version, following activations between calls (edgekit.store).
+
+        Example: ``EdgeModel.from_store("/var/lib/app/models").predict(x)``
+        """
+        from ..store.served import ServedModel
+
+        return ServedModel(store, **kwargs)
 
     def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:
         fallback_ok = self.policy.on_load == "fallback" and self.fallback is not None

@@ -1,0 +1,60 @@
+"""``python -m edgekit.store``: the store commands on the device itself (what ``edgekit deploy --host`` runs).
+
+Light on purpose (argparse, no typer): it is what a device runs. Prints JSON with --json.
+
+Example:
+    $ python3 -m edgekit.store deploy model.tflite --store /var/lib/app/models --canary-calls 200 --json
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from ..errors import EdgekitError
+from . import ops
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="python -m edgekit.store")
+    sub = p.add_subparsers(dest="cmd", required=True)
+    d = sub.add_parser("deploy")
+    d.add_argument("model")
+    d.add_argument("--store", required=True)
+    d.add_argument("--manifest")
+    d.add_argument("--signature")
+    d.add_argument("--trust", action="append", default=[])
+    d.add_argument("--canary-calls", type=int)
+    d.add_argument("--canary-minutes", type=float)
+    d.add_argument("--target")
+    for key in ops.BUDGET_KEYS:
+        d.add_argument(f"--{key.replace('_', '-')}", type=float, dest=key)
+    for name in ("rollback", "status"):
+        s = sub.add_parser(name)
+        s.add_argument("--store", required=True)
+    for s in sub.choices.values():
+        s.add_argument("--json", action="store_true")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    a = _parser().parse_args(argv)
+    try:
+        if a.cmd == "deploy":
+            doc = ops.deploy(a.model, a.store, manifest=a.manifest, signature=a.signature, trust=a.trust,
+                             canary_calls=a.canary_calls, canary_minutes=a.canary_minutes, target=a.target,
+                             budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS})
+        elif a.cmd == "rollback":
+            doc = ops.rollback(a.store)
+        else:
+            doc = ops.status(a.store)
+    except EdgekitError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return err.exit_code
+    print(ops.render_status(doc) if a.cmd == "status" and not a.json else json.dumps(doc, default=str))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

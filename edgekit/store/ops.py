@@ -1,0 +1,94 @@
+"""The store operations behind the commands, shared by ``edgekit deploy/rollback/status`` and
+``python -m edgekit.store`` (what runs on a device reached over SSH).
+
+Example:
+    >>> deploy("digits-int8.tflite", "/var/lib/app/models", canary_calls=200)["action"]    # doctest: +SKIP
+    'staged'
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from ..errors import UsageError
+from .canary import resolve_budgets
+from .store import ModelStore
+
+BUDGET_KEYS = ("max_disagreement", "max_error_rate", "max_ood_rate", "max_latency_ms")
+
+
+def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None = None,
+           signature: str | Path | None = None, trust: list[str | Path] | None = None,
+           canary_calls: int | None = None, canary_minutes: float | None = None, target: str | None = None,
+           budgets: dict[str, Any] | None = None, reason: str = "deployed") -> dict[str, Any]:
+    """Verify ``model`` into ``store`` and activate it, or stage it for a canary; returns what happened."""
+    if canary_calls is not None and canary_calls < 1:
+        raise UsageError(f"--canary-calls must be at least 1, got {canary_calls}")
+    if canary_minutes is not None and canary_minutes <= 0:
+        raise UsageError(f"--canary-minutes must be positive, got {canary_minutes}")
+    st = ModelStore(store, create=True)
+    for key in trust or []:
+        st.trust(key)
+    canary = None
+    if canary_calls is not None or canary_minutes is not None:
+        # into the store first (signature checked) so the budgets are read from a manifest that verified
+        st.add(model, manifest=manifest, signature=signature)
+        canary = {"calls": canary_calls, "minutes": canary_minutes,
+                  "budgets": canary_budgets(model, manifest, target, budgets)}
+    result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason)
+    result["store"] = str(st.root)
+    return result
+
+
+def canary_budgets(model: str | Path, manifest: str | Path | None, target: str | None,
+                   flags: dict[str, Any] | None) -> dict[str, Any]:
+    """The canary's budgets: flags, else the manifest's canary section, else the profile, else defaults."""
+    from ..manifest import Manifest, manifest_path_for
+
+    profile = None
+    if target:
+        from ..devices import load_profile
+
+        profile = load_profile(target)
+    man = Manifest.load(Path(manifest) if manifest else manifest_path_for(model))
+    return resolve_budgets(flags, man, profile).to_dict()
+
+
+def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str, Any]:
+    return dict(ModelStore(store).rollback(reason), store=str(store))
+
+
+def status(store: str | Path) -> dict[str, Any]:
+    return ModelStore(store).status()
+
+
+def render_status(doc: dict[str, Any]) -> str:
+    """Status as a few readable lines."""
+    lines = [f"store {doc['store']} (generation {doc['generation']})"]
+    a = doc.get("active")
+    if a:
+        ok = "verified" if a.get("verified") else "DOES NOT VERIFY"
+        lines.append(f"active     {a['sha256'][:12]}  {ok}{', signed' if a.get('signed') else ''}  "
+                     f"{a['via']} at {a['activated']}: {a['reason']}")
+        for p in a.get("problems") or []:
+            lines.append(f"  problem: {p}")
+    else:
+        lines.append("active     none")
+    c = doc.get("candidate")
+    if c:
+        plan = c.get("canary") or {}
+        f = c.get("figures") or {}
+        lines.append(f"candidate  {c['sha256'][:12]}  staged {c['staged']}; canary {plan.get('calls')} calls / "
+                     f"{plan.get('minutes')} min; compared {f.get('compared', 0)}, disagreed {f.get('disagreed', 0)}, "
+                     f"errors {f.get('errors', 0)}, ood {f.get('ood', 0)}")
+    if doc.get("good"):
+        lines.append("good       " + ", ".join(s[:12] for s in doc["good"]))
+    lines.append("history")
+    for ev in doc.get("history") or []:
+        lines.append(f"  {ev['time']}  {ev['event']:9} {str(ev.get('sha256'))[:12]}  {ev.get('reason', '')}")
+    if doc.get("incidents"):
+        lines.append("recent incidents")
+        for inc in doc["incidents"][-10:]:
+            lines.append(f"  {inc['time']}  {inc['kind']:9} {inc['action']}: {inc['reason'][:120]}")
+    return "\n".join(lines)

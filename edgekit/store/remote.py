@@ -1,0 +1,82 @@
+"""Deploy over SSH: copy the model, its manifest (and signature, trusted keys) to the device and run the
+same store code there (``python3 -m edgekit.store deploy ...``). The device needs edgekit installed
+(no TensorFlow). The ssh command and the copy are edgekit.profile.remote_ssh's.
+
+Example:
+    >>> opts = SSHOptions(port=22, python="~/edgekit/bin/python")                          # doctest: +SKIP
+    >>> deploy_remote("digits-int8.tflite", "pi@raspberrypi.local", opts, "/var/lib/app/models")  # doctest: +SKIP
+    {'sha256': '3f0c...', 'action': 'activated', ...}
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from ..errors import RemoteError, StoreError
+from ..manifest import manifest_path_for
+from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, copy_file, shell_word
+from ..signing import signature_path_for
+
+
+def ssh_options(key: str | None, port: int | None, config: str | None, options: list[str], python: str,
+                remote_dir: str | None = None) -> SSHOptions:
+    """The command's --ssh-* flags as SSHOptions (copies land in the profiler's remote folder by default)."""
+    opts = SSHOptions(key=key, port=port, config=config, options=list(options), python=python)
+    if remote_dir:
+        opts.remote_dir = remote_dir
+    return opts
+
+
+def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
+    """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code."""
+    remote = f"{shell_word(opts.python)} -m edgekit.store " + " ".join(shell_word(a) for a in args)
+    try:
+        res = subprocess.run(opts.command(host, remote), capture_output=True, text=True, timeout=300)
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: the store command did not finish within 300 s") from None
+    last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
+    if res.returncode == SSH_EXIT_CONNECT:
+        raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")
+    if res.returncode != 0:
+        if "No module named edgekit" in res.stderr:
+            raise RemoteError(f"{host}: edgekit is not installed for {opts.python} on the device; "
+                              "pip install edgekit there or pass --remote-python")
+        err = StoreError(f"{host}: {last.removeprefix('error: ')}")
+        err.exit_code = res.returncode if res.returncode in (1, 2) else 2
+        raise err
+    try:
+        return json.loads(res.stdout)
+    except json.JSONDecodeError:
+        raise RemoteError(f"{host}: the device answered with no JSON ({last})") from None
+
+
+def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *, manifest: str | Path | None = None,
+                  signature: str | Path | None = None, trust: list[str | Path] | None = None,
+                  canary_calls: int | None = None, canary_minutes: float | None = None,
+                  budgets: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Copy and deploy on one SSH host; returns the device's answer with ``host`` added."""
+    model = Path(model)
+    man = Path(manifest) if manifest else manifest_path_for(model)
+    sig = Path(signature) if signature else signature_path_for(model)
+    for p, what in ((model, "model file"), (man, "manifest")):
+        if not p.is_file():
+            raise StoreError(f"{p}: {what} not found")
+    args = ["deploy", copy_file(host, opts, model, ".tflite"), "--store", store,
+            "--manifest", copy_file(host, opts, man, ".manifest.json")]
+    if sig.is_file():
+        args += ["--signature", copy_file(host, opts, sig, ".sig")]
+    for key in trust or []:
+        args += ["--trust", copy_file(host, opts, Path(key), ".pem")]
+    if canary_calls is not None:
+        args += ["--canary-calls", str(canary_calls)]
+    if canary_minutes is not None:
+        args += ["--canary-minutes", str(canary_minutes)]
+    for k, v in (budgets or {}).items():
+        if v is not None:
+            args += [f"--{k.replace('_', '-')}", str(v)]
+    return dict(run_remote(host, opts, args + ["--json"]), host=host)

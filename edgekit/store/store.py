@@ -1,0 +1,476 @@
+"""ModelStore: versioned models on the device, atomic activation, canary staging, rollback, history.
+
+Versions are content-addressed (``objects/<sha256>/``) and written completely (every file fsynced)
+under ``tmp/`` before one rename puts them in place. Which version is active is one small file,
+``index.json``, replaced atomically (temp + fsync + rename + fsync of the folder), so a power cut at
+any moment leaves either the old index or the new one, and both name complete versions. Readers
+never lock; one writer at a time holds ``flock`` on ``lock``. On open the active version is
+verified (sha256 against its folder name and its manifest, and the signature when the store trusts
+keys); one that does not verify is skipped for the previous good one, and why is recorded.
+
+Example:
+    >>> store = ModelStore("/var/lib/app/models", create=True)                  # doctest: +SKIP
+    >>> store.deploy("digits-int8.tflite").sha256[:12]                           # doctest: +SKIP
+    '3f0c9a1b2d4e'
+    >>> store.open().sha256 == store.status()["active"]["sha256"]                # doctest: +SKIP
+    True
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Iterator
+
+from ..errors import EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError
+from ..fsutil import read_bytes
+from ..manifest import Manifest, manifest_path_for
+from . import layout
+from .canary import Budgets
+from .layout import Layout
+
+KEEP = 3  # previous good versions kept on disk (older ones are removed after an activation)
+CRASH_ENV = "EDGEKIT_STORE_CRASH_AT"  # tests: SIGKILL this process at the named step
+STEPS = ("locked", "model-half-written", "object-written", "object-renamed", "index-written",
+         "index-renamed", "event-appended")
+
+# Tests can also set a function here (a forked child without the environment variable).
+crash_hook = None
+
+
+def _step(name: str) -> None:
+    """A named point in a write; crash tests kill the process here (a no-op otherwise)."""
+    if crash_hook is not None:
+        crash_hook(name)
+    elif os.environ.get(CRASH_ENV) == name:
+        os.kill(os.getpid(), 9)
+
+
+def _now() -> str:
+    t = time.time()
+    return time.strftime("%Y-%m-%dT%H:%M:%S", time.gmtime(t)) + f".{int(t * 1000) % 1000:03d}Z"
+
+
+@dataclass(frozen=True)
+class Version:
+    """One verified version in the store."""
+
+    sha256: str
+    path: Path  # objects/<sha256>/model.tflite
+    signed: bool
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path.with_name(layout.MANIFEST)
+
+
+def manifest_sha256(manifest: Manifest) -> str:
+    """The model digest a manifest records."""
+    return manifest.model.sha256
+
+
+def _os_error(err: OSError, root: Path, doing: str) -> StoreError:
+    why = {errno.ENOSPC: "the disk is full", errno.EDQUOT: "the disk quota is used up",
+           errno.EROFS: "the store is on a read-only file system",
+           errno.EACCES: "permission denied", errno.EPERM: "permission denied"}.get(err.errno, err.strerror)
+    return StoreError(f"{root}: cannot {doing} ({why}); the active version is unchanged; "
+                      "free space or fix the mount and retry")
+
+
+class ModelStore:
+    """A versioned model store in one folder; see the module docstring.
+
+    trusted_keys: public keys (PEM paths) to require signatures from, on top of those in ``trust/``.
+    """
+
+    def __init__(self, root: str | Path, *, create: bool = False, trusted_keys: list[str | Path] | None = None,
+                 keep: int = KEEP):
+        self.layout = Layout(root)
+        self.root = self.layout.root
+        self.keep = keep
+        self._extra_keys = [Path(k) for k in trusted_keys or []]
+        if create:
+            try:
+                for d in (self.root, self.layout.objects, self.layout.tmp):
+                    d.mkdir(parents=True, exist_ok=True)
+            except OSError as err:
+                raise _os_error(err, self.root, "create the store") from None
+        elif not self.layout.objects.is_dir():
+            raise StoreError(f"{self.root}: not a model store (no objects/ folder); deploy a model first: "
+                             f"edgekit deploy MODEL --store {self.root}")
+
+    # ---- reading (no lock) -------------------------------------------------
+    def index(self) -> dict[str, Any]:
+        try:
+            raw = self.layout.index.read_bytes()
+        except FileNotFoundError:
+            return layout.empty_index()
+        except OSError as err:
+            raise _os_error(err, self.root, "read the index") from None
+        try:
+            idx = json.loads(raw)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            raise StoreError(f"{self.layout.index}: not valid JSON; the store was changed by hand: restore it "
+                             "or redeploy") from None
+        if not isinstance(idx, dict) or idx.get("schema") != layout.SCHEMA:
+            raise StoreError(f"{self.layout.index}: schema {idx.get('schema') if isinstance(idx, dict) else None!r}"
+                             f" is not {layout.SCHEMA!r}")
+        return idx
+
+    def index_stamp(self) -> tuple[int, int, int] | None:
+        """A cheap fingerprint of the index file (one stat): changes with every activation."""
+        try:
+            st = os.stat(self.layout.index)
+        except FileNotFoundError:
+            return None
+        return (st.st_ino, st.st_mtime_ns, st.st_size)
+
+    def trusted_keys(self) -> list[Path]:
+        keys = sorted(self.layout.trust.glob("*.pem")) if self.layout.trust.is_dir() else []
+        return keys + [k for k in self._extra_keys if k not in keys]
+
+    def verify(self, sha256: str) -> Version:
+        """Check one stored version: files present, sha256 = folder name = manifest's, signature if trusted keys.
+
+        Raises TamperedModelError / SignatureError / StoreError saying what is wrong.
+        """
+        folder = self.layout.object(sha256)
+        model = folder / layout.MODEL
+        data = read_bytes(model, StoreError, f"model of version {sha256[:12]}")
+        got = hashlib.sha256(data).hexdigest()
+        if got != sha256:
+            raise TamperedModelError(f"{model}: sha256 {got[:12]}... is not the version's {sha256[:12]}...; "
+                                     "the stored file is damaged or was changed")
+        keys = self.trusted_keys()
+        signed = (folder / layout.SIGNATURE).is_file()
+        if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
+            from .. import signing
+
+            signing.verify(model, keys, manifest=folder / layout.MANIFEST, signature=folder / layout.SIGNATURE,
+                           data=data)
+        try:
+            manifest = Manifest.load(folder / layout.MANIFEST)
+        except ManifestError as err:
+            raise StoreError(f"version {sha256[:12]}: {err}") from None
+        if manifest_sha256(manifest) != sha256:
+            raise TamperedModelError(f"{folder / layout.MANIFEST}: records sha256 "
+                                     f"{str(manifest_sha256(manifest))[:12]}..., not the model's {sha256[:12]}...")
+        return Version(sha256, model, signed)
+
+    def resolve(self, index: dict[str, Any] | None = None) -> tuple[Version, list[str]]:
+        """The version to serve: the active one if it verifies, else the newest good one that does.
+
+        Returns it with the problems met on the way (empty when the active version verified).
+        """
+        idx = index if index is not None else self.index()
+        order = ([idx["active"]["sha256"]] if idx.get("active") else []) + list(idx.get("good") or [])
+        problems = []
+        for sha in order:
+            try:
+                return self.verify(sha), problems
+            except (StoreError, ModelLoadError) as err:
+                problems.append(f"version {sha[:12]}: {err}")
+        if not order:
+            raise StoreError(f"{self.root}: no model deployed yet; run: edgekit deploy MODEL --store {self.root}")
+        raise StoreError(f"{self.root}: no stored version verifies ({'; '.join(problems)}); redeploy a model")
+
+    def open(self) -> Version:
+        """The verified version to serve (see resolve); a fallback is recorded as an incident."""
+        version, problems = self.resolve()
+        if problems:
+            self.incident("store", "; ".join(problems), "serve-previous", version.sha256)
+        return version
+
+    def history(self, last: int | None = None) -> list[dict[str, Any]]:
+        return layout.read_lines(self.layout.events, last)
+
+    def incidents(self, last: int | None = 50) -> list[dict[str, Any]]:
+        return layout.read_lines(self.layout.incidents, last)
+
+    def incident(self, kind: str, reason: str, action: str, sha256: str | None, **extra: Any) -> None:
+        """Record a store incident (best effort: a read-only store cannot keep it, and must still serve)."""
+        rec = {"time": _now(), "kind": kind, "reason": reason, "action": action, "model_sha256": sha256, **extra}
+        try:
+            layout.append_line(self.layout.incidents, rec)
+        except OSError:
+            pass
+
+    def status(self, *, history: int = 50, incidents: int = 20) -> dict[str, Any]:
+        """Active version, candidate with its canary figures, good versions, history and recent incidents."""
+        idx = self.index()
+        out: dict[str, Any] = {"store": str(self.root), "generation": idx.get("generation", 0)}
+        active = dict(idx["active"]) if idx.get("active") else None
+        if active:
+            try:
+                served, problems = self.resolve(idx)
+                active["verified"] = served.sha256 == active["sha256"]
+                active["signed"] = served.signed if active["verified"] else None
+                if problems:
+                    active["problems"] = problems
+                    out["serving"] = served.sha256
+            except EdgekitError as err:
+                active["verified"] = False
+                active["problems"] = [str(err)]
+        out["active"] = active
+        cand = dict(idx["candidate"]) if idx.get("candidate") else None
+        if cand:
+            try:
+                cand["figures"] = json.loads(self.layout.canary_figures(cand["sha256"]).read_text())
+            except (OSError, ValueError):
+                cand["figures"] = None
+        out["candidate"] = cand
+        out["good"] = list(idx.get("good") or [])
+        out["bad"] = list(idx.get("bad") or [])
+        out["trusted_keys"] = [str(k) for k in self.trusted_keys()]
+        out["history"] = self.history(history)
+        out["incidents"] = self.incidents(incidents)
+        return out
+
+    # ---- writing (one writer at a time) --------------------------------------
+    @contextlib.contextmanager
+    def _writing(self, doing: str) -> Iterator[dict[str, Any]]:
+        """Hold the writer lock; yields the current index. Leftovers of interrupted writes are removed first."""
+        try:
+            fd = os.open(self.layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
+        except OSError as err:
+            raise _os_error(err, self.root, doing) from None
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            _step("locked")
+            self._clean_leftovers()
+            idx = self.index()
+            self._recover_event(idx)
+            yield idx
+        except OSError as err:
+            with contextlib.suppress(OSError):
+                self._clean_leftovers()  # a full disk: give back what the failed write took
+            raise _os_error(err, self.root, doing) from None
+        finally:
+            os.close(fd)  # closing releases the lock
+
+    def _clean_leftovers(self) -> None:
+        if self.layout.tmp.is_dir():
+            for p in self.layout.tmp.iterdir():
+                shutil.rmtree(p, ignore_errors=True) if p.is_dir() else p.unlink(missing_ok=True)
+        for p in self.root.glob(".index.json.*.tmp"):
+            p.unlink(missing_ok=True)
+
+    def _recover_event(self, idx: dict[str, Any]) -> None:
+        """A power cut between the index rename and the event append loses the event: put it back."""
+        ev = idx.get("last_event")
+        if not ev:
+            return
+        last = self.history(1)
+        if not last or last[-1].get("generation", -1) < ev["generation"]:
+            layout.append_line(self.layout.events, dict(ev, recovered=True))
+
+    def _commit(self, idx: dict[str, Any], event: dict[str, Any]) -> dict[str, Any]:
+        """Write the new index (the atomic step), then append its event."""
+        idx = dict(idx, generation=int(idx.get("generation", 0)) + 1)
+        event = {"time": _now(), "generation": idx["generation"], **event}
+        idx["last_event"] = event
+        layout.durable_replace(self.layout.index, (json.dumps(idx, indent=1) + "\n").encode(), _step)
+        layout.append_line(self.layout.events, event)
+        _step("event-appended")
+        return idx
+
+    def add(self, model: str | Path, *, manifest: str | Path | None = None,
+            signature: str | Path | None = None) -> str:
+        """Copy a model (with its manifest, and signature) into ``objects/``, verified; returns its sha256.
+
+        Takes the writer lock itself; deploy() calls it then activates or stages.
+        """
+        with self._writing("add a version"):
+            return self._add(Path(model), manifest, signature)
+
+    def _add(self, model: Path, manifest: str | Path | None, signature: str | Path | None) -> str:
+        from ..signing import signature_path_for
+
+        data = read_bytes(model, ModelLoadError, "model file")
+        sha = hashlib.sha256(data).hexdigest()
+        man_path = Path(manifest) if manifest else manifest_path_for(model)
+        sig_path = Path(signature) if signature else signature_path_for(model)
+        keys = self.trusted_keys()
+        if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
+            from .. import signing
+
+            try:
+                signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data)
+            except SignatureError as err:
+                self.incident("signature", str(err), "refused", sha, stage="deploy")
+                raise
+        man = Manifest.load(man_path)
+        if manifest_sha256(man) != sha:
+            raise TamperedModelError(f"{model}: sha256 {sha[:12]}... does not match its manifest's "
+                                     f"{str(manifest_sha256(man))[:12]}...; the file changed after conversion")
+        dest = self.layout.object(sha)
+        if dest.is_dir():
+            try:
+                self.verify(sha)
+                return sha  # already stored and intact: nothing to copy
+            except (StoreError, ModelLoadError):
+                aside = self.layout.tmp / f"damaged-{uuid.uuid4().hex}"
+                os.replace(dest, aside)  # a damaged copy: replace it (removed with the leftovers next time)
+        work = self.layout.tmp / uuid.uuid4().hex
+        work.mkdir(parents=True)
+        half = len(data) // 2
+        fd = os.open(work / layout.MODEL, os.O_WRONLY | os.O_CREAT, 0o644)
+        try:
+            os.write(fd, data[:half])
+            _step("model-half-written")
+            view = memoryview(data)[half:]
+            while view:
+                view = view[os.write(fd, view):]
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+        layout.write_file(work / layout.MANIFEST, man_path.read_bytes())
+        if sig_path.is_file():
+            layout.write_file(work / layout.SIGNATURE, sig_path.read_bytes())
+        layout.fsync_dir(work)
+        _step("object-written")
+        os.replace(work, dest)
+        _step("object-renamed")
+        layout.fsync_dir(self.layout.objects)
+        return sha
+
+    def trust(self, key: str | Path) -> Path:
+        """Add a public key to ``trust/``: from then on, only models signed by a trusted key get in."""
+        key = Path(key)
+        pem = read_bytes(key, StoreError, "public key")
+        if b"PUBLIC KEY" not in pem:
+            raise StoreError(f"{key}: not a PEM public key; make one with: openssl ec -in KEY.pem -pubout -out PUB.pem")
+        dest = self.layout.trust / f"{hashlib.sha256(pem).hexdigest()[:16]}.pem"
+        if not dest.exists():
+            with self._writing("trust a key"):
+                self.layout.trust.mkdir(exist_ok=True)
+                layout.durable_replace(dest, pem)
+        return dest
+
+    def deploy(self, model: str | Path, *, manifest: str | Path | None = None, signature: str | Path | None = None,
+               canary: dict[str, Any] | None = None, reason: str = "deployed") -> dict[str, Any]:
+        """Add ``model`` and activate it, or with ``canary`` ({calls, minutes, budgets}) stage it as the candidate.
+
+        Returns {"sha256", "action": "activated" | "staged" | "unchanged", "previous"}.
+        """
+        with self._writing("deploy") as idx:
+            sha = self._add(Path(model), manifest, signature)
+            active = (idx.get("active") or {}).get("sha256")
+            if sha == active:
+                return {"sha256": sha, "action": "unchanged", "previous": active}
+            if canary is not None and active is not None:
+                plan = {"calls": canary.get("calls"), "minutes": canary.get("minutes"),
+                        "budgets": Budgets.from_dict(canary.get("budgets")).to_dict()}
+                new = dict(idx, candidate={"sha256": sha, "staged": _now(), "canary": plan})
+                self._commit(new, {"event": "stage", "sha256": sha, "active": active, "canary": plan,
+                                   "reason": reason})
+                return {"sha256": sha, "action": "staged", "previous": active}
+            # No canary (or nothing to compare against yet): activate now.
+            self._activate(idx, sha, "deploy", reason + (" (first version: no canary)" if canary else ""))
+            return {"sha256": sha, "action": "activated", "previous": active}
+
+    def _activate(self, idx: dict[str, Any], sha: str, via: str, reason: str,
+                  figures: dict[str, Any] | None = None, demote: bool = False) -> dict[str, Any]:
+        """Make ``sha`` active; the old active version becomes the newest good one (or bad, with demote)."""
+        self.verify(sha)  # again at activation: the object may have changed since it was added
+        old = (idx.get("active") or {}).get("sha256")
+        good = [s for s in idx.get("good") or [] if s not in (sha, old)]
+        bad = [s for s in idx.get("bad") or [] if s != sha]
+        if old and old != sha:
+            (bad if demote else good).insert(0, old)
+        cand = idx.get("candidate")
+        new = dict(idx, active={"sha256": sha, "activated": _now(), "via": via, "reason": reason},
+                   good=good[: self.keep], bad=bad[:20],
+                   candidate=None if cand and cand["sha256"] == sha else cand)
+        event = {"event": {"deploy": "activate"}.get(via, via), "sha256": sha, "previous": old, "reason": reason}
+        if figures is not None:
+            event["figures"] = figures
+        new = self._commit(new, event)
+        self._prune(new)
+        return new
+
+    def _prune(self, idx: dict[str, Any]) -> None:
+        """Remove versions nothing refers to any more (after the index no longer names them)."""
+        keep = {s for s in [(idx.get("active") or {}).get("sha256"), (idx.get("candidate") or {}).get("sha256")]
+                + list(idx.get("good") or []) if s}
+        for d in self.layout.objects.iterdir():
+            if d.name not in keep and not d.name.startswith("."):
+                aside = self.layout.tmp / f"pruned-{d.name}"
+                os.replace(d, aside)
+                shutil.rmtree(aside, ignore_errors=True)
+        for f in self.layout.canary.glob("*.json") if self.layout.canary.is_dir() else []:
+            if f.stem not in keep:
+                f.unlink(missing_ok=True)
+
+    def promote(self, sha: str, figures: dict[str, Any] | None = None, reason: str = "canary passed") -> bool:
+        """Activate the candidate ``sha`` (verified again first). False when it is no longer the candidate."""
+        with self._writing("promote") as idx:
+            if (idx.get("candidate") or {}).get("sha256") != sha:
+                return False
+            try:
+                self._activate(idx, sha, "promote", reason, figures)
+            except (SignatureError, TamperedModelError, StoreError) as err:
+                if isinstance(err, SignatureError):
+                    self.incident("signature", str(err), "refused", sha, stage="activation")
+                self._reject(idx, sha, f"does not verify at activation: {err}", figures)
+                return False
+            return True
+
+    def reject(self, sha: str, figures: dict[str, Any] | None = None, reason: str = "canary failed") -> bool:
+        """Drop the candidate ``sha`` (the active version stays). False when it is no longer the candidate."""
+        with self._writing("reject") as idx:
+            if (idx.get("candidate") or {}).get("sha256") != sha:
+                return False
+            self._reject(idx, sha, reason, figures)
+            return True
+
+    def _reject(self, idx: dict[str, Any], sha: str, reason: str, figures: dict[str, Any] | None) -> None:
+        new = dict(idx, candidate=None, bad=([sha] + [s for s in idx.get("bad") or [] if s != sha])[:20])
+        self._commit(new, {"event": "reject", "sha256": sha, "reason": reason, "figures": figures})
+        self.incident("canary", reason, "rejected", sha, figures=figures)
+        self._prune(new)
+
+    def rollback(self, reason: str = "rolled back by hand", figures: dict[str, Any] | None = None, *,
+                 expect: str | None = None, automatic: bool = False) -> dict[str, Any] | None:
+        """Go back to the newest good version that verifies; the current one is marked bad.
+
+        expect: only if this sha256 is still active (a served process deciding on stale figures does nothing).
+        Returns {"sha256", "previous"}, or None when ``expect`` no longer holds.
+        """
+        with self._writing("roll back") as idx:
+            old = (idx.get("active") or {}).get("sha256")
+            if expect is not None and old != expect:
+                return None
+            problems = []
+            for sha in idx.get("good") or []:
+                try:
+                    self.verify(sha)
+                except (StoreError, ModelLoadError) as err:
+                    problems.append(f"{sha[:12]}: {err}")
+                    continue
+                via = "rollback"
+                self._activate(idx, sha, via, reason, figures, demote=True)
+                self.incident("rollback", reason, "automatic rollback" if automatic else "rollback", old,
+                              to=sha, figures=figures)
+                return {"sha256": sha, "previous": old}
+            raise StoreError(f"{self.root}: no previous good version to roll back to"
+                             + (f" ({'; '.join(problems)})" if problems else "") + "; deploy a model instead")
+
+    def write_canary_figures(self, sha: str, figures: dict[str, Any]) -> None:
+        """The canary's progress for status (best effort, no lock: one small file per candidate)."""
+        try:
+            self.layout.canary.mkdir(exist_ok=True)
+            tmp = self.layout.canary / f".{sha}.{os.getpid()}.tmp"
+            tmp.write_text(json.dumps(figures, default=str))
+            os.replace(tmp, self.layout.canary_figures(sha))
+        except OSError:
+            pass

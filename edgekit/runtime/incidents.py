@@ -128,19 +128,23 @@ class IncidentLog:
 
     def _write(self, line: str) -> None:
         size = len(line.encode("utf-8"))
-        if self._size and self._size + size > self.max_bytes:
-            self._rotate()
         try:
+            if self._size and self._size + size > self.max_bytes:
+                self._rotate()
+            if self._fh[0] is None:  # a rotation that failed to reopen: try again
+                self._fh[0] = open(self.path, "a", encoding="utf-8")
             self._fh[0].write(line)
             self._fh[0].flush()  # each record reaches the OS as it happens: nothing lost if the app dies
         except OSError:  # a full or failing disk must not take predict down: count it as dropped
             self.dropped_records += 1
+            _close(self._fh)  # drop what the buffer still holds; the next record reopens the file
             return
         self._size += size
         self._lines += 1
 
     def _rotate(self) -> None:
         self._fh[0].close()
+        self._fh[0] = None
         if self.backups == 0:
             self.dropped_records += self._lines
             self.path.unlink(missing_ok=True)
@@ -179,6 +183,9 @@ class IncidentLog:
 
 
 def _close(box: list) -> None:
-    if box[0] is not None:
-        box[0].close()
-        box[0] = None
+    fh, box[0] = box[0], None
+    if fh is not None:
+        try:
+            fh.close()
+        except OSError:  # a full disk refuses the buffered rest: it was counted as dropped already
+            pass

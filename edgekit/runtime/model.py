@@ -252,7 +252,10 @@ class EdgeModel:
             quant = (spec.scale, spec.zero_point, spec.dtype) if own and spec.quantized else None
             guards.append(InputGuard(shape, stats, quant, pol, ood_limit=ood_limit))
             mon_in.append((name, stats, shape, (spec.scale, spec.zero_point) if own and spec.quantized else None))
-        self.coerce = Coercer(names, coercers)
+        self.coerce_inputs = Coercer(names, coercers)  # input(s) -> ([one batch per input], batched)
+        # ``coerce``: input -> (batch, batched) for one input, as callers of the single-input API use it
+        # (the store feeds its canary that batch); for several inputs, coerce_inputs (a batch per input).
+        self.coerce = coercers[0] if len(names) == 1 else self.coerce_inputs
         self.input_checks = InputChecks(names, guards)
         self._single = len(names) == 1
         self._coerce1, self._guard1 = coercers[0], guards[0]
@@ -325,12 +328,12 @@ class EdgeModel:
         try:  # 1. coerce, 2. validate
             if single:  # one input: its coercer and guard directly (the hot path: no per-input lists)
                 if type(x) is not np.ndarray and isinstance(x, Mapping):
-                    x = self.coerce.value_of(x)
+                    x = self.coerce_inputs.value_of(x)
                 batch, batched = self._coerce1(x)
                 batches = [batch]
                 checks = self._guard1
             else:
-                batches, batched = self.coerce(x)
+                batches, batched = self.coerce_inputs(x)
                 checks = self.input_checks
             if self._overlap is not None:
                 # Large input, slow model: the input checks run on another core while the

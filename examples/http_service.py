@@ -1,6 +1,7 @@
 """A small HTTP prediction service around EdgeModel, on the standard library only.
 
-    POST /predict   body: an encoded image (PNG, JPEG, ...) or JSON {"input": [[...]]}
+    POST /predict   body: an encoded image (PNG, JPEG, ...), JSON {"input": [[...]]}, or for a model
+                    with several inputs JSON {"inputs": {"image": [...], "features": [...]}}
                     -> {"top_k": [[label, p], ...], "ok": true, "sources": ["model"], "checks": [...]}
     GET  /health    -> model.health(): rolling stats, drift, incidents, shadow agreement
     GET  /incidents -> the most recent incident records
@@ -61,9 +62,13 @@ def make_handler(model: EdgeModel):
             try:
                 if self.headers.get("Content-Type", "").startswith("application/json"):
                     try:
-                        data = json.loads(body)["input"]
+                        doc = json.loads(body)
+                        data = doc["inputs"] if "inputs" in doc else doc["input"]
+                        if not isinstance(data, (list, dict)):
+                            raise TypeError
                     except (ValueError, KeyError, TypeError):
-                        raise InputValidationError('JSON body must be {"input": [...]}') from None
+                        raise InputValidationError('JSON body must be {"input": [...]} or '
+                                                   '{"inputs": {name: [...], ...}}') from None
                 else:
                     data = body  # encoded image bytes: the runtime decodes them with a pixel limit
                 pred = model.predict(data)

@@ -72,11 +72,12 @@ def run(model: EdgeModel, frames: Iterator, max_frames: int | None, report_every
         print(f"frame {counts['frames']}: {label} ({p:.2f}) {pred.latency_ms:.1f} ms{flag}")
         if counts["frames"] % report_every == 0:
             h = model.health()
-            drift = h.get("input", {}).get("drift", "n/a")
+            drift = ", ".join(f"{name} {v.get('drift', 'n/a')}" for name, v in h.get("inputs", {}).items()) or "n/a"
             lat = h.get("latency_ms", {})
             print(f"-- health: p50 {lat.get('p50', 0):.1f} ms, p95 {lat.get('p95', 0):.1f} ms, drift {drift}, "
                   f"flagged {h.get('flagged_share', 0):.0%}, incidents {h['incidents']}, "
-                  f"shadow {h.get('shadow', {}).get('disagreement_rate')}")
+                  f"shadow {h.get('shadow', {}).get('disagreement_rate')}"
+                  + ("" if h["security"]["ok"] else "  SECURITY: the model file failed its integrity check"))
     return counts
 
 

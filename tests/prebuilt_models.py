@@ -28,7 +28,7 @@ import numpy as np
 ENV = "EDGEKIT_TEST_MODELS"
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("fp32", "int8")  # what the runtime tests ask digits_models() for
-TINY = ("gather", "safe_gather", "log", "log_abs")
+TINY = ("gather", "safe_gather", "log", "log_abs", "batch_one")
 DIGITS_FIELDS = ("x_train", "y_train", "x_calib", "x_test", "y_test")
 
 
@@ -71,16 +71,19 @@ def build_tiny(out: Path) -> dict[str, Path]:
     import tensorflow as tf
 
     spec = tf.TensorSpec([1, 4], tf.float32)
+    dynamic = tf.TensorSpec([None, 4], tf.float32)  # batch_one: a dynamic batch input ...
     table = tf.constant([10.0, 20.0, 30.0, 40.0])
     fns = {
         "gather": lambda x: tf.gather(table, tf.cast(x, tf.int32)),
         "safe_gather": lambda x: tf.gather(table, tf.clip_by_value(tf.cast(x, tf.int32), 0, 3)),
         "log": lambda x: tf.math.log(x),
         "log_abs": lambda x: tf.math.log(tf.abs(x) + 1.0),
+        "batch_one": lambda x: tf.reshape(x, [1, 4]) * 2.0,  # ... behind a graph fixed to batch 1
     }
     paths = {}
     for name in TINY:
-        concrete = tf.function(fns[name], input_signature=[spec]).get_concrete_function()
+        sig = dynamic if name == "batch_one" else spec
+        concrete = tf.function(fns[name], input_signature=[sig]).get_concrete_function()
         path = out / f"{name}.tflite"
         path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([concrete]).convert())
         paths[name] = path

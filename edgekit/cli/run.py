@@ -10,17 +10,23 @@ import typer
 
 
 def _load_input(path: Path):
-    """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers."""
-    if path.suffix.lower() != ".npy":
+    """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers,
+    .npz as one array per input name (models with several inputs)."""
+    suffix = path.suffix.lower()
+    if suffix not in (".npy", ".npz"):
         return path
     import numpy as np
 
     from ..errors import InputValidationError
 
     try:
-        return np.load(path, allow_pickle=False)
+        loaded = np.load(path, allow_pickle=False)
+        if suffix == ".npz":
+            with loaded:
+                return {k: loaded[k] for k in loaded.files}
+        return loaded
     except (OSError, ValueError) as err:
-        raise InputValidationError(f"{path}: not a readable .npy of numbers ({err})") from None
+        raise InputValidationError(f"{path}: not a readable {suffix} of numbers ({err})") from None
 
 
 def _render(name: str, pred, k: int) -> list[str]:
@@ -41,15 +47,20 @@ def _render(name: str, pred, k: int) -> list[str]:
 
 def run(
     model: Path = typer.Argument(..., help="A .tflite converted by edgekit (its manifest next to it)."),
-    inputs: List[Path] = typer.Argument(..., help="Image files, or .npy arrays (one sample or a batch)."),
+    inputs: List[Path] = typer.Argument(..., help="Image files, .npy arrays (one sample or a batch), or .npz "
+                                        "files with one array per input name (models with several inputs)."),
     top_k: int = typer.Option(3, "--top-k", "-k", help="How many classes to show for classifiers."),
     fallback: Optional[Path] = typer.Option(None, "--fallback", help="A model to answer when the guard says so."),
     min_confidence: Optional[float] = typer.Option(None, "--min-confidence", help="Flag top-1 below this."),
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the sha256 check against the manifest."),
+    normalize: Optional[str] = typer.Option(
+        None, "--normalize", help="Pixel scaling for image inputs the manifest does not describe (published "
+        "models): 0-1, -1-1, imagenet or raw; images are resized to the model's input shape."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
 ) -> None:
-    """Predict with the guarded runtime and print each check's verdict (exit 1 if any flagged).
+    """Predict with the guarded runtime and print each check's verdict (exit 1 if any flagged, or if the
+    model file failed its integrity check even though the fallback answered).
 
     Example: edgekit run digits-int8.tflite seven.png samples.npy --top-k 3
     """
@@ -57,7 +68,11 @@ def run(
 
     policy = Policy(verify_sha256=not no_verify, min_confidence=min_confidence)
     flagged = False
-    with EdgeModel.load(model, fallback=fallback, policy=policy, num_threads=threads) as guarded:
+    with EdgeModel.load(model, fallback=fallback, policy=policy, num_threads=threads,
+                        preprocessing=normalize) as guarded:
+        insecure = not guarded.security_ok
+        for event in guarded.security:
+            typer.echo(f"warning: {event['kind']}: {event['reason']}", err=True)
         for path in inputs:
             pred = guarded.predict(_load_input(path))
             flagged |= not all(c.ok for c in pred.checks)
@@ -65,7 +80,7 @@ def run(
                 typer.echo(json.dumps({"input": str(path), **pred.to_dict(top_k)}))
             else:
                 typer.echo("\n".join(_render(str(path), pred, top_k)))
-    if flagged:
+    if flagged or insecure:
         raise typer.Exit(1)  # a check failed: exit 1, like any failed check or budget in edgekit
 
 

@@ -21,7 +21,7 @@ import numpy as np
 from ..backends import make_interpreter
 from ..manifest import Accuracy, OutputAccuracy, tensor_specs
 from ..progress import Progress
-from ..quant import dequantize, quantize
+from ..quant import Dequantizer, Quantizer
 from .loader import Source
 from .tf import captured
 
@@ -54,6 +54,8 @@ def run_tflite_named(model, x: np.ndarray | dict[str, np.ndarray], *, quiet: boo
     fixed = any(t.shape and t.shape[0] != -1 for t in ins)
     batch = 1 if fixed else BATCH
     results: dict[str, list[np.ndarray]] = {o.name: [] for o in outs}
+    quantize = {t.name: Quantizer(t.scale, t.zero_point, t.dtype) for t in ins if t.dtype != "float32" and t.quantized}
+    dequantize = {o.name: Dequantizer(o.scale, o.zero_point, o.dtype) for o in outs if o.quantized}
     with Progress("evaluating", total=n, enabled=False if quiet else None) as bar:
         current = None
         for start in range(0, n, batch):
@@ -65,13 +67,13 @@ def run_tflite_named(model, x: np.ndarray | dict[str, np.ndarray], *, quiet: boo
                 current = size
             for t in ins:
                 chunk = x[t.name][start : start + size]
-                feed = (quantize(chunk, t.scale, t.zero_point, t.dtype)
-                        if t.dtype != "float32" and t.quantized else chunk.astype(t.dtype))
+                feed = (quantize[t.name](np.asarray(chunk, np.float32)) if t.name in quantize
+                        else chunk.astype(t.dtype))
                 interp.set_tensor(t.index, feed)
             interp.invoke()
             for o in outs:
                 y = interp.get_tensor(o.index)
-                results[o.name].append(dequantize(y, o.scale, o.zero_point) if o.quantized else y.astype(np.float32))
+                results[o.name].append(dequantize[o.name](y) if o.name in dequantize else y.astype(np.float32))
             bar.advance(size)
     return {k: np.concatenate(v) for k, v in results.items()}
 

@@ -1,13 +1,51 @@
-"""The probe process: load, allocate and invoke model bytes once, so a crash happens here.
+"""The probe process: load, allocate and invoke model bytes, so a crash happens here.
 
-Run by safeload: ``python -m edgekit.runtime._probe BACKEND DELEGATES < model.tflite``.
-Exit 0: loaded and ran; exit 3: refused, with the reason on stdout. Any signal death is
-the parent's verdict "crashed". Imports only numpy and the interpreter package.
+Run by safeload: ``python -m edgekit.runtime._probe BACKEND DELEGATES [SPEC] < model.tflite``.
+SPEC (JSON from ``safeload.probe_spec``): the app's thread count, input shapes to resize to
+and per-channel calibration-like values per input name. The probe always runs zeros at the
+model's own shapes; then, when SPEC says so, zeros at the new shapes and the calibration-like
+input. Exit 0: loaded and ran; exit 3: refused on zeros, with the reason on stdout. An
+exception on the extra runs is safe in the parent's process too (the runtime's policy handles
+it there), so only a signal death or a hang refuses them. Imports only numpy and the
+interpreter package.
 """
 
 from __future__ import annotations
 
+import json
 import sys
+
+
+def _extra_runs(interp, spec: dict) -> None:
+    import numpy as np
+
+    from edgekit.manifest import tensor_specs
+    from edgekit.quant import Quantizer
+
+    ins, _ = tensor_specs(interp)
+    shapes = spec.get("shapes")
+    if shapes:
+        for t, shape in zip(ins, shapes):
+            interp.resize_tensor_input(t.index, list(shape))
+        interp.allocate_tensors()
+        for t, shape in zip(ins, shapes):
+            interp.set_tensor(t.index, np.zeros(shape, t.dtype))
+        interp.invoke()
+    fill = spec.get("fill") or {}
+    if not any(t.name in fill or t.tensor_name in fill for t in ins):
+        return
+    details = {int(d["index"]): d for d in interp.get_input_details()}
+    for t in ins:
+        shape = tuple(int(d) for d in details[t.index]["shape"])
+        values = fill.get(t.name) or fill.get(t.tensor_name)
+        x = np.zeros(shape, np.float32)
+        if values:
+            v = np.asarray(values, np.float32)
+            x[...] = v if shape and v.size == shape[-1] else float(v.mean())
+        if t.quantized:
+            x = Quantizer(t.scale, t.zero_point, t.dtype)(x)
+        interp.set_tensor(t.index, x.astype(t.dtype))
+    interp.invoke()
 
 
 def main() -> int:
@@ -16,16 +54,22 @@ def main() -> int:
 
     backend = None if sys.argv[1] == "auto" else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]
+    spec = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     data = sys.stdin.buffer.read()
     try:
-        interp = open_checked(data, num_threads=1, backend=backend, delegates=delegates)
+        interp = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))
         return 3
     except Exception as err:  # anything else the interpreter raises on a bad graph
         print(f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
         return 3
-    print("ok" if getattr(interp, "edgekit_default_delegates", True) else "ok-nodelegates")
+    try:
+        _extra_runs(interp, spec)
+        note = ""
+    except Exception as err:  # an error, not a crash: the parent may run this safely
+        note = f" (raised on the extra run: {type(err).__name__})"
+    print(("ok" if getattr(interp, "edgekit_default_delegates", True) else "ok-nodelegates") + note)
     return 0
 
 

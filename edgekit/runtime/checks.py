@@ -10,9 +10,11 @@ Input (after coercion to a float32 batch):
 The fast path is one min and one max per sample and channel against the tightest of the
 range and clip bounds; only a batch that fails it pays for the exact shares.
 
-Output (after dequantization), failure kind ``output``: NaN or Inf, probabilities that
-do not sum to 1 within ``sum_tolerance`` (plus the output's quantization error), top-1
-probability under ``min_confidence``.
+Output (after dequantization), per output, failure kind ``output``: NaN or Inf,
+probabilities that do not sum to 1 within ``sum_tolerance`` (plus the output's quantization
+error), top-1 probability under ``min_confidence``. With the manifest's guard section, the
+output-side OOD score of the first classifier output (output_signal.py) over its threshold
+flags the sample as kind ``ood`` (the policy's ``on_ood`` applies, like the input-side score).
 
 Example:
     >>> import numpy as np
@@ -34,6 +36,7 @@ import numpy as np
 from ..errors import InputValidationError
 from ..calibration_stats import OODScorer
 from ..manifest import InputStats
+from .output_signal import output_score
 from .policy import Policy
 
 _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path
@@ -90,7 +93,17 @@ class InputVerdict:
             flagged = f if flagged is None else flagged | f
         self.flagged = None if flagged is None or not flagged.any() else flagged
 
-    def checks(self, n: int) -> list[Check]:
+    parts = None
+
+    @property
+    def qrange(self) -> list[bool]:
+        return [self.in_qrange]
+
+    def checks(self, n: int, prefix: str = "") -> list[Check]:
+        out = self._checks(n)
+        return out if not prefix else [Check(prefix + c.name, c.kind, c.ok, c.value, c.limit, c.failed) for c in out]
+
+    def _checks(self, n: int) -> list[Check]:
         g = self._guard
         out = [Check("shape", "input", True, list(g.sample_shape)), Check("finite", "input", True)]
         zero = np.zeros(n)
@@ -102,6 +115,52 @@ class InputVerdict:
         if self.ood is not None:
             out.append(_soft("ood", self.ood, g.ood_limit, fmt="{:.2f}"))
         return out
+
+
+class InputsVerdict:
+    """The verdicts of several inputs: a sample is flagged when any of its inputs is; ``ood`` is the
+    worst input's score per sample."""
+
+    __slots__ = ("parts", "names", "flagged", "ood", "qrange")
+
+    def __init__(self, parts: list[InputVerdict], names: list[str]):
+        self.parts, self.names = parts, names
+        flagged = ood = None
+        for v in parts:
+            if v.flagged is not None:
+                flagged = v.flagged if flagged is None else flagged | v.flagged
+            if v.ood is not None:
+                ood = v.ood if ood is None else np.fmax(ood, v.ood)
+        self.flagged, self.ood = flagged, ood
+        self.qrange = [v.in_qrange for v in parts]
+
+    def checks(self, n: int) -> list[Check]:
+        return [c for name, v in zip(self.names, self.parts) for c in v.checks(n, f"{name}.")]
+
+    def flagged_names(self, rows: np.ndarray) -> list[str]:
+        """The inputs that flagged any of ``rows``."""
+        return [name for name, v in zip(self.names, self.parts) if v.flagged is not None and (v.flagged & rows).any()]
+
+
+class InputChecks:
+    """Callable: list of float32 batches (one per input) -> verdict; one InputGuard per input.
+
+    One input returns that input's InputVerdict itself (the fast path)."""
+
+    def __init__(self, names: list[str], guards: list["InputGuard"]):
+        self.names, self.guards = list(names), list(guards)
+        self._fast = guards[0] if len(guards) == 1 else None
+
+    def __call__(self, batches: list[np.ndarray]):
+        if self._fast is not None:
+            return self._fast(batches[0])
+        parts = []
+        for name, g, b in zip(self.names, self.guards, batches):
+            try:
+                parts.append(g(b))
+            except InputValidationError as err:
+                raise InputValidationError(f"input {name!r}: {err}") from None
+        return InputsVerdict(parts, self.names)
 
 
 def _real_range(scale: float, zero_point: int, dtype: str) -> tuple[float, float]:
@@ -124,7 +183,8 @@ class InputGuard:
     """Callable: float32 batch -> InputVerdict; raises InputValidationError on NaN/Inf."""
 
     def __init__(self, sample_shape: tuple[int, ...], stats: InputStats | None,
-                 quant: tuple[float, int, str] | None, policy: Policy):
+                 quant: tuple[float, int, str] | None, policy: Policy, *, ood_limit: float | None | str = "policy"):
+        """``ood_limit``: the OOD score limit when it is not the policy's (the manifest's guard section)."""
         self.sample_shape = tuple(sample_shape)
         self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
         c = self.channels
@@ -149,8 +209,10 @@ class InputGuard:
         self.fast_hi = np.minimum(self.range_hi, self.clip_hi).astype(np.float32)
         self._scalar_bounds = (float(self.fast_lo.max()), float(self.fast_hi.min()))
         ood_ref = stats.ood if stats else None
-        self.scorer = OODScorer(ood_ref) if ood_ref and policy.ood_threshold is not None else None
-        self.ood_limit = policy.ood_threshold
+        limit = policy.ood_threshold if ood_limit == "policy" else ood_limit
+        # a plain float: numpy compares its scalars with float subclasses (Policy's default) far slower
+        self.ood_limit = None if limit is None else float(limit)
+        self.scorer = OODScorer(ood_ref) if ood_ref and self.ood_limit is not None else None
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
         scorer = self.scorer
@@ -189,9 +251,15 @@ class InputGuard:
 
 
 class OutputVerdict:
-    """Per-sample output problems; None where the check passed for every sample."""
+    """Per-sample output problems of one output; None where the check passed for every sample."""
 
     __slots__ = ("nonfinite", "bad_sum", "low_conf", "sums", "conf", "flagged")
+    ood_flagged = None  # output-side OOD (OutputsVerdict only)
+    parts = None
+
+    @property
+    def output_flagged(self):
+        return self.flagged
 
     def __init__(self, nonfinite=None, bad_sum=None, low_conf=None, sums=None, conf=None):
         self.nonfinite, self.bad_sum, self.low_conf = nonfinite, bad_sum, low_conf
@@ -207,7 +275,7 @@ CLEAN_OUTPUT = OutputVerdict()
 
 
 class OutputGuard:
-    """Callable: list of float32 outputs (N, ...) -> OutputVerdict."""
+    """Callable: one float32 output (N, ...) -> OutputVerdict."""
 
     def __init__(self, probability: bool, float_output: bool, quant_step: float, policy: Policy):
         self.probability = probability
@@ -216,8 +284,7 @@ class OutputGuard:
         self.min_conf = policy.min_confidence if probability else None
         self.sum_limit = f"1 ± {float(self.sum_tol):.3f}"
 
-    def __call__(self, outputs: list[np.ndarray]) -> OutputVerdict:
-        out = outputs[0]
+    def __call__(self, out: np.ndarray) -> OutputVerdict:
         n = out.shape[0]
         if self.probability:
             if n == 1 and self.min_conf is None and abs(float(_SUM(out, axis=None)) - 1.0) <= self.sum_tol:
@@ -237,29 +304,79 @@ class OutputGuard:
             return OutputVerdict(_any(nonfinite), bad_sum, low, sums, conf)
         if not self.float_output:
             return CLEAN_OUTPUT
-        nonfinite = None
-        for o in outputs:
-            flat = o.reshape(n, -1)
-            if np.isfinite(flat.sum()):  # a sum is cheaper than a mask; exact scan only on failure
-                continue
-            f = ~np.isfinite(flat).all(axis=1)
-            nonfinite = f if nonfinite is None else nonfinite | f
-        return CLEAN_OUTPUT if nonfinite is None else OutputVerdict(_any(nonfinite))
+        flat = out.reshape(n, -1)
+        if np.isfinite(flat.sum()):  # a sum is cheaper than a mask; exact scan only on failure
+            return CLEAN_OUTPUT
+        return OutputVerdict(_any(~np.isfinite(flat).all(axis=1)))
 
-    def checks(self, v: OutputVerdict, n: int) -> list[Check]:
+    def checks(self, v: OutputVerdict, n: int, prefix: str = "") -> list[Check]:
         def failed(mask):
             return () if mask is None else tuple(int(i) for i in np.flatnonzero(mask))
 
-        out = [Check("output_finite", "output", v.nonfinite is None, failed=failed(v.nonfinite))]
+        out = [Check(prefix + "output_finite", "output", v.nonfinite is None, failed=failed(v.nonfinite))]
         if self.probability:
-            out.append(Check("sums_to_1", "output", v.bad_sum is None,
+            out.append(Check(prefix + "sums_to_1", "output", v.bad_sum is None,
                              None if v.sums is None else f"{float(np.nanmax(np.abs(v.sums - 1))):.3f} off",
                              self.sum_limit, failed(v.bad_sum)))
             if self.min_conf is not None:
                 conf = v.conf
-                out.append(Check("confidence", "output", v.low_conf is None,
+                out.append(Check(prefix + "confidence", "output", v.low_conf is None,
                                  None if conf is None else f"{float(conf.min()):.2f}", self.min_conf,
                                  failed(v.low_conf)))
+        return out
+
+
+class OutputsVerdict:
+    """The verdicts of every output, plus the output-side OOD score (kind ``ood``) when it is on."""
+
+    __slots__ = ("parts", "scores", "ood_flagged", "output_flagged", "flagged")
+
+    def __init__(self, parts: list[OutputVerdict], scores=None, ood_flagged=None):
+        self.parts, self.scores, self.ood_flagged = parts, scores, ood_flagged
+        flagged = None
+        for v in parts:
+            if v.flagged is not None:
+                flagged = v.flagged if flagged is None else flagged | v.flagged
+        self.output_flagged = flagged
+        if ood_flagged is not None:
+            flagged = ood_flagged if flagged is None else flagged | ood_flagged
+        self.flagged = flagged
+
+
+class OutputChecks:
+    """Callable: list of outputs (the model's order) -> verdict; one OutputGuard per output.
+
+    ``signal``: (output position, "msp" | "energy", threshold, probabilities?) for the output-side
+    OOD check from the manifest's guard section, else None. One output without a signal returns
+    that output's OutputVerdict itself (the fast path).
+    """
+
+    def __init__(self, names: list[str], guards: list[OutputGuard], signal=None):
+        self.names, self.guards, self.signal = list(names), list(guards), signal
+        self.single_guard = self.guards[0] if len(guards) == 1 and signal is None else None
+
+    def __call__(self, outs: list[np.ndarray]):
+        if self.single_guard is not None:
+            return self.single_guard(outs[0])
+        parts = [g(o) for g, o in zip(self.guards, outs)]
+        scores = flagged = None
+        if self.signal is not None:
+            pos, kind, limit, probs = self.signal
+            scores = output_score(outs[pos], kind, probabilities=probs)
+            f = scores > limit
+            flagged = f if f.any() else None
+        return OutputsVerdict(parts, scores, flagged)
+
+    def checks(self, v, n: int) -> list[Check]:
+        parts = v.parts if v.parts is not None else [v]
+        many = len(self.guards) > 1
+        out: list[Check] = []
+        for name, g, part in zip(self.names, self.guards, parts):
+            out += g.checks(part, n, f"{name}." if many else "")
+        if self.signal is not None:
+            pos, kind, limit, _ = self.signal
+            scores = getattr(v, "scores", None)
+            out.append(_soft(f"output_ood ({kind})", np.zeros(n) if scores is None else scores, limit, fmt="{:.3f}"))
         return out
 
 

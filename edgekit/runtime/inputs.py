@@ -130,8 +130,9 @@ class InputCoercer:
     # ---- images ------------------------------------------------------------
     def _image(self, item: Any) -> np.ndarray:
         if self.pre is None:
-            raise InputValidationError("this model has no image preprocessing in its manifest; "
-                                       "pass a numeric array instead of an image")
+            raise InputValidationError("this model has no image preprocessing in its manifest; pass a numeric "
+                                       "array, or give the pixel scaling (edgekit run --normalize 0-1, "
+                                       "EdgeModel.load(..., preprocessing='0-1'))")
         from PIL import Image
 
         if isinstance(item, Image.Image):

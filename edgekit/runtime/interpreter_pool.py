@@ -1,5 +1,8 @@
 """The bare inference step behind EdgeModel: quantize, set_tensor, invoke, get_tensor, dequantize.
 
+Only the interpreter's own errors (RuntimeError, ValueError from set_tensor, invoke,
+get_tensor, resize, allocate) become InferenceError; anything else is a bug and propagates.
+
 A ``Runner`` owns a pool of interpreters for one model file. ``run`` takes a free one,
 so ``pool_size`` threads run in parallel and further callers wait; with the default
 pool of one that is a plain lock. Interpreters are never shared between threads at the
@@ -7,20 +10,22 @@ same time: TFLite interpreters are not thread-safe.
 
 Example:
     >>> r = Runner(open("digits-int8.tflite", "rb").read(), label="digits-int8.tflite")  # doctest: +SKIP
-    >>> r.run(np.zeros((1, 8, 8, 1), np.float32))[0].shape                              # doctest: +SKIP
+    >>> r.run([np.zeros((1, 8, 8, 1), np.float32)])[0].shape                             # doctest: +SKIP
     (1, 10)
 """
 
 from __future__ import annotations
 
 import queue
+import threading
 from typing import Any
 
 import numpy as np
 
-from ..errors import EdgekitError, InferenceError, InputValidationError, UsageError
+from ..errors import InferenceError, InputValidationError, UsageError
 from ..manifest import TensorSpec, tensor_specs
-from .safeload import load_interpreter, open_checked
+from ..quant import Dequantizer, Quantizer
+from .safeload import load_interpreter, open_checked, probe_spec, verdict
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}
@@ -52,134 +57,193 @@ def _produced_by_softmax(interp, index: int) -> bool:
     return False
 
 
-def _dequantizer(spec: TensorSpec):
-    """A function raw output -> float32 (None for float outputs); real = scale * (q - zero_point).
+_INTERPRETER_ERRORS = (RuntimeError, ValueError)  # what TFLite interpreters raise; anything else is a bug
 
-    edgekit.quant.dequantize, prepared once per output: this runs on every call."""
-    if not spec.quantized:
-        return None
-    dtype = np.dtype(spec.dtype)
-    if dtype.itemsize == 1:
-        # 8-bit: a 256-entry table indexed by the raw bytes, one numpy call instead of subtract-and-multiply.
-        codes = np.arange(256, dtype=np.uint8).view(dtype).astype(np.float32)
-        table = ((codes - np.float32(spec.zero_point)) * np.float32(spec.scale)).astype(np.float32)
-        return lambda raw: table[raw.view(np.uint8)]
-    scale, zp = np.float32(spec.scale), np.float32(spec.zero_point)
-    return lambda raw: (raw.astype(np.float32) - zp) * scale
+
+def _interpreter_failed(label: str, err: Exception) -> InferenceError:
+    text = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())[:200]
+    return InferenceError(f"{label}: the interpreter failed: {text}")
 
 
 class Runner:
-    """A pool of interpreters for one model, with its quantization parameters prepared."""
+    """A pool of interpreters for one model (any number of inputs and outputs), quantization prepared.
+
+    ``inputs`` and ``outputs`` are in the interpreter's order (not the Keras order: TensorFlow sorts
+    signature inputs by name); ``run`` takes one array per input in that order.
+    ``probe_fill``: calibration-like values per input name for the load probe (safeload.probe_spec).
+    """
 
     def __init__(self, data: bytes, *, label: str, num_threads: int | None = None,
-                 backend: str | None = None, probe: bool = True, pool_size: int = 1):
+                 backend: str | None = None, probe: bool = True, pool_size: int = 1,
+                 probe_fill: dict[str, list[float]] | None = None):
         if pool_size < 1:
             raise UsageError(f"pool_size must be at least 1, got {pool_size}")
-        first = load_interpreter(data, label=label, num_threads=num_threads, backend=backend, probe=probe)
+        first = load_interpreter(data, label=label, num_threads=num_threads, backend=backend, probe=probe,
+                                 fill=probe_fill)
         # The bytes are checked and the delegate choice is made: the rest of the pool loads the same way
         # (no second structure check, sha256 or verdict lookup per interpreter).
         interps = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
                                           delegates=first.edgekit_default_delegates) for _ in range(pool_size - 1)]
         ins, outs = tensor_specs(first)
-        if len(ins) != 1:
-            raise UsageError(f"{label}: EdgeModel runs single-input models; this one has {len(ins)} inputs")
         self.label = label
         self.backend = getattr(first, "backend", None)
-        self.input: TensorSpec = ins[0]
+        self.inputs: list[TensorSpec] = ins
         self.outputs: list[TensorSpec] = outs
-        detail = first.get_input_details()[0]
+        self.input: TensorSpec = ins[0]  # the first input (single-input callers)
         self.sample_shape = tuple(int(d) for d in self.input.shape[1:])
         self.fixed_batch = int(self.input.shape[0]) if self.input.shape and self.input.shape[0] > 0 else None
-        self._in_index = int(detail["index"])
-        self._out_index = [int(d["index"]) for d in first.get_output_details()]
-        self._q = (self.input.scale, self.input.zero_point, self.input.dtype) if self.input.quantized else None
-        self._in_dtype = np.dtype(self.input.dtype)
-        if self._q is not None:
-            info = np.iinfo(self._in_dtype)
-            self._inv_scale = np.float32(1.0 / self.input.scale)
-            self._zp = np.float32(self.input.zero_point)
-            self._qlo, self._qhi = np.float32(info.min), np.float32(info.max)
-        self._deq = [_dequantizer(o) for o in outs]
+        self._in_index = [t.index for t in ins]
+        self._out_index = [t.index for t in outs]
+        self._quantizers = [Quantizer(t.scale, t.zero_point, t.dtype) if t.quantized else None for t in ins]
+        self._q0 = self._quantizers[0]
+        self._in_dtypes = [np.dtype(t.dtype) for t in ins]
+        self._deq = [Dequantizer(o.scale, o.zero_point, o.dtype) if o.quantized else None for o in outs]
         self.probability = [_produced_by_softmax(first, i) for i in self._out_index]
+        by_index = {int(d["index"]): tuple(int(v) for v in d["shape"]) for d in first.get_input_details()}
+        start = tuple(by_index[i] for i in self._in_index)
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for interp in interps:
-            self._free.put(_Slot(interp, tuple(int(d) for d in detail["shape"])))
+            self._free.put(_Slot(interp, start))
         self.pool_size = pool_size
+        # New input shapes are probed in a subprocess before any interpreter here is resized to them.
+        self._probe = probe
+        self._data = data if probe else None
+        self._threads = num_threads
+        self._fill = probe_fill
+        self._delegates = bool(getattr(first, "edgekit_default_delegates", True))
+        self._probed = {start}
+        self._probe_lock = threading.Lock()
 
     @property
     def quant(self) -> tuple[float, int, str] | None:
-        return self._q
+        """The first input's (scale, zero_point, dtype), None when it is float."""
+        return self.quants[0]
 
-    def run(self, batch: np.ndarray, in_qrange: bool = False) -> list[np.ndarray]:
-        """float32 batch (N, *sample) -> float32 outputs, each (N, ...). Thread-safe.
+    @property
+    def quants(self) -> list[tuple[float, int, str] | None]:
+        return [(t.scale, t.zero_point, t.dtype) if t.quantized else None for t in self.inputs]
 
-        ``in_qrange``: the caller proved every value quantizes without saturating (skips the clip).
+    def run(self, batch, in_qrange=None) -> list[np.ndarray]:
+        """float32 batches (one per input, or one array for a single input) -> float32 outputs. Thread-safe.
+
+        ``in_qrange``: per input, the caller proved every value quantizes without saturating (skips the clip).
         """
-        return self.run_kept(batch, in_qrange)[0]
+        return self.run_kept([batch] if isinstance(batch, np.ndarray) else batch, in_qrange)[0]
 
-    def run_kept(self, batch: np.ndarray, in_qrange: bool = False):
-        """``run``, also returning the quantized input (or None) and the raw outputs: fresh arrays
-        nobody else holds, which the monitor keeps by reference instead of copying."""
-        if self._q is not None:
-            x = self._quantize(batch, in_qrange)
-        elif batch.dtype != self._in_dtype:
-            x = batch.astype(self._in_dtype)
+    def run_one(self, batch: np.ndarray, in_qrange: bool = False):
+        """``run_kept`` for a single-input model, without the per-input lists (the hot path):
+        (outputs, the quantized input or None, raw outputs)."""
+        qz = self._q0
+        if qz is not None:
+            x = qz(batch, in_qrange)
         else:
-            x = batch
+            x = batch if batch.dtype == self._in_dtypes[0] else batch.astype(self._in_dtypes[0])
         slot = self._free.get()
         try:
-            raw = self._invoke(slot, x)
-        except EdgekitError:
-            raise
-        except Exception as err:  # the interpreter raises RuntimeError / ValueError on kernel failures
-            text = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())[:200]
-            raise InferenceError(f"{self.label}: the interpreter failed: {text}") from None
+            raw = self._invoke(slot, [x], (x.shape,))
+        finally:
+            self._free.put(slot)
+        outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
+                for r, d in zip(raw, self._deq)]
+        return outs, (x if qz is not None else None), raw
+
+    def run_kept(self, batches: list[np.ndarray], in_qrange=None):
+        """``run`` on a list of batches, also returning the model-dtype inputs (quantized ones, else None)
+        and the raw outputs: fresh arrays nobody else holds, which the monitor keeps by reference."""
+        xs = []
+        qs = []
+        for i, b in enumerate(batches):
+            qz = self._quantizers[i]
+            if qz is not None:
+                x = qz(b, in_qrange is not None and in_qrange[i])
+                qs.append(x)
+            else:
+                x = b if b.dtype == self._in_dtypes[i] else b.astype(self._in_dtypes[i])
+                qs.append(None)
+            xs.append(x)
+        slot = self._free.get()
+        try:
+            raw = self._invoke(slot, xs, tuple(x.shape for x in xs))
         finally:
             self._free.put(slot)
         # get_tensor already returned a copy: float32 outputs are handed over as they are.
         outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
                 for r, d in zip(raw, self._deq)]
-        return outs, (x if self._q is not None else None), raw
+        return outs, qs, raw
 
-    def _quantize(self, batch: np.ndarray, in_qrange: bool) -> np.ndarray:
-        # edgekit.quant.quantize, unrolled on precomputed constants: this runs on every call.
-        q = batch * self._inv_scale
-        q += self._zp
-        np.rint(q, out=q)
-        if in_qrange:
-            return q.astype(self._in_dtype)
-        np.minimum(q, self._qhi, out=q)
-        np.maximum(q, self._qlo, out=q)
-        with np.errstate(invalid="ignore"):  # unchecked input may hold NaN; its result is discarded
-            return q.astype(self._in_dtype)
-
-
-    def _invoke(self, slot: _Slot, x: np.ndarray) -> list[np.ndarray]:
+    def _invoke(self, slot: _Slot, xs: list[np.ndarray], shapes: tuple) -> list[np.ndarray]:
         interp = slot.interp
-        if x.shape != slot.shape:
-            if self.fixed_batch is not None and x.shape[1:] == slot.shape[1:]:
-                return self._invoke_in_chunks(slot, x)
-            interp.resize_tensor_input(self._in_index, list(x.shape))
-            interp.allocate_tensors()
-            slot.shape = x.shape
-        interp.set_tensor(self._in_index, x)
-        interp.invoke()
-        return [interp.get_tensor(i) for i in self._out_index]
+        if shapes != slot.shape:
+            if self.fixed_batch is not None and slot.shape is not None and all(
+                    s[1:] == o[1:] for s, o in zip(shapes, slot.shape)):
+                return self._invoke_in_chunks(slot, xs)
+            if shapes not in self._probed:
+                self._probe_shapes(shapes)
+            self._resize(slot, shapes)
+        # Only the interpreter's own calls are inside the try: a bug in edgekit is not an inference error.
+        try:
+            for i, x in zip(self._in_index, xs):
+                interp.set_tensor(i, x)
+            interp.invoke()
+            return [interp.get_tensor(i) for i in self._out_index]
+        except _INTERPRETER_ERRORS as err:
+            raise _interpreter_failed(self.label, err) from None
 
-    def _invoke_in_chunks(self, slot: _Slot, x: np.ndarray) -> list[np.ndarray]:
+    def _probe_shapes(self, shapes: tuple) -> None:
+        """Run the crash probe on a shape no interpreter here has run (once per shape; cached on disk)."""
+        if not self._probe:
+            return
+        with self._probe_lock:
+            if shapes in self._probed:
+                return
+            spec = probe_spec(self._threads, [list(s) for s in shapes], self._fill)
+            result = verdict(self._data, self.backend, self._delegates, spec=spec)
+            if not result.startswith("ok"):
+                raise InferenceError(f"{self.label}: refused input shape {[list(s) for s in shapes]} "
+                                     f"by the probe: {result}")
+            self._probed.add(shapes)
+
+    def _resize(self, slot: _Slot, shapes: tuple) -> None:
+        """Resize and allocate; on failure put the interpreter back, so ``slot.shape`` stays the truth."""
+        interp, old = slot.interp, slot.shape
+        slot.shape = None  # unknown until allocate_tensors succeeds: the next call resizes again
+        try:
+            for i, s, o in zip(self._in_index, shapes, old or [None] * len(shapes)):
+                if s != o:
+                    interp.resize_tensor_input(i, list(s))
+            interp.allocate_tensors()
+        except _INTERPRETER_ERRORS as err:
+            if old is not None:
+                try:
+                    for i, o in zip(self._in_index, old):
+                        interp.resize_tensor_input(i, list(o))
+                    interp.allocate_tensors()
+                    slot.shape = old
+                except _INTERPRETER_ERRORS:
+                    pass
+            raise _interpreter_failed(self.label, err) from None
+        slot.shape = shapes
+
+    def _invoke_in_chunks(self, slot: _Slot, xs: list[np.ndarray]) -> list[np.ndarray]:
         """A fixed-batch model (usually batch 1) fed a different batch: run it chunk by chunk."""
-        b = self.fixed_batch
-        if x.shape[0] % b:
+        b, n = self.fixed_batch, xs[0].shape[0]
+        if n % b:
             raise InputValidationError(f"{self.label}: the model takes batches of exactly {b}; "
-                                       f"got {x.shape[0]} samples")
+                                       f"got {n} samples")
+        interp = slot.interp
         parts: list[list[np.ndarray]] = []
-        for start in range(0, x.shape[0], b):
-            slot.interp.set_tensor(self._in_index, x[start:start + b])
-            slot.interp.invoke()
-            parts.append([slot.interp.get_tensor(i) for i in self._out_index])
+        try:
+            for start in range(0, n, b):
+                for i, x in zip(self._in_index, xs):
+                    interp.set_tensor(i, x[start:start + b])
+                interp.invoke()
+                parts.append([interp.get_tensor(i) for i in self._out_index])
+        except _INTERPRETER_ERRORS as err:
+            raise _interpreter_failed(self.label, err) from None
         return [np.concatenate(cols) for cols in zip(*parts)]
 
     def describe(self) -> dict[str, Any]:
         be = self.backend
         return {"backend": None if be is None else f"{be.name} {be.version}", "pool_size": self.pool_size,
-                "input": self.input.__dict__, "outputs": [o.__dict__ for o in self.outputs]}
+                "input": self.input.__dict__, "inputs": [t.__dict__ for t in self.inputs],
+                "outputs": [o.__dict__ for o in self.outputs]}

@@ -1,8 +1,23 @@
 """EdgeModel: a converted model plus the guard its manifest makes possible.
 
-``predict`` = coerce input -> input checks -> quantize -> invoke -> dequantize -> output
-checks -> policy (fallback, default, raise, allow) -> monitoring. Everything a call needs
-(bounds, reference arrays, quantization parameters) is prepared at load time.
+``predict`` runs six stages, each prepared at load time and each its own part:
+
+1. coerce   (coerce.py, inputs.py)   input(s) -> one float32 batch per input;
+2. validate (checks.InputChecks)     per input: NaN/Inf, range, int8 clipping, OOD score;
+3. run      (interpreter_pool.Runner) quantize, invoke, dequantize;
+4. outputs  (checks.OutputChecks)    per output: finite, a distribution, confidence; the
+                                      output-side OOD score when the manifest's guard has one;
+5. policy   (policy.PolicyEngine)    one ``act`` per failure kind: allow, fallback, default, raise;
+6. record   (monitor.Monitor, Shadow, incidents.IncidentLog).
+
+Several inputs and outputs: pass ``{name: value}`` or a list in ``model.input_names`` order
+(a single input keeps every array, list and image form); outputs come in ``model.output_names``
+order and by name (``pred["scores"]``). Names are the signature keys (Keras input and output
+names) or, for files without a signature, tensor names; the order is the manifest's, else the
+interpreter's. Interpreter tensors are always matched by name, never by position.
+
+The "active" model is the primary's Runner, or the fallback's when the primary did not load:
+shapes, names and blank outputs come from it (``self.active``).
 
 Thread safety: predict may be called from many threads. Interpreters come from a pool
 (``pool_size``, default 1: a lock around set_tensor/invoke/get_tensor); checks work on
@@ -17,14 +32,17 @@ Example:
     >>> pred = model.predict("seven.png")                               # doctest: +SKIP
     >>> pred.label, pred.ok                                             # doctest: +SKIP
     ('7', True)
-    >>> model.health()["input"]["drift"]                                # doctest: +SKIP
+    >>> model.health()["inputs"]["image"]["drift"]                      # doctest: +SKIP
     'stable'
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import time
+import warnings
+from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -32,20 +50,26 @@ from typing import Any
 import numpy as np
 
 from ..errors import (
-    EdgekitError, InferenceError, InputValidationError, LatencyBudgetError, ManifestError, ModelLoadError,
-    OutOfDistributionError, OutputValidationError, TamperedModelError, UsageError,
+    InferenceError, InputValidationError, LatencyBudgetError, ManifestError, ModelLoadError,
+    OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
 from ..fsutil import read_bytes, sha256_bytes
-from ..manifest import Manifest
-from .checks import InputGuard, OutputGuard
+from ..manifest import Manifest, Preprocessing
+from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard
+from .coerce import Coercer
 from .incidents import IncidentLog
 from .inputs import InputCoercer
-from .monitor import Monitor, Shadow
-from .policy import Policy
-from .prediction import Prediction
 from .interpreter_pool import Runner
+from .monitor import Monitor, Shadow
+from .policy import Policy, PolicyEngine, outputs_of
+from .prediction import Prediction
 
 _perf = time.perf_counter
+log = logging.getLogger("edgekit.runtime")
+
+
+class TamperWarning(UserWarning):
+    """A model file differs from the one its manifest describes (warned at load, whatever the policy)."""
 
 
 def _verify(data: bytes, manifest: Manifest | None, label: str, policy: Policy) -> str:
@@ -73,42 +97,50 @@ class EdgeModel:
              policy: Policy | None = None, num_threads: int | None = None, backend: str | None = None,
              pool_size: int = 1, incident_log: str | Path | None = None, shadow: float = 0.0,
              reference: "str | Path | EdgeModel | None" = None, monitor_window: int = 500,
-             overlap: bool | None = None, trusted_keys: "list[str | Path] | None" = None) -> "EdgeModel":
+             overlap: bool | None = None,
+             preprocessing: "str | Preprocessing | dict[str, Preprocessing] | None" = None,
+             trusted_keys: "list[str | Path] | None" = None) -> "EdgeModel":
         """Load ``path`` (a .tflite with its manifest next to it) behind the guard.
 
         fallback: a model (path or EdgeModel) used when the policy says "fallback".
         shadow: share of calls (0..1) also run through ``reference`` (default: the fallback)
-        on a background thread, to measure disagreement.
+        on a background thread, to measure disagreement with the primary model's own outputs.
         overlap: run the input checks on a helper thread while the interpreter works (None: when
         the machine has 2+ cores and one invoke takes over 10x the checks, measured at load).
+        preprocessing: for image inputs the manifest does not describe (published files): a
+        ``--normalize`` preset ("0-1", "-1-1", "imagenet", "raw"), a Preprocessing, or one per input name.
         trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
-        them (edgekit sign), checked before any byte reaches an interpreter (SignatureError otherwise).
+        them (edgekit sign), checked before the manifest is parsed or any byte reaches an interpreter
+        (SignatureError, incident kind ``signature``).
+
+        A file whose sha256 differs from its manifest's is a security event: a ``tamper`` incident,
+        a TamperWarning, ``health()["security"]``; with ``on_load="fallback"`` the fallback answers.
         """
         self = object.__new__(cls)
         self.policy = policy = policy or Policy()
         self.path = Path(path)
-        self.incident_log = IncidentLog(incident_log, log_inputs=policy.log_inputs)
+        self.incident_log = IncidentLog(incident_log, log_inputs=policy.log_inputs,
+                                        max_bytes=policy.incident_log_max_bytes,
+                                        backups=policy.incident_log_backups, max_values=policy.max_logged_values)
         self.fallback = cls._load_fallback(fallback, num_threads, backend)
         self.load_error: str | None = None
+        self.security: list[dict[str, Any]] = []
         self.runner: Runner | None = None
+        self.manifest = None
+        self.sha256 = None
         label = str(path)
         try:
             data = read_bytes(path, ModelLoadError, "model file")
-            if trusted_keys is not None:  # [store hook] signature before any byte reaches an interpreter
-                self._check_signature(data, trusted_keys)
-            self.manifest = Manifest.find(path)
-            self.sha256 = _verify(data, self.manifest, label, policy)
+            self.sha256 = self._check_integrity(data, label, trusted_keys)
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
-                                 probe=policy.probe, pool_size=pool_size)
+                                 probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest))
             self._check_manifest_matches(label)
+        except TamperedModelError as err:  # a security event: a bad signature or a changed file
+            self._load_failed(err, "signature" if isinstance(err, SignatureError) else "tamper")
         except (ModelLoadError, ManifestError) as err:
-            if policy.on_load != "fallback" or self.fallback is None:
-                raise
-            self.load_error = str(err)
-            self.manifest = self.fallback.manifest
-            self.sha256 = getattr(self, "sha256", None)
-            self.incident_log.add("load", str(err), "fallback", self.sha256, fallback=str(self.fallback.path))
-        self._prepare(monitor_window)
+            self._load_failed(err, "load")
+        self.active: Runner = self.runner if self.runner is not None else self.fallback.active
+        self._prepare(monitor_window, preprocessing)
         self._overlap = self._overlap_executor(overlap, pool_size)
         self.shadow = None
         ref = reference if reference is not None else self.fallback
@@ -117,10 +149,26 @@ class EdgeModel:
                 raise UsageError("shadow mode needs a reference model: pass reference= or fallback=")
             ref = ref if isinstance(ref, EdgeModel) else cls.load(ref, policy=_FALLBACK_POLICY,
                                                                    num_threads=num_threads, backend=backend)
-            self.shadow = Shadow(lambda b: ref.predict(b).outputs[0], shadow, classifier=self.classifier)
+            ins, outs = self.input_names, self.output_names
+            self.shadow = Shadow(lambda b: outputs_of(ref, ins, outs, b), shadow, classifier=self._classifiers,
+                                 names=outs)
         return self
 
-    # ---- [store hooks] (edgekit.store, edgekit.signing) -----------------------
+    def _check_integrity(self, data: bytes, label: str, trusted_keys) -> str:
+        """The one integrity step: signed by a trusted key (when keys are given), then the file the
+        manifest describes. Sets ``self.manifest``; returns the sha256.
+
+        Raises SignatureError (incident kind "signature") or TamperedModelError ("tamper"); load()
+        records, warns and shows either in health()["security"]."""
+        if trusted_keys is not None:  # before the manifest is parsed or any byte reaches an interpreter
+            from ..signing import verify
+
+            self.sha256 = sha256_bytes(data)
+            verify(self.path, trusted_keys, data=data)
+        self.manifest = Manifest.find(self.path)
+        return _verify(data, self.manifest, label, self.policy)
+
+    # ---- [store hooks] (edgekit.store) -------------------------------------
     @classmethod
     def from_store(cls, store: str | Path, **kwargs: Any):
         """Serve a device store's active version, following activations between calls (edgekit.store).
@@ -131,15 +179,20 @@ class EdgeModel:
 
         return ServedModel(store, **kwargs)
 
-    def _check_signature(self, data: bytes, trusted_keys) -> None:
-        from ..errors import SignatureError
-        from ..signing import verify
-
-        try:
-            verify(self.path, trusted_keys, data=data)
-        except SignatureError as err:
-            self.incident_log.add("signature", str(err), "raise", sha256_bytes(data))
-            raise
+    def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:
+        fallback_ok = self.policy.on_load == "fallback" and self.fallback is not None
+        if kind != "load":  # a security event: said loudly whatever the policy does next
+            event = self.incident_log.add(kind, str(err), "fallback" if fallback_ok else "raise", self.sha256,
+                                          file=str(self.path))
+            self.security.append(event)
+            log.warning("%s", err)
+            warnings.warn(str(err), TamperWarning, stacklevel=3)
+        if not fallback_ok:
+            raise err
+        self.load_error = str(err)
+        self.manifest = self.fallback.manifest
+        if kind == "load":
+            self.incident_log.add("load", str(err), "fallback", self.sha256, fallback=str(self.fallback.path))
 
     @classmethod
     def _load_fallback(cls, fallback, num_threads, backend) -> "EdgeModel | None":
@@ -152,41 +205,89 @@ class EdgeModel:
         m = self.manifest
         if m is None or not m.inputs:
             return
-        got = self.runner.input
-        spec = m.match(got)
-        if spec is None:
-            raise ManifestError(f"{label}: the manifest names inputs {[t.name for t in m.inputs]} but the model's "
-                                f"input is {got.name!r}; the manifest belongs to another model")
-        if list(spec.shape[1:]) != list(got.shape[1:]) or spec.dtype != got.dtype:
-            raise ManifestError(f"{label}: the manifest describes input {spec.shape} {spec.dtype} but the model "
-                                f"has {got.shape} {got.dtype}; the manifest belongs to another model")
+        if len(m.inputs) != len(self.runner.inputs):
+            raise ManifestError(f"{label}: the manifest names {len(m.inputs)} inputs but the model has "
+                                f"{len(self.runner.inputs)}; the manifest belongs to another model")
+        for got in self.runner.inputs:
+            spec = m.match(got)
+            if spec is None:
+                raise ManifestError(f"{label}: the manifest names inputs {[t.name for t in m.inputs]} but the "
+                                    f"model's input is {got.name!r}; the manifest belongs to another model")
+            if list(spec.shape[1:]) != list(got.shape[1:]) or spec.dtype != got.dtype:
+                raise ManifestError(f"{label}: the manifest describes input {spec.name} as {spec.shape} "
+                                    f"{spec.dtype} but the model has {got.shape} {got.dtype}; the manifest "
+                                    "belongs to another model")
 
-    def _prepare(self, window: int) -> None:
+    def _order(self, specs, mspecs, output: bool) -> tuple[list[str], list[int], list]:
+        """(names, runner positions, manifest specs) in the caller's order: the manifest's, else the runner's."""
+        m = self.manifest
+        matched = [m.match(s, output=output) if m is not None else None for s in specs]
+        if mspecs and all(t is not None for t in matched) and len({id(t) for t in matched}) == len(specs):
+            pos = sorted(range(len(specs)), key=lambda i: list(mspecs).index(matched[i]))
+        else:
+            pos = list(range(len(specs)))
+        names = [matched[i].name if matched[i] is not None else specs[i].name for i in pos]
+        return names, pos, [matched[i] for i in pos]
+
+    def _prepare(self, window: int, preprocessing) -> None:
         """Everything predict needs, computed once."""
-        m, pol = self.manifest, self.policy
-        src = self.runner if self.runner is not None else self.fallback.runner
-        mspec = m.match(src.input) if m is not None else None
-        stats = m.input_stats(mspec.name) if mspec is not None else None
-        if stats is not None and stats.channels != (src.sample_shape[-1] if src.sample_shape else 1):
-            stats = None  # statistics for another layout: guard without them rather than misjudge
+        m, pol, src = self.manifest, self.policy, self.active
+        own = self.runner is not None  # our quantization parameters apply only when we run the model
+        # -- inputs, in the caller's order
+        names, pos, mspecs = self._order(src.inputs, m.inputs if m else None, False)
+        self.input_names = names
+        self._in_pos = pos  # caller's input i is the runner's input pos[i]
+        self._feed = None if pos == list(range(len(pos))) else [pos.index(j) for j in range(len(pos))]
+        ood_limit = pol.ood_limit(m.guard.ood_threshold if m is not None and m.guard is not None else None)
+        coercers, guards, mon_in = [], [], []
+        for name, j, mspec in zip(names, pos, mspecs):
+            spec = src.inputs[j]
+            shape = spec.sample_shape
+            stats = m.input_stats(mspec.name) if mspec is not None else None
+            if stats is not None and stats.channels != (shape[-1] if shape else 1):
+                stats = None  # statistics for another layout: guard without them rather than misjudge
+            pre = (m.preprocessing_for(mspec.name) if mspec is not None else None) or _preprocessing(
+                preprocessing, name, shape, len(names))
+            coercers.append(InputCoercer(shape, pre, pol.max_batch, pol.max_image_pixels))
+            quant = (spec.scale, spec.zero_point, spec.dtype) if own and spec.quantized else None
+            guards.append(InputGuard(shape, stats, quant, pol, ood_limit=ood_limit))
+            mon_in.append((name, stats, shape, (spec.scale, spec.zero_point) if own and spec.quantized else None))
+        self.coerce_inputs = Coercer(names, coercers)  # input(s) -> ([one batch per input], batched)
+        # ``coerce``: input -> (batch, batched) for one input, as callers of the single-input API use it
+        # (the store feeds its canary that batch); for several inputs, coerce_inputs (a batch per input).
+        self.coerce = coercers[0] if len(names) == 1 else self.coerce_inputs
+        self.input_checks = InputChecks(names, guards)
+        self._single = len(names) == 1
+        self._coerce1, self._guard1 = coercers[0], guards[0]
+        # -- outputs, in the caller's order
+        onames, opos, _ = self._order(src.outputs, m.outputs if m else None, True)
+        self.output_names = onames
+        self._take = None if opos == list(range(len(opos))) else opos
+        outs = [src.outputs[j] for j in opos]
+        probs = [bool(src.probability[j]) for j in opos]
+        task = m.task if m is not None else "unknown"
+        self._classifiers = [p or (i == 0 and task == "classification") for i, p in enumerate(probs)]
+        self.classifier = any(self._classifiers)
+        self.classifier_output = self._classifiers.index(True) if self.classifier else 0
         self.labels = (m.labels if m else None) or None
-        self.classifier = bool(src.probability[0]) or (m is not None and m.task == "classification")
-        self.coerce = InputCoercer(src.sample_shape, m.preprocessing_for(mspec.name) if mspec else None, pol.max_batch,
-                                   pol.max_image_pixels)
-        quant = self.runner.quant if self.runner is not None else None
-        self.input_guard = InputGuard(src.sample_shape, stats, quant, pol)
-        out0 = src.outputs[0]
-        self.output_guard = OutputGuard(src.probability[0], out0.dtype.startswith("float"),
-                                        float(out0.scale or 0.0) * max(1, int(np.prod(out0.shape[1:]))), pol)
-        in0 = src.input
-        self.monitor = Monitor(stats, src.sample_shape, window=window,
-                               output_size=int(np.prod([d for d in out0.shape[1:] if d > 0] or [1])),
-                               labels=self.labels,
-                               in_quant=(in0.scale, in0.zero_point) if in0.quantized else None,
-                               out_quant=(out0.scale, out0.zero_point) if out0.quantized else None)
-        self._raw_out_quant = out0.quantized
+        oguards = [OutputGuard(p, o.dtype.startswith("float"),
+                               float(o.scale or 0.0) * max(1, int(np.prod([d for d in o.shape[1:] if d > 0] or [1]))),
+                               pol) for p, o in zip(probs, outs)]
+        g = m.guard if m is not None else None
+        signal = None
+        if g is not None and g.output_signal and self.classifier:
+            signal = (self.classifier_output, g.output_signal, float(g.output_threshold),
+                      probs[self.classifier_output])
+        self.output_checks = OutputChecks(onames, oguards, signal)
+        self._out1 = self.output_checks.single_guard  # one output, no signal: its guard directly
+        self.monitor = Monitor(mon_in, [(n, int(np.prod([d for d in o.shape[1:] if d > 0] or [1])),
+                                         (o.scale, o.zero_point) if own and o.quantized else None)
+                                        for n, o in zip(onames, outs)], window=window, labels=self.labels)
+        self._raw_out_quant = own and any(o.quantized for o in outs)
         self._budget = pol.latency_budget_ms
-        self._default = None if pol.default is None else self._check_default(pol.default, out0)
+        self._out_shapes = [tuple(d if d > 0 else 1 for d in o.shape[1:]) for o in outs]
+        self._default = None if pol.default is None else self._check_default(pol.default, outs[0])
+        self.engine = PolicyEngine(pol, self.fallback, self._default, self._record, names, onames)
 
     def _overlap_executor(self, overlap: bool | None, pool_size: int):
         if self.runner is None or overlap is False:
@@ -194,12 +295,17 @@ class EdgeModel:
         if overlap is None:
             if (os.cpu_count() or 1) < 2:
                 return None
-            zeros = np.zeros((1,) + tuple(max(d, 1) for d in self.runner.sample_shape), np.float32)
-            guard_s = min(_timed(self.input_guard, zeros) for _ in range(5))
-            invoke_s = min(_timed(lambda z: self.runner.run(z), zeros) for _ in range(3))
+            zeros = [np.zeros((1,) + tuple(max(d, 1) for d in t.sample_shape), np.float32)
+                     for t in self.active.inputs]
+            mine = self._to_caller(zeros) if self._feed is not None else zeros
+            guard_s = min(_timed(self.input_checks, mine) for _ in range(5))
+            invoke_s = min(_timed(self.runner.run, zeros) for _ in range(3))
             if invoke_s < 10 * guard_s:
                 return None
         return ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="edgekit-checks")
+
+    def _to_caller(self, runner_order: list) -> list:
+        return [runner_order[j] for j in self._in_pos]
 
     def _check_default(self, value: Any, out0) -> np.ndarray:
         arr = np.asarray(value, np.float32)
@@ -218,22 +324,42 @@ class EdgeModel:
         """
         t0 = _perf()
         pending = None
-        try:
-            batch, batched = self.coerce(x)
-            if self._overlap is not None and self.runner is not None:
+        single = self._single
+        try:  # 1. coerce, 2. validate
+            if single:  # one input: its coercer and guard directly (the hot path: no per-input lists)
+                if type(x) is not np.ndarray and isinstance(x, Mapping):
+                    x = self.coerce_inputs.value_of(x)
+                batch, batched = self._coerce1(x)
+                batches = [batch]
+                checks = self._guard1
+            else:
+                batches, batched = self.coerce_inputs(x)
+                checks = self.input_checks
+            if self._overlap is not None:
                 # Large input, slow model: the input checks run on another core while the
                 # interpreter (which releases the GIL) works; their verdict is applied after.
-                pending = self._overlap.submit(self.input_guard, batch)
+                pending = self._overlap.submit(checks, batch if single else batches)
                 iv = None
             else:
-                iv = self.input_guard(batch)
+                iv = checks(batch if single else batches)
         except InputValidationError as err:
             return self._bad_input(err, x)
         if self.runner is None:  # the primary did not load: the fallback answers everything
-            return self._via_fallback(batch, batched, iv, t0)
+            return self._without_model(batches, batched, iv, t0)
         err = None
-        try:
-            outs, q, raw = self.runner.run_kept(batch, iv is not None and iv.in_qrange)
+        try:  # 3. run
+            if single:
+                outs, q, raws = self.runner.run_one(batch, iv is not None and iv.in_qrange)
+                qs = [q]
+            else:
+                qrange = None if iv is None else iv.qrange
+                feed = self._feed
+                if feed is None:
+                    outs, qs, raws = self.runner.run_kept(batches, qrange)
+                else:
+                    outs, qs, raws = self.runner.run_kept([batches[i] for i in feed],
+                                                          None if qrange is None else [qrange[i] for i in feed])
+                    qs = self._to_caller(qs)
         except (InputValidationError, InferenceError) as e:
             err = e
         if pending is not None:
@@ -245,145 +371,138 @@ class EdgeModel:
         if isinstance(err, InputValidationError):
             return self._bad_input(err, x)
         if err is not None:
-            return self._invoke_failed(err, batch, batched, iv, t0)
-        ov = self.output_guard(outs)
+            return self._invoke_failed(err, batches, batched, iv, t0)
+        if self._take is not None:
+            outs, raws = [outs[j] for j in self._take], [raws[j] for j in self._take]
+        ov = self._out1(outs[0]) if self._out1 is not None else self.output_checks(outs)  # 4. outputs
         latency = (_perf() - t0) * 1000.0
         pred = Prediction(self, outs, batched, iv, ov, latency)
         if iv.flagged is not None or ov.flagged is not None or (self._budget is not None and latency > self._budget):
-            self._apply_policy(pred, batch)
+            self._resolve(pred, batches)  # 5. policy (replaces rows on copies: outs stay the model's own)
+        # 6. record
         if pred.incidents:  # outputs may have been replaced: record what the caller got
-            self.monitor.record(batch, pred.outputs[0], iv.ood, pred.flagged, latency)
-        else:  # the monitor keeps our own quantized input and raw output by reference
-            self.monitor.record(batch, outs[0], iv.ood, None, latency, q, raw[0] if self._raw_out_quant else None)
+            self.monitor.record(batches, pred.outputs, iv.ood, pred.flagged, latency)
+        else:  # the monitor keeps our own quantized inputs and raw outputs by reference
+            self.monitor.record(batches, outs, iv.ood, None, latency, qs, raws if self._raw_out_quant else None)
         if self.shadow is not None:
-            self.shadow.offer(batch, outs[0])
+            self.shadow.offer(batches, outs)  # the primary's own outputs, never the fallback's answer
         return pred
 
     __call__ = predict
 
     # ---- the policy, off the hot path --------------------------------------
-    def _incident(self, pred: Prediction | None, kind: str, reason: str, action: str, x: Any = None,
-                  rows: np.ndarray | None = None) -> dict[str, Any]:
+    def _record(self, pred: Prediction | None, kind: str, reason: str, action: str, x: Any = None,
+                rows: np.ndarray | None = None) -> dict[str, Any]:
         samples = None if rows is None else [int(i) for i in np.flatnonzero(rows)]
+        if isinstance(x, list):  # model inputs, caller's order
+            x = x[0] if len(x) == 1 else dict(zip(self.input_names, x))
         rec = self.incident_log.add(kind, reason, action, self.sha256, x=x, samples=samples)
         if pred is not None:
             pred.incidents.append(rec)
         return rec
 
-    def _replace(self, pred: Prediction, rows: np.ndarray, batch: np.ndarray, action: str, kind: str,
-                 reason: str, error: type[EdgekitError]) -> None:
-        """Apply ``action`` to the samples in ``rows``: allow, fallback, default or raise."""
-        x = batch[rows]
-        if action == "fallback" and self.fallback is None:
-            action = "raise"
-            reason += " (no fallback model loaded)"
-        if action == "raise":
-            self._incident(pred, kind, reason, "raise", x, rows)
-            raise error(reason)
-        if action == "fallback":
-            try:
-                fb = self.fallback.predict(x).outputs
-            except EdgekitError as err:
-                self._incident(pred, kind, f"{reason}; the fallback failed too: {err}", "raise", x, rows)
-                raise error(f"{reason}; the fallback model failed too: {err}") from None
-            for out, alt in zip(pred.outputs, fb):
-                out[rows] = alt
-        elif action == "default":
-            pred.outputs[0][rows] = self._default
-            for out in pred.outputs[1:]:
-                out[rows] = 0
-        if action != "allow":
-            pred.set_source(rows, action)
-        self._incident(pred, kind, reason, action, x, rows)
-
-    def _apply_policy(self, pred: Prediction, batch: np.ndarray) -> None:
-        pol, iv, ov = self.policy, pred._in, pred._out
-        done = np.zeros(pred.n, bool)
-        if iv.flagged is not None:
-            why = "; ".join(c_str(c) for c in iv.checks(pred.n) if not c.ok)
-            self._replace(pred, iv.flagged, batch, pol.on_ood, "ood", f"input unlike the calibration data: {why}",
-                          OutOfDistributionError)
-            done = iv.flagged.copy() if pol.on_ood in ("fallback", "default") else done
-        if ov.flagged is not None and (ov.flagged & ~done).any():
-            rows = ov.flagged & ~done
-            why = "; ".join(c_str(c) for c in self.output_guard.checks(ov, pred.n) if not c.ok)
-            self._replace(pred, rows, batch, pol.on_output, "output", f"output rejected: {why}",
-                          OutputValidationError)
+    def _resolve(self, pred: Prediction, batches: list[np.ndarray]) -> None:
+        """Every failure of this call, in order: OOD (input or output side), output, latency."""
+        pol, iv, ov, n = self.policy, pred._in, pred._out, pred.n
+        done = np.zeros(n, bool)
+        ood = _union(iv.flagged, ov.ood_flagged)
+        if ood is not None:
+            why = []
+            if iv.flagged is not None:
+                names = iv.flagged_names(ood) if iv.parts is not None else []
+                where = f" ({', '.join(names)})" if names else ""
+                why.append(f"input unlike the calibration data{where}: "
+                           + "; ".join(c_str(c) for c in iv.checks(n) if not c.ok))
+            if ov.ood_flagged is not None:
+                why.append("output unlike the training data: " + "; ".join(
+                    c_str(c) for c in self.output_checks.checks(ov, n) if not c.ok and c.kind == "ood"))
+            self.engine.act(pred, ood, "ood", "; ".join(why), OutOfDistributionError, batches)
+            done = ood.copy() if pol.on_ood in ("fallback", "default") else done
+        bad = ov.output_flagged
+        if bad is not None and (bad & ~done).any():
+            why = "; ".join(c_str(c) for c in self.output_checks.checks(ov, n) if not c.ok and c.kind == "output")
+            self.engine.act(pred, bad & ~done, "output", f"output rejected: {why}", OutputValidationError, batches)
         if self._budget is not None and pred.latency_ms > self._budget:
-            rows = np.ones(pred.n, bool)
             why = f"call took {pred.latency_ms:.2f} ms, over the {self._budget:g} ms budget"
-            self._replace(pred, rows, batch, pol.on_latency, "latency", why, LatencyBudgetError)
+            self.engine.act(pred, np.ones(n, bool), "latency", why, LatencyBudgetError, batches)
+
+    def _blank(self, n: int, batched: bool, iv) -> Prediction:
+        """A prediction of zeros in the active model's output shapes, for the policy to fill in."""
+        return Prediction(self, [np.zeros((n,) + s, np.float32) for s in self._out_shapes], batched, iv, None, 0.0)
 
     def _bad_input(self, err: InputValidationError, x: Any) -> Prediction:
-        summary = x if isinstance(x, np.ndarray) else None
-        if self.policy.on_input != "default":
-            self._incident(None, "input", str(err), "raise", summary)
+        summary = x if isinstance(x, (np.ndarray, dict)) else None
+        pred = None if self.policy.on_input != "default" else self._blank(1, False, None)
+        if pred is None:
+            self._record(None, "input", str(err), "raise", summary)
             raise err
-        pred = self._default_prediction(1, False)
-        self._incident(pred, "input", str(err), "default", summary)
+        self.engine.act(pred, np.ones(1, bool), "input", str(err), InputValidationError, None, log=False)
+        self._record(pred, "input", str(err), "default", summary)
         return pred
 
-    def _default_prediction(self, n: int, batched: bool) -> Prediction:
-        src = self.runner or self.fallback.runner
-        shapes = [tuple(d if d > 0 else 1 for d in o.shape[1:]) for o in src.outputs]
-        outs = [np.zeros((n,) + s, np.float32) for s in shapes]
-        outs[0][:] = self._default
-        pred = Prediction(self, outs, batched, None, None, 0.0)
-        pred.set_source(np.ones(n, bool), "default")
+    def _invoke_failed(self, err: InferenceError, batches, batched, iv, t0) -> Prediction:
+        pred = self._blank(batches[0].shape[0], batched, iv)
+        self.engine.act(pred, np.ones(pred.n, bool), "invoke", str(err), InferenceError, batches)
+        pred.latency_ms = (_perf() - t0) * 1000.0
         return pred
 
-    def _invoke_failed(self, err: InferenceError, batch, batched, iv, t0) -> Prediction:
-        action = self.policy.on_invoke
-        if action == "fallback" and self.fallback is not None:
-            try:
-                outs = self.fallback.predict(batch).outputs
-            except EdgekitError as fb_err:
-                self._incident(None, "invoke", f"{err}; the fallback failed too: {fb_err}", "raise", batch)
-                raise InferenceError(f"{err}; the fallback model failed too: {fb_err}") from None
-            pred = Prediction(self, outs, batched, iv, None, (_perf() - t0) * 1000.0)
-            pred.set_source(np.ones(pred.n, bool), "fallback")
-        elif action == "default":
-            pred = self._default_prediction(batch.shape[0], batched)
-        else:
-            self._incident(None, "invoke", str(err), "raise", batch)
-            raise err
-        self._incident(pred, "invoke", str(err), action, batch)
-        return pred
-
-    def _via_fallback(self, batch, batched, iv, t0) -> Prediction:
-        fb = self.fallback.predict(batch)
-        pred = Prediction(self, fb.outputs, batched, iv, fb._out, (_perf() - t0) * 1000.0)
-        pred.set_source(np.ones(pred.n, bool), "fallback")
-        self.monitor.record(batch, pred.outputs[0], iv.ood, iv.flagged, pred.latency_ms)
+    def _without_model(self, batches, batched, iv, t0) -> Prediction:
+        pred = self._blank(batches[0].shape[0], batched, iv)
+        self.engine.act(pred, np.ones(pred.n, bool), "load", f"the primary model did not load: {self.load_error}",
+                        ModelLoadError, batches, "fallback", log=False)
+        pred.latency_ms = (_perf() - t0) * 1000.0
+        self.monitor.record(batches, pred.outputs, iv.ood, iv.flagged, pred.latency_ms)
         return pred
 
     # ---- reporting ---------------------------------------------------------
     def health(self, *, wait_for_shadow: bool = False) -> dict[str, Any]:
-        """Rolling input/output statistics, drift per input channel, incidents and shadow agreement."""
-        src = self.runner or self.fallback.runner
+        """Rolling statistics per input (drift per channel) and per output, incidents, security, shadow.
+
+        ``inputs`` and ``outputs`` are keyed by name; ``input`` and ``output`` repeat the first ones.
+        ``security["ok"]`` is False after a tampered file (even when the fallback answers)."""
         h: dict[str, Any] = {
-            "model": {"file": str(self.path), "sha256": self.sha256, **src.describe()},
+            "model": {"file": str(self.path), "sha256": self.sha256, **self.active.describe(),
+                      "input_names": self.input_names, "output_names": self.output_names},
             "fallback_active": self.runner is None,
             "load_error": self.load_error,
+            "security": {"ok": not self.security,
+                         "events": [{k: e[k] for k in ("time", "kind", "reason", "action")} for e in self.security]},
         }
         h.update(self.monitor.snapshot())
         h["incidents"] = self.incident_log.counts()
+        h["incident_log"] = self.incident_log.status()
         if self.shadow is not None:
             h["shadow"] = self.shadow.snapshot(wait=wait_for_shadow)
         return h
+
+    @property
+    def input_guard(self) -> InputGuard:
+        """The first input's guard (``input_checks.guards`` has one per input)."""
+        return self.input_checks.guards[0]
+
+    @property
+    def output_guard(self) -> OutputGuard:
+        """The first output's guard (``output_checks.guards`` has one per output)."""
+        return self.output_checks.guards[0]
+
+    @property
+    def security_ok(self) -> bool:
+        """False after a security event at load (a tampered file), even when the fallback answers."""
+        return not self.security
 
     def incidents(self) -> list[dict[str, Any]]:
         """The most recent incident records (up to 1,000), oldest first."""
         return self.incident_log.recent()
 
     def close(self) -> None:
-        """Stop the shadow and overlap workers (the interpreters are freed with the object)."""
+        """Stop the shadow and overlap workers and close the incident file (interpreters go with the object)."""
         if self.shadow is not None:
             self.shadow.close()
         if self._overlap is not None:
             self._overlap.shutdown(wait=True)
         if self.fallback is not None:
             self.fallback.close()
+        self.incident_log.close()
 
     def __enter__(self) -> "EdgeModel":
         return self
@@ -393,7 +512,42 @@ class EdgeModel:
 
     def __repr__(self) -> str:
         state = "fallback-only" if self.runner is None else "ok"
-        return f"EdgeModel({str(self.path)!r}, {state}, policy={self.policy})"
+        return f"EdgeModel({str(self.path)!r}, {state}, inputs={self.input_names}, policy={self.policy})"
+
+
+def _preprocessing(given, name: str, shape: tuple[int, ...], n_inputs: int) -> Preprocessing | None:
+    """Image preprocessing the caller gave for an input the manifest does not describe."""
+    if given is None or isinstance(given, Preprocessing):
+        return given
+    if isinstance(given, dict):
+        return given.get(name)
+    from ..data import default_preprocessing
+
+    pre = default_preprocessing(shape, given)
+    if pre is None and n_inputs == 1:
+        raise UsageError(f"preprocessing={given!r}: input {name} has shape {list(shape)}, not an image "
+                         "(height, width, 1 or 3 channels, fixed size); pass arrays instead")
+    return pre
+
+
+def _probe_fill(m: Manifest | None) -> dict[str, list[float]] | None:
+    """The calibration means per input name, for the load probe's calibration-like run."""
+    if m is None or m.calibration is None:
+        return None
+    fill = {}
+    for t in m.inputs:
+        st = m.input_stats(t.name)
+        if st is not None:
+            fill[t.name] = [round(float(v), 6) for v in st.mean]
+            if t.tensor and t.tensor != t.name:
+                fill[t.tensor] = fill[t.name]
+    return fill or None
+
+
+def _union(a, b):
+    if a is None:
+        return b
+    return a if b is None else a | b
 
 
 def _timed(fn, arg) -> float:

@@ -1,7 +1,7 @@
 """Watching a deployed model: rolling statistics, drift against calibration, shadow comparison.
 
-``Monitor`` keeps ring buffers of the last ``window`` samples: a fixed subset of each
-input's values (at most 64 positions per channel, so a 96x96x3 image costs 192 floats;
+``Monitor`` keeps ring buffers of the last ``window`` samples, per input and per output
+(keyed by name in ``snapshot()``): a fixed subset of each input's values (at most 64 positions per channel, so a 96x96x3 image costs 192 floats;
 for inputs over 8,192 values, from every few calls only), the first output, OOD scores,
 flags and call latencies. Nothing heavy runs per call;
 ``snapshot()`` computes means, quantiles and a PSI drift score per input channel
@@ -16,10 +16,10 @@ and counted.
 
 Example:
     >>> import numpy as np
-    >>> mon = Monitor(None, (4,), window=8)
-    >>> mon.record(np.ones((2, 4), np.float32), np.ones((2, 3), np.float32), None, None, 0.5)
-    >>> mon.snapshot()["samples"]
-    2
+    >>> mon = Monitor([("x", None, (4,), None)], [("y", 3, None)], window=8)
+    >>> mon.record([np.ones((2, 4), np.float32)], [np.ones((2, 3), np.float32)], None, None, 0.5)
+    >>> mon.snapshot()["samples"], sorted(mon.snapshot()["inputs"])
+    (2, ['x'])
 """
 
 from __future__ import annotations
@@ -45,26 +45,18 @@ def drift_level(score: float) -> str:
 
 
 class Monitor:
-    """Rolling input/output statistics and drift; ``record`` is cheap, ``snapshot`` does the maths."""
+    """Rolling input/output statistics and drift; ``record`` is cheap, ``snapshot`` does the maths.
 
-    def __init__(self, stats: InputStats | None, sample_shape: tuple[int, ...], *, window: int = 500,
-                 output_size: int | None = None, labels: list[str] | None = None,
-                 in_quant: tuple[float, int] | None = None, out_quant: tuple[float, int] | None = None):
-        self.stats = stats
+    ``inputs``: per input (name, InputStats or None, sample shape, (scale, zero_point) or None);
+    ``outputs``: per output (name, values per sample, (scale, zero_point) or None), model order.
+    One stride and one ring position serve every input and output, so their rows line up.
+    """
+
+    def __init__(self, inputs: list[tuple], outputs: list[tuple] = (), *, window: int = 500,
+                 labels: list[str] | None = None):
         self.window = int(window)
-        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
-        values = math.prod(d for d in sample_shape if d > 0)  # per sample
-        positions = max(1, values // self.channels)
-        # A strided slice, not an index array: recording then copies a view (no gather).
-        self._pos = slice(0, positions, -(-positions // POSITIONS))
-        self.keep_outputs = bool(output_size and output_size <= 1024)
-        self.in_quant, self.out_quant = in_quant, out_quant
-        # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy
-        # store. An input entry is either float32 values at the kept positions, or the whole
-        # quantized sample the runner made (our own array: kept by reference, no copy per call);
-        # an output entry is float32, or the raw quantized output (ours too). snapshot() decodes.
-        self._x: list = [None] * self.window
-        self._out: list = [None] * self.window
+        self.inputs = [_InputRing(*spec, self.window) for spec in inputs]
+        self.outputs = [_OutputRing(name, size, quant, self.window) for name, size, quant in outputs]
         self._ood: list[float] = [math.nan] * self.window
         self._flag: list[bool] = [False] * self.window
         self._lat: list[float] = [0.0] * self.window
@@ -74,69 +66,62 @@ class Monitor:
         self.calls = 0
         # Copying values costs a cache-cold numpy call per predict; for large inputs every stride-th
         # single-sample call is plenty for drift statistics (a 96x96x3 image: every 6th).
+        values = sum(r.values for r in self.inputs)
         self.stride = max(1, min(8, values // 4096))
-        self._by_ref = values <= 4096  # whole samples by reference only while small (<= 4 KB int8 each)
         self._lock = threading.Lock()
 
-    def record(self, batch: np.ndarray, out0: np.ndarray | None, ood: np.ndarray | None,
-               flagged: np.ndarray | None, latency_ms: float, q: np.ndarray | None = None,
-               raw0: np.ndarray | None = None) -> None:
-        """Add one call's samples: batch is the float32 model input and out0 the first output; q and raw0,
-        when given, are the quantized input and raw output arrays the runtime owns (kept by reference)."""
-        n = batch.shape[0]
+    def record(self, batches: list[np.ndarray], outs: list[np.ndarray] | None, ood: np.ndarray | None,
+               flagged: np.ndarray | None, latency_ms: float, qs: list | None = None,
+               raws: list | None = None) -> None:
+        """Add one call's samples: the float32 model inputs and outputs (model order); qs and raws, when
+        given, are the quantized inputs (None where float) and raw outputs the runtime owns (kept by reference)."""
+        n = batches[0].shape[0]
         with self._lock:
             i = self.samples % self.window
             if n == 1:
                 if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
                     k = self.kept % self.window
-                    self._x[k] = q[0] if q is not None and self._by_ref else self._subsample(batch)[0]
-                    if self.keep_outputs and out0 is not None:
-                        self._out[k] = raw0[0] if raw0 is not None else np.array(out0[0], np.float32)
+                    # inlined ring stores (this runs on every call): see _InputRing.put / _OutputRing.put
+                    for j, ring in enumerate(self.inputs):
+                        q = None if qs is None else qs[j]
+                        ring._x[k] = q[0] if q is not None and ring._by_ref else ring._subsample(batches[j])[0]
+                    if outs is not None:
+                        for j, ring in enumerate(self.outputs):
+                            if ring.keep:
+                                raw = None if raws is None else raws[j]
+                                ring._out[k] = (raw[0] if raw is not None and ring.quant is not None
+                                                else np.array(outs[j][0], np.float32))
                     self.kept += 1
                 self._ood[i] = math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
-                self._record_batch(batch, out0, ood, flagged, n, i)
+                self._record_batch(batches, outs, ood, flagged, n, i)
             self._lat[self.calls % self.window] = latency_ms
             self.samples += n
             self.calls += 1
 
-    def _subsample(self, batch: np.ndarray) -> np.ndarray:
-        return np.array(batch.reshape(batch.shape[0], -1, self.channels)[:, self._pos], np.float32)
-
-    def _record_batch(self, batch, out0, ood, flagged, n: int, i: int) -> None:
+    def _record_batch(self, batches, outs, ood, flagged, n: int, i: int) -> None:
         start = max(0, n - self.window)  # a batch larger than the window keeps its tail
-        xs = self._subsample(batch[start:])
-        outs = np.array(out0.reshape(n, -1)[start:], np.float32) if self.keep_outputs and out0 is not None else None
+        for j, ring in enumerate(self.inputs):
+            ring.put_batch(self.kept, batches[j][start:])
+        for j, ring in enumerate(self.outputs):
+            ring.put_batch(self.kept, None if outs is None else outs[j][start:])
         oods = [math.nan] * n if ood is None else ood.tolist()
         flags = [False] * n if flagged is None else flagged.tolist()
         for j in range(n - start):
-            k = (self.kept + j) % self.window
-            self._x[k] = xs[j]
-            self._out[k] = None if outs is None else outs[j]
             r = (i + start + j) % self.window
             self._ood[r], self._flag[r] = oods[start + j], flags[start + j]
         self.kept += n - start
 
-    def _decode(self, entries: list, quant, positions: bool) -> np.ndarray | None:
-        """Stack ring entries as float32; quantized ones (whole samples, by reference) are dequantized
-        and, for inputs, cut to the kept positions like the float entries already are."""
-        rows = []
-        for e in entries:
-            if e is None:
-                continue
-            if e.dtype != np.float32:
-                e = dequantize(e, quant[0], quant[1])
-                e = e.reshape(-1, self.channels)[self._pos] if positions else e
-            rows.append(e if positions else e.reshape(-1))
-        return np.stack(rows) if rows else None
-
     def snapshot(self) -> dict[str, Any]:
-        """Rolling statistics over the window, with PSI drift per input channel."""
+        """Rolling statistics over the window: per input (PSI drift per channel) and per output, by name.
+
+        ``input`` and ``output`` repeat the first input's and first output's entries."""
         with self._lock:
             filled = min(self.samples, self.window)
             kept = min(self.kept, self.window)
-            xs, outs = self._x[:kept], self._out[:kept]
+            xs = [ring.entries(kept) for ring in self.inputs]
+            outs = [ring.entries(kept) for ring in self.outputs]
             ood = np.array(self._ood[:filled], np.float64)
             flags = np.array(self._flag[:filled], bool)
             lat = np.array(self._lat[: min(self.calls, self.window)], np.float64)
@@ -149,15 +134,63 @@ class Monitor:
             snap["ood_score"] = {"mean": float(np.nanmean(ood)), "p95": float(np.nanquantile(ood, 0.95))}
         snap["latency_ms"] = {"p50": float(np.quantile(lat, 0.5)), "p95": float(np.quantile(lat, 0.95)),
                               "max": float(lat.max())}
-        x = self._decode(xs, self.in_quant, positions=True)
-        if x is not None:
-            snap["input"] = self._input_stats(x)
-        out = self._decode(outs, self.out_quant, positions=False)
-        if out is not None:
-            snap["output"] = self._output_stats(out)
+        per_in = {ring.name: ring.summary(e) for ring, e in zip(self.inputs, xs)}
+        per_in = {k: v for k, v in per_in.items() if v is not None}
+        if per_in:
+            snap["inputs"] = per_in
+            if self.inputs[0].name in per_in:
+                snap["input"] = per_in[self.inputs[0].name]
+        per_out = {ring.name: ring.summary(e, self.labels if j == 0 else None)
+                   for j, (ring, e) in enumerate(zip(self.outputs, outs))}
+        per_out = {k: v for k, v in per_out.items() if v is not None}
+        if per_out:
+            snap["outputs"] = per_out
+            if self.outputs[0].name in per_out:
+                snap["output"] = per_out[self.outputs[0].name]
         return snap
 
-    def _input_stats(self, x: np.ndarray) -> dict[str, Any]:
+
+class _InputRing:
+    """One input's values at a fixed subset of positions (or the whole quantized sample, by reference)."""
+
+    def __init__(self, name: str, stats: InputStats | None, sample_shape: tuple[int, ...],
+                 quant: tuple[float, int] | None, window: int):
+        self.name, self.stats, self.quant = name, stats, quant
+        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        self.values = math.prod(d for d in sample_shape if d > 0)  # per sample
+        positions = max(1, self.values // self.channels)
+        # A strided slice, not an index array: recording then copies a view (no gather).
+        self._pos = slice(0, positions, -(-positions // POSITIONS))
+        self._by_ref = quant is not None and self.values <= 4096  # whole samples only while small
+        # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy store.
+        self._x: list = [None] * window
+
+    def put(self, k: int, batch: np.ndarray, q: np.ndarray | None) -> None:
+        self._x[k] = q[0] if q is not None and self._by_ref else self._subsample(batch)[0]
+
+    def put_batch(self, kept: int, batch: np.ndarray) -> None:
+        xs = self._subsample(batch)
+        w = len(self._x)
+        for j in range(xs.shape[0]):
+            self._x[(kept + j) % w] = xs[j]
+
+    def _subsample(self, batch: np.ndarray) -> np.ndarray:
+        return np.array(batch.reshape(batch.shape[0], -1, self.channels)[:, self._pos], np.float32)
+
+    def entries(self, kept: int) -> list:
+        return self._x[:kept]
+
+    def summary(self, entries: list) -> dict[str, Any] | None:
+        rows = []
+        for e in entries:
+            if e is None:
+                continue
+            if e.dtype != np.float32:  # a whole quantized sample: decode, cut to the kept positions
+                e = dequantize(e, self.quant[0], self.quant[1]).reshape(-1, self.channels)[self._pos]
+            rows.append(e)
+        if not rows:
+            return None
+        x = np.stack(rows)
         channels = []
         bins = self.stats.bins if self.stats else None
         for c in range(self.channels):
@@ -177,37 +210,75 @@ class Monitor:
             res["drift"] = f"unknown (fewer than {MIN_SAMPLES_FOR_DRIFT} samples so far)"
         return res
 
-    def _output_stats(self, out: np.ndarray) -> dict[str, Any]:
+
+class _OutputRing:
+    """One output's values per sample (float32, or the raw quantized output by reference)."""
+
+    def __init__(self, name: str, size: int | None, quant: tuple[float, int] | None, window: int):
+        self.name, self.quant = name, quant
+        self.keep = bool(size and size <= 1024)
+        self._out: list = [None] * window
+
+    def put(self, k: int, out: np.ndarray, raw: np.ndarray | None) -> None:
+        if self.keep:
+            self._out[k] = raw[0] if raw is not None and self.quant is not None else np.array(out[0], np.float32)
+
+    def put_batch(self, kept: int, out: np.ndarray | None) -> None:
+        w = len(self._out)
+        rows = None if out is None or not self.keep else np.array(out.reshape(out.shape[0], -1), np.float32)
+        n = 0 if out is None else out.shape[0]
+        for j in range(n):
+            self._out[(kept + j) % w] = None if rows is None else rows[j]
+
+    def entries(self, kept: int) -> list:
+        return self._out[:kept]
+
+    def summary(self, entries: list, labels) -> dict[str, Any] | None:
+        rows = [(dequantize(e, self.quant[0], self.quant[1]) if e.dtype != np.float32 else e).reshape(-1)
+                for e in entries if e is not None]
+        if not rows:
+            return None
+        out = np.stack(rows)
         res: dict[str, Any] = {"mean": [round(float(v), 6) for v in out.mean(axis=0)[:64]]}
         if out.shape[1] > 1:
             top = np.bincount(out.argmax(axis=1), minlength=out.shape[1]) / out.shape[0]
-            names = self.labels if self.labels and len(self.labels) == out.shape[1] else range(out.shape[1])
+            names = labels if labels and len(labels) == out.shape[1] else range(out.shape[1])
             res["top1_share"] = {str(k): round(float(s), 4) for k, s in zip(names, top) if s > 0}
         return res
 
 
 class Shadow:
-    """Runs a sampled share of calls through a reference model off the caller's thread."""
+    """Runs a sampled share of calls through a reference model off the caller's thread.
 
-    def __init__(self, reference: Callable[[np.ndarray], np.ndarray], rate: float, *, classifier: bool,
-                 tolerance: float = 0.1, max_queue: int = 64):
+    ``reference``: model input (as offered) -> its outputs (one array or a list, model order).
+    Each output is compared with the reference's: top-1 for classifier outputs, a relative
+    difference over ``tolerance`` otherwise (NaN or Inf on one side only counts as a difference).
+    A sample disagrees when any output does; ``outputs`` in the snapshot counts per output name.
+    """
+
+    def __init__(self, reference: Callable[[Any], Any], rate: float, *, classifier, tolerance: float = 0.1,
+                 max_queue: int = 64, names: list[str] | None = None):
         if not 0.0 <= rate <= 1.0:
             from ..errors import UsageError
 
             raise UsageError(f"shadow rate must be between 0 and 1, got {rate}")
         self.reference = reference
         self.rate = float(rate)
-        self.classifier = classifier
+        self.classifier = classifier if isinstance(classifier, (list, tuple)) else [classifier]
+        self.names = list(names) if names else None
         self.tolerance = tolerance
         self._credit = 0.0
         self._queue: queue.Queue = queue.Queue(maxsize=max_queue)
         self.compared = self.disagreed = self.skipped = self.errors = 0
+        self.per_output: list[int] = [0] * len(self.classifier)
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
         self._closed = False
 
-    def offer(self, batch: np.ndarray, out0: np.ndarray) -> None:
-        """Maybe queue this call for comparison (every 1/rate-th call: deterministic, not random)."""
+    def offer(self, batch, outs) -> None:
+        """Maybe queue this call for comparison (every 1/rate-th call: deterministic, not random).
+
+        ``batch``: what the reference takes; ``outs``: the primary model's own outputs (copied here)."""
         with self._lock:
             self._credit += self.rate
             if self._credit < 1.0 or self._closed:
@@ -216,11 +287,12 @@ class Shadow:
             if self._thread is None:
                 self._thread = threading.Thread(target=self._work, name="edgekit-shadow", daemon=True)
                 self._thread.start()
+        item = (_copy(batch), _copy(outs))
         try:
-            self._queue.put_nowait((batch.copy(), out0.copy()))
+            self._queue.put_nowait(item)
         except queue.Full:
             with self._lock:
-                self.skipped += batch.shape[0]
+                self.skipped += _rows(batch)
 
     def _work(self) -> None:
         while True:
@@ -232,30 +304,45 @@ class Shadow:
             finally:
                 self._queue.task_done()
 
-    def _compare(self, batch: np.ndarray, out0: np.ndarray) -> None:
-        n = batch.shape[0]
+    def _compare(self, batch, outs) -> None:
+        n = _rows(batch)
+        got = outs if isinstance(outs, list) else [outs]
         try:
-            ref = np.asarray(self.reference(batch), np.float32).reshape(n, -1)
+            ref = self.reference(batch)
+            refs = [np.asarray(r, np.float32).reshape(n, -1) for r in (ref if isinstance(ref, list) else [ref])]
         except Exception:  # a reference failure is a monitoring fact, never the caller's problem
             with self._lock:
                 self.errors += n
             return
-        got = out0.reshape(n, -1)
-        if self.classifier:
-            differ = got.argmax(axis=1) != ref.argmax(axis=1)
-        else:
-            differ = np.abs(got - ref).max(axis=1) > self.tolerance * (np.abs(ref).max(axis=1) + 1e-6)
+        differ = np.zeros(n, bool)
+        counts = []
+        for j, (g, r) in enumerate(zip(got, refs)):
+            g = g.reshape(n, -1)
+            if j < len(self.classifier) and self.classifier[j]:
+                d = g.argmax(axis=1) != r.argmax(axis=1)
+            else:
+                with np.errstate(invalid="ignore"):
+                    d = np.abs(g - r).max(axis=1) > self.tolerance * (np.abs(r).max(axis=1) + 1e-6)
+                d |= np.isfinite(g).all(axis=1) != np.isfinite(r).all(axis=1)
+            counts.append(int(d.sum()))
+            differ |= d
         with self._lock:
             self.compared += n
             self.disagreed += int(differ.sum())
+            for j, c in enumerate(counts[:len(self.per_output)]):
+                self.per_output[j] += c
 
     def snapshot(self, wait: bool = False) -> dict[str, Any]:
         if wait and self._thread is not None:
             self._queue.join()
         with self._lock:
             rate = self.disagreed / self.compared if self.compared else None
-            return {"rate": self.rate, "compared": self.compared, "disagreed": self.disagreed,
+            snap = {"rate": self.rate, "compared": self.compared, "disagreed": self.disagreed,
                     "disagreement_rate": rate, "skipped": self.skipped, "errors": self.errors}
+            if self.names and len(self.names) > 1:
+                snap["outputs"] = {name: {"disagreed": c, "disagreement_rate": c / self.compared if self.compared
+                                          else None} for name, c in zip(self.names, self.per_output)}
+            return snap
 
     def close(self) -> None:
         with self._lock:
@@ -264,3 +351,19 @@ class Shadow:
         if started:
             self._queue.put(None)
             self._thread.join(timeout=10)
+
+
+def _copy(x):
+    if isinstance(x, dict):
+        return {k: np.array(v) for k, v in x.items()}
+    if isinstance(x, list):
+        return [np.array(v) for v in x]
+    return np.array(x)
+
+
+def _rows(x) -> int:
+    if isinstance(x, dict):
+        x = next(iter(x.values()))
+    elif isinstance(x, list):
+        x = x[0]
+    return int(x.shape[0])

@@ -49,6 +49,16 @@ ALLOWED = {
 }
 
 
+class _Unset(float):
+    """A default value that a manifest may override (``ood_threshold``): a float, but recognisable."""
+
+    def __repr__(self) -> str:
+        return float.__repr__(self)
+
+
+DEFAULT_OOD_THRESHOLD = _Unset(1.0)
+
+
 @dataclass(frozen=True)
 class Policy:
     """Actions per failure kind and the guard's thresholds. None means "check off"."""
@@ -64,13 +74,24 @@ class Policy:
     probe: bool = True  # load untrusted bytes in a subprocess first (cached by sha256)
     range_tolerance: float | None = 0.1  # share of the calibration span allowed beyond min/max
     max_clip_share: float | None = 0.01  # share of values int8 quantization may saturate
-    ood_threshold: float | None = 1.0  # OOD score above which a sample is flagged
+    # OOD score above which a sample is flagged; by default the manifest's guard.ood_threshold when it
+    # has one (edgekit audit --write-threshold), else 1.0. A value given here always wins.
+    ood_threshold: float | None = DEFAULT_OOD_THRESHOLD
     sum_tolerance: float = 0.02  # |sum(probabilities) - 1| allowed (plus the output's quantization step)
     min_confidence: float | None = None  # top-1 probability below which the output is flagged
     latency_budget_ms: float | None = None
     max_batch: int = 4096
     max_image_pixels: int = MAX_IMAGE_PIXELS  # decompression-bomb guard for decoded images
     log_inputs: bool = False  # put raw input values in incident records (off: a summary only)
+    max_logged_values: int = 4096  # with log_inputs: values kept per input and record (the rest counted)
+    incident_log_max_bytes: int = 5_000_000  # the JSONL file rotates at this size (SD cards fill up)
+    incident_log_backups: int = 2  # rotated files kept (incidents.jsonl.1, .2); older ones are dropped
+
+    def ood_limit(self, manifest_threshold: float | None) -> float | None:
+        """The OOD score limit to use: this policy's, unless it is the default and the manifest has one."""
+        if type(self.ood_threshold) is _Unset and manifest_threshold is not None:
+            return float(manifest_threshold)
+        return None if self.ood_threshold is None else float(self.ood_threshold)
 
     def __post_init__(self) -> None:
         for kind in KINDS:
@@ -83,6 +104,9 @@ class Policy:
                 raise UsageError(f"Policy(on_{kind}='default') needs Policy(default=...), the value to return")
         if self.max_batch < 1:
             raise UsageError(f"Policy(max_batch={self.max_batch}) must be at least 1")
+        if self.incident_log_max_bytes < 1024 or self.incident_log_backups < 0 or self.max_logged_values < 0:
+            raise UsageError("Policy(incident_log_max_bytes=...) must be at least 1024, incident_log_backups and "
+                             "max_logged_values at least 0")
 
     def action(self, kind: str) -> str:
         return getattr(self, f"on_{kind}")
@@ -93,3 +117,69 @@ class Policy:
         base = {f"on_{k}": "raise" for k in KINDS}
         base.update(overrides)
         return cls(**base)
+
+
+class PolicyEngine:
+    """Carries out the policy: ``act`` applies one failure kind's action to some rows of a prediction.
+
+    It is the one place where the guard answers instead of the model: flagged input (``ood``),
+    rejected output, a latency budget, a failed invoke and a primary model that never loaded all
+    go through ``act`` (the last two on every row of a prediction made by ``blank``).
+
+    ``fallback``: EdgeModel or None; ``default``: the first output's per-sample value (an array)
+    or None; ``record(pred, kind, reason, action, inputs, rows)``: writes the incident.
+    """
+
+    def __init__(self, policy: Policy, fallback, default, record, input_names: list[str], output_names: list[str]):
+        self.policy, self.fallback, self.default, self.record = policy, fallback, default, record
+        self.input_names, self.output_names = list(input_names), list(output_names)
+
+    def act(self, pred, rows, kind: str, reason: str, error: type, batches: list | None, action: str | None = None,
+            *, log: bool = True) -> None:
+        """Apply ``action`` (default: the policy's for ``kind``) to ``rows``: allow, fallback, default or raise.
+
+        ``batches``: the model inputs (None when the input itself was unusable); ``log=False``: no
+        incident (the primary that never loaded: its one load incident is already written)."""
+        import numpy as np
+
+        from ..errors import EdgekitError
+
+        action = action or self.policy.action(kind)
+        x = None if batches is None else [b[rows] for b in batches]
+        if action == "fallback" and self.fallback is None:
+            action = "raise"
+            reason += " (no fallback model loaded)"
+        if action == "raise":
+            self.record(pred, kind, reason, "raise", x, rows)
+            raise error(reason)
+        if action == "fallback":
+            try:
+                alt = self._fallback_outputs(x)
+            except EdgekitError as err:
+                self.record(pred, kind, f"{reason}; the fallback failed too: {err}", "raise", x, rows)
+                raise error(f"{reason}; the fallback model failed too: {err}") from None
+            pred.replace_rows(rows, alt)
+        elif action == "default":
+            pred.replace_rows(rows, [self.default] + [np.float32(0)] * (len(pred.outputs) - 1), per_sample=True)
+        if action != "allow":
+            pred.set_source(rows, action)
+        if log:
+            self.record(pred, kind, reason, action, x, rows)
+
+    def _fallback_outputs(self, x: list) -> list:
+        return outputs_of(self.fallback, self.input_names, self.output_names, x)
+
+
+def outputs_of(other, input_names: list[str], output_names: list[str], batches: list) -> list:
+    """Another EdgeModel's outputs for ``batches`` (our input order), in our output order.
+
+    Inputs and outputs are matched by name, or by position when the names differ (say, a
+    version 1 file next to a version 2 one)."""
+    if set(input_names) <= set(other.input_names):
+        arg = dict(zip(input_names, batches))
+    else:
+        arg = batches[0] if len(batches) == 1 else list(batches)
+    outs = other.predict(arg).outputs
+    if set(output_names) <= set(other.output_names):
+        return [outs[other.output_names.index(n)] for n in output_names]
+    return list(outs)

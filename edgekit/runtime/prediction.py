@@ -1,9 +1,16 @@
 """What ``EdgeModel.predict`` returns: the outputs as floats, every check's verdict, and where they came from.
 
+Outputs are in the model's output order (``pred.outputs``, ``pred.output_names``) and by name
+(``pred["scores"]``); ``pred.output`` is the first. ``top_k`` and ``label`` read the first
+classifier output, or the one named with ``output=``.
+
 Example:
     >>> pred = model.predict(image)                 # doctest: +SKIP
     >>> pred.top_k(3)                               # doctest: +SKIP
     [('7', 0.97), ('1', 0.02), ('9', 0.004)]
+    >>> two = model.predict({"image": image, "features": f})    # doctest: +SKIP
+    >>> two["value"].shape, two.output_names                      # doctest: +SKIP
+    ((1,), ['scores', 'value'])
     >>> pred.ok, pred.flagged, pred.sources         # doctest: +SKIP
     (True, array([False]), ['model'])
 """
@@ -18,7 +25,7 @@ import numpy as np
 class Prediction:
     """Outputs (dequantized float32, batch axis first), verdicts and provenance of one predict call."""
 
-    __slots__ = ("outputs", "batched", "latency_ms", "incidents", "_in", "_out", "_model", "_sources")
+    __slots__ = ("outputs", "batched", "latency_ms", "incidents", "_in", "_out", "_model", "_sources", "_owned")
 
     def __init__(self, model, outputs: list[np.ndarray], batched: bool, in_verdict, out_verdict,
                  latency_ms: float):
@@ -30,6 +37,7 @@ class Prediction:
         self._out = out_verdict
         self._model = model
         self._sources: list[str] | None = None  # None: every sample came from the model
+        self._owned = False  # True once outputs were copied for replacement (the model's own stay intact)
 
     # ---- values ------------------------------------------------------------
     @property
@@ -37,6 +45,37 @@ class Prediction:
         """The first output; without the batch axis when one sample was passed."""
         out = self.outputs[0]
         return out if self.batched else out[0]
+
+    @property
+    def output_names(self) -> list[str]:
+        return list(self._model.output_names)
+
+    def __getitem__(self, key: str | int) -> np.ndarray:
+        """One output by name or position; without the batch axis when one sample was passed."""
+        if isinstance(key, str):
+            names = self._model.output_names
+            if key not in names:
+                raise KeyError(f"no output named {key!r}; the model's outputs are {', '.join(names)}")
+            key = names.index(key)
+        out = self.outputs[key]
+        return out if self.batched else out[0]
+
+    def __len__(self) -> int:
+        return len(self.outputs)
+
+    def replace_rows(self, rows: np.ndarray, values: list, *, per_sample: bool = False) -> None:
+        """Put ``values`` (one array of the rows' answers per output, or with ``per_sample`` one value
+        every row gets) into ``rows``, on copies of the outputs: the arrays the model produced stay as
+        they were (the shadow compares those)."""
+        if not per_sample and rows.all() and all(v.shape[:1] == (self.n,) for v in values):
+            self.outputs = [np.array(v, np.float32) for v in values]
+            self._owned = True
+            return
+        if not self._owned:
+            self.outputs = [o.copy() for o in self.outputs]
+            self._owned = True
+        for out, v in zip(self.outputs, values):
+            out[rows] = v
 
     @property
     def n(self) -> int:
@@ -71,14 +110,23 @@ class Prediction:
 
     @property
     def ood_score(self) -> np.ndarray | None:
+        """Per sample, the input-side OOD score (the worst input's, for several inputs)."""
         return None if self._in is None else self._in.ood
+
+    @property
+    def ood_scores(self) -> dict[str, np.ndarray | None]:
+        """Per input name, that input's OOD scores (None without calibration statistics)."""
+        if self._in is None:
+            return {}
+        parts = self._in.parts if self._in.parts is not None else [self._in]
+        return dict(zip(self._model.input_names, [p.ood for p in parts]))
 
     @property
     def checks(self) -> list:
         """Every check's verdict (list of Check), computed on demand so predict stays cheap."""
         out = [] if self._in is None else self._in.checks(self.n)
         if self._out is not None:
-            out += self._model.output_guard.checks(self._out, self.n)
+            out += self._model.output_checks.checks(self._out, self.n)
         budget = self._model.policy.latency_budget_ms
         if budget is not None:
             from .checks import Check
@@ -88,10 +136,15 @@ class Prediction:
         return out
 
     # ---- classifiers -------------------------------------------------------
-    def top_k(self, k: int = 3) -> list:
-        """(label, probability) pairs, best first; a list of those per sample for a batch."""
-        labels = self._model.labels
-        scores = self.outputs[0].reshape(self.n, -1)
+    def top_k(self, k: int = 3, output: str | None = None) -> list:
+        """(label, probability) pairs, best first; a list of those per sample for a batch.
+
+        ``output``: the output to read (default: the first classifier output). The manifest's
+        labels name the classes of the first output; others get class numbers."""
+        model = self._model
+        pos = model.classifier_output if output is None else model.output_names.index(output)
+        labels = model.labels if pos == 0 else None
+        scores = self.outputs[pos].reshape(self.n, -1)
         k = max(1, min(k, scores.shape[1]))
         order = np.argsort(-scores, axis=1, kind="stable")[:, :k]
         rows = [[(labels[j] if labels and j < len(labels) else str(j), float(scores[i, j])) for j in order[i]]
@@ -100,7 +153,7 @@ class Prediction:
 
     @property
     def label(self):
-        """The top-1 label (a list of them for a batch)."""
+        """The top-1 label of the first classifier output (a list of them for a batch)."""
         top = self.top_k(1)
         return [r[0][0] for r in top] if self.batched else top[0][0]
 
@@ -110,10 +163,15 @@ class Prediction:
                              "flagged": self.flagged.tolist()}
         if self._model.classifier:
             d["top_k"] = self.top_k(k) if self.batched else [self.top_k(k)]
-        else:
+        if len(self.outputs) > 1:
+            d["outputs"] = {name: o.tolist() for name, o in zip(self.output_names, self.outputs)}
+        elif not self._model.classifier:
             d["outputs"] = [o.tolist() for o in self.outputs]
         if self.ood_score is not None:
             d["ood_score"] = [round(float(s), 4) for s in self.ood_score]
+        if self._in is not None and self._in.parts is not None:
+            d["ood_scores"] = {name: None if s is None else [round(float(v), 4) for v in s]
+                               for name, s in self.ood_scores.items()}
         d["checks"] = [{"name": c.name, "kind": c.kind, "ok": c.ok, "value": c.value, "limit": c.limit,
                         "failed_samples": list(c.failed)} for c in self.checks]
         d["incidents"] = self.incidents

@@ -5,12 +5,18 @@ say, an operator output index of -1 segfaults it (see FACTS.md). So before the c
 process hands untrusted bytes to an interpreter:
 
 1. cheap structural checks in-process (size, the ``TFL3`` identifier, root offset);
-2. a probe subprocess loads, allocates and invokes the bytes once on zeros. Only a clean
-   exit lets the parent load them; a signal death or a refusal becomes ModelLoadError.
+2. a probe subprocess loads, allocates and invokes the bytes on zeros, with the thread count the
+   app asked for, then once more on a calibration-like input (the manifest's per-channel mean)
+   when there is one. Only a clean exit lets the parent load them; a signal death or a refusal
+   on zeros becomes ModelLoadError (an exception on the calibration-like input is safe in-process
+   and left to the runtime's policy: only a crash or a hang refuses the file there);
+3. before an interpreter is first resized to a new input shape (another batch size), the
+   Runner probes that shape the same way (``verdict(..., shapes=...)``): a shape that crashes
+   the probe is refused with InferenceError, and the caller's process never runs it.
 
 The probe costs one Python start plus an interpreter import (0.28-0.36 s for the digits
-model on the project's VM; not measured on a Pi). Verdicts are cached by sha256 + backend in memory and, for
-passes, on disk (``$EDGEKIT_CACHE_DIR`` or ``~/.cache/edgekit/verified``), so each model
+model on the project's VM; not measured on a Pi). Verdicts are cached by sha256 + backend + delegate mode
++ threads + shapes + the calibration-like values in memory and, for passes, on disk (``$EDGEKIT_CACHE_DIR`` or ``~/.cache/edgekit/verified``), so each model
 file pays it once per machine.
 
 Example:
@@ -21,6 +27,7 @@ Example:
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import signal
 import subprocess
@@ -55,9 +62,22 @@ def cache_dir() -> Path:
     return Path(env) / "verified" if env else Path.home() / ".cache" / "edgekit" / "verified"
 
 
-def _key(data: bytes, be: Backend, delegates: bool | None) -> str:
-    tag = f"{be.name}-{be.version}-{delegates}".encode()
+def _key(data: bytes, be: Backend, delegates: bool | None, spec: str = "") -> str:
+    tag = f"{be.name}-{be.version}-{delegates}{spec}".encode()
     return hashlib.sha256(hashlib.sha256(data).digest() + tag).hexdigest()
+
+
+def probe_spec(threads: int | None = None, shapes: list[list[int]] | None = None,
+               fill: dict[str, list[float]] | None = None) -> str:
+    """What the probe runs besides the default zeros, as the JSON argument of ``_probe`` ("" for nothing).
+
+    threads: the app's interpreter thread count (None: the interpreter's default);
+    shapes: one shape per input, in the interpreter's input order, to resize to before running;
+    fill: per-channel values by input name (signature key or tensor name) for a second, calibration-like run.
+    """
+    if threads is None and not shapes and not fill:
+        return ""
+    return json.dumps({"threads": threads, "shapes": shapes, "fill": fill}, sort_keys=True)
 
 
 def _edgekit_path() -> str:
@@ -65,15 +85,18 @@ def _edgekit_path() -> str:
     return str(Path(__file__).resolve().parents[2])
 
 
-def run_probe(data: bytes, be: Backend, delegates: bool | None, timeout: float = PROBE_TIMEOUT_S) -> str:
-    """Run the probe process; returns "ok"/"ok-nodelegates" or a one-line refusal reason."""
+def run_probe(data: bytes, be: Backend, delegates: bool | None, timeout: float = PROBE_TIMEOUT_S,
+              spec: str = "") -> str:
+    """Run the probe process; returns "ok"/"ok-nodelegates" or a one-line refusal reason.
+
+    ``spec``: from probe_spec (threads, a new input shape, calibration-like values)."""
     env = dict(os.environ)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (_edgekit_path(), env.get("PYTHONPATH")) if p)
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
     mode = {None: "auto", True: "on", False: "off"}[delegates]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "edgekit.runtime._probe", be.name, mode],
+            [sys.executable, "-m", "edgekit.runtime._probe", be.name, mode] + ([spec] if spec else []),
             input=data, capture_output=True, timeout=timeout, env=env,
         )
     except subprocess.TimeoutExpired:
@@ -90,9 +113,9 @@ def run_probe(data: bytes, be: Backend, delegates: bool | None, timeout: float =
     return out[-1] if out else f"the probe exited with code {proc.returncode}"
 
 
-def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool = True) -> str:
-    """The cached probe verdict for these bytes on this backend (runs the probe on a miss)."""
-    key = _key(data, be, delegates)
+def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool = True, spec: str = "") -> str:
+    """The cached probe verdict for these bytes on this backend and ``spec`` (runs the probe on a miss)."""
+    key = _key(data, be, delegates, spec)
     with _lock:
         if key in _memory:
             return _memory[key]
@@ -106,7 +129,7 @@ def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool 
                 return cached
         except OSError:
             pass
-    result = run_probe(data, be, delegates)
+    result = run_probe(data, be, delegates, spec=spec) if spec else run_probe(data, be, delegates)
     with _lock:
         _memory[key] = result
     if use_disk and result.startswith("ok"):  # only passes: a timeout on a busy day must not stick
@@ -147,15 +170,18 @@ def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None
 
 
 def load_interpreter(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
-                     backend: str | Backend | None = None, probe: bool = True):
-    """An interpreter for ``data``, after the structural checks and (by default) the probe."""
+                     backend: str | Backend | None = None, probe: bool = True,
+                     fill: dict[str, list[float]] | None = None):
+    """An interpreter for ``data``, after the structural checks and (by default) the probe.
+
+    ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe."""
     check_structure(data, label)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     delegates: bool | None = None
     if probe:
-        result = verdict(data, be, None)
+        result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill))
         if not result.startswith("ok"):
             raise ModelLoadError(f"{label}: refused by the load probe: {result}")
         # Load the way the probe did: if it had to drop XNNPACK, so do we.
-        delegates = result == "ok"
+        delegates = not result.startswith("ok-nodelegates")
     return open_checked(data, label=label, num_threads=num_threads, backend=be, delegates=delegates)

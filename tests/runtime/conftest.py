@@ -40,6 +40,8 @@ def guarded(int8_path, fp32_path):
 def tiny_models(tmp_path_factory) -> dict[str, Path]:
     """Four-value models without manifests (built by tests/prebuilt_models.py build_tiny, or prebuilt):
 
+    - ``batch_one``: x * 2 through a reshape to [1, 4]; its input batch is dynamic, so resizing to
+      batch 2 is accepted and then allocate_tensors fails;
     - ``gather``: gathers from a 4-entry table at int(x); indices out of 0..3 fail in invoke
       (TFLite's GATHER checks bounds at run time), zeros run fine, so the probe passes it;
     - ``safe_gather``: the same with indices clipped into range (the fallback for ``gather``);
@@ -61,3 +63,16 @@ def ood_sets(digits) -> dict[str, np.ndarray]:
 
     sets = ood_inputs(digits.x_test, seed=123)
     return {"noise": sets["uniform noise"], "blank": sets["blank (black, white)"], "inverted": sets["inverted digits"]}
+
+
+# ---- a real two-input, two-output model ---------------------------------------------------------
+@pytest.fixture(scope="session")
+def multi(two_io, two_io_models) -> dict:
+    """The shared two-input (``image`` 8x8x1, ``features`` 4 quadrant means), two-output (``scores``
+    softmax over 10, ``value`` regression) model converted by edgekit.convert to int8 (int8 in and
+    out) and fp32, with its eval data by input name. TensorFlow orders the interpreter's inputs by
+    name (features, image), so every mapping in the runtime is by name.
+    """
+    ev = np.load(two_io["eval"])
+    return {"int8": two_io_models("int8"), "fp32": two_io_models("fp32"),
+            "eval": {"image": ev["image"], "features": ev["features"], "y": ev["y"]}}

@@ -87,7 +87,7 @@ def test_tampered_model_refused_unless_policy_relaxes(int8_path, tmp_path):
     target.write_bytes(bytes(data))
     manifest = int8_path.with_name(int8_path.stem + ".manifest.json")
     target.with_name(manifest.name).write_bytes(manifest.read_bytes())
-    with pytest.raises(TamperedModelError, match="does not match the manifest"):
+    with pytest.raises(TamperedModelError, match="does not match the manifest"), pytest.warns(UserWarning):
         EdgeModel.load(target, policy=Policy(on_load="raise"))
     relaxed = EdgeModel.load(target, policy=Policy(verify_sha256=False))
     assert relaxed.predict(np.zeros((8, 8, 1), np.float32)).output.shape == (10,)
@@ -100,7 +100,15 @@ def test_load_failure_uses_fallback_model(int8_path, fp32_path, digits, tmp_path
     broken.with_name(manifest.name).write_bytes(manifest.read_bytes())
     with pytest.raises(ModelLoadError):
         EdgeModel.load(broken, policy=Policy(verify_sha256=False))  # no fallback given: raise
-    model = EdgeModel.load(broken, fallback=fp32_path)
+    model = EdgeModel.load(broken, fallback=fp32_path, policy=Policy(verify_sha256=False))
     assert model.health()["fallback_active"] and model.incidents()[0]["kind"] == "load"
     pred = model.predict(digits.x_test[:4])
     assert pred.sources == ["fallback"] * 4 and pred.output.shape == (4, 10)
+
+
+def test_default_fills_every_row_even_when_the_batch_size_equals_the_class_count(int8_path):
+    """A 10-sample batch of a 10-class model: the default is one row's value, not the whole answer."""
+    uniform = [0.1] * 10
+    model = EdgeModel.load(int8_path, policy=Policy(on_ood="default", default=uniform))
+    pred = model.predict(np.full((10, 8, 8, 1), 3.0, np.float32))
+    assert pred.output.shape == (10, 10) and np.allclose(pred.output, 0.1) and pred.sources == ["default"] * 10

@@ -19,7 +19,7 @@ def test_int8_model_predicts_digits_with_float_in_float_out(guarded, digits):
     np.testing.assert_allclose(pred.output.sum(axis=1), 1.0, atol=0.05)  # dequantized probabilities
     top1 = np.mean(np.array(pred.label).astype(int) == digits.y_test)
     assert top1 > 0.9
-    assert guarded.classifier and guarded.output_guard.probability
+    assert guarded.classifier and guarded.output_checks.guards[0].probability
 
 
 def test_single_sample_matches_batch_row_and_has_no_batch_axis(guarded, digits):

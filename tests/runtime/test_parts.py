@@ -80,25 +80,27 @@ def test_input_guard_without_statistics_still_refuses_inf():
 def test_output_guard_distribution_and_confidence():
     guard = OutputGuard(True, True, 0.0, Policy(min_confidence=0.5))
     good = np.array([[0.9, 0.1], [0.6, 0.4]], np.float32)
-    assert guard([good]).flagged is None
+    assert guard(good).flagged is None
     bad = np.array([[0.9, 0.1], [0.5, 0.9], [0.45, 0.55], [np.nan, 0.5]], np.float32)
-    v = guard([bad])
+    v = guard(bad)
     assert v.bad_sum.tolist() == [False, True, False, True]
     assert v.low_conf is None  # a NaN row is not "low confidence": it is reported as non-finite
     assert v.flagged.tolist()[:2] == [False, True] and v.nonfinite.tolist() == [False, False, False, True]
-    low = guard([np.array([[0.3, 0.3, 0.4]], np.float32)])
+    low = guard(np.array([[0.3, 0.3, 0.4]], np.float32))
     assert low.low_conf.tolist() == [True]
 
 
 def test_monitor_psi_stable_then_drifted(uniform_stats):
-    mon = Monitor(uniform_stats, (6, 6, 1), window=200, output_size=3, labels=["a", "b", "c"])
+    mon = Monitor([("image", uniform_stats, (6, 6, 1), None)], [("scores", 3, None)], window=200,
+                  labels=["a", "b", "c"])
     rng = np.random.default_rng(2)
     for _ in range(200):
-        mon.record(rng.uniform(0, 1, (1, 6, 6, 1)).astype(np.float32), np.array([[0.7, 0.2, 0.1]]), None, None, 1.0)
+        mon.record([rng.uniform(0, 1, (1, 6, 6, 1)).astype(np.float32)], [np.array([[0.7, 0.2, 0.1]])], None, None,
+                   1.0)
     snap = mon.snapshot()
     assert snap["samples"] == 200 and snap["input"]["drift"] == "stable"
-    assert snap["output"]["top1_share"] == {"a": 1.0}
-    mon.record(rng.uniform(0.6, 1, (200, 6, 6, 1)).astype(np.float32), None, None, None, 1.0)  # a batch
+    assert snap["inputs"]["image"] == snap["input"] and snap["outputs"]["scores"]["top1_share"] == {"a": 1.0}
+    mon.record([rng.uniform(0.6, 1, (200, 6, 6, 1)).astype(np.float32)], None, None, None, 1.0)  # a batch
     snap = mon.snapshot()
     assert snap["samples"] == 400 and snap["input"]["drift"] == "drifted" and snap["input"]["psi_max"] > 0.25
 

@@ -36,8 +36,11 @@ def test_semantically_hostile_model_is_refused_not_crashing(int8_path, tmp_path)
             f"i = Interpreter(model_content=open({str(hostile)!r}, 'rb').read()); i.allocate_tensors()\n"
             "i.set_tensor(i.get_input_details()[0]['index'], np.zeros((1, 8, 8, 1), np.int8)); i.invoke()\n")
     direct = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
-    assert direct.returncode < 0  # what loading it in-process would have done to the caller
-    with pytest.raises(ModelLoadError, match="refused by the load probe"):
+    # What loading it in-process does to the caller depends on the interpreter build: ai-edge-litert
+    # 2.3.0 for Python 3.11-3.13 dies with SIGSEGV; its Python 3.10 wheel raises ValueError instead.
+    assert direct.returncode != 0
+    crashed = direct.returncode < 0
+    with pytest.raises(ModelLoadError, match="refused by the load probe" if crashed else "."):
         EdgeModel.load(hostile, policy=NO_CHECKS)
 
 

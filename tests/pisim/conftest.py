@@ -1,0 +1,92 @@
+"""Emulated Raspberry Pi devices for the tests: scripts/pi-sim, started once per session and stopped after.
+
+Tests ask for ``pi_device("aarch64")`` or ``pi_device("armv7l")``. The first request starts every
+flavour the selected tests need (``@pytest.mark.pisim("ARCH")``) in parallel, so two cold builds
+(debootstrap, about 5 minutes each) overlap instead of adding up; later requests wait for their own.
+Nothing skips when a tool is missing: pi-sim installs what it needs (it needs root and the network
+to the Debian mirror and PyPI on its first run; after that its cache makes a start take seconds).
+"""
+
+from __future__ import annotations
+
+import shlex
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from pisim_device import REPO, PiDevice  # tests/pisim is on sys.path (prepend import mode), like tests/profile
+
+PISIM = REPO / "scripts" / "pi-sim"
+START_TIMEOUT_S = 40 * 60  # a cold build on a busy 2-core machine; warm starts take seconds
+
+
+def _arches(config) -> list[str]:
+    return sorted(getattr(config, "_pisim_arches", set()))
+
+
+def pytest_collection_modifyitems(config, items):
+    config._pisim_arches = {a for item in items for m in item.iter_markers("pisim") for a in m.args}
+
+
+class _Devices:
+    def __init__(self, arches: list[str]):
+        self.arches = arches
+        self.procs: dict[str, tuple[subprocess.Popen, float]] = {}
+        self.devices: dict[str, PiDevice] = {}
+
+    def _spawn(self, arch: str) -> None:
+        if arch not in self.procs:
+            cmd = [sys.executable, str(PISIM), "start", "--arch", arch, "--checkout", str(REPO)]
+            self.procs[arch] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
+                                time.monotonic())
+
+    def get(self, arch: str) -> PiDevice:
+        if arch in self.devices:
+            return self.devices[arch]
+        for a in self.arches or [arch]:
+            self._spawn(a)  # every flavour the session needs, at once
+        self._spawn(arch)
+        proc, t0 = self.procs[arch]
+        try:
+            out, err = proc.communicate(timeout=START_TIMEOUT_S)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            pytest.fail(f"scripts/pi-sim start --arch {arch} took over {START_TIMEOUT_S} s")
+        if proc.returncode != 0:
+            pytest.fail(f"scripts/pi-sim start --arch {arch} failed ({proc.returncode}):\n{err[-3000:]}")
+        last = out.strip().splitlines()[-1]
+        assert last.startswith("--host "), f"pi-sim's last line is not the profile options: {last!r}"
+        dev = PiDevice(arch, shlex.split(last), time.monotonic() - t0, out + err)
+        print(f"\npi-sim {arch} up in {dev.start_seconds:.0f} s: {out.strip().splitlines()[0]}", file=sys.stderr)
+        self.devices[arch] = dev
+        return dev
+
+    def stop(self) -> None:
+        for arch, (proc, _) in self.procs.items():
+            if proc.poll() is None:
+                proc.communicate()  # a start still building: let it finish so the cache is complete
+            subprocess.run([sys.executable, str(PISIM), "stop", "--arch", arch], capture_output=True, timeout=120)
+
+
+@pytest.fixture(scope="session")
+def pi_device(request):
+    """pi_device(arch) -> PiDevice, started on first use, stopped at the end of the session."""
+    devices = _Devices(_arches(request.config))
+    yield devices.get
+    devices.stop()
+
+
+@pytest.fixture(scope="session")
+def digits_compat(tmp_path_factory, digits_keras, digits) -> Path:
+    """The digits CNN as a dynamic-range model converted for tflite-runtime 2.14 (--compat)."""
+    import edgekit
+
+    out = tmp_path_factory.mktemp("compat") / "digits-dynamic-compat.tflite"
+    return edgekit.convert(digits_keras, out, recipe="dynamic", compat="tflite-runtime-2.14",
+                           calibration=digits.x_calib, eval_data=(digits.x_test, digits.y_test),
+                           labels=digits.labels, preprocessing="digits", quiet=True).output
+
+

@@ -28,6 +28,7 @@ def test_device_is_armv7l_bookworm(pi):
     machine, python, numpy_version = facts
     assert machine == "armv7l" and python.startswith("3.11.")
     assert numpy_version.startswith("1.")  # Debian's numpy: tflite-runtime 2.14 needs numpy<2
+    assert "CPU part\t: 0xc07" in pi.run("cat /proc/cpuinfo").stdout  # QEMU_CPU=cortex-a7 reached the session
 
 
 def test_compat_model_loads_and_predicts_on_tflite_runtime(pi, digits, digits_compat, tmp_path):

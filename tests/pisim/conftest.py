@@ -12,7 +12,6 @@ from __future__ import annotations
 import shlex
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -34,14 +33,13 @@ def pytest_collection_modifyitems(config, items):
 class _Devices:
     def __init__(self, arches: list[str]):
         self.arches = arches
-        self.procs: dict[str, tuple[subprocess.Popen, float]] = {}
+        self.procs: dict[str, subprocess.Popen] = {}
         self.devices: dict[str, PiDevice] = {}
 
     def _spawn(self, arch: str) -> None:
         if arch not in self.procs:
             cmd = [sys.executable, str(PISIM), "start", "--arch", arch, "--checkout", str(REPO)]
-            self.procs[arch] = (subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True),
-                                time.monotonic())
+            self.procs[arch] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def get(self, arch: str) -> PiDevice:
         if arch in self.devices:
@@ -49,7 +47,7 @@ class _Devices:
         for a in self.arches or [arch]:
             self._spawn(a)  # every flavour the session needs, at once
         self._spawn(arch)
-        proc, t0 = self.procs[arch]
+        proc = self.procs[arch]
         try:
             out, err = proc.communicate(timeout=START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
@@ -59,13 +57,13 @@ class _Devices:
             pytest.fail(f"scripts/pi-sim start --arch {arch} failed ({proc.returncode}):\n{err[-3000:]}")
         last = out.strip().splitlines()[-1]
         assert last.startswith("--host "), f"pi-sim's last line is not the profile options: {last!r}"
-        dev = PiDevice(arch, shlex.split(last), time.monotonic() - t0, out + err)
-        print(f"\npi-sim {arch} up in {dev.start_seconds:.0f} s: {out.strip().splitlines()[0]}", file=sys.stderr)
+        dev = PiDevice(arch, shlex.split(last), out + err)
+        print(f"\n{out.strip().splitlines()[0]}", file=sys.stderr)  # pi-sim's own summary and start time
         self.devices[arch] = dev
         return dev
 
     def stop(self) -> None:
-        for arch, (proc, _) in self.procs.items():
+        for arch, proc in self.procs.items():
             if proc.poll() is None:
                 proc.communicate()  # a start still building: let it finish so the cache is complete
             subprocess.run([sys.executable, str(PISIM), "stop", "--arch", arch], capture_output=True, timeout=120)

@@ -22,7 +22,6 @@ class PiDevice:
 
     arch: str
     profile_options: list[str]
-    start_seconds: float
     start_output: str
 
     def option(self, name: str) -> str:

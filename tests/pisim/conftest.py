@@ -1,8 +1,9 @@
 """Emulated Raspberry Pi devices for the tests: scripts/pi-sim, started once per session and stopped after.
 
-Tests ask for ``pi_device("aarch64")`` or ``pi_device("armv7l")``. The first request starts every
-flavour the selected tests need (``@pytest.mark.pisim("ARCH")``) in parallel, so two cold builds
-(debootstrap, about 5 minutes each) overlap instead of adding up; later requests wait for their own.
+Tests ask for ``pi_device(FLAVOUR)``: "aarch64" (trixie), "aarch64-bookworm" or "armv7l" (bookworm).
+The first request starts every flavour the selected tests need (``@pytest.mark.pisim(FLAVOUR, ...)``) in
+parallel, so the cold builds (debootstrap, minutes each) overlap instead of adding up; later requests wait
+for their own.
 Nothing skips when a tool is missing: pi-sim installs what it needs (it needs root and the network
 to the Debian mirror and PyPI on its first run; after that its cache makes a start take seconds).
 """
@@ -22,6 +23,12 @@ PISIM = REPO / "scripts" / "pi-sim"
 START_TIMEOUT_S = 40 * 60  # a cold build on a busy 2-core machine; warm starts take seconds
 
 
+def flavour_args(name: str) -> list[str]:
+    """pi-sim's flavour names ("aarch64", "aarch64-bookworm") -> its options."""
+    arch, _, suite = name.partition("-")
+    return ["--arch", arch] + (["--suite", suite] if suite else [])
+
+
 def _arches(config) -> list[str]:
     return sorted(getattr(config, "_pisim_arches", set()))
 
@@ -38,7 +45,7 @@ class _Devices:
 
     def _spawn(self, arch: str) -> None:
         if arch not in self.procs:
-            cmd = [sys.executable, str(PISIM), "start", "--arch", arch, "--checkout", str(REPO)]
+            cmd = [sys.executable, str(PISIM), "start", *flavour_args(arch), "--checkout", str(REPO)]
             self.procs[arch] = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
     def get(self, arch: str) -> PiDevice:
@@ -52,9 +59,10 @@ class _Devices:
             out, err = proc.communicate(timeout=START_TIMEOUT_S)
         except subprocess.TimeoutExpired:
             proc.kill()
-            pytest.fail(f"scripts/pi-sim start --arch {arch} took over {START_TIMEOUT_S} s")
+            pytest.fail(f"scripts/pi-sim start {' '.join(flavour_args(arch))} took over {START_TIMEOUT_S} s")
         if proc.returncode != 0:
-            pytest.fail(f"scripts/pi-sim start --arch {arch} failed ({proc.returncode}):\n{err[-3000:]}")
+            pytest.fail(f"scripts/pi-sim start {' '.join(flavour_args(arch))} failed ({proc.returncode}):\n"
+                        f"{err[-3000:]}")
         last = out.strip().splitlines()[-1]
         assert last.startswith("--host "), f"pi-sim's last line is not the profile options: {last!r}"
         dev = PiDevice(arch, shlex.split(last), out + err)
@@ -66,7 +74,7 @@ class _Devices:
         for arch, proc in self.procs.items():
             if proc.poll() is None:
                 proc.communicate()  # a start still building: let it finish so the cache is complete
-            subprocess.run([sys.executable, str(PISIM), "stop", "--arch", arch], capture_output=True, timeout=120)
+            subprocess.run([sys.executable, str(PISIM), "stop", *flavour_args(arch)], capture_output=True, timeout=120)
 
 
 @pytest.fixture(scope="session")

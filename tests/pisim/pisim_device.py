@@ -20,7 +20,7 @@ REPO = Path(__file__).resolve().parents[2]
 class PiDevice:
     """A running emulated device: ``profile_options`` is pi-sim's last line, split."""
 
-    arch: str
+    name: str  # the pi-sim flavour: aarch64, aarch64-bookworm or armv7l
     profile_options: list[str]
     start_output: str
 
@@ -52,7 +52,7 @@ class PiDevice:
         """Run ``code`` with the device's /venv python; it must print one JSON document last."""
         remote = shlex.join([self.python, "-c", code, *args])
         res = self.run(remote, timeout=timeout)
-        assert res.returncode == 0, f"on the {self.arch} device: {res.stderr[-2000:]}"
+        assert res.returncode == 0, f"on the {self.name} device: {res.stderr[-2000:]}"
         return json.loads(res.stdout.strip().splitlines()[-1])
 
 

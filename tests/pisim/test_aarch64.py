@@ -1,7 +1,8 @@
-"""64-bit Raspberry Pi OS (Debian 13 trixie, Python 3.13) under emulation: runtime-only edgekit on the device.
+"""64-bit Raspberry Pi OS under emulation: runtime-only edgekit on the device, for both OS releases.
 
-The device is scripts/pi-sim's aarch64 root: /venv has edgekit installed from this checkout with its
-runtime dependencies (numpy, Pillow, psutil, typer, ai-edge-litert) and no TensorFlow.
+Each test runs on scripts/pi-sim's aarch64 roots: Debian 13 trixie (Python 3.13, the current image) and
+Debian 12 bookworm (Python 3.11, still on many Pis). /venv has edgekit installed from this checkout with
+its runtime dependencies (numpy, Pillow, psutil, typer, ai-edge-litert) and no TensorFlow.
 """
 
 from __future__ import annotations
@@ -17,22 +18,24 @@ import pytest
 
 from pisim_device import DEVICE_TOP1, REPO, host_top1, put_model
 
-pytestmark = [pytest.mark.pisim("aarch64"), pytest.mark.slow]
+FLAVOURS = {"aarch64": ("trixie", "3.13."), "aarch64-bookworm": ("bookworm", "3.11.")}
+pytestmark = [pytest.mark.pisim(*FLAVOURS), pytest.mark.slow]
 
 
-@pytest.fixture(scope="module")
-def pi(pi_device):
-    return pi_device("aarch64")
+@pytest.fixture(scope="module", params=list(FLAVOURS))
+def pi(request, pi_device):
+    return pi_device(request.param)
 
 
-def test_device_is_aarch64_trixie_with_the_pi4_cpu(pi):
+def test_device_is_aarch64_raspberry_pi_os_like_with_the_pi4_cpu(pi):
     facts = pi.python_json(
         "import json, os, platform, sys\n"
         "print(json.dumps({'machine': platform.machine(), 'python': platform.python_version(),"
         " 'qemu_cpu': os.environ.get('QEMU_CPU'), 'os': open('/etc/os-release').read()}))")
     assert facts["machine"] == "aarch64"
-    assert facts["python"].startswith("3.13.")
-    assert 'VERSION_CODENAME=trixie' in facts["os"]
+    suite, python = FLAVOURS[pi.name]
+    assert facts["python"].startswith(python)
+    assert f"VERSION_CODENAME={suite}" in facts["os"]
     # sshd passes QEMU_CPU to sessions (SetEnv); qemu reads it at every exec, so /venv/bin/python runs on it
     assert facts["qemu_cpu"] == "cortex-a72"
     cpuinfo = pi.run("cat /proc/cpuinfo").stdout
@@ -67,7 +70,7 @@ def test_int8_top1_matches_x86_on_every_held_out_digit(pi, digits, digits_models
     host = host_top1(model, digits.x_test)
     assert device["backend"] == "ai-edge-litert" and device["sources"] == ["model"]
     matches = sum(a == b for a, b in zip(device["top1"], host))
-    print(f"\naarch64 vs x86 top-1 (int8, ai-edge-litert {device['version']}): {matches}/{len(host)}")
+    print(f"\n{pi.name} vs x86 top-1 (int8, ai-edge-litert {device['version']}): {matches}/{len(host)}")
     assert len(device["top1"]) == len(host) == len(digits.x_test)
     assert matches == len(host)
     assert np.mean(np.array(host) == digits.y_test) > 0.8  # a real model, not a constant answer
@@ -83,7 +86,7 @@ def test_profile_over_ssh_reports_the_devices_architecture(pi, digits_models, tm
     assert doc["schema"] == "edgekit.profile/1"
     assert doc["device"] == {"kind": "ssh", "name": "root@127.0.0.1"}
     assert doc["machine"]["arch"] == "aarch64"
-    assert doc["machine"]["python"].startswith("3.13.")
+    assert doc["machine"]["python"].startswith(FLAVOURS[pi.name][1])
     (row,) = doc["rows"]
     assert (row["interpreter"]["package"], row["interpreter"]["version"]) == ("ai-edge-litert", "2.3.0")
     lat = row["latency_ms"]

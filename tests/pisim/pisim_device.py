@@ -74,9 +74,9 @@ from edgekit.runtime import EdgeModel
 x = np.load(sys.argv[2])
 with EdgeModel.load(sys.argv[1]) as m:
     pred = m.predict(x)
+    backend, version = m.health()["model"]["backend"].split(" ")  # "ai-edge-litert 2.3.0"
     print(json.dumps({"top1": [int(i) for i in np.argmax(pred.outputs[0], axis=1)],
-                      "backend": m.runner.backend.name, "version": m.runner.backend.version,
-                      "sources": sorted(set(pred.sources))}))
+                      "backend": backend, "version": version, "sources": sorted(set(pred.sources))}))
 """
 
 

@@ -58,3 +58,22 @@ def test_incompatible_model_is_refused_naming_the_fix(pi, digits, digits_models,
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
     assert "tflite-runtime cannot load this model" in lines[0]
     assert "FULLY_CONNECTED" in lines[0] and FIX in lines[0]
+
+
+def test_image_file_through_debians_pillow(pi, digits, digits_compat, tmp_path):
+    """edgekit asks for pillow>=10; bookworm's python3-pil is 9.4, and the runtime decodes images with it."""
+    import json
+
+    from PIL import Image
+
+    pixels = (digits.x_test[0, :, :, 0] * 255).round().astype(np.uint8)  # the digits scale: 0..1 = 0..255 / 255
+    Image.fromarray(pixels).save(tmp_path / "digit.png")
+    expected = host_top1(digits_compat, pixels[None, :, :, None].astype(np.float32) / 255)[0]
+    remote_model = put_model(pi, digits_compat, "/tmp/edgekit-test/compat")
+    pi.put(tmp_path / "digit.png", "/tmp/edgekit-test/digit.png")
+    edgekit = pi.python.replace("/python", "/edgekit")
+    res = pi.run(shlex.join([edgekit, "run", remote_model, "/tmp/edgekit-test/digit.png", "--json"]))
+    assert res.returncode == 0, res.stdout + res.stderr
+    doc = json.loads(res.stdout.splitlines()[0])
+    assert doc["sources"] == ["model"] and doc["top_k"][0][0][0] == digits.labels[expected]
+    assert pi.python_json("import PIL, json; print(json.dumps(PIL.__version__))").startswith("9.")

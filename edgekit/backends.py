@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import importlib
 import importlib.metadata
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -165,7 +166,8 @@ def make_interpreter(
                 raise
             return create(False)  # XNNPACK could not prepare the graph: run it on the builtin kernels
     except (ValueError, RuntimeError) as err:
-        raise ModelLoadError(f"{label}: {be.name} cannot load this model: {_first_line(err)}") from None
+        reason = _first_line(err) + _load_hint(err)
+        raise ModelLoadError(f"{label}: {be.name} cannot load this model: {reason}") from None
 
 
 def _invoke_on_zeros(interp) -> None:
@@ -175,6 +177,19 @@ def _invoke_on_zeros(interp) -> None:
     for d in interp.get_input_details():
         interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
     interp.invoke()
+
+
+# An interpreter older than the converter refuses newer op versions with
+# "Didn't find op for builtin opcode 'FULLY_CONNECTED' version '12'" (tflite-runtime 2.14 on a TF 2.21
+# dynamic-range model). The fix is on the converting side, so say it.
+_OLD_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '[A-Z0-9_]+' version '\d+'")
+OLD_RUNTIME_HINT = ("; this interpreter is older than the converter: re-convert the model with "
+                    "`edgekit convert --compat tflite-runtime-2.14`, or install ai-edge-litert where it has wheels")
+
+
+def _load_hint(err: Exception) -> str:
+    """What to do about a load failure, when the message says; '' otherwise."""
+    return OLD_RUNTIME_HINT if _OLD_OP_VERSION.search(str(err)) else ""
 
 
 def _first_line(err: Exception) -> str:

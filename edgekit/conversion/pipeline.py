@@ -108,12 +108,16 @@ def convert(
     normalize: str = "0-1",
     force: bool = False,
     quiet: bool = False,
+    debug: bool = False,
+    denylist: Sequence[str] | None = None,
 ) -> ConvertResult:
     """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
 
     calibration / eval_data / train_data: a .npy/.npz path, an image folder, an array,
     or an (x, y) tuple. ``target`` picks the device profile's preferred recipe when
     ``recipe`` is None. ``prune`` (0..1) overrides the recipe's prune_sparsity.
+    ``debug``: rank layers by the error int8 quantization adds (result.debug, see debug.py).
+    ``denylist``: layers (Keras or tensor names) kept in float in an int8 recipe.
     """
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -162,7 +166,7 @@ def convert(
         warnings.append("--train data is only used for pruning; ignored")
 
     data = to_tflite(src, rec, calib.x if calib is not None else None, sparse=sparsity is not None,
-                     compat=compat, select_tf_ops=select_tf_ops, quiet=quiet)
+                     compat=compat, select_tf_ops=select_tf_ops, quiet=quiet, denylist=denylist)
     try:
         with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
             interp = make_interpreter(data)
@@ -196,7 +200,7 @@ def convert(
         inputs=inputs,
         outputs=outputs,
         source=fp,
-        recipe=rec.to_dict(),
+        recipe={**rec.to_dict(), **({"float_layers": list(denylist)} if denylist else {})},
         target=profile.name if profile else None,
         compat=compat,
         pruning=pruning,
@@ -213,7 +217,13 @@ def convert(
     )
     atomic_write_bytes(output, data)
     mpath = manifest.save(output)
-    return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings)
+    report = None
+    if debug:
+        from .debug import debug_layers
+
+        report = debug_layers(src, calib.x if calib is not None else None,
+                              eval_x=evald.x if evald is not None else None, recipe=rec, compat=compat)
+    return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings, debug=report)
 
 
 def _calibration(calib: Dataset | None, inputs) -> dict[str, Any] | None:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import re
 import warnings
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -81,8 +81,14 @@ def _unsupported_ops(text: str) -> list[str]:
 
 def to_tflite(source: Source, recipe: Recipe, calibration: np.ndarray | None = None, *,
               sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
-              quiet: bool = False) -> bytes:
-    """Convert and return the .tflite bytes; converter failures become ConversionError."""
+              quiet: bool = False, denylist: Sequence[str] | None = None) -> bytes:
+    """Convert and return the .tflite bytes; converter failures become ConversionError.
+
+    ``denylist``: layers (Keras or tensor names) to keep in float in an int8 recipe (debug.py)."""
+    if denylist:  # the quantization debugger builds int8-with-float-layers models (debug.py)
+        from .debug import quantize_with_denylist
+
+        return quantize_with_denylist(source, calibration, denylist, recipe=recipe, compat=compat, sparse=sparse)
     tf = import_tf()
     with captured() as log:
         conv = _converter(tf, source)

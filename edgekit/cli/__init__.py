@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # Each module has register(app). Importing them is cheap: none imports TensorFlow at import time.
-COMMAND_MODULES = ("convert", "demo", "profile", "compare", "recipes", "run")
+COMMAND_MODULES = ("convert", "demo", "profile", "compare", "recipes", "run", "optimize")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)

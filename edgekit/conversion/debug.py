@@ -158,6 +158,8 @@ def debug_layers(src: Source, calibration: np.ndarray, *, eval_x: np.ndarray | N
 
     Statistics run on ``eval_x`` when given (held-out data), else on the calibration data.
     """
+    if calibration is None:
+        raise DataError("the per-layer debugger needs --calibration data (100-500 typical inputs)")
     x = eval_x if eval_x is not None else calibration
     x = np.asarray(x[:samples], np.float32)
     dbg = _debugger(src, calibration, _int8_recipe(recipe), x, compat)

@@ -156,6 +156,8 @@ def convert(
         if len(calib) > MAX_CALIBRATION:
             calib = Dataset(calib.x[:MAX_CALIBRATION], None, calib.labels, calib.source)
 
+    if debug and calib is None:  # before converting: nothing is written for a command that cannot finish
+        raise DataError("--debug needs --calibration data (100-500 typical inputs) to quantize and compare layers")
     pruning = None
     if sparsity is not None:
         train = (traind.x, traind.y) if traind is not None else None

@@ -1,11 +1,11 @@
-"""Fixtures for the optimize tests: the planted digits model (see optimize_helpers.py) and its data."""
+"""Fixtures for the optimize tests: the planted digits model (edgekit/optimize/demo.py) and its data."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from optimize_helpers import build_planted
+from edgekit.optimize.demo import build_planted
 
 
 @pytest.fixture(scope="session")

@@ -62,6 +62,19 @@ def import_ray():
     return ray
 
 
+def _check_reachable(address: str, timeout: float = 5.0) -> None:
+    import socket
+
+    host, _, port = address.rpartition(":")
+    if not host or not port.isdigit():
+        raise UsageError(f"--ray {address}: give auto or HOST:PORT of the cluster's head (ray start --head --port)")
+    try:
+        socket.create_connection((host, int(port)), timeout=timeout).close()
+    except OSError as err:
+        raise RemoteError(f"--ray {address}: cannot connect to the Ray head ({err.strerror or err}); "
+                          "start one with `ray start --head` or check HOST:PORT") from None
+
+
 def _call(fn, *args):
     return fn(*args)
 
@@ -72,10 +85,19 @@ class RayExecutor:
     kind = "ray"
 
     def __init__(self, address: str, workers: int | None = None):
+        kw = {}
+        if address.split(":")[0] in ("127.0.0.1", "localhost"):
+            # A head on loopback is reachable from this machine only. Ray swaps "local" addresses
+            # for the machine's outward one unless this is set before it is imported, and the
+            # driver must register on loopback too, or driver and head cannot reach each other.
+            os.environ.setdefault("RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER", "0")
+            kw["_node_ip_address"] = "127.0.0.1"
+        if address != "auto":
+            _check_reachable(address)  # ray.init waits minutes for an absent head; say so at once
         ray = import_ray()
         self._ray = ray
         try:
-            ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=True)
+            ray.init(address=address, log_to_driver=False, logging_level="ERROR", configure_logging=True, **kw)
         except (ConnectionError, RuntimeError, ValueError) as err:
             first = next((ln for ln in str(err).splitlines() if ln.strip()), type(err).__name__)
             raise RemoteError(f"--ray {address}: cannot connect to the Ray cluster ({first[:200]}); "

@@ -18,6 +18,11 @@ def _ms(v: float | None) -> str:
     return "-" if v is None else (f"{v:.3f}" if v < 10 else f"{v:.1f}")
 
 
+def fmt_points(v: float | None) -> str:
+    """Accuracy points with 2 decimals; -0.00 (a tiny gain) shows as 0.00."""
+    return "-" if v is None else f"{v + 0.0:.2f}".replace("-0.00", "0.00")
+
+
 def table(rows: list[dict[str, Any]], *, pick: str | None, front: list[str], meeting: list[str],
           over: dict[str, dict[str, Any]] | None = None) -> str:
     head = ("", "candidate", "drop (pts)", "size KB", "x fp32", "p50 ms", "p95 ms", "h2h p50", "budgets")
@@ -29,7 +34,7 @@ def table(rows: list[dict[str, Any]], *, pick: str | None, front: list[str], mee
             continue
         lat = r.get("latency") or {}
         d = r.get("drop_points")
-        drop = "-" if d is None else f"{d + 0.0:.2f}".replace("-0.00", "0.00") + ("" if r.get("drop_basis") == "labels" else " (agr)")
+        drop = fmt_points(d) + ("" if d is None or r.get("drop_basis") == "labels" else " (agr)")
         status = "ok" if r["name"] in meeting else "over: " + ",".join((over or {}).get(r["name"], {}) or ["?"])
         if r["name"] in front:
             status += " *"

@@ -1,7 +1,7 @@
 """The candidates ``edgekit optimize`` tries: shipped recipes and their variants.
 
 - ``fp32`` (the reference), ``fp16``, ``dynamic``;
-- with calibration data: ``int8`` (int8 I/O), ``int8-float-io``, and ``int8-float-io`` with
+- with calibration data: ``int8`` (int8 I/O), ``int16x8``, ``int8-float-io``, and ``int8-float-io`` with
   the k most error-prone layers kept in float (k = 1..FLOAT_TOP_K, taken from the per-layer
   debugger's ranking, which the ``int8-float-io`` trial produces);
 - with a Keras source and ``--train`` data: magnitude pruning (50 % and 80 %) followed by
@@ -50,7 +50,8 @@ class Candidate:
 def base_candidates(*, calibration: bool, keras: bool, train: bool) -> list[Candidate]:
     out = [Candidate("fp32", "fp32"), Candidate("fp16", "fp16"), Candidate("dynamic", "dynamic")]
     if calibration:
-        out += [Candidate("int8", "int8"), Candidate(DEBUG_RECIPE, DEBUG_RECIPE, debug=True)]
+        out += [Candidate("int8", "int8"), Candidate(DEBUG_RECIPE, DEBUG_RECIPE, debug=True),
+                Candidate("int16x8", "int16x8")]  # accurate, but about 26x slower than fp32 on CPUs
     if keras and train:
         for level in PRUNE_LEVELS:
             pct = int(round(level * 100))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -15,7 +16,9 @@ from pathlib import Path
 import pytest
 from optimize_helpers import cli
 
-pytest.importorskip("ray", reason="install edgekit[ray] (the dev extra has it)")
+# not imported here: Ray reads RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER when it is first imported
+pytestmark = pytest.mark.skipif(importlib.util.find_spec("ray") is None,
+                                reason="install edgekit[ray] (the dev extra has it)")
 
 ROOT = Path(__file__).resolve().parents[2]
 LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # keeps Ray on 127.0.0.1 (FACTS.md)

@@ -121,12 +121,12 @@ def main() -> None:
           + (f" --max-size-kb {args.max_size_kb}" if args.max_size_kb else "")
           + (f" --candidates {args.candidates}" if args.candidates else "")
           + f" --float-top-k {float_top_k} --runs {args.runs}   ({time.perf_counter() - t0:.0f} s)")
-    print(table(res.rows, pick=sel.pick["name"] if sel.pick else None, front=sel.front, meeting=sel.meeting))
+    print(table(res.rows, sel, res.budgets))
     rows = [r for r in res.rows if not r.get("error")]
     fp32 = next(r for r in rows if r["name"] == "fp32")
     for r in rows:
         rounds = r.get("h2h_rounds_p50")
-        print(f"{r['name']:14} p50 {r['latency']['p50']:8.3f} ms  x fp32 {speed(r) / speed(fp32):5.2f}  "
+        print(f"{r['name']:44} p50 {r['latency']['p50']:8.3f} ms  x fp32 {speed(r) / speed(fp32):5.2f}  "
               f"size x fp32 {r['size_bytes'] / fp32['size_bytes']:.2f}  drop {fmt_points(r['drop_points'])} ({r['drop_basis']})"
               + (f"  head-to-head rounds {', '.join(f'{v:.3f}' for v in rounds)}" if rounds else ""))
     if res.debug:

@@ -79,12 +79,7 @@ def optimize(
     if json_out:
         typer.echo(json.dumps(res.to_dict(), indent=2, default=str))
     else:
-        over = {c["name"]: c["over"] for c in sel.closest}
-        from ..optimize.pareto import violations
-
-        over.update({r["name"]: violations(r, budgets) for r in res.rows if r["name"] not in over})
-        typer.echo(table(res.rows, pick=sel.pick["name"] if sel.pick else None, front=sel.front,
-                         meeting=sel.meeting, over=over))
+        typer.echo(table(res.rows, sel, res.budgets))
         typer.echo(f"trials: {res.ran} run, {res.reused} reused from {res.work_dir / 'journal.jsonl'}; "
                    f"latency measured {res.latency_where}, {threads} thread(s)")
         if res.debug and res.debug.get("layers"):

@@ -1,9 +1,10 @@
 """The Pareto table ``edgekit optimize`` prints.
 
 Example:
-    >>> print(table([{"name": "fp32", "drop_points": 0.0, "drop_basis": "labels", "size_bytes": 2048,
-    ...               "size_ratio_fp32": 1.0, "latency": {"p50": 0.1, "p95": 0.2}}], pick="fp32",
-    ...             front=["fp32"], meeting=["fp32"]))   # doctest: +NORMALIZE_WHITESPACE
+    >>> from edgekit.optimize.pareto import Budgets, select
+    >>> rows = [{"name": "fp32", "drop_points": 0.0, "drop_basis": "labels", "size_bytes": 2048,
+    ...          "size_ratio_fp32": 1.0, "latency": {"p50": 0.1, "p95": 0.2}}]
+    >>> print(table(rows, select(rows, Budgets()), Budgets()))   # doctest: +NORMALIZE_WHITESPACE
       candidate  drop (pts)  size KB  x fp32  p50 ms  p95 ms  h2h p50  budgets
     > fp32       0.00        2.0      1.00    0.100   0.200   -        ok *
     (> picked, * on the Pareto front of drop, size and p50)
@@ -23,8 +24,12 @@ def fmt_points(v: float | None) -> str:
     return "-" if v is None else f"{v + 0.0:.2f}".replace("-0.00", "0.00")
 
 
-def table(rows: list[dict[str, Any]], *, pick: str | None, front: list[str], meeting: list[str],
-          over: dict[str, dict[str, Any]] | None = None) -> str:
+def table(rows: list[dict[str, Any]], selection, budgets) -> str:
+    """One line per candidate: drop, size, latency, and which budgets it misses."""
+    from .pareto import violations
+
+    pick = selection.pick["name"] if selection.pick else None
+    front, meeting = selection.front, selection.meeting
     head = ("", "candidate", "drop (pts)", "size KB", "x fp32", "p50 ms", "p95 ms", "h2h p50", "budgets")
     out = [head]
     for r in rows:
@@ -35,7 +40,7 @@ def table(rows: list[dict[str, Any]], *, pick: str | None, front: list[str], mee
         lat = r.get("latency") or {}
         d = r.get("drop_points")
         drop = fmt_points(d) + ("" if d is None or r.get("drop_basis") == "labels" else " (agr)")
-        status = "ok" if r["name"] in meeting else "over: " + ",".join((over or {}).get(r["name"], {}) or ["?"])
+        status = "ok" if r["name"] in meeting else "over: " + ",".join(violations(r, budgets))
         if r["name"] in front:
             status += " *"
         ratio = r.get("size_ratio_fp32")

@@ -371,6 +371,7 @@ class RecipeInfo:
     prune_sparsity: Optional[float] = None
     sparsity_optimization: bool = False
     note: str = ""
+    float_layers: tuple[str, ...] = ()  # layers kept in float in an int8 recipe (convert --denylist)
 
 
 @dataclass(frozen=True)

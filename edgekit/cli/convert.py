@@ -24,10 +24,15 @@ def convert(
     normalize: str = typer.Option("0-1", "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT if it exists (never the source)."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
+    debug: bool = typer.Option(False, "--debug", help="Rank layers by the error int8 quantization adds (needs --calibration)."),
+    debug_report: Optional[Path] = typer.Option(None, "--debug-report", help="Write the full per-layer table as JSON (implies --debug)."),
+    denylist: Optional[list[str]] = typer.Option(None, "--denylist", help="Keep this layer in float in an int8 recipe (repeatable; names from --debug)."),
 ) -> None:
     """Convert a model to TensorFlow Lite with a recipe, and check its accuracy.
 
     Example: edgekit convert digits.keras -o digits-int8.tflite --recipe int8 --calibration calib.npz --eval eval.npz
+
+    Example: edgekit convert digits.keras -o d.tflite --recipe int8-float-io -c calib.npz --debug --debug-report layers.json
     """
     from ..conversion import convert as run
     from ..data import named_sources
@@ -35,8 +40,16 @@ def convert(
     result = run(source, output, recipe=recipe, calibration=named_sources(calibration, "--calibration"),
                  eval_data=named_sources(eval_data, "--eval"),
                  train_data=train, target=target, prune=prune, fine_tune_epochs=epochs, compat=compat,
-                 select_tf_ops=select_tf_ops, labels=labels, normalize=normalize, force=force)
+                 select_tf_ops=select_tf_ops, labels=labels, normalize=normalize, force=force,
+                 debug=debug or debug_report is not None, denylist=denylist or None)
     typer.echo(result.manifest.to_json() if json_out else result.table())
+    if result.debug is not None:
+        from ..conversion.debug import write_report
+
+        if debug_report is not None:
+            write_report(result.debug, debug_report)
+        if not json_out:
+            typer.echo("\nlayers ranked by the error int8 quantization adds:\n" + result.debug.table())
 
 
 def register(app: typer.Typer) -> None:

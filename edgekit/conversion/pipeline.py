@@ -117,6 +117,8 @@ def convert(
     calibration_seed: int = 0,
     force: bool = False,
     quiet: bool = False,
+    debug: bool = False,
+    denylist: Sequence[str] | None = None,
 ) -> ConvertResult:
     """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
 
@@ -127,6 +129,8 @@ def convert(
     1,000 calibration samples are cut to a seeded random sample (``calibration_seed``),
     stratified by label when the data has labels. Every mistake that can be found before
     pruning, fine-tuning or conversion is raised before any of them starts.
+    ``debug``: rank layers by the error int8 quantization adds (result.debug, see debug.py).
+    ``denylist``: layers (Keras or tensor names) kept in float in an int8 recipe.
     """
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -143,6 +147,9 @@ def convert(
     sparsity = prune if prune is not None else rec.prune_sparsity
     if sparsity is not None and not 0.0 < float(sparsity) < 1.0:
         raise UsageError(f"--prune must be between 0 and 1 (exclusive), got {sparsity}")
+    if (debug or denylist) and calibration is None:
+        raise DataError(f"--{'debug' if debug else 'denylist'} needs --calibration data (100-500 typical inputs) "
+                        "to quantize and compare layers")
     if rec.requires_calibration and calibration is None:
         raise DataError(f"recipe {rec.name!r} quantizes activations and needs --calibration data "
                         "(100-500 typical inputs as .npy/.npz or an image folder)")
@@ -153,6 +160,8 @@ def convert(
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
     shapes = src.input_shapes()
+    if (debug or denylist) and src.multi_io:
+        raise UsageError("--debug and --denylist take models with one input and one output")
     pre = _input_preprocessing(preprocessing, shapes, normalize)
     calib, evald, traind = (_load(d, shapes, pre, what) for d, what in
                             ((calibration, "calibration"), (eval_data, "eval"), (train_data, "training")))
@@ -180,7 +189,7 @@ def convert(
         warnings.append("--train data is only used for pruning; ignored")
 
     data = to_tflite(src, rec, calib.x if calib is not None else None, sparse=sparsity is not None,
-                     compat=compat, select_tf_ops=select_tf_ops, quiet=quiet)
+                     compat=compat, select_tf_ops=select_tf_ops, quiet=quiet, denylist=denylist)
     try:
         with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
             interp = make_interpreter(data)
@@ -216,7 +225,8 @@ def convert(
         outputs=tuple(outputs),
         provenance=_provenance(),
         source=fp,
-        recipe=RecipeInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.to_dict().items()}),
+        recipe=RecipeInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.to_dict().items()},
+                          float_layers=tuple(denylist or ())),
         target=profile.name if profile else None,
         compat=compat,
         pruning=Pruning(**pruning) if pruning else None,
@@ -230,7 +240,13 @@ def convert(
     )
     atomic_write_bytes(output, data)
     mpath = manifest.save(output)
-    return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings)
+    report = None
+    if debug:
+        from .debug import debug_layers
+
+        report = debug_layers(src, calib.x if calib is not None else None,
+                              eval_x=evald.x if evald is not None else None, recipe=rec, compat=compat)
+    return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings, debug=report)
 
 
 def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, class_counts) -> Calibration | None:

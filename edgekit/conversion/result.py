@@ -29,6 +29,7 @@ class ConvertResult:
     manifest: Manifest
     seconds: float
     warnings: list[str] = field(default_factory=list)
+    debug: Any = None  # a debug.DebugReport when convert(debug=True)
 
     @property
     def recipe(self) -> str:

@@ -10,7 +10,7 @@ import os
 import re
 import tempfile
 import warnings
-from typing import Iterator
+from typing import Iterator, Sequence
 
 import numpy as np
 
@@ -22,7 +22,7 @@ from .tf import captured, import_tf
 
 COMPAT_TARGETS = ("tflite-runtime-2.14",)
 
-def _converter(tf, source: Source, workdir: str):
+def _converter(tf, source: Source, workdir: str | None):
     if source.keras is None:
         return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
     if not source.multi_io:
@@ -94,11 +94,16 @@ def _unsupported_ops(text: str) -> list[str]:
 
 def to_tflite(source: Source, recipe: Recipe, calibration=None, *,
               sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
-              quiet: bool = False) -> bytes:
+              quiet: bool = False, denylist: Sequence[str] | None = None) -> bytes:
     """Convert and return the .tflite bytes; converter failures become ConversionError.
 
     ``calibration``: an array (one input) or {input name: array} (several), for recipes that need it.
+    ``denylist``: layers (Keras or tensor names) to keep in float in an int8 recipe (debug.py).
     """
+    if denylist:  # the quantization debugger builds int8-with-float-layers models (debug.py)
+        from .debug import quantize_with_denylist
+
+        return quantize_with_denylist(source, calibration, denylist, recipe=recipe, compat=compat, sparse=sparse)
     tf = import_tf()
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as workdir:
         with captured():

@@ -1,0 +1,50 @@
+"""convert --debug names the planted layer first; keeping it in float recovers int8's accuracy."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from optimize_helpers import PLANTED, cli
+
+
+@pytest.mark.slow
+def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, planted):
+    report = tmp_path / "layers.json"
+    code, out, err = cli("convert", planted["source"], "-o", tmp_path / "int8.tflite", "--recipe", "int8-float-io",
+                         "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
+    assert code == 0, err
+    m = json.loads((tmp_path / "int8.manifest.json").read_text())
+    assert m["accuracy"]["top1_delta_points"] < -2.0  # plain int8 really loses more than 2 points
+    doc = json.loads(report.read_text())
+    assert doc["metric"] == "rmse/scale"
+    layers = doc["layers"]
+    assert layers[0]["layer"] == PLANTED
+    assert layers[0]["rmse_per_scale"] > 5 * layers[1]["rmse_per_scale"]
+    assert {e["layer"] for e in layers} >= {"conv1", "conv2", "hidden", "probs"}  # tensor names mapped to Keras
+    assert "layers ranked by the error int8 quantization adds" in out
+    assert out.index(PLANTED) < out.index("probs", out.index("layers ranked"))
+
+
+@pytest.mark.slow
+def test_denylisting_the_planted_layer_recovers_accuracy(tmp_path, planted):
+    code, _, err = cli("convert", planted["source"], "-o", tmp_path / "mixed.tflite", "--recipe", "int8-float-io",
+                       "-c", planted["calib"], "-e", planted["eval"], "--denylist", PLANTED, "--json")
+    assert code == 0, err
+    m = json.loads((tmp_path / "mixed.manifest.json").read_text())
+    assert m["accuracy"]["top1_delta_points"] > -1.0
+    assert m["recipe"]["float_layers"] == [PLANTED]
+    fp32_bytes = m["sizes"]["float32_weights_bytes"]
+    assert m["model"]["size_bytes"] < 0.5 * fp32_bytes
+
+
+def test_debug_needs_calibration_and_denylist_needs_known_layers(tmp_path, digits_keras, digits_npz):
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "a.tflite", "--recipe", "fp32", "--debug")
+    assert code == 2 and "needs --calibration" in err and "Traceback" not in err
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "b.tflite", "--recipe", "int8-float-io",
+                       "-c", digits_npz["calib"], "--denylist", "no_such_layer")
+    assert code == 2 and "no_such_layer" in err and "--debug" in err
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "c.tflite", "--recipe", "dynamic",
+                       "-c", digits_npz["calib"], "--denylist", "dense")
+    assert code == 2 and "needs an int8 recipe" in err

@@ -1,0 +1,41 @@
+"""The candidate list."""
+
+from __future__ import annotations
+
+from edgekit.optimize.space import Candidate, base_candidates, float_layer_candidates, select_names
+
+
+def names(cands):
+    return [c.name for c in cands]
+
+
+def test_without_calibration_no_int8():
+    assert names(base_candidates(calibration=False, keras=True, train=True))[:3] == ["fp32", "fp16", "dynamic"]
+    assert not [n for n in names(base_candidates(calibration=False, keras=True, train=False)) if "int8" in n]
+
+
+def test_pruning_needs_keras_and_training_data():
+    with_train = names(base_candidates(calibration=True, keras=True, train=True))
+    assert {"prune50-dynamic", "prune80-dynamic", "prune50-int8-float-io", "prune80-int8-float-io"} <= set(with_train)
+    assert not [n for n in names(base_candidates(calibration=True, keras=False, train=True)) if "prune" in n]
+
+
+def test_the_debug_trial_is_int8_float_io_and_variants_follow_its_ranking():
+    base = base_candidates(calibration=True, keras=True, train=False)
+    assert [c.name for c in base if c.debug] == ["int8-float-io"]
+    v = float_layer_candidates(["sensitive", "probs", "conv2", "conv1"], k_max=3)
+    assert [c.float_layers for c in v] == [("sensitive",), ("sensitive", "probs"), ("sensitive", "probs", "conv2")]
+    assert float_layer_candidates(["only"], k_max=3)[0].float_layers == ("only",)
+    assert len(float_layer_candidates(["only"], k_max=3)) == 1
+
+
+def test_round_trip_and_key_params():
+    c = Candidate("x", "int8-float-io", ("a", "b"), 0.5, debug=True)
+    assert Candidate.from_dict(c.to_dict()) == c
+    assert "debug" not in c.params()
+
+
+def test_select_names():
+    base = base_candidates(calibration=True, keras=True, train=False)
+    assert names(select_names(base, ["dynamic", "fp32"])) == ["fp32", "dynamic"]
+    assert select_names(base, None) == base

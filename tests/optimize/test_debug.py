@@ -16,7 +16,7 @@ def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, pla
                          "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
     assert code == 0, err
     m = json.loads((tmp_path / "int8.manifest.json").read_text())
-    assert m["accuracy"]["top1_delta_points"] < -2.0  # plain int8 really loses more than 2 points
+    assert m["accuracy"]["outputs"][0]["top1_delta_points"] < -2.0  # plain int8 really loses more than 2 points
     doc = json.loads(report.read_text())
     assert doc["metric"] == "rmse/scale"
     layers = doc["layers"]
@@ -33,7 +33,7 @@ def test_denylisting_the_planted_layer_recovers_accuracy(tmp_path, planted):
                        "-c", planted["calib"], "-e", planted["eval"], "--denylist", PLANTED, "--json")
     assert code == 0, err
     m = json.loads((tmp_path / "mixed.manifest.json").read_text())
-    assert m["accuracy"]["top1_delta_points"] > -1.0
+    assert m["accuracy"]["outputs"][0]["top1_delta_points"] > -1.0
     assert m["recipe"]["float_layers"] == [PLANTED]
     fp32_bytes = m["sizes"]["float32_weights_bytes"]
     assert m["model"]["size_bytes"] < 0.5 * fp32_bytes

@@ -154,33 +154,38 @@ def _load_folder(path: Path, pre: Preprocessing | None) -> Dataset:
     return Dataset(x, None, None, str(path))
 
 
-def _load_arrays(path: Path) -> Dataset:
+def _read_numpy(path: Path) -> np.ndarray | dict[str, np.ndarray]:
+    """A .npy file's array, or an .npz file's arrays by name; one-line DataError for anything else."""
     with open(path, "rb") as fh:
         magic = fh.read(6)
     if magic != b"\x93NUMPY" and not magic.startswith(b"PK"):
         raise DataError(f"{path}: not a numpy file (no .npy header or .npz archive); save it with numpy.save/savez")
     try:
-        if path.suffix == ".npy":
-            return Dataset(np.load(path, allow_pickle=False), None, None, str(path))
+        if magic == b"\x93NUMPY":
+            return np.load(path, allow_pickle=False)
         with np.load(path, allow_pickle=False) as z:
-            keys = list(z.keys())
-            if "x" in keys:
-                x = z["x"]
-            elif len(keys) == 1:
-                x = z[keys[0]]
-            else:
-                raise DataError(f"{path}: expected an array named 'x' (and optionally 'y'), found {keys}")
-            y = z["y"] if "y" in keys else None
-            labels = [str(v) for v in z["labels"].tolist()] if "labels" in keys else None
-            return Dataset(x, y, labels, str(path))
-    except DataError:
-        raise
+            return {k: z[k] for k in z.keys()}
     except ValueError as err:
         if "pickle" in str(err).lower():
             raise DataError(f"{path}: holds Python objects (pickled); save plain numeric arrays") from None
         raise DataError(f"{path}: not a readable numpy file ({err})") from None
     except (OSError, EOFError, zipfile.BadZipFile) as err:
         raise DataError(f"{path}: not a readable numpy file ({err})") from None
+
+
+def _load_arrays(path: Path) -> Dataset:
+    arrays = _read_numpy(path)
+    if not isinstance(arrays, dict):
+        return Dataset(arrays, None, None, str(path))
+    keys = list(arrays)
+    if "x" in keys:
+        x = arrays["x"]
+    elif len(keys) == 1:
+        x = arrays[keys[0]]
+    else:
+        raise DataError(f"{path}: expected an array named 'x' (and optionally 'y'), found {keys}")
+    labels = [str(v) for v in arrays["labels"].tolist()] if "labels" in keys else None
+    return Dataset(x, arrays.get("y"), labels, str(path))
 
 
 def load_dataset(
@@ -240,7 +245,10 @@ def load_named(
         if not path.is_file() or path.suffix != ".npz":
             raise DataError(f"{path}: {what} data for a model with inputs {', '.join(input_shapes)} must be an "
                             ".npz file with one array per input name")
-        arrays = _npz_arrays(path)
+        arrays = _read_numpy(path)
+        if not isinstance(arrays, dict):
+            raise DataError(f"{path}: holds one array; a model with inputs {', '.join(input_shapes)} needs an .npz "
+                            "with one array per input name")
         where = str(path)
         y = arrays.pop("y", None)
         lab = arrays.pop("labels", None)
@@ -293,21 +301,6 @@ def named_sources(values: Sequence[str], option: str) -> str | dict[str, str] | 
     if len(set(names)) != len(names):
         raise DataError(f"{option}: input {sorted(n for n in names if names.count(n) > 1)[0]!r} is given twice")
     return {k: v for k, v in pairs}
-
-
-def _npz_arrays(path: Path) -> dict[str, np.ndarray]:
-    with open(path, "rb") as fh:
-        if not fh.read(2) == b"PK":
-            raise DataError(f"{path}: not an .npz archive; save it with numpy.savez")
-    try:
-        with np.load(path, allow_pickle=False) as z:
-            return {k: z[k] for k in z.keys()}
-    except ValueError as err:
-        if "pickle" in str(err).lower():
-            raise DataError(f"{path}: holds Python objects (pickled); save plain numeric arrays") from None
-        raise DataError(f"{path}: not a readable numpy file ({err})") from None
-    except (OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DataError(f"{path}: not a readable numpy file ({err})") from None
 
 
 def _checked(ds: Dataset, input_shape: Sequence[int] | None, what: str) -> Dataset:

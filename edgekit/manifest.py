@@ -31,6 +31,7 @@ from typing import Any, Optional
 
 from .errors import ManifestError
 from .fsutil import atomic_write_text, read_json
+from .recipes import Recipe
 
 SCHEMA = "edgekit.manifest/2"
 SCHEMA_V1 = "edgekit.manifest/1"
@@ -357,24 +358,6 @@ class CanaryBudgets:
 
 
 @dataclass(frozen=True)
-class RecipeInfo:
-    """The conversion recipe as it was used (all fields of edgekit.recipes.Recipe, defaults filled in)."""
-
-    name: str
-    description: str = ""
-    optimizations: tuple[str, ...] = ()
-    supported_types: tuple[str, ...] = ()
-    supported_ops: tuple[str, ...] = ()
-    inference_input_type: str = "float32"
-    inference_output_type: str = "float32"
-    requires_calibration: bool = False
-    prune_sparsity: Optional[float] = None
-    sparsity_optimization: bool = False
-    note: str = ""
-    float_layers: tuple[str, ...] = ()  # layers kept in float in an int8 recipe (convert --denylist)
-
-
-@dataclass(frozen=True)
 class Manifest:
     """Everything edgekit knows about one converted model (see README, "Manifest schema")."""
 
@@ -383,7 +366,7 @@ class Manifest:
     outputs: tuple[TensorSpec, ...]
     provenance: Provenance
     source: Optional[SourceInfo] = None
-    recipe: Optional[RecipeInfo] = None
+    recipe: Optional[Recipe] = None  # the recipe used, defaults filled in (edgekit.recipes)
     target: Optional[str] = None
     compat: Optional[str] = None
     task: str = "unknown"  # of the first output: classification | regression | unknown

@@ -31,6 +31,8 @@ IO_TYPES = {"float32", "int8", "uint8", "int16"}
 
 @dataclass(frozen=True)
 class Recipe:
+    """A conversion recipe: what differs from plain float32 conversion (the manifest records the one used)."""
+
     name: str
     description: str = ""
     optimizations: tuple[str, ...] = ()
@@ -42,6 +44,7 @@ class Recipe:
     prune_sparsity: float | None = None  # prune to this sparsity before converting
     sparsity_optimization: bool = False  # converter's EXPERIMENTAL_SPARSITY (set automatically when pruning)
     note: str = ""  # caveat shown to users (e.g. int16x8 is slow on CPUs)
+    float_layers: tuple[str, ...] = ()  # layers kept in float in an int8 recipe (convert --denylist)
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -64,6 +67,10 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     t["optimizations"] = _check_members(t.get("optimizations", []), OPTIMIZATIONS, "optimizations", where)
     t["supported_types"] = _check_members(t.get("supported_types", []), SUPPORTED_TYPES, "supported_types", where)
     t["supported_ops"] = _check_members(t.get("supported_ops", []), SUPPORTED_OPS, "supported_ops", where)
+    t["float_layers"] = tuple(str(v) for v in t.get("float_layers", []))
+    if t["float_layers"] and not t.get("requires_calibration"):
+        raise RecipeError(f"{where}: float_layers keeps layers of an int8 recipe in float; it needs "
+                          "requires_calibration = true")
     for key in ("inference_input_type", "inference_output_type"):
         if t.get(key, "float32") not in IO_TYPES:
             raise RecipeError(f"{where}: {key} is {t[key]!r}; allowed: {', '.join(sorted(IO_TYPES))}")

@@ -10,6 +10,7 @@ tests run in environments without TensorFlow or scikit-learn.
 from __future__ import annotations
 
 import os
+import shutil
 from pathlib import Path
 
 import numpy as np
@@ -97,53 +98,33 @@ def _every_written_manifest_matches_the_schema():
     Manifest.save = save
 
 
-def quadrant_means(x: np.ndarray) -> np.ndarray:
-    """A second, real input for the two-input model: the mean of each 4x4 quadrant of a digit."""
-    return np.stack([x[:, :4, :4].mean((1, 2, 3)), x[:, :4, 4:].mean((1, 2, 3)),
-                     x[:, 4:, :4].mean((1, 2, 3)), x[:, 4:, 4:].mean((1, 2, 3))], axis=1).astype(np.float32)
-
-
 @pytest.fixture(scope="session")
 def two_io(tmp_path_factory, digits) -> dict[str, Path]:
-    """A trained two-input, two-output Keras model and its data, as a user would have them.
+    """The two-input, two-output Keras model and its data (prebuilt_models.build_two_io).
 
-    Inputs ``image`` (8x8x1 digit) and ``features`` (its four quadrant means); outputs ``scores``
-    (softmax over 10 classes) and ``value`` (the digit / 9, a regression). calib.npz and eval.npz
-    hold one array per input name; eval.npz also ``y`` (labels of scores) and ``y_value``.
-    """
-    import keras
-
-    keras.utils.set_random_seed(0)
-    img = keras.Input((8, 8, 1), name="image")
-    feat = keras.Input((4,), name="features")
-    h = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, activation="relu")(img))
-    h = keras.layers.Dense(32, activation="relu")(keras.layers.Concatenate()([h, feat]))
-    model = keras.Model([img, feat], [keras.layers.Dense(10, activation="softmax", name="scores")(h),
-                                      keras.layers.Dense(1, name="value")(h)])
-    model.compile("adam", {"scores": "sparse_categorical_crossentropy", "value": "mse"})
-    value = digits.y_train.astype(np.float32)[:, None] / 9.0
-    model.fit({"image": digits.x_train, "features": quadrant_means(digits.x_train)},
-              {"scores": digits.y_train, "value": value}, epochs=6, batch_size=32, verbose=0)
+    Prebuilt (EDGEKIT_TEST_MODELS): the data and the converted files only, no Keras model."""
     d = tmp_path_factory.mktemp("two_io")
-    model.save(d / "two_io.keras")
-    np.savez(d / "calib.npz", image=digits.x_calib, features=quadrant_means(digits.x_calib))
-    np.savez(d / "eval.npz", image=digits.x_test, features=quadrant_means(digits.x_test), y=digits.y_test,
-             y_value=digits.y_test.astype(np.float32)[:, None] / 9.0)
-    return {"keras": d / "two_io.keras", "calib": d / "calib.npz", "eval": d / "eval.npz", "dir": d}
+    prebuilt = prebuilt_models.folder()
+    if prebuilt:
+        for name in ("calib.npz", "eval.npz"):
+            shutil.copyfile(prebuilt / "two_io" / name, d / name)
+        return {"keras": None, "calib": d / "calib.npz", "eval": d / "eval.npz", "dir": d,
+                "prebuilt": prebuilt / "two_io"}
+    return prebuilt_models.build_two_io(digits, d)
 
 
 @pytest.fixture(scope="session")
 def two_io_models(two_io):
     """get(recipe) -> the two-input, two-output model converted by edgekit (with manifest), cached."""
-    import edgekit
-
     cache: dict[str, Path] = {}
 
     def get(recipe: str) -> Path:
         if recipe not in cache:
-            cache[recipe] = edgekit.convert(two_io["keras"], two_io["dir"] / f"two_io-{recipe}.tflite",
-                                            recipe=recipe, calibration=two_io["calib"], eval_data=two_io["eval"],
-                                            quiet=True).output
+            if two_io.get("prebuilt"):
+                cache[recipe] = prebuilt_models.copy_model(two_io["prebuilt"] / f"two_io-{recipe}.tflite",
+                                                           two_io["dir"])
+            else:
+                cache[recipe] = prebuilt_models.convert_two_io(two_io, recipe)
         return cache[recipe]
 
     return get

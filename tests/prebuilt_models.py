@@ -29,6 +29,7 @@ ENV = "EDGEKIT_TEST_MODELS"
 REPO = Path(__file__).resolve().parents[1]
 RECIPES = ("fp32", "int8")  # what the runtime tests ask digits_models() for
 TINY = ("gather", "safe_gather", "log", "log_abs", "batch_one")
+TWO_IO_RECIPES = ("fp32", "int8")  # what the runtime tests ask two_io_models() for
 DIGITS_FIELDS = ("x_train", "y_train", "x_calib", "x_test", "y_test")
 
 
@@ -90,6 +91,48 @@ def build_tiny(out: Path) -> dict[str, Path]:
     return paths
 
 
+def quadrant_means(x: np.ndarray) -> np.ndarray:
+    """A second, real input for the two-input model: the mean of each 4x4 quadrant of a digit."""
+    return np.stack([x[:, :4, :4].mean((1, 2, 3)), x[:, :4, 4:].mean((1, 2, 3)),
+                     x[:, 4:, :4].mean((1, 2, 3)), x[:, 4:, 4:].mean((1, 2, 3))], axis=1).astype(np.float32)
+
+
+def build_two_io(split, d: Path) -> dict[str, Path]:
+    """A trained two-input, two-output Keras model and its data, as a user would have them.
+
+    Inputs ``image`` (8x8x1 digit) and ``features`` (its four quadrant means); outputs ``scores``
+    (softmax over 10 classes) and ``value`` (the digit / 9, a regression). calib.npz and eval.npz
+    hold one array per input name; eval.npz also ``y`` (labels of scores) and ``y_value``.
+    """
+    import keras
+
+    keras.utils.set_random_seed(0)
+    img = keras.Input((8, 8, 1), name="image")
+    feat = keras.Input((4,), name="features")
+    h = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, activation="relu")(img))
+    h = keras.layers.Dense(32, activation="relu")(keras.layers.Concatenate()([h, feat]))
+    model = keras.Model([img, feat], [keras.layers.Dense(10, activation="softmax", name="scores")(h),
+                                      keras.layers.Dense(1, name="value")(h)])
+    model.compile("adam", {"scores": "sparse_categorical_crossentropy", "value": "mse"})
+    value = split.y_train.astype(np.float32)[:, None] / 9.0
+    model.fit({"image": split.x_train, "features": quadrant_means(split.x_train)},
+              {"scores": split.y_train, "value": value}, epochs=6, batch_size=32, verbose=0)
+    d.mkdir(parents=True, exist_ok=True)
+    model.save(d / "two_io.keras")
+    np.savez(d / "calib.npz", image=split.x_calib, features=quadrant_means(split.x_calib))
+    np.savez(d / "eval.npz", image=split.x_test, features=quadrant_means(split.x_test), y=split.y_test,
+             y_value=split.y_test.astype(np.float32)[:, None] / 9.0)
+    return {"keras": d / "two_io.keras", "calib": d / "calib.npz", "eval": d / "eval.npz", "dir": d}
+
+
+def convert_two_io(paths: dict[str, Path], recipe: str) -> Path:
+    """two_io-<recipe>.tflite (and its manifest) next to the Keras model, converted by edgekit."""
+    import edgekit
+
+    return edgekit.convert(paths["keras"], paths["dir"] / f"two_io-{recipe}.tflite", recipe=recipe,
+                           calibration=paths["calib"], eval_data=paths["eval"], quiet=True).output
+
+
 def copy_model(src: Path, dest_dir: Path) -> Path:
     """A model and its manifest sidecar (if any) copied into ``dest_dir``."""
     from edgekit.manifest import manifest_path_for
@@ -131,6 +174,10 @@ def build(dest: Path) -> Path:
     keras_path.unlink()
     (tmp / "tiny").mkdir()
     build_tiny(tmp / "tiny")
+    two = build_two_io(split, tmp / "two_io")
+    for recipe in TWO_IO_RECIPES:
+        convert_two_io(two, recipe)
+    two["keras"].unlink()
     try:
         tmp.rename(dest)
     except OSError:  # another build finished first: keep that one

@@ -9,6 +9,7 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as _dt
 import platform
 import time
@@ -24,7 +25,7 @@ from ..errors import ConversionError, DataError, ModelLoadError, SourceModelErro
 from ..flatbuf import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import (
-    Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, RecipeInfo, Sizes, manifest_path_for,
+    Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, Sizes, manifest_path_for,
     tensor_specs,
 )
 from ..recipes import Recipe, load_recipe
@@ -144,6 +145,7 @@ def convert(
     if recipe is None:
         recipe = profile.preferred_recipe if profile else "fp32"
     rec = recipe if isinstance(recipe, Recipe) else load_recipe(recipe)
+    denylist = list(denylist or rec.float_layers) or None  # a recipe file may name them too
     sparsity = prune if prune is not None else rec.prune_sparsity
     if sparsity is not None and not 0.0 < float(sparsity) < 1.0:
         raise UsageError(f"--prune must be between 0 and 1 (exclusive), got {sparsity}")
@@ -225,8 +227,7 @@ def convert(
         outputs=tuple(outputs),
         provenance=_provenance(),
         source=fp,
-        recipe=RecipeInfo(**{k: tuple(v) if isinstance(v, list) else v for k, v in rec.to_dict().items()},
-                          float_layers=tuple(denylist or ())),
+        recipe=dataclasses.replace(rec, float_layers=tuple(denylist or ())),
         target=profile.name if profile else None,
         compat=compat,
         pruning=Pruning(**pruning) if pruning else None,

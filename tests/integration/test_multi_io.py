@@ -32,7 +32,7 @@ def test_the_converted_file_answers_like_keras_by_name(two_io_models, two_io, di
     import keras
 
     from edgekit.conversion.evaluate import run_tflite_named
-    from tests.conftest import quadrant_means
+    from prebuilt_models import quadrant_means
 
     x = {"image": digits.x_test, "features": quadrant_means(digits.x_test)}
     ref = keras.models.load_model(two_io["keras"]).predict(x, verbose=0)
@@ -57,7 +57,7 @@ def test_cli_takes_one_file_per_input_by_name(two_io, tmp_path, digits):
     import json
 
     from edgekit.cli import main
-    from tests.conftest import quadrant_means
+    from prebuilt_models import quadrant_means
 
     np.save(tmp_path / "img.npy", digits.x_calib)
     np.save(tmp_path / "feat.npy", quadrant_means(digits.x_calib))

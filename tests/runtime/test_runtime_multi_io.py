@@ -88,7 +88,7 @@ def test_ood_fires_when_only_one_input_is_out_of_distribution(multi):
     assert inc["kind"] == "ood" and "(features)" in inc["reason"] and set(inc["input"]) == {"image", "features"}
     # and the other way round: noise images with their own (consistent) features
     noise = np.random.default_rng(1).uniform(0, 1, (50, 8, 8, 1)).astype(np.float32)
-    from tests.conftest import quadrant_means
+    from prebuilt_models import quadrant_means
 
     pred = model.predict({"image": noise, "features": quadrant_means(noise)})
     assert np.mean(pred.ood_scores["image"] > 1.0) >= 0.95 and pred.flagged.mean() >= 0.95

@@ -13,7 +13,7 @@ range and clip bounds; only a batch that fails it pays for the exact shares.
 Output (after dequantization), per output, failure kind ``output``: NaN or Inf,
 probabilities that do not sum to 1 within ``sum_tolerance`` (plus the output's quantization
 error), top-1 probability under ``min_confidence``. With the manifest's guard section, the
-output-side OOD score of the first classifier output (output_signal.py) over its threshold
+output-side OOD score of the first classifier output (output_score.py) over its threshold
 flags the sample as kind ``ood`` (the policy's ``on_ood`` applies, like the input-side score).
 
 Example:
@@ -36,7 +36,7 @@ import numpy as np
 from ..errors import InputValidationError
 from ..calibration_stats import OODScorer
 from ..manifest import InputStats
-from .output_signal import output_score
+from .output_score import output_score
 from .policy import Policy
 
 _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path

@@ -2,14 +2,15 @@
 
 Two scores, both "higher means less like normal input", so one threshold rule fits both:
 
-- ``msp``: 1 - maximum softmax probability (Hendrycks and Gimpel, 2017), for models whose
-  output already is a probability distribution (a softmax layer);
+- ``msp``: 1 - maximum softmax probability (Hendrycks and Gimpel, 2017); on a logits output the
+  softmax is taken first;
 - ``energy``: the energy score -logsumexp(logits) (Liu et al., 2020), for models that output
   raw logits. It keeps the logits' magnitude, which a softmax throws away.
 
 ``output_signal`` says which one applies, from the manifest's task and the output values.
-The input-side signal is the OOD score of the calibration statistics (edgekit.stats); the
-audit reports both and their combination (edgekit.audit.guard_roc).
+The runtime flags a sample whose score passes the manifest's ``guard.output_threshold``
+(written by ``edgekit audit --write-threshold``) as failure kind ``ood``. The input-side signal is
+the OOD score of the calibration statistics (edgekit.calibration_stats); the audit reports both and their combination (edgekit.audit.guard_roc).
 
 Example:
     >>> import numpy as np
@@ -74,11 +75,26 @@ def energy_score(logits: np.ndarray, temperature: float = 1.0) -> np.ndarray:
     return -temperature * (top[:, 0] + np.log(np.exp(z - top).sum(axis=1)))
 
 
-def output_score(outputs: np.ndarray, signal: str | None = None) -> np.ndarray:
-    """The output-side OOD score per sample (higher = more unusual); ``signal`` None picks one."""
+def softmax(logits: np.ndarray) -> np.ndarray:
+    """Row-wise softmax of (N, classes) logits, float64."""
+    z = np.asarray(logits, np.float64).reshape(len(logits), -1)
+    e = np.exp(z - z.max(axis=1, keepdims=True))
+    return e / e.sum(axis=1, keepdims=True)
+
+
+def output_score(outputs: np.ndarray, signal: str | None = None, *,
+                 probabilities: bool | None = None) -> np.ndarray:
+    """The output-side OOD score per sample (higher = more unusual); ``signal`` None picks one.
+
+    msp on logits takes a softmax first: ``probabilities`` says whether the rows already are a
+    distribution (None: look at the values). The runtime passes it, known at load, to keep the check
+    off its per-call path.
+    """
     signal = signal or output_signal(outputs)
     if signal == "msp":
-        return msp_score(outputs)
+        if probabilities is None:
+            probabilities = is_probability(outputs)
+        return msp_score(outputs if probabilities else softmax(outputs))
     if signal == "energy":
         return energy_score(outputs)
     raise ValueError(f"output signal {signal!r}: choose one of {', '.join(SIGNALS)}")

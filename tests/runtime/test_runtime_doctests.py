@@ -8,7 +8,7 @@ import importlib
 import pytest
 
 
-@pytest.mark.parametrize("name", ["edgekit.quant", "edgekit.runtime.coerce", "edgekit.runtime.output_signal",
+@pytest.mark.parametrize("name", ["edgekit.quant", "edgekit.runtime.coerce", "edgekit.runtime.output_score",
                                   "edgekit.runtime.monitor", "edgekit.runtime.incidents", "edgekit.runtime.policy",
                                   "edgekit.runtime.checks", "edgekit.runtime.inputs"])
 def test_docstring_examples(name):

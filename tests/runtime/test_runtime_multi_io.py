@@ -173,7 +173,7 @@ def test_manifest_guard_sets_the_ood_threshold_unless_the_policy_does(int8_path,
 
 @pytest.mark.parametrize("signal", ["msp", "energy"])
 def test_output_signal_flags_unsure_outputs_as_ood(int8_path, digits, tmp_path, signal):
-    from edgekit.runtime.output_signal import output_score
+    from edgekit.runtime.output_score import output_score
 
     x = digits.x_test[:200]
     plain = EdgeModel.load(int8_path).predict(x)
@@ -190,7 +190,7 @@ def test_output_signal_flags_unsure_outputs_as_ood(int8_path, digits, tmp_path, 
 
 
 def test_output_score_maths():
-    from edgekit.runtime.output_signal import output_score
+    from edgekit.runtime.output_score import output_score
 
     logits = np.array([[2.0, 1.0, 0.0], [0.0, 0.0, 0.0]], np.float32)
     p = np.exp(logits) / np.exp(logits).sum(axis=1, keepdims=True)

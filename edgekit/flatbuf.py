@@ -12,6 +12,8 @@ Example:
 
 from __future__ import annotations
 
+import dataclasses
+
 from .errors import MissingDependencyError, ModelLoadError
 from .manifest import TensorSpec
 
@@ -59,15 +61,32 @@ def _spec(tensor, index: int) -> TensorSpec:
 
 
 def io_specs(data: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Input and output specs of the main subgraph."""
+    """Input and output specs of the main subgraph, named by its serving signature like
+    edgekit.manifest.tensor_specs (the tensor name kept in ``tensor``)."""
     _, model = _model(data)
     try:
         g = model.Subgraphs(0)
         ins = [_spec(g.Tensors(i), i) for i in g.InputsAsNumpy().tolist()]
         outs = [_spec(g.Tensors(i), i) for i in g.OutputsAsNumpy().tolist()]
+        in_names, out_names = _signature_names(model)
     except Exception as err:
         raise ModelLoadError(f"malformed TensorFlow Lite flatbuffer ({type(err).__name__})") from None
-    return ins, outs
+    return _named(ins, in_names), _named(outs, out_names)
+
+
+def _signature_names(model) -> tuple[dict[int, str], dict[int, str]]:
+    """{tensor index: signature key} for inputs and outputs of the one signature of subgraph 0 ({} otherwise)."""
+    sigs = [model.SignatureDefs(i) for i in range(model.SignatureDefsLength())]
+    if len(sigs) != 1 or sigs[0].SubgraphIndex() != 0:
+        return {}, {}
+    sig = sigs[0]
+    return ({sig.Inputs(j).TensorIndex(): sig.Inputs(j).Name().decode() for j in range(sig.InputsLength())},
+            {sig.Outputs(j).TensorIndex(): sig.Outputs(j).Name().decode() for j in range(sig.OutputsLength())})
+
+
+def _named(specs: list[TensorSpec], names: dict[int, str]) -> list[TensorSpec]:
+    return [dataclasses.replace(t, name=names[t.index], tensor=t.name) if names.get(t.index, t.name) != t.name else t
+            for t in specs]
 
 
 def custom_ops(data: bytes) -> list[str]:

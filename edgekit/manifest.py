@@ -581,13 +581,7 @@ def migrate_v1(d: dict[str, Any], *, where: str = "manifest") -> dict[str, Any]:
                 entries.append(e)
             out["accuracy"] = {"samples": acc.get("samples"), "outputs": entries,
                                "labelled": "top1_source" in acc}
-        cal = d.get("calibration")
-        if isinstance(cal, dict):
-            cal = dict(cal)
-            cal["inputs"] = {k: {kk: vv for kk, vv in v.items()} if isinstance(v, dict) else v
-                             for k, v in (cal.get("inputs") or {}).items()}
-            out["calibration"] = cal
-        return out
+        return out  # calibration statistics kept their v1 layout: the v2 parser reads them as they are
     except (TypeError, KeyError, AttributeError, IndexError) as err:
         raise ManifestError(f"{where}: a version 1 manifest too damaged to migrate ({type(err).__name__}); "
                             "re-run edgekit convert") from None

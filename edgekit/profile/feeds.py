@@ -57,35 +57,17 @@ class ModelInput:
                 "quantization": (self.scale or 0.0, self.zero_point or 0)}
 
 
-def _signature_names(data: bytes) -> dict[int, str]:
-    """Tensor index -> signature input name (``image``), when the file has signatures."""
-    try:
-        from ai_edge_litert import schema_py_generated as schema
-
-        model = schema.Model.GetRootAs(data, 0)
-        out = {}
-        for i in range(model.SignatureDefsLength()):
-            sig = model.SignatureDefs(i)
-            if sig.SubgraphIndex() == 0:
-                for j in range(sig.InputsLength()):
-                    out[sig.Inputs(j).TensorIndex()] = sig.Inputs(j).Name().decode()
-        return out
-    except Exception:  # no schema module or an odd file: tensor names still match
-        return {}
-
-
 def model_inputs(model: Path) -> list[ModelInput]:
     """The model's inputs with every name they answer to (read from the flatbuffer, nothing loaded)."""
     from ..flatbuf import io_specs
 
-    data = model.read_bytes()
-    specs, _ = io_specs(data)
-    sig = _signature_names(data)
+    specs, _ = io_specs(model.read_bytes())
     out = []
-    for s in specs:
-        short = s.name.removeprefix(PREFIX).removesuffix(SUFFIX)
-        aliases = tuple(dict.fromkeys(a for a in (s.name, sig.get(s.index), short) if a))
-        out.append(ModelInput(s.name, list(s.shape), s.dtype, s.scale, s.zero_point, aliases))
+    for s in specs:  # the child sees tensor names; callers may use the signature name or the short one
+        tensor = s.tensor_name
+        short = tensor.removeprefix(PREFIX).removesuffix(SUFFIX)
+        aliases = tuple(dict.fromkeys(a for a in (tensor, s.name, short) if a))
+        out.append(ModelInput(tensor, list(s.shape), s.dtype, s.scale, s.zero_point, aliases))
     return out
 
 

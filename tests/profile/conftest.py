@@ -81,19 +81,7 @@ def crashing_model(digits_models, tmp_path_factory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def two_io_model(tmp_path_factory) -> Path:
-    """A real 2-input, 2-output Keras model (8x8x1 image + 4 features -> softmax(10) and one value),
-    converted by TensorFlow's converter, which puts the inputs in its own order (features first)."""
-    import keras
-    import tensorflow as tf
-
-    keras.utils.set_random_seed(0)
-    image = keras.Input((8, 8, 1), name="image")
-    features = keras.Input((4,), name="features")
-    x = keras.layers.Flatten()(keras.layers.Conv2D(4, 3, activation="relu")(image))
-    h = keras.layers.Dense(16, activation="relu")(keras.layers.Concatenate()([x, features]))
-    model = keras.Model([image, features], [keras.layers.Dense(10, activation="softmax", name="digit")(h),
-                                            keras.layers.Dense(1, name="value")(h)])
-    out = tmp_path_factory.mktemp("two-io") / "two-io.tflite"
-    out.write_bytes(tf.lite.TFLiteConverter.from_keras_model(model).convert())
-    return out
+def two_io_model(two_io_models) -> Path:
+    """The suite's 2-input, 2-output model (8x8x1 image + 4 features -> softmax(10) and one value;
+    tests/prebuilt_models.build_two_io), fp32. TensorFlow puts its inputs in its own order (features first)."""
+    return two_io_models("fp32")

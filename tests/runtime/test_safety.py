@@ -34,7 +34,8 @@ def test_semantically_hostile_model_is_refused_not_crashing(int8_path, tmp_path)
     # Loaded from bytes, as the runtime does (from a path the interpreter happens to survive this one).
     code = ("import sys, numpy as np\nfrom ai_edge_litert.interpreter import Interpreter\n"
             f"i = Interpreter(model_content=open({str(hostile)!r}, 'rb').read()); i.allocate_tensors()\n"
-            "i.set_tensor(i.get_input_details()[0]['index'], np.zeros((1, 8, 8, 1), np.int8)); i.invoke()\n")
+            "i.set_tensor(i.get_input_details()[0]['index'], np.zeros((1, 8, 8, 1), np.int8)); i.invoke()\n"
+            "[i.get_tensor(o['index']) for o in i.get_output_details()]\n")  # as the runtime reads them
     direct = subprocess.run([sys.executable, "-c", code], capture_output=True, timeout=120)
     # What loading it in-process does to the caller depends on the interpreter build: ai-edge-litert
     # 2.3.0 for Python 3.11-3.13 dies with SIGSEGV; its Python 3.10 wheel raises ValueError instead.

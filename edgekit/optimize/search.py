@@ -21,11 +21,12 @@ from __future__ import annotations
 
 import json
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, wait
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+from .. import waiting
 from ..errors import SourceModelError, UsageError
 from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..manifest import manifest_path_for
@@ -188,11 +189,11 @@ def optimize(
         for c in todo:
             start(c)
         while pending:
-            fin, _ = wait(list(pending), return_when=FIRST_COMPLETED)
+            fin = waiting.wait_first(pending)  # in slices: Ctrl-C on any thread
             for fut in fin:
                 c, key = pending.pop(fut)
                 try:
-                    out = fut.result()
+                    out = waiting.result(fut)
                 except Exception as err:  # the worker died (e.g. a crash inside the converter): not journalled
                     finished(c, key, {"error": f"the trial's process failed: {type(err).__name__}: {err}"[:300],
                                       "reused": False})

@@ -27,6 +27,7 @@ import threading
 from dataclasses import dataclass
 from typing import Callable, Iterator
 
+from .. import waiting
 from ..errors import CheckFailed, EdgekitError
 from .child import PID_TAG, PROGRESS_TAG
 
@@ -137,17 +138,26 @@ def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
         except (BrokenPipeError, OSError):  # the child died early; its exit code tells why
             pass
 
-    threads = [threading.Thread(target=pump_stderr, daemon=True)]
+    out_chunks: list[bytes] = []
+
+    def read_stdout():
+        out_chunks.append(proc.stdout.read())
+
+    # Every blocking read is in a thread and this one waits in slices (waiting.py): a Ctrl-C that
+    # the kernel delivers to one of these threads still reaches the main thread within 0.1 s.
+    threads = [threading.Thread(target=pump_stderr, daemon=True), threading.Thread(target=read_stdout, daemon=True)]
     if stdin is not None:
         threads.append(threading.Thread(target=feed_stdin, daemon=True))
     timer = threading.Timer(timeout_s, live.kill) if timeout_s else None
+    if timer:
+        timer.daemon = True
     try:
         for t in threads + ([timer] if timer else []):
             t.start()
-        out = proc.stdout.read().decode("utf-8", "replace")
         for t in threads:
-            t.join()
-        proc.wait()
+            waiting.join(t)
+        waiting.wait_process(proc)
+        out = b"".join(out_chunks).decode("utf-8", "replace")
     except BaseException:  # Ctrl-C while waiting here (the local path): nothing may keep running
         live.kill()
         raise

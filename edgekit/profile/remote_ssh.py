@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .. import quant
+from .. import quant, waiting
 from ..errors import EdgekitError, RemoteError
 from ..fsutil import sha256_file
 from . import child, machine, memory
@@ -198,7 +198,7 @@ def profile_hosts(model: str | Path, hosts: list[str], opts: SSHOptions,
         try:
             for host, fut in zip(hosts, futures):
                 try:
-                    docs.append(fut.result())
+                    docs.append(waiting.result(fut))  # in slices: Ctrl-C on any thread
                 except EdgekitError as err:
                     if len(hosts) == 1:
                         raise

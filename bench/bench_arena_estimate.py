@@ -49,7 +49,7 @@ def real_arena_bytes(path: str, constant: set[int]) -> int:
 
 
 def main(paths: list[str]) -> None:
-    from edgekit.modelinfo import load_model_info
+    from edgekit.engine.tflite_info import load_model_info
 
     print(f"{'model':40} {'estimate KB':>12} {'real KB':>10} {'real/estimate':>14}")
     for p in paths:

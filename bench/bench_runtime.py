@@ -92,7 +92,7 @@ def loop_round(raw, guarded, calls: int, clock) -> tuple[float, float]:
 
 def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None,
             overlap: bool | None = None) -> dict[str, float]:
-    from edgekit.backends import make_interpreter
+    from edgekit.engine.tflite import make_interpreter
     from edgekit.quant import quantize
     from edgekit.runtime import EdgeModel
 

@@ -18,12 +18,12 @@ from pathlib import Path
 from typing import Any
 
 from .errors import MissingDependencyError
-from .modelinfo import load_model_info
+from .engine.tflite_info import load_model_info
 
 
 def xnnpack_status(data: bytes) -> dict[str, str]:
     """{"status": applied | not-applied | refused | not-checked, "detail": ...} measured by the load probe."""
-    from .backends import get_backend
+    from .engine.tflite import get_backend
 
     try:
         be = get_backend("ai-edge-litert")
@@ -32,7 +32,7 @@ def xnnpack_status(data: bytes) -> dict[str, str]:
             be = get_backend("tflite-runtime")
         except MissingDependencyError:
             return {"status": "not-checked", "detail": "no interpreter installed (pip install ai-edge-litert)"}
-    from .runtime.safeload import verdict
+    from .engine.safeload import verdict
 
     result = verdict(data, be, None)
     where = f"{be.name} {be.version}"

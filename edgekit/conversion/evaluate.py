@@ -18,7 +18,7 @@ from typing import Any
 
 import numpy as np
 
-from ..backends import make_interpreter
+from ..engine.tflite import make_interpreter
 from ..manifest import Accuracy, OutputAccuracy, tensor_specs
 from ..progress import Progress
 from ..quant import Dequantizer, Quantizer

@@ -18,11 +18,11 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
-from ..backends import make_interpreter
+from ..engine.tflite import make_interpreter
 from ..data import Dataset, default_preprocessing, load_dataset, load_named
 from ..devices import load_profile
 from ..errors import ConversionError, DataError, ModelLoadError, SourceModelError, UsageError
-from ..flatbuf import custom_ops, io_specs
+from ..engine.tflite_file import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import (
     Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, Sizes, manifest_path_for,

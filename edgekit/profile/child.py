@@ -37,7 +37,7 @@ else:  # run as a script, or piped with the modules bundled into sys.modules
     import memory  # type: ignore[no-redef]
 
 # Deliberate twins: this file must not import edgekit (it is piped alone to devices that
-# lack it), so _PACKAGES and import_interpreter() repeat edgekit.backends (_CANDIDATES,
+# lack it), so _PACKAGES and import_interpreter() repeat edgekit.engine.tflite (_CANDIDATES,
 # get_backend), and load_model() repeats backends.make_interpreter's XNNPACK fallback.
 # A fix in one belongs in the other too.
 

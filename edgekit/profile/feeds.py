@@ -59,7 +59,7 @@ class ModelInput:
 
 def model_inputs(model: Path) -> list[ModelInput]:
     """The model's inputs with every name they answer to (read from the flatbuffer, nothing loaded)."""
-    from ..flatbuf import io_specs
+    from ..engine.tflite_file import io_specs
 
     specs, _ = io_specs(model.read_bytes())
     out = []

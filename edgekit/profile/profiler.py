@@ -22,7 +22,7 @@ from typing import Any, Iterable
 
 from .. import __version__
 from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
-from ..flatbuf import is_tflite
+from ..engine.tflite_file import is_tflite
 from ..fsutil import read_bytes, sha256_file
 from . import child, feeds, latency_stats
 from .processes import DEFAULT_TIMEOUT_S, GRACE_S, ProcessResult, ProfileTimeout, ProgressFn, run_process

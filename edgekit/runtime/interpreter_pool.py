@@ -25,7 +25,7 @@ import numpy as np
 from ..errors import InferenceError, InputValidationError, UsageError
 from ..manifest import TensorSpec, tensor_specs
 from ..quant import Dequantizer, Quantizer
-from .safeload import load_interpreter, open_checked, probe_spec, verdict
+from ..engine.safeload import load_interpreter, open_checked, probe_spec, verdict
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}

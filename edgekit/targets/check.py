@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import DeviceProfile, load_profile
-from ..modelinfo import ModelInfo, load_model_info
+from ..engine.tflite_info import ModelInfo, load_model_info
 from .rules import ALL_RULES, ERROR, WARNING, Finding
 
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ..devices import DeviceProfile
-from ..modelinfo import ModelInfo, OpInfo
+from ..engine.tflite_info import ModelInfo, OpInfo
 from .optables import interpreter_table, interpreter_tables, load_table
 
 ERROR, WARNING, INFO = "error", "warning", "info"

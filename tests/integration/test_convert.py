@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.backends import make_interpreter
+from edgekit.engine.tflite import make_interpreter
 from edgekit.conversion.evaluate import run_tflite
 from edgekit.manifest import SCHEMA, Manifest
 
@@ -133,7 +133,7 @@ def test_compat_file_loads_in_tflite_runtime_214(tmp_path, digits_keras, digits)
     np.save(tmp_path / "x.npy", digits.x_test[:50])
     code = f"""
 import numpy as np
-from edgekit.backends import make_interpreter
+from edgekit.engine.tflite import make_interpreter
 from edgekit.errors import ModelLoadError
 try:
     make_interpreter({str(modern.output)!r}, backend="tflite-runtime")

@@ -55,7 +55,7 @@ def test_runtime_imports_with_no_tensorflow(pi):
 
 def test_device_runs_this_checkouts_edgekit(pi):
     """pi-sim reinstalls the checkout when it changes: the device's files are these files."""
-    remote = pi.python_json("import edgekit.backends as b, hashlib, json;"
+    remote = pi.python_json("import edgekit.engine.tflite as b, hashlib, json;"
                             "print(json.dumps(hashlib.sha256(open(b.__file__, 'rb').read()).hexdigest()))")
     assert remote == hashlib.sha256((REPO / "edgekit/backends.py").read_bytes()).hexdigest()
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import subprocess
 import sys
 
-from edgekit.backends import _load_hint
+from edgekit.engine.tflite import _load_hint
 
 FIX = "edgekit convert --compat tflite-runtime-2.14"
 
@@ -25,7 +25,7 @@ def _refusal(code: str) -> str:
 
 
 def test_old_interpreter_refusal_names_the_fix(digits_models):
-    text = _refusal("from edgekit.backends import make_interpreter; "
+    text = _refusal("from edgekit.engine.tflite import make_interpreter; "
                     f"make_interpreter({str(digits_models('dynamic'))!r}, backend='tflite-runtime')")
     assert "tflite-runtime cannot load this model: Didn't find op for builtin opcode 'FULLY_CONNECTED'" in text
     assert FIX in text and "\n" not in text

@@ -122,7 +122,7 @@ def test_runs_on_tflite_runtime_too(int8_path, digits, tmp_path):
     import subprocess
     import sys
 
-    from edgekit.backends import available_backends
+    from edgekit.engine.tflite import available_backends
 
     if "tflite-runtime" not in [b.name for b in available_backends()]:
         pytest.skip("tflite-runtime is not installed")

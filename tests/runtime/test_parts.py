@@ -12,7 +12,7 @@ from edgekit.runtime.checks import InputGuard, OutputGuard
 from edgekit.runtime.incidents import IncidentLog
 from edgekit.runtime.monitor import Monitor, Shadow
 from edgekit.runtime.policy import KINDS, Policy
-from edgekit.runtime.safeload import check_structure
+from edgekit.engine.safeload import check_structure
 from edgekit.calibration_stats import compute_input_stats
 
 

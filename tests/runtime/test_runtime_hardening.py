@@ -67,7 +67,7 @@ def test_run_exits_1_on_a_tampered_model_even_when_the_fallback_answered(int8_pa
 # ---- 6. the probe: the app's threads, new shapes, a calibration-like input ---------------------
 def test_probe_uses_app_threads_new_shapes_and_calibration_means(int8_path, digits, monkeypatch, tmp_path):
     from edgekit.manifest import Manifest
-    from edgekit.runtime import safeload
+    from edgekit.engine import safeload
 
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
     monkeypatch.setattr(safeload, "_memory", {})
@@ -93,7 +93,7 @@ def test_probe_uses_app_threads_new_shapes_and_calibration_means(int8_path, digi
 
 
 def test_a_shape_the_probe_refuses_never_runs_in_process(int8_path, fp32_path, digits, monkeypatch, tmp_path):
-    from edgekit.runtime import safeload
+    from edgekit.engine import safeload
 
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))  # no verdicts from earlier tests
     monkeypatch.setattr(safeload, "_memory", {})

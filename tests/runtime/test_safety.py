@@ -13,7 +13,7 @@ from hypothesis import strategies as st
 
 from edgekit.errors import EdgekitError, ModelLoadError
 from edgekit.runtime import EdgeModel, Policy
-from edgekit.runtime.safeload import run_probe, verdict
+from edgekit.engine.safeload import run_probe, verdict
 
 NO_CHECKS = Policy(verify_sha256=False, on_load="raise")
 
@@ -59,8 +59,8 @@ def test_garbage_and_empty_files(tmp_path):
 
 
 def test_probe_verdict_is_cached_by_content(int8_path, monkeypatch):
-    from edgekit.backends import get_backend
-    from edgekit.runtime import safeload
+    from edgekit.engine.tflite import get_backend
+    from edgekit.engine import safeload
 
     data, be = int8_path.read_bytes(), get_backend()
     assert verdict(data, be, None).startswith("ok")

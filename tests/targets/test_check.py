@@ -8,8 +8,8 @@ import sys
 
 
 from edgekit.cli import main
-from edgekit.runtime.safeload import verdict
-from edgekit.backends import get_backend
+from edgekit.engine.safeload import verdict
+from edgekit.engine.tflite import get_backend
 from edgekit.targets import check_model
 
 MADE_UP_OP = "EdgekitMadeUpOp"  # the code conftest.custom_op_model plants

@@ -11,7 +11,7 @@ import pytest
 from edgekit.cli import main
 from edgekit.errors import ModelLoadError
 from edgekit.inspection import inspect_model, xnnpack_status
-from edgekit.modelinfo import load_model_info, read_model_info
+from edgekit.engine.tflite_info import load_model_info, read_model_info
 
 
 def test_int8_and_fp32_digits(digits_models):
@@ -89,7 +89,7 @@ def test_inspect_with_and_without_manifest(digits_models, tmp_path, capsys):
 
 
 def test_xnnpack_not_checked_without_an_interpreter(monkeypatch, digits_models):
-    import edgekit.backends as backends
+    import edgekit.engine.tflite as backends
     from edgekit.errors import MissingDependencyError
 
     def missing(name=None):

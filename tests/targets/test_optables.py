@@ -10,7 +10,7 @@ from pathlib import Path
 
 
 from edgekit.devices import list_profiles, load_profile
-from edgekit.modelinfo import load_model_info
+from edgekit.engine.tflite_info import load_model_info
 from edgekit.targets import interpreter_table, load_table
 
 REPO = Path(__file__).resolve().parents[2]

@@ -2,7 +2,7 @@
 
 import pytest
 
-from edgekit.backends import BACKEND_NAMES, available_backends, get_backend
+from edgekit.engine.tflite import BACKEND_NAMES, available_backends, get_backend
 from edgekit.errors import MissingDependencyError, UsageError
 
 
@@ -23,7 +23,7 @@ def test_unknown_backend():
 
 
 def test_missing_backend_names_the_package(monkeypatch):
-    import edgekit.backends as b
+    import edgekit.engine.tflite as b
 
     monkeypatch.setattr(b, "_cache", {"tflite-runtime": None})
     with pytest.raises(MissingDependencyError, match="pip install tflite-runtime"):

@@ -35,9 +35,9 @@ import sys
 import threading
 from pathlib import Path
 
-from ..backends import Backend, _invoke_on_zeros, _is_delegate_failure, get_backend, make_interpreter
+from .tflite import Backend, _invoke_on_zeros, _is_delegate_failure, get_backend, make_interpreter
 from ..errors import ModelLoadError
-from ..flatbuf import is_tflite
+from .tflite_file import is_tflite
 
 PROBE_TIMEOUT_S = 120.0
 _MIN_SIZE = 16  # root offset + "TFL3" + the smallest table header
@@ -96,7 +96,7 @@ def run_probe(data: bytes, be: Backend, delegates: bool | None, timeout: float =
     mode = {None: "auto", True: "on", False: "off"}[delegates]
     try:
         proc = subprocess.run(
-            [sys.executable, "-m", "edgekit.runtime._probe", be.name, mode] + ([spec] if spec else []),
+            [sys.executable, "-m", "edgekit.engine._probe", be.name, mode] + ([spec] if spec else []),
             input=data, capture_output=True, timeout=timeout, env=env,
         )
     except subprocess.TimeoutExpired:

@@ -14,8 +14,8 @@ from __future__ import annotations
 
 import dataclasses
 
-from .errors import MissingDependencyError, ModelLoadError
-from .manifest import TensorSpec
+from ..errors import MissingDependencyError, ModelLoadError
+from ..manifest import TensorSpec
 
 DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
            7: "int16", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64", 8: "complex64", 15: "uint32",

@@ -1,6 +1,6 @@
 """The probe process: load, allocate and invoke model bytes, so a crash happens here.
 
-Run by safeload: ``python -m edgekit.runtime._probe BACKEND DELEGATES [SPEC] < model.tflite``.
+Run by safeload: ``python -m edgekit.engine._probe BACKEND DELEGATES [SPEC] < model.tflite``.
 SPEC (JSON from ``safeload.probe_spec``): the app's thread count, input shapes to resize to
 and per-channel calibration-like values per input name. The probe always runs zeros at the
 model's own shapes; then, when SPEC says so, zeros at the new shapes and the calibration-like
@@ -50,7 +50,7 @@ def _extra_runs(interp, spec: dict) -> None:
 
 def main() -> int:
     from edgekit.errors import EdgekitError
-    from edgekit.runtime.safeload import open_checked
+    from edgekit.engine.safeload import open_checked
 
     backend = None if sys.argv[1] == "auto" else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]

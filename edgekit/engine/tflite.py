@@ -5,7 +5,7 @@ tflite-runtime 2.14 is kept for old devices (armv7l, numpy<2). tf.lite works but
 imports all of TensorFlow, so it is the last resort.
 
 Example:
-    >>> from edgekit.backends import make_interpreter
+    >>> from edgekit.engine.tflite import make_interpreter
     >>> interp = make_interpreter("model.tflite", num_threads=2)   # doctest: +SKIP
     >>> interp.backend                                              # doctest: +SKIP
     Backend(name='ai-edge-litert', version='2.3.0')
@@ -20,7 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependencyError, ModelLoadError, UsageError
+from ..errors import MissingDependencyError, ModelLoadError, UsageError
 
 # (edgekit name, module holding Interpreter, distribution name for the version)
 _CANDIDATES = (

@@ -22,8 +22,8 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
-from .errors import ModelLoadError
-from .flatbuf import DTYPES, is_tflite, schema
+from ..errors import ModelLoadError
+from .tflite_file import DTYPES, is_tflite, schema
 
 _ITEMSIZE = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
              "int8": 1, "float64": 8, "bfloat16": 2, "uint64": 8, "uint32": 4, "uint16": 2, "complex64": 8, "int4": 1}

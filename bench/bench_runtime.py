@@ -92,12 +92,13 @@ def loop_round(raw, guarded, calls: int, clock) -> tuple[float, float]:
 
 def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None,
             overlap: bool | None = None) -> dict[str, float]:
-    from edgekit.engine.tflite import make_interpreter
+    from edgekit.engine.tflite import get_backend
+    from edgekit.engine.tflite_interp import open_raw
     from edgekit.quant import quantize
     from edgekit.runtime import EdgeModel
 
     model = EdgeModel.load(path, num_threads=threads, overlap=overlap)
-    interp = make_interpreter(path.read_bytes(), num_threads=threads)
+    interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp  # the bare interpreter
     inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
     scale, zp = inp["quantization"]
     raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])

@@ -1,5 +1,5 @@
 """1,000 kill -9 injections during store writes (deploy, stage + promote, rollback): after each, the store
-must open on a valid, verified version and EdgeModel.from_store must serve it (one predict).
+must open on a valid, verified version and edgekit.store.serve must serve it (one predict).
 
 The first injections kill at every named step of every write (store.STEPS, first and second time
 reached); the rest at random moments inside a write (uniform over the median duration of an
@@ -83,7 +83,7 @@ def main() -> int:
     print(json.dumps(stats, indent=1))
     ok = stats["invalid"] == 0 and stats["served"] == stats["injections"] == a.count
     print(f"{stats['injections']} injections, {stats['killed']} killed inside a write, {stats['invalid']} invalid, "
-          f"{stats['served']} served by EdgeModel.from_store, {stats['seconds']} s: {'PASS' if ok else 'FAIL'}")
+          f"{stats['served']} served by edgekit.store.serve, {stats['seconds']} s: {'PASS' if ok else 'FAIL'}")
     return 0 if ok else 1
 
 

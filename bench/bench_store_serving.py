@@ -1,7 +1,7 @@
 """What serving from a store costs per call, against a plain EdgeModel, measured in one run:
 
 - plain:    EdgeModel.load(model).predict(x)
-- store:    EdgeModel.from_store(store).predict(x)   (one stat of index.json before every call)
+- store:    serve(store).predict(x)   (one stat of index.json before every call)
 - canary:   the same with a candidate staged (its shadow runs on a background thread)
 
 Calls alternate between the ways in blocks, rounds repeated; medians of per-call time.
@@ -33,7 +33,7 @@ def main() -> int:
     subprocess.run([sys.executable, str(Path(__file__).with_name("bench_store_powerloss.py")), "--build-only",
                     "--models", a.models], check=True)
     from edgekit.runtime import EdgeModel
-    from edgekit.store import ModelStore
+    from edgekit.store import ModelStore, serve
 
     fp32, _, int8, _ = (Path(a.models) / f"digits-{r}.tflite" for r in ("fp32", "dynamic", "int8", "fp16"))
     work = Path(tempfile.mkdtemp(prefix="edgekit-bench-serving-"))
@@ -44,8 +44,8 @@ def main() -> int:
     from edgekit.digits import load_split
 
     x = load_split(seed=0).x_test[:1]  # a real digit: a blank input would be flagged OOD and logged on every call
-    ways = {"plain": EdgeModel.load(int8), "store": EdgeModel.from_store(plain_store.root, reference_rate=0),
-            "canary": EdgeModel.from_store(canary_store.root, reference_rate=0)}
+    ways = {"plain": EdgeModel.load(int8), "store": serve(plain_store.root, reference_rate=0),
+            "canary": serve(canary_store.root, reference_rate=0)}
     times: dict[str, list[float]] = {k: [] for k in ways}
     for _ in range(a.rounds):
         for name, model in ways.items():

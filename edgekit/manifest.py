@@ -517,31 +517,6 @@ def _by_name(specs, name, what):
     raise KeyError(f"no {what} named {name!r}; the model has {', '.join(t.name for t in specs)}")
 
 
-def tensor_specs(interp) -> tuple[list[TensorSpec], list[TensorSpec]]:
-    """Input and output specs of an allocated interpreter, named by its serving signature when it has one.
-
-    Signature keys are the names callers know (Keras input and output names); the tensor names
-    (``serving_default_image:0``) are kept in ``tensor``. Order: the interpreter's own.
-    """
-    ins, outs = interp.get_input_details(), interp.get_output_details()
-    in_names, out_names = signature_names(interp)
-    return ([TensorSpec.from_detail(d, in_names.get(int(d["index"]))) for d in ins],
-            [TensorSpec.from_detail(d, out_names.get(int(d["index"]))) for d in outs])
-
-
-def signature_names(interp) -> tuple[dict[int, str], dict[int, str]]:
-    """{tensor index: signature key} for inputs and outputs of the one serving signature ({} when absent)."""
-    try:
-        sigs = interp._get_full_signature_list()  # keys -> tensor indices; public API lists keys only
-    except Exception:  # older interpreters: names stay tensor names
-        return {}, {}
-    if not sigs or len(sigs) != 1:
-        return {}, {}
-    sig = next(iter(sigs.values()))
-    return ({int(i): str(k) for k, i in sig.get("inputs", {}).items()},
-            {int(i): str(k) for k, i in sig.get("outputs", {}).items()})
-
-
 # ---- version 1 -> 2 --------------------------------------------------------------------------------
 def migrate_v1(d: dict[str, Any], *, where: str = "manifest") -> dict[str, Any]:
     """A version 1 document as version 2 (the one migration; readers call it, writers never write v1).

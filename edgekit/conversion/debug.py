@@ -124,7 +124,7 @@ def _int8_recipe(recipe: Recipe | None) -> Recipe:
 
 def _debugger(src: Source, calibration: np.ndarray, recipe: Recipe, samples: np.ndarray,
               compat: str | None, options=None, sparse: bool = False):
-    from .tflite import _converter, configure
+    from .tflite import configure, make_converter
 
     if calibration is None or len(calibration) == 0:
         raise DataError("the per-layer debugger needs --calibration data (100-500 typical inputs)")
@@ -132,7 +132,7 @@ def _debugger(src: Source, calibration: np.ndarray, recipe: Recipe, samples: np.
     rows = np.asarray(samples, np.float32)
     # single-input models only (convert refuses --debug / --denylist for several inputs): no export folder
     with captured():
-        conv = _converter(tf, src, None)
+        conv = make_converter(tf, src, None)
     configure(tf, conv, recipe, calibration, sparse=sparse, compat=compat,
               select_tf_ops=False, quiet=True)
     try:

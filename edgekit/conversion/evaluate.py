@@ -18,8 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.tflite import make_interpreter
-from ..manifest import Accuracy, OutputAccuracy, tensor_specs
+from ..engine.tflite import open_trusted
+from ..manifest import Accuracy, OutputAccuracy
 from ..progress import Progress
 from ..quant import Dequantizer, Quantizer
 from .loader import Source
@@ -36,16 +36,16 @@ def run_tflite(model, x: np.ndarray, *, quiet: bool = True) -> np.ndarray:
 def run_tflite_named(model, x: np.ndarray | dict[str, np.ndarray], *, quiet: bool = True) -> dict[str, np.ndarray]:
     """Run a .tflite over every sample in batches: {output name: float array (N, ...)}, in output order.
 
-    ``model``: .tflite bytes or path, or an interpreter from make_interpreter (reused as is).
+    ``model``: .tflite bytes or path, or an engine session (reused as is).
     ``x``: one array for a single-input model, else {input name: array} (names as in the manifest:
     the serving signature's, i.e. the Keras input names). Inputs are matched by name, never by position.
     """
     if isinstance(model, (bytes, str, Path)):
         with captured():
-            interp = make_interpreter(model)
+            session = open_trusted(model)
     else:
-        interp = model
-    ins, outs = tensor_specs(interp)
+        session = model
+    ins, outs = session.inputs, session.outputs
     if not isinstance(x, dict):
         if len(ins) != 1:
             raise ValueError(f"the model has {len(ins)} inputs; pass {{name: array}} for {[t.name for t in ins]}")
@@ -61,18 +61,14 @@ def run_tflite_named(model, x: np.ndarray | dict[str, np.ndarray], *, quiet: boo
         for start in range(0, n, batch):
             size = min(batch, n - start)
             if size != current:
-                for t in ins:
-                    interp.resize_tensor_input(t.index, [size, *x[t.name].shape[1:]])
-                interp.allocate_tensors()
+                session.resize([[size, *x[t.name].shape[1:]] for t in ins])
                 current = size
+            feeds = []
             for t in ins:
                 chunk = x[t.name][start : start + size]
-                feed = (quantize[t.name](np.asarray(chunk, np.float32)) if t.name in quantize
-                        else chunk.astype(t.dtype))
-                interp.set_tensor(t.index, feed)
-            interp.invoke()
-            for o in outs:
-                y = interp.get_tensor(o.index)
+                feeds.append(quantize[t.name](np.asarray(chunk, np.float32)) if t.name in quantize
+                             else chunk.astype(t.dtype))
+            for o, y in zip(outs, session.run(feeds)):
                 results[o.name].append(dequantize[o.name](y) if o.name in dequantize else y.astype(np.float32))
             bar.advance(size)
     return {k: np.concatenate(v) for k, v in results.items()}

@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
-from ..engine.tflite import make_interpreter
+from ..engine.tflite import open_trusted
 from ..data import Dataset, default_preprocessing, load_dataset, load_named
 from ..devices import load_profile
 from ..errors import ConversionError, DataError, ModelLoadError, SourceModelError, UsageError
@@ -26,7 +26,6 @@ from ..engine.tflite_file import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import (
     Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, Sizes, manifest_path_for,
-    tensor_specs,
 )
 from ..recipes import Recipe, load_recipe
 from ..calibration_stats import compute_input_stats
@@ -36,6 +35,7 @@ from .prune import prune_model
 from .sampling import draw
 from .result import ConvertResult
 from .tf import captured
+from .debug import quantize_with_denylist
 from .tflite import COMPAT_TARGETS, to_tflite
 
 MIN_CALIBRATION = 100
@@ -190,25 +190,29 @@ def convert(
     elif traind is not None:
         warnings.append("--train data is only used for pruning; ignored")
 
-    data = to_tflite(src, rec, calib.x if calib is not None else None, sparse=sparsity is not None,
-                     compat=compat, select_tf_ops=select_tf_ops, quiet=quiet, denylist=denylist)
+    x_calib = calib.x if calib is not None else None
+    if denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
+        data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
+    else:
+        data = to_tflite(src, rec, x_calib, sparse=sparsity is not None, compat=compat,
+                         select_tf_ops=select_tf_ops, quiet=quiet)
     try:
         with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
-            interp = make_interpreter(data)
+            session = open_trusted(data)
     except ModelLoadError as err:
         if not select_tf_ops:
             raise ModelLoadError(f"the converted model does not load: {err}") from None
         # TensorFlow ops need the Flex delegate, which no pip interpreter here links in:
         # read the I/O from the flatbuffer and say plainly that nothing here could run it.
-        interp = None
+        session = None
         warnings.append(f"the model needs TensorFlow ops ({', '.join(custom_ops(data)) or 'Flex'}): "
                         "the device needs the Flex delegate; edgekit could not run it here, "
                         "so the accuracy check was skipped")
-    inputs, outputs = tensor_specs(interp) if interp is not None else io_specs(data)
+    inputs, outputs = (session.inputs, session.outputs) if session is not None else io_specs(data)
 
     accuracy = None
-    if evald is not None and interp is not None:
-        accuracy = accuracy_check(src, interp, evald.x, evald.y, quiet=quiet, original=original,
+    if evald is not None and session is not None:
+        accuracy = accuracy_check(src, session, evald.x, evald.y, quiet=quiet, original=original,
                                   targets=evald.targets)
     task = "unknown"
     if accuracy is not None:
@@ -221,7 +225,7 @@ def convert(
     label_list = _labels(labels, [evald, calib])
     manifest = Manifest(
         model=ModelFile(file=output.name, sha256=sha256_bytes(data), size_bytes=len(data),
-                        size_zlib_bytes=zlib_bytes, xnnpack=bool(getattr(interp, "edgekit_default_delegates", True)),
+                        size_zlib_bytes=zlib_bytes, xnnpack=session.default_delegates if session is not None else True,
                         custom_ops=tuple(custom_ops(data))),
         inputs=tuple(inputs),
         outputs=tuple(outputs),

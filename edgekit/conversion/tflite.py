@@ -1,4 +1,7 @@
-"""Run the TensorFlow Lite converter with a recipe.
+"""Run the TensorFlow Lite converter with a recipe: the one module that builds and configures a converter.
+
+debug.py (the quantization debugger, int8 with layers kept in float) builds on ``make_converter``
+and ``configure`` here; this module never imports it (the pipeline picks which one to call).
 
 Example:
     >>> data = to_tflite(source, load_recipe("int8"), calibration=x_calib)   # doctest: +SKIP
@@ -10,7 +13,7 @@ import os
 import re
 import tempfile
 import warnings
-from typing import Iterator, Sequence
+from typing import Iterator
 
 import numpy as np
 
@@ -22,7 +25,8 @@ from .tf import captured, import_tf
 
 COMPAT_TARGETS = ("tflite-runtime-2.14",)
 
-def _converter(tf, source: Source, workdir: str | None):
+def make_converter(tf, source: Source, workdir: str | None):
+    """A TFLiteConverter for the source (Keras model, multi-I/O Keras re-exported, or SavedModel)."""
     if source.keras is None:
         return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
     if not source.multi_io:
@@ -94,20 +98,16 @@ def _unsupported_ops(text: str) -> list[str]:
 
 def to_tflite(source: Source, recipe: Recipe, calibration=None, *,
               sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
-              quiet: bool = False, denylist: Sequence[str] | None = None) -> bytes:
+              quiet: bool = False) -> bytes:
     """Convert and return the .tflite bytes; converter failures become ConversionError.
 
     ``calibration``: an array (one input) or {input name: array} (several), for recipes that need it.
-    ``denylist``: layers (Keras or tensor names) to keep in float in an int8 recipe (debug.py).
+    Layers kept in float (a denylist) go through debug.quantize_with_denylist instead.
     """
-    if denylist:  # the quantization debugger builds int8-with-float-layers models (debug.py)
-        from .debug import quantize_with_denylist
-
-        return quantize_with_denylist(source, calibration, denylist, recipe=recipe, compat=compat, sparse=sparse)
     tf = import_tf()
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as workdir:
         with captured():
-            conv = _converter(tf, source, workdir)
+            conv = make_converter(tf, source, workdir)
         return _run(tf, conv, recipe, calibration, sparse=sparse, compat=compat, select_tf_ops=select_tf_ops,
                     quiet=quiet)
 

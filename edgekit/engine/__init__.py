@@ -1,1 +1,43 @@
-"""The one door to model files: every interpreter call in edgekit happens in this package."""
+"""The one door to model files: every interpreter call in edgekit happens in this package.
+
+- session.py        the session protocol every engine gives (typed specs, run by name, resize, ops)
+- tflite_interp.py  the TFLite interpreter packages at the lowest level (standalone: the profiler's
+                    child carries it to devices without edgekit); the XNNPACK retry, written once
+- tflite.py         the TFLite engine: package discovery, TFLiteSession, trusted opens
+- safeload.py       untrusted bytes: structure check, then a crash probe in a subprocess (_probe.py)
+- tflite_file.py, tflite_info.py   reading a .tflite without running it (inspect and check)
+
+A test (tests/unit/test_engine_boundary.py) fails when an interpreter API is called anywhere else.
+
+Example:
+    >>> from edgekit.engine import open_model
+    >>> s = open_model("digits-int8.tflite", threads=1)           # doctest: +SKIP
+    >>> s.engine, [t.name for t in s.outputs]                     # doctest: +SKIP
+    ('ai-edge-litert 2.3.0', ['scores'])
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from .session import Op, Session
+
+
+def open_model(model: str | Path | bytes, *, label: str | None = None, threads: int | None = None,
+               backend: str | None = None, probe: bool = True,
+               fill: dict[str, list[float]] | None = None) -> Session:
+    """A session for a model file or its bytes, opened the safe way (structure check, then the crash
+    probe in a subprocess unless ``probe=False``; safeload.py). ``fill``: calibration-like values per
+    input name for the probe's second run."""
+    from ..errors import ModelLoadError
+    from ..fsutil import read_bytes
+    from .safeload import load_session
+
+    if isinstance(model, (bytes, bytearray, memoryview)):
+        data, label = bytes(model), label or "<bytes>"
+    else:
+        data, label = read_bytes(model, ModelLoadError, "model file"), label or str(model)
+    return load_session(data, label=label, num_threads=threads, backend=backend, probe=probe, fill=fill)
+
+
+__all__ = ["Op", "Session", "open_model"]

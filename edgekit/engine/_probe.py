@@ -16,27 +16,21 @@ import json
 import sys
 
 
-def _extra_runs(interp, spec: dict) -> None:
+def _extra_runs(session, spec: dict) -> None:
     import numpy as np
 
-    from edgekit.manifest import tensor_specs
     from edgekit.quant import Quantizer
 
-    ins, _ = tensor_specs(interp)
+    ins = session.inputs
     shapes = spec.get("shapes")
     if shapes:
-        for t, shape in zip(ins, shapes):
-            interp.resize_tensor_input(t.index, list(shape))
-        interp.allocate_tensors()
-        for t, shape in zip(ins, shapes):
-            interp.set_tensor(t.index, np.zeros(shape, t.dtype))
-        interp.invoke()
+        session.resize(shapes)
+        session.run([np.zeros(shape, t.dtype) for t, shape in zip(ins, shapes)])
     fill = spec.get("fill") or {}
     if not any(t.name in fill or t.tensor_name in fill for t in ins):
         return
-    details = {int(d["index"]): d for d in interp.get_input_details()}
-    for t in ins:
-        shape = tuple(int(d) for d in details[t.index]["shape"])
+    feeds = []
+    for t, shape in zip(ins, session.current_shapes()):
         values = fill.get(t.name) or fill.get(t.tensor_name)
         x = np.zeros(shape, np.float32)
         if values:
@@ -44,8 +38,8 @@ def _extra_runs(interp, spec: dict) -> None:
             x[...] = v if shape and v.size == shape[-1] else float(v.mean())
         if t.quantized:
             x = Quantizer(t.scale, t.zero_point, t.dtype)(x)
-        interp.set_tensor(t.index, x.astype(t.dtype))
-    interp.invoke()
+        feeds.append(x.astype(t.dtype))
+    session.run(feeds)
 
 
 def main() -> int:
@@ -57,7 +51,7 @@ def main() -> int:
     spec = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     data = sys.stdin.buffer.read()
     try:
-        interp = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
+        session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))
         return 3
@@ -65,11 +59,11 @@ def main() -> int:
         print(f"{type(err).__name__}: {' '.join(str(err).split())}"[:300])
         return 3
     try:
-        _extra_runs(interp, spec)
+        _extra_runs(session, spec)
         note = ""
     except Exception as err:  # an error, not a crash: the parent may run this safely
         note = f" (raised on the extra run: {type(err).__name__})"
-    print(("ok" if getattr(interp, "edgekit_default_delegates", True) else "ok-nodelegates") + note)
+    print(("ok" if session.default_delegates else "ok-nodelegates") + note)
     return 0
 
 

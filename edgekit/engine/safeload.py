@@ -21,7 +21,7 @@ file pays it once per machine.
 
 Example:
     >>> data = open("digits-int8.tflite", "rb").read()               # doctest: +SKIP
-    >>> interp = load_interpreter(data, label="digits-int8.tflite")   # doctest: +SKIP
+    >>> session = load_session(data, label="digits-int8.tflite")     # doctest: +SKIP
 """
 
 from __future__ import annotations
@@ -35,8 +35,8 @@ import sys
 import threading
 from pathlib import Path
 
-from .tflite import Backend, _invoke_on_zeros, _is_delegate_failure, get_backend, make_interpreter
 from ..errors import ModelLoadError
+from .tflite import Backend, TFLiteSession, get_backend, open_tflite
 from .tflite_file import is_tflite
 
 PROBE_TIMEOUT_S = 120.0
@@ -142,37 +142,20 @@ def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool 
 
 
 def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
-                 backend: str | Backend | None = None, delegates: bool | None = None):
-    """Create, allocate and invoke once on zero inputs; with ``delegates=None`` drop XNNPACK if it fails.
+                 backend: str | Backend | None = None, delegates: bool | None = None) -> TFLiteSession:
+    """Create, allocate and run once on zero inputs; with ``delegates=None`` drop XNNPACK if it fails.
 
     Zeros are set explicitly: allocated input buffers are not guaranteed to be zero, and garbage
     (say, a gather index) can fail a model that is fine. This is what the probe runs, too.
     """
-    modes = [True, False] if delegates is None else [delegates]
-    for use in modes:
-        try:
-            interp = make_interpreter(data, num_threads=num_threads, backend=backend, default_delegates=use)
-            _invoke_on_zeros(interp)
-            for d in interp.get_output_details():
-                interp.get_tensor(d["index"])
-            return interp
-        except ModelLoadError as err:
-            text = str(err).replace("<bytes>", label)
-            if use and delegates is None and _is_delegate_failure(err):
-                continue
-            raise ModelLoadError(text) from None
-        except (ValueError, RuntimeError) as err:
-            if use and delegates is None and _is_delegate_failure(err):
-                continue
-            first = " ".join(str(err).split())[:240]
-            raise ModelLoadError(f"{label}: the model fails on a first run with zero input: {first}") from None
-    raise ModelLoadError(f"{label}: the model cannot run with or without XNNPACK")  # pragma: no cover
+    return open_tflite(data, threads=num_threads, backend=backend, default_delegates=delegates, check_run=True,
+                       label=label)
 
 
-def load_interpreter(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
-                     backend: str | Backend | None = None, probe: bool = True,
-                     fill: dict[str, list[float]] | None = None):
-    """An interpreter for ``data``, after the structural checks and (by default) the probe.
+def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
+                 backend: str | Backend | None = None, probe: bool = True,
+                 fill: dict[str, list[float]] | None = None) -> TFLiteSession:
+    """A session for ``data``, after the structural checks and (by default) the probe.
 
     ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe."""
     check_structure(data, label)

@@ -1,81 +1,29 @@
-"""Interpreter discovery, in one place: ai_edge_litert, then tflite_runtime, then tensorflow.lite.
+"""The TFLite engine: interpreter discovery and a typed session over tflite_interp.RawSession.
 
 ai-edge-litert is the maintained successor of tflite-runtime and the default.
 tflite-runtime 2.14 is kept for old devices (armv7l, numpy<2). tf.lite works but
 imports all of TensorFlow, so it is the last resort.
 
 Example:
-    >>> from edgekit.engine.tflite import make_interpreter
-    >>> interp = make_interpreter("model.tflite", num_threads=2)   # doctest: +SKIP
-    >>> interp.backend                                              # doctest: +SKIP
-    Backend(name='ai-edge-litert', version='2.3.0')
+    >>> from edgekit.engine.tflite import open_trusted
+    >>> s = open_trusted("model.tflite", threads=2)      # doctest: +SKIP
+    >>> s.engine, [t.name for t in s.inputs]              # doctest: +SKIP
+    ('ai-edge-litert 2.3.0', ['image'])
 """
 
 from __future__ import annotations
 
-import importlib
-import importlib.metadata
 import re
-from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
-from ..errors import MissingDependencyError, ModelLoadError, UsageError
+from ..errors import InferenceError, MissingDependencyError, ModelLoadError, UsageError
+from ..manifest import TensorSpec
+from . import tflite_interp
+from .session import Feeds, Op
+from .tflite_interp import INTERPRETER_ERRORS, Backend, is_delegate_failure
 
-# (edgekit name, module holding Interpreter, distribution name for the version)
-_CANDIDATES = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow", "tensorflow.lite", "tensorflow-cpu"),
-)
-BACKEND_NAMES = tuple(c[0] for c in _CANDIDATES)
-
-
-@dataclass(frozen=True)
-class Backend:
-    """An importable interpreter package."""
-
-    name: str
-    version: str
-    module: Any
-
-    def __repr__(self) -> str:  # the module object is noise in logs
-        return f"Backend(name={self.name!r}, version={self.version!r})"
-
-    @property
-    def interpreter_class(self):
-        return self.module.Interpreter
-
-    @property
-    def op_resolver_type(self):
-        """The OpResolverType enum (tf.lite keeps it under experimental)."""
-        mod = self.module
-        return getattr(mod, "OpResolverType", None) or mod.experimental.OpResolverType
-
-
-def _version(dist: str, module: Any) -> str:
-    for name in (dist, "tensorflow", "tensorflow-cpu"):
-        try:
-            return importlib.metadata.version(name)
-        except importlib.metadata.PackageNotFoundError:
-            continue
-    return str(getattr(module, "__version__", "unknown"))
-
-
-def _try_import(name: str, modname: str, dist: str) -> Backend | None:
-    try:
-        if modname == "tensorflow.lite":  # a lazy attribute of tensorflow, not an importable module
-            import os
-
-            os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-            module = importlib.import_module("tensorflow").lite
-        else:
-            module = importlib.import_module(modname)
-    except Exception:  # ImportError, or numpy ABI errors from old wheels
-        return None
-    return Backend(name, _version(dist, module), module)
-
-
+BACKEND_NAMES = tflite_interp.BACKEND_NAMES
 _cache: dict[str, Backend | None] = {}
 
 
@@ -86,11 +34,11 @@ def get_backend(name: str | None = None) -> Backend:
     """
     if name is not None and name not in BACKEND_NAMES:
         raise UsageError(f"unknown interpreter {name!r}; choose one of {', '.join(BACKEND_NAMES)}")
-    for cand, modname, dist in _CANDIDATES:
+    for cand in BACKEND_NAMES:
         if name is not None and cand != name:
             continue
         if cand not in _cache:
-            _cache[cand] = _try_import(cand, modname, dist)
+            _cache[cand] = tflite_interp.try_import(cand)[0]
         if _cache[cand] is not None:
             return _cache[cand]
     if name is not None:
@@ -104,7 +52,7 @@ def get_backend(name: str | None = None) -> Backend:
 def available_backends() -> list[Backend]:
     """All interpreter packages that import here, in preference order."""
     found = []
-    for cand, _, _ in _CANDIDATES:
+    for cand in BACKEND_NAMES:
         try:
             found.append(get_backend(cand))
         except MissingDependencyError:
@@ -112,71 +60,125 @@ def available_backends() -> list[Backend]:
     return found
 
 
-def _is_delegate_failure(err: Exception) -> bool:
-    text = str(err)
-    return "delegate" in text.lower() or "XNNPack" in text
+def _failed(label: str, err: Exception) -> InferenceError:
+    text = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())[:200]
+    return InferenceError(f"{label}: the interpreter failed: {text}")
 
 
-def make_interpreter(
-    model: str | Path | bytes,
-    *,
-    num_threads: int | None = None,
-    backend: str | Backend | None = None,
-    default_delegates: bool | None = None,
-    verify: bool = True,
-):
-    """Create and allocate an interpreter for a model path or model bytes.
+class TFLiteSession:
+    """One allocated TFLite interpreter behind the session protocol (engine/session.py)."""
 
-    ``default_delegates=None`` tries XNNPACK first and retries without it when
-    XNNPACK cannot prepare the graph (sparse int8 models do this). XNNPACK prepares
-    lazily, so with ``verify`` (the default) one invoke on zeros proves the choice;
-    pass ``verify=False`` where that first invoke must stay unmeasured. The chosen
-    backend and delegate mode are attached as ``interp.backend`` and
-    ``interp.edgekit_default_delegates``.
+    def __init__(self, raw: tflite_interp.RawSession, label: str):
+        self.raw, self.label = raw, label
+        self.backend: Backend = raw.backend
+        self.engine = f"{raw.backend.name} {raw.backend.version}"
+        self.default_delegates = raw.default_delegates
+        self._specs()
+
+    def _specs(self) -> None:
+        in_names, out_names = self.raw.signature_names()
+        self.inputs: list[TensorSpec] = [TensorSpec.from_detail(d, in_names.get(int(d["index"])))
+                                         for d in self.raw.input_details]
+        self.outputs: list[TensorSpec] = [TensorSpec.from_detail(d, out_names.get(int(d["index"])))
+                                          for d in self.raw.output_details]
+        self._pos = {t.name: i for i, t in enumerate(self.inputs)}
+        self._pos.update({t.tensor: i for i, t in enumerate(self.inputs) if t.tensor})
+
+    def _ordered(self, feeds: Feeds) -> Sequence[Any]:
+        if not isinstance(feeds, dict):
+            return feeds
+        out: list[Any] = [None] * len(self.inputs)
+        for name, x in feeds.items():
+            if name not in self._pos:
+                raise UsageError(f"{self.label}: no input named {name!r}; it has "
+                                 f"{', '.join(t.name for t in self.inputs)}")
+            out[self._pos[name]] = x
+        missing = [t.name for t, x in zip(self.inputs, out) if x is None]
+        if missing:
+            raise UsageError(f"{self.label}: no data for input(s) {', '.join(missing)}")
+        return out
+
+    # Only the interpreter's own calls are inside the try: a bug in edgekit is not an inference error.
+    def run(self, feeds: Feeds) -> list[Any]:
+        try:
+            return self.raw.run(self._ordered(feeds))
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
+    def set_inputs(self, feeds: Feeds) -> None:
+        try:
+            self.raw.set_inputs(self._ordered(feeds))
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
+    def invoke(self) -> None:
+        try:
+            self.raw.invoke()
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
+    def get_outputs(self) -> list[Any]:
+        try:
+            return self.raw.get_outputs()
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
+    def resize(self, shapes: Sequence[Sequence[int]]) -> None:
+        try:
+            self.raw.resize(shapes)
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+        self._specs()
+
+    def current_shapes(self) -> list[tuple[int, ...]]:
+        """The input shapes the interpreter is allocated for now (a dynamic batch reads as 1 until resized)."""
+        return [tuple(int(v) for v in d["shape"]) for d in self.raw.input_details]
+
+    def ops(self) -> list[Op]:
+        return [Op(o["name"], tuple(o["inputs"]), tuple(o["outputs"])) for o in self.raw.ops()]
+
+    def close(self) -> None:
+        self.raw.close()
+
+    def __enter__(self) -> "TFLiteSession":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def open_tflite(model: str | Path | bytes, *, threads: int | None = None, backend: str | Backend | None = None,
+                default_delegates: bool | None = None, verify: bool = True, check_run: bool = False,
+                label: str | None = None) -> TFLiteSession:
+    """Create and allocate an interpreter; failures become one ModelLoadError (with the fix, when known).
+
+    ``default_delegates=None`` tries XNNPACK first and retries without it when XNNPACK cannot prepare
+    the graph (tflite_interp.open_raw, where the retry is written once).
     """
     be = backend if isinstance(backend, Backend) else get_backend(backend)
-    if num_threads is not None and num_threads < 1:
-        raise UsageError(f"num_threads must be at least 1, got {num_threads}")
-    kwargs: dict[str, Any] = {"num_threads": num_threads}
-    if isinstance(model, (bytes, bytearray, memoryview)):
-        kwargs["model_content"] = bytes(model)
-        label = "<bytes>"
-    else:
-        kwargs["model_path"] = str(model)
-        label = str(model)
-
-    def create(use_default: bool):
-        opts = dict(kwargs)
-        if not use_default:
-            opts["experimental_op_resolver_type"] = be.op_resolver_type.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        interp = be.interpreter_class(**opts)
-        interp.allocate_tensors()
-        if verify and use_default and default_delegates is None:
-            _invoke_on_zeros(interp)
-        interp.backend = be
-        interp.edgekit_default_delegates = use_default
-        return interp
-
-    use_default = default_delegates is not False
+    if threads is not None and threads < 1:
+        raise UsageError(f"num_threads must be at least 1, got {threads}")
+    if label is None:
+        label = "<bytes>" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
     try:
-        try:
-            return create(use_default)
-        except (ValueError, RuntimeError) as err:
-            if default_delegates is not None or not _is_delegate_failure(err):
-                raise
-            return create(False)  # XNNPACK could not prepare the graph: run it on the builtin kernels
-    except (ValueError, RuntimeError) as err:
+        raw = tflite_interp.open_raw(be, model, threads=threads, default_delegates=default_delegates,
+                                     verify=verify, check_run=check_run)
+    except INTERPRETER_ERRORS as err:
+        if getattr(err, "stage", "load") == "run":
+            first = " ".join(str(err).split())[:240]
+            raise ModelLoadError(f"{label}: the model fails on a first run with zero input: {first}") from None
         reason = _first_line(err) + _load_hint(err)
         raise ModelLoadError(f"{label}: {be.name} cannot load this model: {reason}") from None
+    return TFLiteSession(raw, label)
 
 
-def _invoke_on_zeros(interp) -> None:
-    """One invoke on explicit zeros (allocated input memory is not zeroed: gathers by it can fail)."""
-    import numpy as np
+def open_trusted(model: str | Path | bytes, *, threads: int | None = None, backend: str | Backend | None = None,
+                 default_delegates: bool | None = None, verify: bool = True) -> TFLiteSession:
+    """A session for a file edgekit itself just wrote (a conversion's output): no load probe.
 
-    for d in interp.get_input_details():
-        interp.set_tensor(d["index"], np.zeros(d["shape"], d["dtype"]))
-    interp.invoke()
+    Untrusted files go through ``engine.open_model`` (structure check and the crash probe first).
+    """
+    return open_tflite(model, threads=threads, backend=backend, default_delegates=default_delegates, verify=verify)
 
 
 # An interpreter older than the converter refuses newer op versions with
@@ -197,3 +199,7 @@ def _first_line(err: Exception) -> str:
     lines = [ln.strip() for ln in text.splitlines() if ln.strip()]
     # TFLite puts the useful part (the op, the version) in the first line or two.
     return " ".join(lines[:2])[:300] if lines else type(err).__name__
+
+
+__all__ = ["BACKEND_NAMES", "Backend", "TFLiteSession", "available_backends", "get_backend", "is_delegate_failure",
+           "open_tflite", "open_trusted"]

@@ -2,9 +2,11 @@
 
 Standalone on purpose: it needs only the stdlib, numpy, an interpreter package
 (ai_edge_litert, tflite_runtime or tensorflow) and optionally psutil, so the same
-script runs on a device that has no edgekit. Over SSH the parent pipes it, with
-machine.py, memory.py and edgekit/quant.py bundled in front (see ``bundle_source()``),
-to ``python3 - CONFIG_JSON``.
+script runs on a device that has no edgekit. It reaches the model through the engine's
+standalone layer, edgekit/engine/tflite_interp.py (the one place that calls an interpreter:
+package discovery and the XNNPACK retry are written there once). Over SSH the parent pipes
+it, with machine.py, memory.py, edgekit/quant.py and tflite_interp.py bundled in front (see
+``bundle_source()``), to ``python3 - CONFIG_JSON``.
 
 Protocol: one JSON config as argv[1]; ``EDGEKIT-PID <pid>`` first on stderr (the process
 group to kill on a timeout or Ctrl-C, also on a remote device), then progress lines
@@ -23,6 +25,7 @@ Example (locally, without the CLI):
 from __future__ import annotations
 
 import importlib
+import importlib.util
 import json
 import os
 import re
@@ -51,12 +54,6 @@ ERROR_EXIT = 3
 TEST_HOOK_HANG = "test_hook_hang_at"
 MB = float(2**20)
 
-# (name, module, distribution) in the order edgekit prefers them.
-_PACKAGES = (
-    ("ai-edge-litert", "ai_edge_litert.interpreter", "ai-edge-litert"),
-    ("tflite-runtime", "tflite_runtime.interpreter", "tflite-runtime"),
-    ("tensorflow", "tensorflow.lite", "tensorflow"),
-)
 PER_OP_UNAVAILABLE = (
     "the Python interpreter packages (ai-edge-litert, tflite-runtime, tf.lite) expose no op profiler; "
     "use --adb with LiteRT's benchmark_model for per-op timings"
@@ -73,26 +70,32 @@ def _mb(value):
     return None if value is None else round(value / MB, 3)
 
 
-def _quant():
-    """edgekit/quant.py (numpy-only), imported only once numpy is known to be there.
+def _sibling(name: str, relpath: str):
+    """An edgekit module this script may run without its package: ``quant`` (edgekit/quant.py, numpy
+    only: imported once numpy is known to be there) or ``tflite_interp`` (edgekit/engine/tflite_interp.py).
 
-    In the package it is ``edgekit.quant``; piped over SSH it was bundled into
-    sys.modules as ``quant``; run as a script it is read from ``../quant.py``.
+    In the package it is imported normally; piped over SSH it was bundled into sys.modules
+    under ``name``; run as a script it is read from ``relpath`` under edgekit/.
     """
     if __package__:
-        from .. import quant
-
-        return quant
-    if "quant" in sys.modules:
-        return sys.modules["quant"]
-    import importlib.util
-
-    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "quant.py")
-    spec = importlib.util.spec_from_file_location("quant", path)
+        return importlib.import_module({"quant": "..quant", "tflite_interp": "..engine.tflite_interp"}[name],
+                                       __package__)
+    if name in sys.modules:
+        return sys.modules[name]
+    path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), relpath)
+    spec = importlib.util.spec_from_file_location(name, path)
     mod = importlib.util.module_from_spec(spec)
+    sys.modules[name] = mod  # before exec: dataclasses and friends look the module up
     spec.loader.exec_module(mod)
-    sys.modules["quant"] = mod
     return mod
+
+
+def _quant():
+    return _sibling("quant", "quant.py")
+
+
+def _interp():
+    return _sibling("tflite_interp", os.path.join("engine", "tflite_interp.py"))
 
 
 def _hang_if(cfg: dict, point: str) -> None:
@@ -108,67 +111,26 @@ def custom_op_name(text: str) -> str | None:
 
 
 def import_interpreter(wanted: str | None):
-    """(Interpreter class, OpResolverType or None, package name, version)."""
-    from importlib import metadata
-
-    tried = []
-    for name, modname, dist in _PACKAGES:
-        if wanted and name != wanted:
-            continue
-        try:
-            if modname == "tensorflow.lite":  # a lazy attribute of tensorflow, not an importable module
-                os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-                mod = importlib.import_module("tensorflow").lite
-            else:
-                mod = importlib.import_module(modname)
-        except Exception as err:  # ImportError, or a numpy ABI mismatch in old wheels
-            tried.append(f"{name} ({type(err).__name__})")
-            continue
-        version = None
-        for d in (dist, "tensorflow-cpu") if name == "tensorflow" else (dist,):
-            try:
-                version = metadata.version(d)
-                break
-            except metadata.PackageNotFoundError:
-                pass
-        version = version or str(getattr(mod, "__version__", "unknown"))
-        experimental = getattr(mod, "experimental", None)  # tf.lite keeps the enum there
-        resolver = getattr(mod, "OpResolverType", None) or getattr(experimental, "OpResolverType", None)
-        return mod.Interpreter, resolver, name, version
-    raise ChildError(
-        "missing_dependency",
-        f"no interpreter package on {sys.executable} (tried {', '.join(tried) or wanted}); "
-        "pip install numpy ai-edge-litert (tflite-runtime on armv7l)",
-    )
+    """The interpreter package (tflite_interp.Backend): ``wanted``, else the first one installed."""
+    try:
+        return _interp().import_backend(wanted)
+    except ImportError as err:
+        raise ChildError("missing_dependency", f"{err} on {sys.executable}; "
+                         "pip install numpy ai-edge-litert (tflite-runtime on armv7l)") from None
 
 
-def load_model(cls, resolver, path: str, threads: int):
-    """Create and allocate; retry without default delegates when XNNPACK cannot prepare the graph."""
-    last = None
-    for default_delegates in (True, False):
-        kwargs = {"model_path": path, "num_threads": threads}
-        if not default_delegates:
-            if resolver is None:
-                break
-            kwargs["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
-        try:
-            t0 = time.perf_counter()
-            interp = cls(**kwargs)
-            t1 = time.perf_counter()
-            interp.allocate_tensors()
-            t2 = time.perf_counter()
-        except (ValueError, RuntimeError) as err:
-            last = err
-            text = str(err)
-            custom = custom_op_name(text)
-            if custom:
-                raise ChildError("custom_op", f"unresolved custom op {custom}") from None
-            if default_delegates and ("delegate" in text.lower() or "XNNPack" in text):
-                continue
-            break
-        return interp, {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3}, default_delegates
-    first = " ".join(ln.strip() for ln in str(last).splitlines()[:2] if ln.strip())[:300]
-    raise ChildError("load", f"the interpreter cannot load this model: {first}")
+def load_model(backend, path: str, threads: int):
+    """A raw session, allocated; without default delegates when XNNPACK cannot prepare the graph.
+    The first invoke stays unmeasured here (verify=False): it is timed as first_inference_ms."""
+    ti = _interp()
+    try:
+        return ti.open_raw(backend, path, threads=threads, verify=False)
+    except ti.INTERPRETER_ERRORS as err:
+        custom = custom_op_name(str(err))
+        if custom:
+            raise ChildError("custom_op", f"unresolved custom op {custom}") from None
+        first = " ".join(ln.strip() for ln in str(err).splitlines()[:2] if ln.strip())[:300]
+        raise ChildError("load", f"the interpreter cannot load this model: {first}") from None
 
 
 def _shape(detail) -> tuple[int, ...]:
@@ -272,28 +234,28 @@ def measure(cfg: dict) -> dict:
         except ImportError:
             raise ChildError("missing_dependency",
                              f"numpy is not installed for {sys.executable}; pip install numpy") from None
-        cls, resolver, package, version = import_interpreter(cfg.get("backend"))
+        backend = import_interpreter(cfg.get("backend"))
         baseline = memory.rss_bytes()
         model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
         _hang_if(cfg, "load")
-        interp, load_times, default_delegates = load_model(cls, resolver, model, threads)
+        session = load_model(backend, model, threads)
         after_load = memory.rss_bytes()
-        details = interp.get_input_details()
+        details = session.input_details
         inputs = make_inputs(np, details, cfg.get("input", {}))
         n_samples = max(len(s) for s in inputs)
 
         def feed(i):
-            for d, samples in zip(details, inputs):
-                interp.set_tensor(d["index"], samples[i % len(samples)])
+            session.set_inputs([samples[i % len(samples)] for samples in inputs])
 
+        invoke = session.invoke
         feed(0)
         t0 = time.perf_counter()
-        interp.invoke()
+        invoke()
         first_ms = (time.perf_counter() - t0) * 1e3
         for i in range(warmup):
             if n_samples > 1:
                 feed(i)
-            interp.invoke()
+            invoke()
             progress.step("warmup", i + 1, warmup)
         # The arena is allocated by now: sample sparsely so the sampler cannot slow the timed runs.
         sampler.new_phase(float(cfg.get("runs_sample_interval_ms", 20.0)) / 1e3)
@@ -305,13 +267,14 @@ def measure(cfg: dict) -> dict:
             if n_samples > 1:
                 feed(i)
             t0 = clock()
-            interp.invoke()
+            invoke()
             samples_ns[i] = clock() - t0
             progress.step("runs", i + 1, runs)
         wall_s = time.perf_counter() - wall0
         uss_pss = memory.uss_pss_bytes()
     return {
-        "interpreter": {"package": package, "version": version, "default_delegates": default_delegates},
+        "interpreter": {"package": backend.name, "version": backend.version,
+                        "default_delegates": session.default_delegates},
         "threads": threads,
         "inputs": [
             {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
@@ -319,7 +282,7 @@ def measure(cfg: dict) -> dict:
             for d, s in zip(details, inputs)
         ],
         "timing": {
-            **{k: round(v, 4) for k, v in load_times.items()},
+            **{k: round(v, 4) for k, v in session.times.items()},
             "first_inference_ms": round(first_ms, 4),
             "warmup": warmup,
             "runs": runs,

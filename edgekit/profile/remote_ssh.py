@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from .. import quant, waiting
+from ..engine import tflite_interp
 from ..errors import EdgekitError, RemoteError
 from ..fsutil import sha256_file
 from . import child, machine, memory
@@ -65,12 +66,12 @@ class SSHOptions:
 
 
 def bundle_source() -> str:
-    """child.py with machine.py, memory.py and edgekit/quant.py registered in sys.modules ahead of it:
-    one script for stdin. quant.py needs numpy: when the device lacks it, the bundle skips it and
-    the child reports the missing numpy itself."""
+    """child.py with machine.py, memory.py, edgekit/quant.py and edgekit/engine/tflite_interp.py registered
+    in sys.modules ahead of it: one script for stdin. quant.py needs numpy: when the device lacks it, the
+    bundle skips it and the child reports the missing numpy itself."""
     future = "from __future__ import annotations\n"  # must stay the first statement of the script
     parts = [future, "import sys as _sys, types as _types\n"]
-    for mod in (machine, memory, quant):
+    for mod in (machine, memory, quant, tflite_interp):
         name = mod.__name__.rsplit(".", 1)[-1]
         src = Path(mod.__file__).read_text(encoding="utf-8")
         run = f"exec(compile({src!r}, {name + '.py'!r}, 'exec'), _m.__dict__)\n"

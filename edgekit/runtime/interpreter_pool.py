@@ -1,11 +1,11 @@
-"""The bare inference step behind EdgeModel: quantize, set_tensor, invoke, get_tensor, dequantize.
+"""The bare inference step behind EdgeModel: quantize, run an engine session, dequantize.
 
-Only the interpreter's own errors (RuntimeError, ValueError from set_tensor, invoke,
-get_tensor, resize, allocate) become InferenceError; anything else is a bug and propagates.
+Models are reached only through the engine (edgekit.engine): its sessions raise InferenceError
+for the interpreter's own failures; anything else is a bug and propagates.
 
-A ``Runner`` owns a pool of interpreters for one model file. ``run`` takes a free one,
+A ``Runner`` owns a pool of sessions for one model file. ``run`` takes a free one,
 so ``pool_size`` threads run in parallel and further callers wait; with the default
-pool of one that is a plain lock. Interpreters are never shared between threads at the
+pool of one that is a plain lock. Sessions are never shared between threads at the
 same time: TFLite interpreters are not thread-safe.
 
 Example:
@@ -22,47 +22,35 @@ from typing import Any
 
 import numpy as np
 
+from ..engine.safeload import load_session, open_checked, probe_spec, verdict
 from ..errors import InferenceError, InputValidationError, UsageError
-from ..manifest import TensorSpec, tensor_specs
+from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
-from ..engine.safeload import load_interpreter, open_checked, probe_spec, verdict
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
 _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}
 
 
 class _Slot:
-    __slots__ = ("interp", "shape")
+    __slots__ = ("session", "shape")
 
-    def __init__(self, interp, shape):
-        self.interp = interp
-        self.shape = shape  # the input shape the interpreter is currently allocated for
+    def __init__(self, session, shape):
+        self.session = session
+        self.shape = shape  # the input shape the session is currently allocated for
 
 
-def _produced_by_softmax(interp, index: int) -> bool:
-    try:
-        ops = [op for op in interp._get_ops_details() if op["op_name"] != "DELEGATE"]
-    except Exception:  # private API: absent in some builds, then the caller decides without it
-        return False
-    producer = {int(t): op for op in ops for t in op["outputs"]}
+def _produced_by_softmax(session, index: int) -> bool:
+    producer = {t: op for op in session.ops() for t in op.outputs}
     for _ in range(8):
         op = producer.get(index)
         if op is None:
             return False
-        if op["op_name"] == "SOFTMAX":
+        if op.name == "SOFTMAX":
             return True
-        if op["op_name"] not in _PASS_THROUGH or not len(op["inputs"]):
+        if op.name not in _PASS_THROUGH or not op.inputs:
             return False
-        index = int(op["inputs"][0])
+        index = op.inputs[0]
     return False
-
-
-_INTERPRETER_ERRORS = (RuntimeError, ValueError)  # what TFLite interpreters raise; anything else is a bug
-
-
-def _interpreter_failed(label: str, err: Exception) -> InferenceError:
-    text = "; ".join(ln.strip() for ln in str(err).splitlines() if ln.strip())[:200]
-    return InferenceError(f"{label}: the interpreter failed: {text}")
 
 
 class Runner:
@@ -78,39 +66,36 @@ class Runner:
                  probe_fill: dict[str, list[float]] | None = None):
         if pool_size < 1:
             raise UsageError(f"pool_size must be at least 1, got {pool_size}")
-        first = load_interpreter(data, label=label, num_threads=num_threads, backend=backend, probe=probe,
-                                 fill=probe_fill)
+        first = load_session(data, label=label, num_threads=num_threads, backend=backend, probe=probe,
+                             fill=probe_fill)
         # The bytes are checked and the delegate choice is made: the rest of the pool loads the same way
-        # (no second structure check, sha256 or verdict lookup per interpreter).
-        interps = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
-                                          delegates=first.edgekit_default_delegates) for _ in range(pool_size - 1)]
-        ins, outs = tensor_specs(first)
+        # (no second structure check, sha256 or verdict lookup per session).
+        sessions = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
+                                           delegates=first.default_delegates) for _ in range(pool_size - 1)]
+        ins, outs = first.inputs, first.outputs
         self.label = label
-        self.backend = getattr(first, "backend", None)
+        self.backend = first.backend
         self.inputs: list[TensorSpec] = ins
         self.outputs: list[TensorSpec] = outs
         self.input: TensorSpec = ins[0]  # the first input (single-input callers)
         self.sample_shape = tuple(int(d) for d in self.input.shape[1:])
         self.fixed_batch = int(self.input.shape[0]) if self.input.shape and self.input.shape[0] > 0 else None
-        self._in_index = [t.index for t in ins]
-        self._out_index = [t.index for t in outs]
         self._quantizers = [Quantizer(t.scale, t.zero_point, t.dtype) if t.quantized else None for t in ins]
         self._q0 = self._quantizers[0]
         self._in_dtypes = [np.dtype(t.dtype) for t in ins]
         self._deq = [Dequantizer(o.scale, o.zero_point, o.dtype) if o.quantized else None for o in outs]
-        self.probability = [_produced_by_softmax(first, i) for i in self._out_index]
-        by_index = {int(d["index"]): tuple(int(v) for v in d["shape"]) for d in first.get_input_details()}
-        start = tuple(by_index[i] for i in self._in_index)
+        self.probability = [_produced_by_softmax(first, o.index) for o in outs]
+        start = tuple(first.current_shapes())
         self._free: queue.SimpleQueue = queue.SimpleQueue()
-        for interp in interps:
-            self._free.put(_Slot(interp, start))
+        for session in sessions:
+            self._free.put(_Slot(session, start))
         self.pool_size = pool_size
         # New input shapes are probed in a subprocess before any interpreter here is resized to them.
         self._probe = probe
         self._data = data if probe else None
         self._threads = num_threads
         self._fill = probe_fill
-        self._delegates = bool(getattr(first, "edgekit_default_delegates", True))
+        self._delegates = first.default_delegates
         self._probed = {start}
         self._probe_lock = threading.Lock()
 
@@ -172,7 +157,6 @@ class Runner:
         return outs, qs, raw
 
     def _invoke(self, slot: _Slot, xs: list[np.ndarray], shapes: tuple) -> list[np.ndarray]:
-        interp = slot.interp
         if shapes != slot.shape:
             if self.fixed_batch is not None and slot.shape is not None and all(
                     s[1:] == o[1:] for s, o in zip(shapes, slot.shape)):
@@ -180,14 +164,7 @@ class Runner:
             if shapes not in self._probed:
                 self._probe_shapes(shapes)
             self._resize(slot, shapes)
-        # Only the interpreter's own calls are inside the try: a bug in edgekit is not an inference error.
-        try:
-            for i, x in zip(self._in_index, xs):
-                interp.set_tensor(i, x)
-            interp.invoke()
-            return [interp.get_tensor(i) for i in self._out_index]
-        except _INTERPRETER_ERRORS as err:
-            raise _interpreter_failed(self.label, err) from None
+        return slot.session.run(xs)
 
     def _probe_shapes(self, shapes: tuple) -> None:
         """Run the crash probe on a shape no interpreter here has run (once per shape; cached on disk)."""
@@ -204,24 +181,19 @@ class Runner:
             self._probed.add(shapes)
 
     def _resize(self, slot: _Slot, shapes: tuple) -> None:
-        """Resize and allocate; on failure put the interpreter back, so ``slot.shape`` stays the truth."""
-        interp, old = slot.interp, slot.shape
-        slot.shape = None  # unknown until allocate_tensors succeeds: the next call resizes again
+        """Resize and allocate; on failure put the session back, so ``slot.shape`` stays the truth."""
+        session, old = slot.session, slot.shape
+        slot.shape = None  # unknown until the resize succeeds: the next call resizes again
         try:
-            for i, s, o in zip(self._in_index, shapes, old or [None] * len(shapes)):
-                if s != o:
-                    interp.resize_tensor_input(i, list(s))
-            interp.allocate_tensors()
-        except _INTERPRETER_ERRORS as err:
+            session.resize(shapes)
+        except InferenceError:
             if old is not None:
                 try:
-                    for i, o in zip(self._in_index, old):
-                        interp.resize_tensor_input(i, list(o))
-                    interp.allocate_tensors()
+                    session.resize(old)
                     slot.shape = old
-                except _INTERPRETER_ERRORS:
+                except InferenceError:
                     pass
-            raise _interpreter_failed(self.label, err) from None
+            raise
         slot.shape = shapes
 
     def _invoke_in_chunks(self, slot: _Slot, xs: list[np.ndarray]) -> list[np.ndarray]:
@@ -230,16 +202,8 @@ class Runner:
         if n % b:
             raise InputValidationError(f"{self.label}: the model takes batches of exactly {b}; "
                                        f"got {n} samples")
-        interp = slot.interp
-        parts: list[list[np.ndarray]] = []
-        try:
-            for start in range(0, n, b):
-                for i, x in zip(self._in_index, xs):
-                    interp.set_tensor(i, x[start:start + b])
-                interp.invoke()
-                parts.append([interp.get_tensor(i) for i in self._out_index])
-        except _INTERPRETER_ERRORS as err:
-            raise _interpreter_failed(self.label, err) from None
+        run = slot.session.run
+        parts = [run([x[start:start + b] for x in xs]) for start in range(0, n, b)]
         return [np.concatenate(cols) for cols in zip(*parts)]
 
     def describe(self) -> dict[str, Any]:

@@ -168,17 +168,6 @@ class EdgeModel:
         self.manifest = Manifest.find(self.path)
         return _verify(data, self.manifest, label, self.policy)
 
-    # ---- [store hooks] (edgekit.store) -------------------------------------
-    @classmethod
-    def from_store(cls, store: str | Path, **kwargs: Any):
-        """Serve a device store's active version, following activations between calls (edgekit.store).
-
-        Example: ``EdgeModel.from_store("/var/lib/app/models").predict(x)``
-        """
-        from ..store.served import ServedModel
-
-        return ServedModel(store, **kwargs)
-
     def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:
         fallback_ok = self.policy.on_load == "fallback" and self.fallback is not None
         if kind != "load":  # a security event: said loudly whatever the policy does next

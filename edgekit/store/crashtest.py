@@ -109,12 +109,12 @@ def timed_write(root: Path, models: list[Path], op: str, i: int) -> float:
 
 
 def serve_one(root: Path) -> str:
-    """EdgeModel.from_store on the store and one predict; returns the sha256 it served."""
+    """``edgekit.store.serve`` on the store and one predict; returns the sha256 it served."""
     import numpy as np
 
-    from ..runtime import EdgeModel
+    from .served import serve
 
-    with EdgeModel.from_store(root, reference_rate=0) as m:
+    with serve(root, reference_rate=0) as m:
         shape = (1,) + tuple(max(d, 1) for d in m.model.runner.sample_shape)
         m.predict(np.zeros(shape, np.float32))
         return m.sha256
@@ -125,7 +125,7 @@ def run(root: str | Path, models: list[str | Path], *, count: int, seed: int = 0
         ) -> dict[str, Any]:
     """``count`` injections: first one at every (op, step), the rest at random ops and moments.
 
-    serve(root) -> sha256: called after each injection too (e.g. serve_one: EdgeModel.from_store).
+    serve(root) -> sha256: called after each injection too (e.g. serve_one).
     Run it in a small process (``python -m edgekit.store.crashtest``): forking a process that holds
     TensorFlow costs far more than the write being tested.
     Returns counts and the first problems seen.
@@ -183,7 +183,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--root", required=True)
     ap.add_argument("--count", type=int, default=100)
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--serve", action="store_true", help="EdgeModel.from_store and one predict after each")
+    ap.add_argument("--serve", action="store_true", help="edgekit.store.serve and one predict after each")
     a = ap.parse_args(argv)
     stats = run(a.root, a.models, count=a.count, seed=a.seed, serve=serve_one if a.serve else None)
     print(json.dumps(stats))

@@ -1,4 +1,6 @@
-"""The object behind ``EdgeModel.from_store``: serves the store's active version and follows the store.
+"""``serve(STORE)``: serves the store's active version through EdgeModel and follows the store.
+
+The store serves the runtime, never the other way round: edgekit.runtime knows nothing of stores.
 
 Between calls (never in the middle of one) it checks the index with one ``stat``; when the active
 version or the candidate changed, it loads the new models first and swaps them in under a lock, so
@@ -14,8 +16,8 @@ a call already running finishes on the model it started with. On live calls it a
   deploy or promotion: a version restored by a rollback is not rolled back further by itself).
 
 Example:
-    >>> from edgekit.runtime import EdgeModel
-    >>> model = EdgeModel.from_store("/var/lib/app/models")       # doctest: +SKIP
+    >>> from edgekit.store import serve
+    >>> model = serve("/var/lib/app/models")                       # doctest: +SKIP
     >>> model.predict(x).label, model.sha256[:12]                  # doctest: +SKIP
     ('7', '3f0c9a1b2d4e')
 """
@@ -130,7 +132,7 @@ class ServedModel:
         self.reference_rate = reference_rate
         self.rules = rollback or RollbackRules()
         if "shadow" in load_kwargs or "reference" in load_kwargs:
-            raise UsageError("from_store picks the shadow reference itself (the previous good version); "
+            raise UsageError("serve() picks the shadow reference itself (the previous good version); "
                              "set reference_rate= instead of shadow=/reference=")
         self.load_kwargs = load_kwargs
         self.policy: Policy = load_kwargs.pop("policy", None) or Policy()
@@ -389,3 +391,14 @@ def _strict(policy: Policy) -> Policy:
 def _candidate_policy(policy: Policy) -> Policy:
     """A candidate's failures are canary figures: it raises (counted as errors) and lets OOD through (counted)."""
     return dataclasses.replace(_strict(policy), on_ood="allow", on_latency="allow")
+
+
+def serve(root: str | Path, **kwargs: Any) -> ServedModel:
+    """Serve a device store's active version, following activations between calls.
+
+    Keywords as ``ServedModel`` (trusted_keys, poll_s, canary_wait, reference_rate, rollback) and,
+    for each loaded version, ``EdgeModel.load`` (policy, num_threads, ...).
+
+    Example: ``serve("/var/lib/app/models").predict(x)``
+    """
+    return ServedModel(root, **kwargs)

@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 
 import edgekit
-from edgekit.engine.tflite import make_interpreter
+from edgekit.engine.tflite import open_trusted
+from edgekit.errors import InferenceError
 from edgekit.conversion.evaluate import run_tflite
 from edgekit.manifest import SCHEMA, Manifest
 
@@ -108,12 +109,12 @@ def test_sparse_int8_model_loads_and_runs(tmp_path, digits_keras, digits):
                         train_data=(digits.x_train, digits.y_train), quiet=True)
     assert r.accuracy.top1_converted > 0.9
     # XNNPACK cannot prepare this sparse int8 graph (FACTS.md); edgekit retries without it
-    with pytest.raises(RuntimeError, match="XNNPack|delegate"):
-        forced = make_interpreter(r.output, default_delegates=True)
+    with pytest.raises(InferenceError, match="XNNPack|delegate"):
+        forced = open_trusted(r.output, default_delegates=True)
         forced.invoke()
-    interp = make_interpreter(r.output)
-    assert interp.edgekit_default_delegates is False and r.manifest.model.xnnpack is False
-    probs = run_tflite(interp, digits.x_test)
+    session = open_trusted(r.output)
+    assert session.default_delegates is False and r.manifest.model.xnnpack is False
+    probs = run_tflite(session, digits.x_test)
     assert np.mean(probs.argmax(1) == digits.y_test) == pytest.approx(r.accuracy.top1_converted)
 
 
@@ -133,19 +134,17 @@ def test_compat_file_loads_in_tflite_runtime_214(tmp_path, digits_keras, digits)
     np.save(tmp_path / "x.npy", digits.x_test[:50])
     code = f"""
 import numpy as np
-from edgekit.engine.tflite import make_interpreter
+from edgekit.engine.tflite import open_trusted
 from edgekit.errors import ModelLoadError
 try:
-    make_interpreter({str(modern.output)!r}, backend="tflite-runtime")
+    open_trusted({str(modern.output)!r}, backend="tflite-runtime")
     print("modern loaded")
 except ModelLoadError as err:
     print("modern refused:", "FULLY_CONNECTED" in str(err))
-i = make_interpreter({str(compat.output)!r}, backend="tflite-runtime")
+s = open_trusted({str(compat.output)!r}, backend="tflite-runtime")
 x = np.load({str(tmp_path / "x.npy")!r})
-inp, out = i.get_input_details()[0], i.get_output_details()[0]
-i.resize_tensor_input(inp["index"], list(x.shape)); i.allocate_tensors()
-i.set_tensor(inp["index"], x); i.invoke()
-np.save({str(tmp_path / "y.npy")!r}, i.get_tensor(out["index"]))
+s.resize([x.shape])
+np.save({str(tmp_path / "y.npy")!r}, s.run([x])[0])
 print("compat ran")
 """
     r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)

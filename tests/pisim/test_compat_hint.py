@@ -25,8 +25,8 @@ def _refusal(code: str) -> str:
 
 
 def test_old_interpreter_refusal_names_the_fix(digits_models):
-    text = _refusal("from edgekit.engine.tflite import make_interpreter; "
-                    f"make_interpreter({str(digits_models('dynamic'))!r}, backend='tflite-runtime')")
+    text = _refusal("from edgekit.engine.tflite import open_trusted; "
+                    f"open_trusted({str(digits_models('dynamic'))!r}, backend='tflite-runtime')")
     assert "tflite-runtime cannot load this model: Didn't find op for builtin opcode 'FULLY_CONNECTED'" in text
     assert FIX in text and "\n" not in text
 

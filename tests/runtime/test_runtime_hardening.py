@@ -122,7 +122,7 @@ class _BuggyInterpreter:
 def test_an_edgekit_bug_is_not_answered_by_the_fallback(int8_path, fp32_path, digits):
     model = EdgeModel.load(int8_path, fallback=fp32_path)
     slot = model.runner._free.get()
-    slot.interp = _BuggyInterpreter(slot.interp)
+    slot.session.raw.interp = _BuggyInterpreter(slot.session.raw.interp)  # the real interpreter inside the engine session
     model.runner._free.put(slot)
     with pytest.raises(TypeError, match="a bug"):
         model.predict(digits.x_test[0])

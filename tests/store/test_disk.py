@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from edgekit.fsutil import sha256_file
-from edgekit.runtime import EdgeModel
+from edgekit.store import serve
 from edgekit.store import ModelStore
 
 
@@ -48,7 +48,7 @@ def test_read_only_store(tmp_path, good, good_int8, digits, cli, mounts):
     assert code == 2
     code, out, _ = cli("status", "--store", store, "--json")
     assert code == 0 and '"verified": true' in out  # readers need no write access, not even the lock
-    with EdgeModel.from_store(store) as served:
+    with serve(store) as served:
         assert served.sha256 == sha256_file(good)
         assert served.predict(digits.x_test[:3]).outputs[0].shape == (3, 10)
 
@@ -67,7 +67,7 @@ def test_full_disk(tmp_path, good, good_int8, digits, cli, mounts):
     assert ModelStore(store).index()["active"]["sha256"] == first
     assert list(st.layout.tmp.iterdir()) == []  # the half-written copy was given back
     assert sorted(p.name for p in st.layout.objects.iterdir()) == [first]
-    with EdgeModel.from_store(store) as served:
+    with serve(store) as served:
         assert served.sha256 == first
         assert served.predict(digits.x_test[:1]).outputs[0].shape == (1, 10)
         with open(store / "ballast2", "wb") as fh:  # now not a byte left

@@ -1,5 +1,5 @@
 """kill -9 at every step of a store write and at random moments: the store always opens on a valid,
-verified version, and EdgeModel.from_store serves it. (The full 1,000: bench/bench_store_powerloss.py.)"""
+verified version, and edgekit.store.serve serves it. (The full 1,000: bench/bench_store_powerloss.py.)"""
 
 from __future__ import annotations
 

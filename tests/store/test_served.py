@@ -1,4 +1,4 @@
-"""EdgeModel.from_store: follows activations between calls, runs the canary, rolls back by itself."""
+"""edgekit.store.serve: follows activations between calls, runs the canary, rolls back by itself."""
 
 from __future__ import annotations
 
@@ -13,6 +13,7 @@ import pytest
 
 from edgekit.fsutil import sha256_file
 from edgekit.runtime import EdgeModel
+from edgekit.store import serve
 from edgekit.store import ModelStore
 
 
@@ -25,7 +26,7 @@ def test_serves_the_active_version_and_follows_a_deploy_between_calls(tmp_path, 
     st = ModelStore(tmp_path / "s", create=True)
     st.deploy(good)
     x = digits.x_test[:1]
-    with EdgeModel.from_store(st.root) as served:
+    with serve(st.root) as served:
         assert served.sha256 == sha256_file(good)
         p1 = served.predict(x)
         assert p1._model.sha256 == sha256_file(good)
@@ -43,7 +44,7 @@ def test_calls_in_flight_finish_on_their_model_while_the_store_swaps(tmp_path, g
     known = {sha256_file(good), sha256_file(good_int8)}
     errors, seen = [], set()
     stop = threading.Event()
-    served = EdgeModel.from_store(st.root, reference_rate=0)
+    served = serve(st.root, reference_rate=0)
 
     def caller():
         while not stop.is_set():
@@ -85,7 +86,7 @@ def _drive(served, x, limit):
 
 def test_a_good_candidate_is_promoted_after_its_calls(tmp_path, good, good_int8, digits):
     st, sha = _canary(tmp_path, good, good_int8, 120)
-    with EdgeModel.from_store(st.root, canary_wait=True) as served:
+    with serve(st.root, canary_wait=True) as served:
         took = _drive(served, digits.x_test, 500)
         assert served.sha256 == sha
     assert took == 120
@@ -98,7 +99,7 @@ def test_a_broken_candidate_is_rejected_within_its_call_budget(tmp_path, good, b
     gap = accuracy(good, digits) - accuracy(broken, digits)
     assert gap > 0.10  # the broken candidate is more than 10 points worse (measured, not assumed)
     st, sha = _canary(tmp_path, good, broken, 200)
-    with EdgeModel.from_store(st.root, canary_wait=True) as served:
+    with serve(st.root, canary_wait=True) as served:
         took = _drive(served, digits.x_test, 500)
         assert served.sha256 == sha256_file(good)
     assert took is not None and took < 50  # early: its disagreements already exceed what 200 calls allow
@@ -110,7 +111,7 @@ def test_a_broken_candidate_is_rejected_within_its_call_budget(tmp_path, good, b
 
 def test_the_canary_runs_off_the_callers_thread_by_default(tmp_path, good, broken, digits):
     st, sha = _canary(tmp_path, good, broken, 100)
-    with EdgeModel.from_store(st.root) as served:
+    with serve(st.root) as served:
         for i in range(2000):
             served.predict(digits.x_test[i % 450])
             if served._slot.canary is None:
@@ -123,7 +124,7 @@ def test_the_canary_runs_off_the_callers_thread_by_default(tmp_path, good, broke
 
 def test_a_slow_candidate_is_rejected_on_latency(tmp_path, good, good_int8, digits):
     st, sha = _canary(tmp_path, good, good_int8, 30, max_latency_ms=0.000001)
-    with EdgeModel.from_store(st.root, canary_wait=True) as served:
+    with serve(st.root, canary_wait=True) as served:
         assert _drive(served, digits.x_test, 100) == 30
     assert "latency" in st.history()[-1]["reason"]
 
@@ -132,7 +133,7 @@ def test_a_time_limited_canary_decides_after_its_minutes(tmp_path, good, good_in
     st = ModelStore(tmp_path / "s", create=True)
     st.deploy(good)
     sha = st.deploy(good_int8, canary={"calls": None, "minutes": 0.005})["sha256"]  # 0.3 s
-    with EdgeModel.from_store(st.root, canary_wait=True) as served:
+    with serve(st.root, canary_wait=True) as served:
         t0 = time.monotonic()
         took = None
         for i in range(100000):
@@ -148,7 +149,7 @@ def test_a_candidate_changed_after_staging_is_refused_at_activation(tmp_path, go
     st, sha = _canary(tmp_path, good, good_int8, 20)
     obj = st.layout.object(sha) / "model.tflite"
     obj.write_bytes(obj.read_bytes()[:-1] + b"\0")
-    with EdgeModel.from_store(st.root, canary_wait=True) as served:
+    with serve(st.root, canary_wait=True) as served:
         for i in range(40):
             served.predict(digits.x_test[i])
         assert served.sha256 == sha256_file(good)
@@ -160,7 +161,7 @@ def test_automatic_rollback_when_the_new_version_disagrees_with_the_previous(tmp
     st = ModelStore(tmp_path / "s", create=True)
     st.deploy(good)
     bad = st.deploy(broken)["sha256"]  # activated directly, no canary: the health watch must catch it
-    with EdgeModel.from_store(st.root, reference_rate=1.0) as served:
+    with serve(st.root, reference_rate=1.0) as served:
         for i in range(300):
             served.predict(digits.x_test[i % 450])
             time.sleep(0.001) if i % 20 == 0 else None
@@ -175,7 +176,7 @@ def test_automatic_rollback_under_induced_drift(tmp_path, good, good_int8, digit
     a = st.deploy(good)["sha256"]
     b = st.deploy(good_int8)["sha256"]
     drifted = (16.0 - digits.x_test).astype(np.float32)  # inverted digits: the sensor went wrong
-    with EdgeModel.from_store(st.root) as served:
+    with serve(st.root) as served:
         for i in range(150):
             served.predict(digits.x_test[i])  # normal traffic first: no rollback
         assert served.sha256 == b
@@ -219,7 +220,7 @@ def test_bad_input_answered_by_the_default_policy_does_not_break_the_canary(tmp_
     from edgekit.runtime import Policy
 
     st, sha = _canary(tmp_path, good, good_int8, 20)
-    with EdgeModel.from_store(st.root, canary_wait=True, policy=Policy(on_input="default", default=0.1)) as served:
+    with serve(st.root, canary_wait=True, policy=Policy(on_input="default", default=0.1)) as served:
         pred = served.predict(np.full((8, 8, 1), np.nan, np.float32))
         assert pred.sources == ["default"]
         assert _drive(served, digits.x_test, 100) == 20

@@ -14,6 +14,7 @@ from edgekit.errors import SignatureError
 from edgekit.fsutil import sha256_file
 from edgekit.manifest import manifest_path_for
 from edgekit.runtime import EdgeModel
+from edgekit.store import serve
 from edgekit.signing import sign, signature_path_for, verify
 from edgekit.store import ModelStore
 
@@ -45,7 +46,7 @@ def test_deploy_into_a_store_that_trusts_the_key(tmp_path, signed, keys, cli):
     assert code == 0, err
     doc = json.loads(cli("status", "--store", store, "--json")[1])
     assert doc["active"]["signed"] is True and doc["active"]["verified"] is True and len(doc["trusted_keys"]) == 1
-    with EdgeModel.from_store(store) as served:  # verified again when served
+    with serve(store) as served:  # verified again when served
         assert served.sha256 == json.loads(out)["sha256"]
 
 

@@ -166,7 +166,8 @@ def _backdoor(sec: dict[str, Any]) -> str:
         return f"<p>Skipped: {_esc(sec['skipped'])}.</p>"
     w = sec["worst"]
     top = sorted(sec["stamps"], key=lambda r: -r["success"])[:8]
-    return (f"<p>{len(sec['stamps'])} stamps on {_esc(str(sec['samples']))} clean samples. Suspicious when one stamp sends "
+    return (f"<p>{len(sec['stamps'])} stamps on {_esc(str(sec['samples']))} clean samples. "
+            "Suspicious when one stamp sends "
             f"at least {_pct(sec['min_success'])} of the other samples to one class with at least "
             f"{_pct(sec['min_concentration'])} of its flips: <b>{'SUSPICIOUS' if sec['suspicious'] else 'no trigger found'}"
             f"</b> (strongest: {_esc(str(w['size']))}px {_esc(w['value'])} at {_esc(w['where'])} -> class "
@@ -239,7 +240,8 @@ def render_html(doc: dict[str, Any]) -> str:
              f"({_esc(str(v['gating']))} gating checks; created {_esc(doc['created'])}, "
              f"{_esc(str(doc['timings_s'].get('total', '?')))} s)</p>",
              f"<p>Reference: {_esc(ref['note'])}. {_esc(str(ref['samples']))} eval samples"
-             f"{'; ' + _esc(ref['subset_note']) if ref.get('subset_note') else ''}; value range {_esc(str(ref['value_range']))} "
+             f"{'; ' + _esc(ref['subset_note']) if ref.get('subset_note') else ''}; "
+             f"value range {_esc(str(ref['value_range']))} "
              f"from {_esc(ref['value_range_from'])}.</p>",
              "<h2>Checks</h2>" + _checks(doc),
              "<h2>Model</h2>" + _model(doc),

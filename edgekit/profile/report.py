@@ -169,7 +169,8 @@ def render_html(doc: dict[str, Any]) -> str:
     if any(r.get("samples_ms") for r in rows):
         parts.append("<h2>Percentiles</h2>" + percentile_svg(rows, f"latency percentiles, {title}"))
         parts.append("<h2>Histograms</h2>")
-        parts += [f"<h3>{_e(plural(r['threads'], 'thread'))}</h3>" + histogram_svg(r["samples_ms"], f"latency histogram, "
+        parts += [f"<h3>{_e(plural(r['threads'], 'thread'))}</h3>" + histogram_svg(r["samples_ms"],
+                                                                                  f"latency histogram, "
                   f"{plural(r['threads'], 'thread')}") for r in rows if r.get("samples_ms")]
     else:
         parts.append("<p>No per-run samples (benchmark_model reports only mean, std, min and max): "

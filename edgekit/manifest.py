@@ -53,6 +53,15 @@ class _Invalid(Exception):
         self.path = path
 
 
+def _is_text(value: str) -> bool:
+    """Whether ``value`` can be written as UTF-8 (JSON's "\ud800" escape gives a str that cannot)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
 def _need(ok: bool, path: str, message: str) -> None:
     if not ok:
         raise _Invalid(path, message)
@@ -412,6 +421,9 @@ class Manifest:
                 _need(o.name in outs, f"accuracy.outputs[{i}].name",
                       f"{o.name!r} names no output of the model (outputs: {', '.join(outs)})")
         if self.labels is not None:
+            for i, label in enumerate(self.labels):  # a lone surrogate ("\ud800") cannot be printed or saved
+                _need(_is_text(label), f"labels[{i}]", f"{ascii(label)} is not valid Unicode text (a lone "
+                      "surrogate); fix the label and convert again")
             n = self.outputs[0].shape[-1] if self.outputs[0].shape else -1
             _need(n in (-1, len(self.labels)) or self.task != "classification", "labels",
                   f"has {len(self.labels)} labels but the first output has {n} classes")

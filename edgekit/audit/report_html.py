@@ -125,7 +125,7 @@ def _classes(sec: dict[str, Any]) -> str:
     names = [r["label"] for r in rows]
     svg = bars_svg(names, [("source", [r["source"] for r in rows], COLORS[0]),
                            ("converted", [r["converted"] for r in rows], COLORS[1])], "accuracy per class", "accuracy")
-    return (svg + f"<p>One sample of the smallest class is {sec['resolution_points']} points.</p>"
+    return (svg + f"<p>One sample of the smallest class is {_esc(str(sec['resolution_points']))} points.</p>"
             + _table(["class", "samples", "source", "converted", "drop (points)"],
                      [[r["label"], r["samples"], _pct(r["source"]), _pct(r["converted"]), f"{r['drop_points']:+.2f}"]
                       for r in rows]))
@@ -166,10 +166,11 @@ def _backdoor(sec: dict[str, Any]) -> str:
         return f"<p>Skipped: {_esc(sec['skipped'])}.</p>"
     w = sec["worst"]
     top = sorted(sec["stamps"], key=lambda r: -r["success"])[:8]
-    return (f"<p>{len(sec['stamps'])} stamps on {sec['samples']} clean samples. Suspicious when one stamp sends "
+    return (f"<p>{len(sec['stamps'])} stamps on {_esc(str(sec['samples']))} clean samples. "
+            "Suspicious when one stamp sends "
             f"at least {_pct(sec['min_success'])} of the other samples to one class with at least "
             f"{_pct(sec['min_concentration'])} of its flips: <b>{'SUSPICIOUS' if sec['suspicious'] else 'no trigger found'}"
-            f"</b> (strongest: {w['size']}px {_esc(w['value'])} at {_esc(w['where'])} -> class "
+            f"</b> (strongest: {_esc(str(w['size']))}px {_esc(w['value'])} at {_esc(w['where'])} -> class "
             f"{_esc(str(w.get('target_label')))}).</p>"
             + _table(["where", "size px", "value", "flip rate", "target", "concentration", "success"],
                      [[r["where"], r["size"], r["value"], _pct(r["flip_rate"]), r["target"], _pct(r["concentration"]),
@@ -236,9 +237,11 @@ def render_html(doc: dict[str, Any]) -> str:
     parts = [f"<!doctype html><html><head><meta charset='utf-8'><title>{_esc(title)}</title><style>{CSS}</style>"
              f"</head><body><h1>{_esc(title)}</h1>",
              f"<p class='{'pass' if v['passed'] else 'fail'}'><b>Verdict: {_esc(head)}</b> "
-             f"({v['gating']} gating checks; created {_esc(doc['created'])}, {doc['timings_s'].get('total', '?')} s)</p>",
-             f"<p>Reference: {_esc(ref['note'])}. {ref['samples']} eval samples"
-             f"{'; ' + _esc(ref['subset_note']) if ref.get('subset_note') else ''}; value range {ref['value_range']} "
+             f"({_esc(str(v['gating']))} gating checks; created {_esc(doc['created'])}, "
+             f"{_esc(str(doc['timings_s'].get('total', '?')))} s)</p>",
+             f"<p>Reference: {_esc(ref['note'])}. {_esc(str(ref['samples']))} eval samples"
+             f"{'; ' + _esc(ref['subset_note']) if ref.get('subset_note') else ''}; "
+             f"value range {_esc(str(ref['value_range']))} "
              f"from {_esc(ref['value_range_from'])}.</p>",
              "<h2>Checks</h2>" + _checks(doc),
              "<h2>Model</h2>" + _model(doc),

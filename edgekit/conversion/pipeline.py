@@ -90,7 +90,11 @@ def _labels(labels, datasets: list[Dataset | None]) -> list[str] | None:
         p = Path(labels)
         if not p.is_file():
             raise DataError(f"{p}: labels file not found (one label per line)")
-        return [ln.strip() for ln in p.read_text(encoding="utf-8").splitlines() if ln.strip()]
+        try:
+            text = p.read_text(encoding="utf-8")
+        except UnicodeDecodeError as err:
+            raise DataError(f"{p}: labels file is not UTF-8 text (byte {err.start}); save it as UTF-8") from None
+        return [ln.strip() for ln in text.splitlines() if ln.strip()]
     if labels is not None:
         return [str(v) for v in labels]
     for ds in datasets:

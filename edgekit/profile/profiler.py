@@ -21,13 +21,13 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
-from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, UsageError
 from ..engine.tflite_file import is_tflite
+from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, RemoteError, UsageError
 from ..fsutil import read_bytes, sha256_file
 from . import child, feeds, latency_stats
 from .processes import DEFAULT_TIMEOUT_S, GRACE_S, ProcessResult, ProfileTimeout, ProgressFn, run_process
 from .render import plural
-from .schema import METHOD, SCHEMA
+from .schema import METHOD, SCHEMA, check_device_result, check_fields
 
 CHILD_SCRIPT = Path(child.__file__)
 # Test hook (tests/profile only): the child sleeps forever at this point ("start", "load", "runs").
@@ -109,6 +109,14 @@ def timeout_error(where: str, what: str, timeout_s: float) -> ProfileTimeout:
                           "pass a larger --timeout if it needs longer")
 
 
+def _device_json(text: str, where: str) -> Any:
+    """One JSON line from the child (a device may send anything: a one-line RemoteError when it is not JSON)."""
+    try:
+        return json.loads(text)
+    except (ValueError, RecursionError):  # deep nesting ("[[[[...") exhausts the parser's recursion
+        raise RemoteError(f"{where}: the profiler child sent a line that is not JSON") from None
+
+
 def parse_child(res: ProcessResult, model: str, where: str = "", *, what: str = "the profile",
                 timeout_s: float = DEFAULT_TIMEOUT_S) -> dict[str, Any]:
     """The child's result dict, or the one-line error its failure deserves."""
@@ -116,17 +124,20 @@ def parse_child(res: ProcessResult, model: str, where: str = "", *, what: str = 
     if res.timed_out:
         raise timeout_error(where, f"{model}: {what}", timeout_s)
     lines = res.stdout.splitlines()
-    rusage = next((json.loads(ln[len(child.RUSAGE_TAG):]) for ln in lines if ln.startswith(child.RUSAGE_TAG)), {})
+    source = where or "the profiler child"
+    rusage = next((_device_json(ln[len(child.RUSAGE_TAG):], source) for ln in lines
+                   if ln.startswith(child.RUSAGE_TAG)), {})
+    check_fields(rusage, {"ru_maxrss_mb": "num?", "signal": "count?"}, source, "rusage", RemoteError)
     for line in reversed(lines):
         if line.startswith(child.RESULT_TAG):
-            raw = json.loads(line[len(child.RESULT_TAG):])
+            raw = check_device_result(_device_json(line[len(child.RESULT_TAG):], source), source)
             if rusage.get("ru_maxrss_mb") is not None and "memory" in raw:
                 raw["memory"]["os_ru_maxrss_mb"] = rusage["ru_maxrss_mb"]  # wait4 of the measuring process
             break
     else:
         signum = rusage.get("signal") or (-res.returncode if res.returncode < 0 else None)
         if signum:
-            sig = signal.Signals(signum).name
+            sig = signal.Signals(signum).name if signum in signal.Signals._value2member_map_ else f"signal {signum}"
             raise ModelLoadError(f"{prefix}{model}: the measuring process died with {sig} while loading or running "
                                  "the model; the file is corrupt or hostile, or the device ran out of memory")
         last = (res.stderr.strip().splitlines() or ["no output"])[-1][:300]
@@ -234,7 +245,7 @@ def profile_model(
         res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
                           label=plural(n, "thread"), on_progress=on_progress, timeout_s=child_timeout(limit))
         raw = parse_child(res, str(path), what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
-        machine = machine or raw["machine"]
+        machine = machine or raw.get("machine") or {}
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings,
                 "timeout_s": limit}

@@ -27,6 +27,7 @@ from typing import Any
 from ..errors import ModelLoadError, RemoteError, UsageError
 from . import benchmark_output, child
 from .processes import DEFAULT_TIMEOUT_S, ProgressFn, run_process
+from .schema import ROW, check_fields
 from .profiler import check_counts, check_tflite, check_timeout, document, model_info, parse_threads, timeout_error
 
 DEVICE_DIR = "/data/local/tmp/edgekit"
@@ -168,6 +169,8 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
             raise RemoteError(f"{serial}: benchmark_model produced no timings (exit {res.returncode}): {last}")
         if on_progress:
             on_progress(label, "runs", 1, 1)
-        rows.append(row_from_output(parsed, n, binary.name))
+        row = row_from_output(parsed, n, binary.name)
+        check_fields(row, ROW, serial, "benchmark_model's result", RemoteError)  # its text is the phone's
+        rows.append(row)
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": "random (benchmark_model)"}
     return document(info, {"kind": "adb", "name": serial}, machine(adb), settings, rows)

@@ -27,7 +27,7 @@ from typing import Any
 
 from .. import quant, waiting
 from ..engine import tflite_interp
-from ..errors import EdgekitError, RemoteError
+from ..errors import EdgekitError, RemoteError, UsageError
 from ..fsutil import sha256_file
 from . import child, machine, memory
 from .processes import DEFAULT_TIMEOUT_S, ProgressFn, kill_all, run_process
@@ -62,7 +62,20 @@ class SSHOptions:
             cmd += ["-p", str(self.port)]
         for opt in self.options:
             cmd += ["-o", opt]
-        return cmd + [host, remote]
+        return cmd + ["--", check_host(host), remote]  # "--": nothing after it is read as an ssh option
+
+
+def check_host(host: str) -> str:
+    """The host, unless ssh would read it as an option (``-oProxyCommand=...`` runs a local command).
+
+    Example:
+        >>> check_host("-oProxyCommand=touch /tmp/x")
+        Traceback (most recent call last):
+        edgekit.errors.UsageError: --host '-oProxyCommand=touch /tmp/x': a host cannot start with '-'; give user@host
+    """
+    if not host or host.startswith("-"):
+        raise UsageError(f"--host {host!r}: a host cannot start with '-'; give user@host")
+    return host
 
 
 def bundle_source() -> str:
@@ -167,7 +180,7 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
         res = _run(host, opts, remote, stdin=script, label=f"{host} {n}t", on_progress=on_progress,
                    what=what, timeout_s=child_timeout(limit), limit_s=limit)
         raw = parse_child(res, path.name, where=host, what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
-        mach = mach or raw["machine"]
+        mach = mach or raw.get("machine") or {}
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings, "timeout_s": limit}
     return document(info, {"kind": "ssh", "name": host}, mach, settings, rows)
@@ -188,6 +201,8 @@ def profile_hosts(model: str | Path, hosts: list[str], opts: SSHOptions,
     Options are checked once first (a bad --input fails before any host is contacted). With one
     host its error is raised as is; with several, the others' results are kept.
     """
+    for host in hosts:
+        check_host(host)
     path = check_tflite(model)
     parse_threads(kwargs.get("threads"))
     plan_inputs(path, kwargs.get("input"))

@@ -96,8 +96,13 @@ def percentile_svg(rows: list[dict[str, Any]], title: str) -> str:
         color = COLORS[i % len(COLORS)]
         parts.append(f'<polyline class="curve" points="{pts}" fill="none" stroke="{color}" stroke-width="2"/>'
                      f'<text x="{M["l"] + 8}" y="{M["t"] + 16 + 14 * i}" fill="{color}">'
-                     f'{plural(threads, "thread")}</text>')
+                     f'{_e(plural(threads, "thread"))}</text>')
     return _svg(parts, title)
+
+
+def _e(value: Any) -> str:
+    """Any value as HTML text: every string in a report may come from a device or a file, never from us."""
+    return html.escape(str(value))
 
 
 def _table(header: list[str], rows: list[list[Any]]) -> str:
@@ -127,11 +132,11 @@ def _per_op(rows: list[dict[str, Any]]) -> str:
     for r in rows:
         per = r.get("per_op") or {}
         if not per.get("available"):
-            out.append(f"<p>Per-op timings ({plural(r['threads'], 'thread')}): not available: "
+            out.append(f"<p>Per-op timings ({_e(plural(r['threads'], 'thread'))}): not available: "
                        f"{html.escape(per.get('reason') or 'not measured')}</p>")
             continue
         ops = sorted(per["ops"], key=lambda o: -(o.get("avg_ms") or 0))
-        out.append(f"<h3>Per-op timings, {plural(r['threads'], 'thread')}</h3>" + _table(
+        out.append(f"<h3>Per-op timings, {_e(plural(r['threads'], 'thread'))}</h3>" + _table(
             ["node type", "avg ms", "%", "first ms", "name"],
             [[o["type"], fmt_ms(o.get("avg_ms")), o.get("percent", "-"), fmt_ms(o.get("first_ms")), o.get("name", "")]
              for o in ops]))
@@ -153,9 +158,9 @@ def render_html(doc: dict[str, Any]) -> str:
              f"<p>{html.escape(machine_line(doc.get('machine') or {}))}<br>"
              f"{html.escape(str(rows[0].get('interpreter', {}).get('package')))} "
              f"{html.escape(str(rows[0].get('interpreter', {}).get('version')))}; "
-             f"{model.get('size_bytes', 0) / 1024:.1f} KB, sha256 {html.escape(str(model.get('sha256'))[:16])}; "
-             f"{doc['settings'].get('runs')} runs after {doc['settings'].get('warmup')} warm-up; "
-             f"created {html.escape(doc.get('created', ''))}</p>"]
+             f"{(model.get('size_bytes') or 0) / 1024:.1f} KB, sha256 {html.escape(str(model.get('sha256'))[:16])}; "
+             f"{_e(doc['settings'].get('runs'))} runs after {_e(doc['settings'].get('warmup'))} warm-up; "
+             f"created {_e(doc.get('created', ''))}</p>"]
     for line in budget_lines(doc.get("budget")):
         cls = "pass" if doc["budget"]["passed"] else "fail"
         parts.append(f"<p class='{cls}'>{html.escape(line)}</p>")
@@ -164,7 +169,8 @@ def render_html(doc: dict[str, Any]) -> str:
     if any(r.get("samples_ms") for r in rows):
         parts.append("<h2>Percentiles</h2>" + percentile_svg(rows, f"latency percentiles, {title}"))
         parts.append("<h2>Histograms</h2>")
-        parts += [f"<h3>{plural(r['threads'], 'thread')}</h3>" + histogram_svg(r["samples_ms"], f"latency histogram, "
+        parts += [f"<h3>{_e(plural(r['threads'], 'thread'))}</h3>" + histogram_svg(r["samples_ms"],
+                                                                                  f"latency histogram, "
                   f"{plural(r['threads'], 'thread')}") for r in rows if r.get("samples_ms")]
     else:
         parts.append("<p>No per-run samples (benchmark_model reports only mean, std, min and max): "

@@ -43,16 +43,45 @@ KINDS = ("load", "tamper", "signature", "invoke", "input", "ood", "output", "lat
 SECURITY_KINDS = ("tamper", "signature")  # from the integrity step in EdgeModel.load
 
 
+SUMMARY_ELEMENTS = 65_536  # values a summary reads: a refused 2 GB batch must not cost 2 GB more to describe
+
+
+def bounded_view(x: np.ndarray, limit: int = SUMMARY_ELEMENTS) -> np.ndarray:
+    """A view of at most ``limit`` elements of ``x``, spread evenly (strided slices: nothing is copied).
+
+    Trailing axes are kept whole while they fit, the next one is strided, and the axes before it
+    give their first index (a step as long as the axis). Example:
+        >>> bounded_view(np.zeros((10**6, 64)), 1000).shape
+        (15, 64)
+    """
+    index, room = [], max(int(limit), 1)
+    for d in reversed(x.shape):
+        if d <= room:
+            index.append(slice(None))
+            room //= max(d, 1)
+        else:
+            step = -(-d // room)  # ceil: at most ``room`` indices
+            index.append(slice(None, None, step))
+            room = 1
+    return x[tuple(reversed(index))]
+
+
 def summarize(x: Any) -> dict[str, Any]:
-    """Shape, dtype and value summary of an input, never the values themselves (no warnings on any dtype)."""
+    """Shape, dtype and value summary of an input, never the values themselves (no warnings on any dtype).
+
+    Large inputs are summarised from an evenly spread sample of SUMMARY_ELEMENTS values
+    (``summarized_values`` says how many); a masked array is read without its mask."""
     if isinstance(x, dict):
         return {str(k): summarize(v) for k, v in x.items()}
     if not isinstance(x, np.ndarray):
         return {"type": type(x).__name__}
     out: dict[str, Any] = {"shape": list(x.shape), "dtype": x.dtype.name}
     if x.size and x.dtype.kind in "iuf":  # complex, bool, object, strings: shape and dtype only
-        finite = x[np.isfinite(x)] if x.dtype.kind == "f" else x
-        out["nonfinite"] = int(x.size - finite.size)
+        part = np.asarray(bounded_view(x))  # asarray: the values under a numpy.ma mask count too
+        if part.size < x.size:
+            out["summarized_values"] = int(part.size)
+        finite = part[np.isfinite(part)] if part.dtype.kind == "f" else part
+        out["nonfinite"] = int(part.size - finite.size)
         if finite.size:
             out.update(min=float(finite.min()), max=float(finite.max()), mean=float(finite.mean(dtype=np.float64)))
     return out
@@ -119,12 +148,11 @@ class IncidentLog:
         if x.size <= self.max_values:
             summary["values"] = x.astype(np.float64).tolist()
             return
-        flat = x.reshape(-1)
-        kept = flat[: self.max_values]
-        summary["values"] = kept.astype(np.float64).tolist()  # flattened: the first max_values only
-        if flat.size > kept.size:
-            summary["values_dropped"] = int(flat.size - kept.size)
-            self.dropped_values += int(flat.size - kept.size)
+        kept = x.flat[: self.max_values]  # copies only these (reshape(-1) copies all of a strided view)
+        summary["values"] = np.asarray(kept, dtype=np.float64).tolist()  # flattened: the first max_values only
+        if x.size > kept.size:
+            summary["values_dropped"] = int(x.size - kept.size)
+            self.dropped_values += int(x.size - kept.size)
 
     def _write(self, line: str) -> None:
         size = len(line.encode("utf-8"))

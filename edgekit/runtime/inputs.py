@@ -69,6 +69,11 @@ class InputCoercer:
         if x is None:
             raise InputValidationError("input is None; pass an array, a list, a PIL image, an image path or bytes")
         if isinstance(x, np.ndarray):
+            if isinstance(x, np.ma.MaskedArray):  # the checks would skip masked values the model still reads
+                raise InputValidationError("input is a masked array (numpy.ma); the model reads the values under "
+                                           "the mask too: pass x.filled(value) or np.asarray(x)")
+            if x.dtype.kind in "iuf":
+                self._shaped(x)  # shape and batch first: a refused array is never converted (a full copy)
             return self._shaped(self._numeric(x))
         if _is_image_like(x):
             return self._shaped(self._image(x))

@@ -17,7 +17,7 @@ from typing import Any
 
 from ..errors import RemoteError, StoreError
 from ..manifest import manifest_path_for
-from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, copy_file, shell_word
+from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, check_host, copy_file, shell_word
 from ..signing import signature_path_for
 
 
@@ -60,6 +60,7 @@ def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *,
                   canary_calls: int | None = None, canary_minutes: float | None = None,
                   budgets: dict[str, Any] | None = None) -> dict[str, Any]:
     """Copy and deploy on one SSH host; returns the device's answer with ``host`` added."""
+    check_host(host)  # before any file is read or copied
     model = Path(model)
     man = Path(manifest) if manifest else manifest_path_for(model)
     sig = Path(signature) if signature else signature_path_for(model)

@@ -69,3 +69,12 @@ def test_pruning_shows_its_own_cost_next_to_the_conversions(digits_keras, digits
     assert acc.pruning_delta_points == pytest.approx(100 * (acc.top1_source - acc.top1_original))
     assert acc.top1_delta_points == pytest.approx(acc.pruning_delta_points + acc.conversion_delta_points)
     assert "original" in r.table() and f"{acc.pruning_delta_points:+.2f} points" in r.table()
+
+
+def test_a_labels_file_that_is_not_utf8_is_a_one_line_data_error(digits_keras, digits, tmp_path):
+    """Issue 15, item 10: the bytes of a lone surrogate (ED A0 80) in a labels file."""
+    labels = tmp_path / "labels.txt"
+    labels.write_bytes(b"zero\n\xed\xa0\x80\n" + b"".join(b"%d\n" % i for i in range(2, 10)))
+    with pytest.raises(DataError, match="labels file is not UTF-8"):
+        edgekit.convert(digits_keras, tmp_path / "l.tflite", recipe="fp32", labels=labels,
+                        eval_data=(digits.x_test, digits.y_test), quiet=True)

@@ -106,3 +106,33 @@ def test_remote_crash_is_reported_as_a_crash_not_a_connection_failure(ssh_server
     code, _, err = run(capsys, "profile", crashing_model, "--host", ssh_server.host,
                        *_ssh_args(ssh_server, tmp_path / "device"))
     assert code == 2 and "died with SIGSEGV" in err and "cannot connect" not in err, err
+
+
+HOSTILE_RESULT = {"threads": "<script>alert(1)</script>", "interpreter": {"package": "x", "version": "1"},
+                  "timing": {"samples_ms": [0.1, 0.2, 0.3], "load_ms": 1.0, "init_ms": 1.0,
+                             "first_inference_ms": 1.0},
+                  "memory": {"peak_rss_sampled_mb": 10.0, "ru_maxrss_mb": 10.0},
+                  "machine": {"hostname": "h"}, "per_op": {"available": False, "reason": "none"}}
+
+
+def test_a_device_reporting_markup_as_threads_is_refused_and_never_reaches_the_report(ssh_server, digits_models,
+                                                                                     tmp_path, capsys):
+    """A hostile device (its python answers with a forged result) must not inject script into the HTML."""
+    device_python = tmp_path / "hostile-python"
+    device_python.write_text("#!/bin/sh\ncat > /dev/null\n"
+                             f"echo 'EDGEKIT-RESULT {json.dumps(HOSTILE_RESULT)}'\n")
+    device_python.chmod(0o755)
+    report = tmp_path / "report.html"
+    code, _, err = run(capsys, "profile", digits_models("int8"), "--host", ssh_server.host, "--report", report,
+                       *_ssh_args(ssh_server, tmp_path / "device", python=str(device_python)))
+    assert code == 2 and err.count("\n") == 1 and "result.threads" in err, err
+    assert not report.exists() or "<script>" not in report.read_text()
+
+
+@pytest.mark.parametrize("command", ["profile", "deploy"])
+def test_a_host_that_is_an_ssh_option_is_refused_before_ssh_runs(command, digits_models, tmp_path, capsys):
+    marker = tmp_path / "proxy-ran"
+    extra = ["--store", tmp_path / "store"] if command == "deploy" else []
+    code, _, err = run(capsys, command, digits_models("int8"), *extra, f"--host=-oProxyCommand=touch {marker}")
+    assert code == 2 and err.count("\n") == 1 and "cannot start with '-'" in err, err
+    assert not marker.exists()

@@ -216,3 +216,25 @@ def test_every_exported_name_names_a_function():
     for name, module in pkg._EXPORTS.items():
         target = getattr(importlib.import_module(f"edgekit.profile.{module}"), pkg._RENAMED.get(name, name), None)
         assert callable(target), name
+
+
+def _markup_everywhere(value):
+    """Every string in a profile document replaced by a script tag (keys and the schema stamp kept)."""
+    if isinstance(value, dict):
+        return {k: (v if k == "schema" else _markup_everywhere(v)) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_markup_everywhere(v) for v in value]
+    return "<script>x</script>" if isinstance(value, str) else value
+
+
+def test_every_string_in_the_profile_report_is_escaped(digits_models, tmp_path):
+    from edgekit.profile import profile_model, report
+
+    doc = profile_model(digits_models("int8"), runs=5, warmup=1)
+    doc["rows"][0]["per_op"] = {"available": True, "ops": [{"type": "CONV_2D", "name": "c", "avg_ms": 0.1}]}
+    hostile = _markup_everywhere(doc)
+    hostile["rows"][0]["threads"] = "<script>x</script>"  # what a device could send before validation
+    html = report.write_report(hostile, tmp_path / "r.html").read_text()
+    assert "<script" not in html and "&lt;script&gt;" in html
+    with pytest.raises(UsageError, match=r"rows\[0\]\.threads"):
+        schema.validate(hostile, "r.json")

@@ -200,3 +200,66 @@ def test_bad_inputs_raise_without_any_warning(int8_path, log_inputs):
         for x in bad:
             with pytest.raises(InputValidationError):
                 model.predict(x)
+
+
+# ---- issue 15, item 10: inputs ------------------------------------------------------------------
+_PEAK_SCRIPT = """
+import sys
+import numpy as np, psutil
+from edgekit.errors import InputValidationError
+from edgekit.runtime import EdgeModel
+
+def peak_kb():  # the kernel's high-water mark of this process's RSS
+    return int(next(l for l in open("/proc/self/status") if l.startswith("VmHWM")).split()[1])
+
+model = EdgeModel.load(sys.argv[1])
+model.predict(np.zeros((8, 8, 1), np.float32))  # warm: the first call's own allocations are not counted
+x = np.broadcast_to(np.array(np.nan, dtype=sys.argv[2]), (10**9, 8, 8, 1))  # 64e9 values, no memory
+rss, peak = psutil.Process().memory_info().rss, peak_kb()
+try:
+    model.predict(x)
+except InputValidationError as err:
+    print("refused:", err)
+print("grew_kb", max(psutil.Process().memory_info().rss - rss, 0) // 1024, peak_kb() - peak)
+print("summary", model.incidents()[-1]["input"])
+"""
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_a_huge_zero_stride_view_is_refused_without_memory(int8_path, dtype):
+    import subprocess
+    import sys
+
+    res = subprocess.run([sys.executable, "-c", _PEAK_SCRIPT, str(int8_path), dtype], capture_output=True,
+                         text=True, timeout=120)
+    assert res.returncode == 0 and "refused: input batch of 1,000,000,000 samples" in res.stdout, res.stderr[-2000:]
+    rss_kb, peak_kb = (int(v) for v in res.stdout.split("grew_kb ")[1].split()[:2])
+    assert rss_kb < 4096 and peak_kb < 4096, res.stdout  # a few MB at most, never the array
+    assert "'summarized_values': 65536" in res.stdout and "'nonfinite': 65536" in res.stdout
+
+
+def test_a_masked_array_cannot_hide_a_nan_from_the_guard(int8_path, digits):
+    x = np.ma.MaskedArray(digits.x_test[:4].astype(np.float32))
+    x.data[1, 3, 3, 0] = np.nan
+    x[1, 3, 3, 0] = np.ma.masked  # the NaN is under the mask: np.isfinite(x).all() is True
+    assert bool(np.isfinite(x).all())
+    with EdgeModel.load(int8_path) as model, pytest.raises(InputValidationError, match="masked array"):
+        model.predict(x)
+
+
+def test_a_lone_surrogate_label_is_a_one_line_error_not_a_traceback(int8_path, digits, tmp_path):
+    import subprocess
+    import sys
+
+    model = tmp_path / int8_path.name
+    shutil.copy(int8_path, model)
+    manifest_name = int8_path.stem + ".manifest.json"
+    man = json.loads(int8_path.with_name(manifest_name).read_text())
+    man["labels"] = ["\ud800"] + [str(i) for i in range(1, 10)]
+    (tmp_path / manifest_name).write_text(json.dumps(man))  # ensure_ascii: the file holds the "\ud800" escape
+    sample = tmp_path / "x.npy"
+    np.save(sample, digits.x_test[0])
+    res = subprocess.run([sys.executable, "-c", "import sys; from edgekit.cli import main; sys.exit(main())",
+                          "run", str(model), str(sample)], capture_output=True, text=True, timeout=120)
+    assert "Traceback" not in res.stderr, res.stderr[-2000:]
+    assert res.returncode == 2 and res.stderr.count("\n") == 1 and "labels[0]" in res.stderr, res.stderr

@@ -1,8 +1,12 @@
-"""from_store writes the store's incidents.jsonl with the Policy's bounds (issue 15 item 12)."""
+"""The store's incidents.jsonl: from_store writes it with the Policy's bounds (issue 15 item 12), and the
+store's own incidents respect the lock its other writers rotate it under (item 3)."""
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+import threading
 
 import numpy as np
 
@@ -26,3 +30,19 @@ def test_from_store_rotates_the_incident_file_by_the_policys_bounds(tmp_path, go
     assert path.stat().st_size <= 4096 and not path.with_name("incidents.jsonl.2").exists()
     kept = [json.loads(line) for f in (path, path.with_name("incidents.jsonl.1")) for line in f.read_text().splitlines()]
     assert sum(r["kind"] == "ood" for r in kept) + dropped_records(path) == logged == 60
+
+
+def test_store_incidents_wait_while_another_writer_holds_the_incident_files_lock(tmp_path):
+    st = ModelStore(tmp_path / "s", create=True)
+    path = st.layout.incidents
+    fd = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT)
+    fcntl.flock(fd, fcntl.LOCK_EX)  # another writer, in the middle of a rotation
+    writer = threading.Thread(target=st.incident, args=("store", "while rotating", "none", None))
+    writer.start()
+    writer.join(1.0)
+    try:
+        assert writer.is_alive() and not (path.exists() and path.read_text())  # nothing written under the lock
+    finally:
+        os.close(fd)  # releases the lock
+    writer.join()
+    assert [r["reason"] for r in st.incidents()] == ["while rotating"]

@@ -9,8 +9,12 @@ path is given, to a JSONL file, one JSON object per line, appended and flushed a
 
 The file is bounded: past ``max_bytes`` it is rotated (``incidents.jsonl`` -> ``.1`` -> ``.2``,
 ``backups`` files kept), so an out-of-distribution storm cannot fill an SD card; the disk
-holds at most about ``max_bytes x (backups + 1)``. Records in a dropped file are counted
-(``status()["dropped_records"]``, shown by ``EdgeModel.health()``).
+holds at most about ``max_bytes x (backups + 1)``. Any number of writers may share one file
+(threads, several logs, processes, every model of ``from_store``): each record is appended, and
+the file rotated, under ``flock`` on ``<file>.lock``, so every record is on disk or counted as
+dropped. The count lives in ``<file>.dropped`` (JSON, all writers together; ``dropped_records()``,
+``status()["dropped_records"]``, ``EdgeModel.health()``): records of a backup rotated out, and
+records a full or failing disk refused (the log keeps trying and writes again once there is room).
 
 Kinds: load, invoke, input, ood, output, latency (the policy's failure kinds), and the security
 events ``tamper`` (a model file whose sha256 differs from its manifest's) and ``signature`` (not
@@ -26,6 +30,8 @@ Example:
 from __future__ import annotations
 
 import collections
+import errno
+import fcntl
 import json
 import os
 import threading
@@ -37,6 +43,7 @@ from typing import Any
 import numpy as np
 
 from ..errors import UsageError
+from ..fsutil import atomic_write_text
 
 RECENT = 1000  # records kept in memory
 KINDS = ("load", "tamper", "signature", "invoke", "input", "ood", "output", "latency")
@@ -98,23 +105,25 @@ class IncidentLog:
         self._recent: collections.deque = collections.deque(maxlen=RECENT)
         self._counts: collections.Counter = collections.Counter()
         self._lock = threading.Lock()
-        self._fh: list = [None]  # the open file, in a box a finalizer can close without a ResourceWarning
-        self._size = 0
-        self._lines = 0  # records in the current file
-        self._backup_lines: list[int | None] = []  # records per rotated file, newest first (None: unknown)
-        self.rotations = self.dropped_records = self.dropped_values = 0
-        if self.path is not None:
-            try:
-                self.path.parent.mkdir(parents=True, exist_ok=True)
-                self._fh[0] = open(self.path, "a", encoding="utf-8")
-                self._size = self.path.stat().st_size
-            except OSError as err:
-                raise UsageError(f"{self.path}: cannot write the incident log ({err.strerror})") from None
-            self._backup_lines = [None for i in range(1, self.backups + 1) if self._backup(i).exists()]
-            weakref.finalize(self, _close, self._fh)
+        self._file = SharedJsonl(self.path, self.max_bytes, self.backups) if self.path is not None else None
+        self._writing = self._file is not None  # False only after close(): a failed write keeps the file
+        self.dropped_values = 0
 
-    def _backup(self, i: int) -> Path:
-        return self.path.with_name(f"{self.path.name}.{i}")
+    @classmethod
+    def for_policy(cls, path: str | Path | None, policy: Any) -> "IncidentLog":
+        """The log a Policy asks for: ``IncidentLog.for_policy("incidents.jsonl", Policy())``."""
+        return cls(path, log_inputs=policy.log_inputs, max_bytes=policy.incident_log_max_bytes,
+                   backups=policy.incident_log_backups, max_values=policy.max_logged_values)
+
+    @property
+    def rotations(self) -> int:
+        """Rotations this log did (other writers of the file rotate it too)."""
+        return self._file.rotations if self._file is not None else 0
+
+    @property
+    def dropped_records(self) -> int:
+        """Records of the file dropped by any of its writers (see dropped_records())."""
+        return self._file.dropped() if self._file is not None else 0
 
     def add(self, kind: str, reason: str, action: str, sha256: str | None, *, x: Any = None,
             samples: list[int] | None = None, **extra: Any) -> dict[str, Any]:
@@ -134,8 +143,8 @@ class IncidentLog:
         with self._lock:
             self._recent.append(rec)
             self._counts[kind] += 1
-            if self._fh[0] is not None:
-                self._write(line)
+            if self._writing:
+                self._file.write(line.encode("utf-8"))
         return rec
 
     def _add_values(self, summary: dict, x: Any) -> None:
@@ -154,41 +163,6 @@ class IncidentLog:
             summary["values_dropped"] = int(x.size - kept.size)
             self.dropped_values += int(x.size - kept.size)
 
-    def _write(self, line: str) -> None:
-        size = len(line.encode("utf-8"))
-        try:
-            if self._size and self._size + size > self.max_bytes:
-                self._rotate()
-            if self._fh[0] is None:  # a rotation that failed to reopen: try again
-                self._fh[0] = open(self.path, "a", encoding="utf-8")
-            self._fh[0].write(line)
-            self._fh[0].flush()  # each record reaches the OS as it happens: nothing lost if the app dies
-        except OSError:  # a full or failing disk must not take predict down: count it as dropped
-            self.dropped_records += 1
-            _close(self._fh)  # drop what the buffer still holds; the next record reopens the file
-            return
-        self._size += size
-        self._lines += 1
-
-    def _rotate(self) -> None:
-        self._fh[0].close()
-        self._fh[0] = None
-        if self.backups == 0:
-            self.dropped_records += self._lines
-            self.path.unlink(missing_ok=True)
-        else:
-            if len(self._backup_lines) >= self.backups:  # the oldest file goes
-                gone = self._backup_lines.pop()
-                self.dropped_records += gone or 0
-                self._backup(self.backups).unlink(missing_ok=True)
-            for i in range(len(self._backup_lines), 0, -1):
-                os.replace(self._backup(i), self._backup(i + 1))
-            os.replace(self.path, self._backup(1))
-            self._backup_lines.insert(0, self._lines)
-        self.rotations += 1
-        self._fh[0] = open(self.path, "a", encoding="utf-8")
-        self._size = self._lines = 0
-
     def recent(self) -> list[dict[str, Any]]:
         with self._lock:
             return list(self._recent)
@@ -200,20 +174,166 @@ class IncidentLog:
     def status(self) -> dict[str, Any]:
         """The file's bounds and what was dropped to keep them."""
         with self._lock:
+            f = self._file
             return {"path": None if self.path is None else str(self.path), "max_bytes": self.max_bytes,
-                    "backups": self.backups, "bytes": self._size, "rotations": self.rotations,
+                    "backups": self.backups, "bytes": f.size() if f else 0, "rotations": self.rotations,
                     "dropped_records": self.dropped_records, "dropped_values": self.dropped_values}
 
     def close(self) -> None:
         """Close the file (later records stay in memory only)."""
         with self._lock:
-            _close(self._fh)
+            if self._writing:
+                self._writing = False
+                self._file.close()
 
 
-def _close(box: list) -> None:
-    fh, box[0] = box[0], None
-    if fh is not None:
+def dropped_records(path: str | Path) -> int:
+    """Records of the incident file ``path`` counted as dropped by all its writers so far.
+
+    Example: ``dropped_records("store/incidents.jsonl")`` -> 0 when nothing was dropped.
+    """
+    try:
+        return int(json.loads(Path(f"{path}.dropped").read_text())["dropped_records"])
+    except (OSError, ValueError, KeyError, TypeError):  # nothing dropped yet (or a hand-edited file)
+        return 0
+
+
+class SharedJsonl:
+    """A size-rotated JSONL file that any number of writers share (threads, logs, processes).
+
+    Each line is appended under ``flock`` on ``<path>.lock``, and the file rotates under it, so no
+    writer writes into a file another one is dropping; a line cut short by a full disk is cut off.
+    What is lost is counted in ``<path>.dropped`` (see dropped_records).
+
+    Example:
+        >>> import tempfile
+        >>> f = SharedJsonl(Path(tempfile.mkdtemp()) / "i.jsonl", max_bytes=1024, backups=1)
+        >>> f.write(b'{"kind": "ood"}\\n'), f.size(), f.dropped()
+        (True, 16, 0)
+        >>> f.close()
+    """
+
+    def __init__(self, path: Path, max_bytes: int, backups: int):
+        self.path, self.max_bytes, self.backups = path, max_bytes, backups
+        self.rotations = 0
+        self._unsaved = 0  # dropped by this writer, not yet added to <path>.dropped (the disk was full)
+        self._fds: list = [None, None]  # [log, lock], in a box a finalizer can close
         try:
-            fh.close()
-        except OSError:  # a full disk refuses the buffered rest: it was counted as dropped already
+            path.parent.mkdir(parents=True, exist_ok=True)
+            self._fds[1] = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            self._open()
+        except OSError as err:
+            _close_fds(self._fds)
+            raise UsageError(f"{path}: cannot write the incident log ({err.strerror})") from None
+        weakref.finalize(self, _close_fds, self._fds)
+
+    def write(self, line: bytes) -> bool:
+        """Append one line; False when it could not be written (then it is counted as dropped)."""
+        try:
+            fcntl.flock(self._fds[1], fcntl.LOCK_EX)
+        except OSError:
+            self._unsaved += 1
+            return False
+        try:
+            self._append(line)
+        except OSError:  # a full or failing disk must not take predict down: count it, try again next time
+            self._unsaved += 1
+            return False
+        finally:
+            fcntl.flock(self._fds[1], fcntl.LOCK_UN)
+        return True
+
+    def _append(self, line: bytes) -> None:
+        """Under the lock: rotate when the line does not fit, then write it whole or not at all."""
+        if self._fds[0] is None:  # an open that failed (full disk): try again
+            self._open()
+        st = os.fstat(self._fds[0])
+        if st.st_nlink == 0:  # another writer rotated our file out and dropped it: follow the name
+            self._open()
+            st = os.fstat(self._fds[0])
+        if st.st_size and st.st_size + len(line) > self.max_bytes:
+            self._open()  # another writer may have rotated already (we still had the old file)
+            st = os.fstat(self._fds[0])
+            if st.st_size and st.st_size + len(line) > self.max_bytes:
+                self._rotate()
+                st = os.fstat(self._fds[0])
+        written = os.write(self._fds[0], line)
+        if written < len(line):  # the disk filled mid-line: cut the piece off so the next line starts clean
+            os.ftruncate(self._fds[0], st.st_size)
+            raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+        if self._unsaved:
+            self._save_dropped()
+
+    def _open(self) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o644)
+        old, self._fds[0] = self._fds[0], fd
+        if old is not None:
+            os.close(old)
+
+    def _rotate(self) -> None:
+        """Under the lock: shift the backups and count the records of the file that falls off."""
+        oldest = self._backup(self.backups) if self.backups else self.path
+        self._unsaved += _count_lines(oldest)
+        oldest.unlink(missing_ok=True)
+        for i in range(self.backups - 1, 0, -1):
+            if self._backup(i).exists():
+                os.replace(self._backup(i), self._backup(i + 1))
+        if self.backups:
+            os.replace(self.path, self._backup(1))
+        self.rotations += 1
+        self._open()
+        self._save_dropped()
+
+    def _backup(self, i: int) -> Path:
+        return self.path.with_name(f"{self.path.name}.{i}")
+
+    def _save_dropped(self) -> None:
+        """Under the lock: add this writer's drops to <path>.dropped (kept for later when the disk is full)."""
+        try:
+            total = dropped_records(self.path) + self._unsaved
+            atomic_write_text(f"{self.path}.dropped", json.dumps({"dropped_records": total}) + "\n")
+            self._unsaved = 0
+        except OSError:
             pass
+
+    def dropped(self) -> int:
+        """Records of this file dropped by any writer (saved), plus this writer's not yet saved."""
+        return dropped_records(self.path) + self._unsaved
+
+    def size(self) -> int:
+        try:
+            return os.path.getsize(self.path)
+        except OSError:
+            return 0
+
+    def close(self) -> None:
+        if self._unsaved and self._fds[1] is not None:
+            try:
+                fcntl.flock(self._fds[1], fcntl.LOCK_EX)
+                self._save_dropped()  # closing the lock's file below releases the lock
+            except OSError:
+                pass
+        _close_fds(self._fds)
+
+
+def _count_lines(path: Path) -> int:
+    """Records in a file about to be dropped (a last line without its newline counts too)."""
+    n, last = 0, b"\n"
+    try:
+        with open(path, "rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                n += chunk.count(b"\n")
+                last = chunk[-1:]
+    except FileNotFoundError:
+        return 0
+    return n + (last != b"\n")
+
+
+def _close_fds(box: list) -> None:
+    for i, fd in enumerate(box):
+        box[i] = None
+        if fd is not None:
+            try:
+                os.close(fd)
+            except OSError:
+                pass

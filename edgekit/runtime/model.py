@@ -119,9 +119,7 @@ class EdgeModel:
         self = object.__new__(cls)
         self.policy = policy = policy or Policy()
         self.path = Path(path)
-        self.incident_log = IncidentLog(incident_log, log_inputs=policy.log_inputs,
-                                        max_bytes=policy.incident_log_max_bytes,
-                                        backups=policy.incident_log_backups, max_values=policy.max_logged_values)
+        self.incident_log = IncidentLog.for_policy(incident_log, policy)
         self.fallback = cls._load_fallback(fallback, num_threads, backend)
         self.load_error: str | None = None
         self.security: list[dict[str, Any]] = []

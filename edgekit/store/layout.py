@@ -6,6 +6,7 @@
       index.json          which version is active, the previous good ones, the candidate (replaced atomically)
       events.jsonl        the history: activations, stagings, promotions, rejections, rollbacks (appended, fsynced)
       incidents.jsonl     incidents of the served models and of the store itself (edgekit.runtime format)
+      incidents.jsonl.*   its backups (.1, .2), its lock and its count of dropped records (runtime.incidents)
       objects/<sha256>/   one version: model.tflite, model.manifest.json, model.sig (when signed)
       canary/<sha256>.json  the latest canary figures of a candidate, written by the process running it
       trust/*.pem         public keys the store trusts (once there is one, only signed models get in)

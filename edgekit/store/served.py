@@ -147,7 +147,7 @@ class ServedModel:
     def _writable_log(self) -> Path | None:
         """The store's incidents.jsonl, unless the store is read-only (then incidents stay in memory)."""
         try:
-            IncidentLog(self.store.layout.incidents)
+            IncidentLog(self.store.layout.incidents).close()
             return self.store.layout.incidents
         except UsageError:
             return None
@@ -205,10 +205,9 @@ class ServedModel:
         from ..runtime import EdgeModel
 
         # The store verified sha256 and signature already (ModelStore.verify).
-        model = EdgeModel.load(version.path, policy=policy, **dict(self.load_kwargs, **extra))
-        if self._incident_log is not None:
-            model.incident_log = _StoreIncidentLog(self._incident_log, log_inputs=policy.log_inputs)
-        return model
+        # Every model writes the store's file with the policy's bounds (IncidentLog shares it safely).
+        return EdgeModel.load(version.path, policy=policy,
+                              **dict(self.load_kwargs, incident_log=self._incident_log, **extra))
 
     def _build(self, idx: dict[str, Any], version: Version, cand: dict[str, Any] | None) -> _Slot:
         via = (idx.get("active") or {}).get("via", "deploy") if idx["active"]["sha256"] == version.sha256 \
@@ -368,19 +367,6 @@ class ServedModel:
 
     def __repr__(self) -> str:
         return f"ServedModel({str(self.store.root)!r}, active={self.sha256[:12]})"
-
-
-class _StoreIncidentLog(IncidentLog):
-    """The store's incidents.jsonl, where a full or failing disk never breaks a call: the record stays in memory."""
-
-    lost = 0  # records that could not be written
-
-    def add(self, *args: Any, **kwargs: Any) -> dict[str, Any]:
-        try:
-            return super().add(*args, **kwargs)
-        except OSError:
-            self.lost += 1
-            return self.recent()[-1]  # IncidentLog keeps the record in memory before it writes the line
 
 
 def _strict(policy: Policy) -> Policy:

@@ -25,15 +25,18 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError
+from ..errors import (EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError,
+                      UsageError)
 from ..fsutil import read_bytes
 from ..manifest import Manifest, manifest_path_for
+from ..runtime.incidents import SharedJsonl
 from . import layout
 from .canary import Budgets
 from .layout import Layout
@@ -199,10 +202,12 @@ class ModelStore:
     def incident(self, kind: str, reason: str, action: str, sha256: str | None, **extra: Any) -> None:
         """Record a store incident (best effort: a read-only store cannot keep it, and must still serve)."""
         rec = {"time": _now(), "kind": kind, "reason": reason, "action": action, "model_sha256": sha256, **extra}
-        try:
-            layout.append_line(self.layout.incidents, rec)
-        except OSError:
-            pass
+        try:  # under the file's lock like its other writers; the serving models' Policy bounds rotate it
+            log = SharedJsonl(self.layout.incidents, max_bytes=sys.maxsize, backups=0)
+        except UsageError:  # a read-only store
+            return
+        log.write((json.dumps(rec, default=str) + "\n").encode("utf-8"))  # a full disk: counted as dropped
+        log.close()
 
     def status(self, *, history: int = 50, incidents: int = 20) -> dict[str, Any]:
         """Active version, candidate with its canary figures, good versions, history and recent incidents."""

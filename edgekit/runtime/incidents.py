@@ -10,7 +10,7 @@ path is given, to a JSONL file, one JSON object per line, appended and flushed a
 The file is bounded: past ``max_bytes`` it is rotated (``incidents.jsonl`` -> ``.1`` -> ``.2``,
 ``backups`` files kept), so an out-of-distribution storm cannot fill an SD card; the disk
 holds at most about ``max_bytes x (backups + 1)``. Any number of writers may share one file
-(threads, several logs, processes, every model of ``from_store``): each record is appended, and
+(threads, several logs, processes, every model a store serves): each record is appended, and
 the file rotated, under ``flock`` on ``<file>.lock``, so every record is on disk or counted as
 dropped. The count lives in ``<file>.dropped`` (JSON, all writers together; ``dropped_records()``,
 ``status()["dropped_records"]``, ``EdgeModel.health()``): records of a backup rotated out, and

@@ -1,4 +1,4 @@
-"""The store's incidents.jsonl: from_store writes it with the Policy's bounds (issue 15 item 12), and the
+"""The store's incidents.jsonl: edgekit.store.serve writes it with the Policy's bounds (issue 15 item 12), and the
 store's own incidents respect the lock its other writers rotate it under (item 3)."""
 
 from __future__ import annotations
@@ -10,18 +10,18 @@ import threading
 
 import numpy as np
 
-from edgekit.runtime import EdgeModel, Policy
+from edgekit.runtime import Policy
 from edgekit.runtime.incidents import dropped_records
-from edgekit.store import ModelStore
+from edgekit.store import ModelStore, serve
 
 
-def test_from_store_rotates_the_incident_file_by_the_policys_bounds(tmp_path, good_int8):
+def test_serve_rotates_the_incident_file_by_the_policys_bounds(tmp_path, good_int8):
     st = ModelStore(tmp_path / "s", create=True)
     st.deploy(good_int8)
     path = st.layout.incidents
     noise = np.random.default_rng(0).uniform(0, 16, (1, 8, 8, 1)).astype(np.float32)  # OOD: an incident a call
     policy = Policy(incident_log_max_bytes=4096, incident_log_backups=1)
-    with EdgeModel.from_store(st.root, policy=policy, reference_rate=0) as served:
+    with serve(st.root, policy=policy, reference_rate=0) as served:
         for _ in range(60):
             served.predict(noise)
         status = served.health()["incident_log"]

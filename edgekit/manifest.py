@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ManifestError
-from .fsutil import atomic_write_text, read_json
+from .fsutil import atomic_write_text, parse_json, read_bytes
 from .recipes import Recipe
 
 SCHEMA = "edgekit.manifest/2"
@@ -491,7 +491,15 @@ class Manifest:
             p = manifest_path_for(p)
         if not p.exists():
             raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
-        return cls.from_dict(read_json(p, ManifestError, "manifest"), where=str(p))
+        return cls.from_bytes(read_bytes(p, ManifestError, "manifest"), str(p))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, label: str = "manifest") -> "Manifest":
+        """Parse manifest bytes already read (and verified: a signature covers exactly these bytes).
+
+        Example: ``Manifest.from_bytes(Path("m.manifest.json").read_bytes(), "m.manifest.json")``
+        """
+        return cls.from_dict(parse_json(data, label, ManifestError, "manifest"), where=label)
 
     @classmethod
     def find(cls, model_path: str | Path) -> "Manifest | None":

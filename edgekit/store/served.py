@@ -202,8 +202,10 @@ class ServedModel:
     def _load(self, version: Version, policy: Policy, **extra: Any):
         from ..runtime import EdgeModel
 
-        # The store verified sha256 and signature already (ModelStore.verify).
-        model = EdgeModel.load(version.path, policy=policy, **dict(self.load_kwargs, **extra))
+        # The store verified sha256 and signature (ModelStore.verify), but the load reads the files again:
+        # with trusted keys it checks the signature over the very bytes it loads (a swap in between cannot run).
+        keys = self.store.trusted_keys() or None
+        model = EdgeModel.load(version.path, policy=policy, trusted_keys=keys, **dict(self.load_kwargs, **extra))
         if self._incident_log is not None:
             model.incident_log = _StoreIncidentLog(self._incident_log, log_inputs=policy.log_inputs)
         return model

@@ -152,13 +152,15 @@ class ModelStore:
                                      "the stored file is damaged or was changed")
         keys = self.trusted_keys()
         signed = (folder / layout.SIGNATURE).is_file()
+        man_path = folder / layout.MANIFEST
+        man_data = read_bytes(man_path, StoreError, f"manifest of version {sha256[:12]}")  # read once
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
-            signing.verify(model, keys, manifest=folder / layout.MANIFEST, signature=folder / layout.SIGNATURE,
-                           data=data)
+            signing.verify(model, keys, manifest=man_path, signature=folder / layout.SIGNATURE, data=data,
+                           manifest_data=man_data)
         try:
-            manifest = Manifest.load(folder / layout.MANIFEST)
+            manifest = Manifest.from_bytes(man_data, str(man_path))  # the bytes that verified, not a re-read
         except ManifestError as err:
             raise StoreError(f"version {sha256[:12]}: {err}") from None
         if manifest_sha256(manifest) != sha256:
@@ -300,15 +302,20 @@ class ModelStore:
         man_path = Path(manifest) if manifest else manifest_path_for(model)
         sig_path = Path(signature) if signature else signature_path_for(model)
         keys = self.trusted_keys()
+        # each file is read once: the bytes that verify are the bytes parsed and stored (a swap cannot slip in);
+        # the library reads the signature from its path itself, and a swapped one fails the store's own check
+        # at activation (_activate verifies the stored object again)
+        man_data = read_bytes(man_path, ManifestError, "manifest")
+        sig_data = sig_path.read_bytes() if sig_path.is_file() else None
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
             try:
-                signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data)
+                signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data, manifest_data=man_data)
             except SignatureError as err:
                 self.incident("signature", str(err), "refused", sha, stage="deploy")
                 raise
-        man = Manifest.load(man_path)
+        man = Manifest.from_bytes(man_data, str(man_path))
         if manifest_sha256(man) != sha:
             raise TamperedModelError(f"{model}: sha256 {sha[:12]}... does not match its manifest's "
                                      f"{str(manifest_sha256(man))[:12]}...; the file changed after conversion")
@@ -333,9 +340,9 @@ class ModelStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        layout.write_file(work / layout.MANIFEST, man_path.read_bytes())
-        if sig_path.is_file():
-            layout.write_file(work / layout.SIGNATURE, sig_path.read_bytes())
+        layout.write_file(work / layout.MANIFEST, man_data)
+        if sig_data is not None:
+            layout.write_file(work / layout.SIGNATURE, sig_data)
         layout.fsync_dir(work)
         _step("object-written")
         os.replace(work, dest)

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import tempfile
 import threading
+import time
 import warnings
 from pathlib import Path
 
@@ -203,3 +204,23 @@ def _quiet():
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         yield
+
+
+def test_sigkill_during_verification_leaves_no_copies(tmp_path, signed, keys):
+    """A process killed while it verifies leaves nothing in its temporary folder (it used to leave a
+    full model copy in /tmp/edgekit-signed-* each time)."""
+    tmp = tmp_path / "tmpdir"
+    tmp.mkdir()
+    done = tmp_path / "done"
+    child = ("import pathlib, sys, time\nfrom edgekit.signing import verify\n"
+             f"for _ in range(30):\n    verify({str(signed)!r}, [{str(keys['ours'][1])!r}])\n"
+             f"pathlib.Path({str(done)!r}).touch()\ntime.sleep(600)\n")
+    proc = subprocess.Popen([sys.executable, "-c", child], env=dict(os.environ, TMPDIR=str(tmp)))
+    try:  # killed as soon as anything shows up in its temporary folder, else after 30 verifications
+        while not done.exists() and not any(tmp.iterdir()) and proc.poll() is None:
+            time.sleep(0.001)  # a copy lived about 10 ms: polled often enough to catch one
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    assert proc.returncode == -signal.SIGKILL
+    assert list(tmp.iterdir()) == []

@@ -89,7 +89,9 @@ def _os_error(err: OSError, root: Path, doing: str) -> StoreError:
 class ModelStore:
     """A versioned model store in one folder; see the module docstring.
 
-    trusted_keys: public keys (PEM paths) to require signatures from, on top of those in ``trust/``.
+    trusted_keys: public keys (PEM paths) signatures must verify with; given, they pin the set (the
+    store's writable ``trust/`` adds nothing to them). Else the keys of ``trust/`` that ``trust()``
+    recorded in the index; a store that recorded keys and lost them all refuses (never unsigned).
     """
 
     def __init__(self, root: str | Path, *, create: bool = False, trusted_keys: list[str | Path] | None = None,
@@ -135,8 +137,25 @@ class ModelStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def trusted_keys(self) -> list[Path]:
+        """The keys signatures must verify with (empty: the store takes unsigned models); see the class.
+
+        Raises SignatureError (and records an incident) when the store was deployed with ``--trust``
+        and ``trust/`` no longer holds any of those keys: an emptied folder must not turn checks off.
+        """
+        if self._extra_keys:
+            return list(self._extra_keys)
         keys = sorted(self.layout.trust.glob("*.pem")) if self.layout.trust.is_dir() else []
-        return keys + [k for k in self._extra_keys if k not in keys]
+        recorded = self.index().get("trust") or []
+        if not recorded:  # a store from before keys were recorded: trust/ as it is
+            return keys
+        keys = [k for k in keys if k.name in recorded]  # a key dropped into trust/ by hand adds no trust
+        if not keys:
+            reason = (f"{self.layout.trust}: the store was deployed with --trust but none of its trusted keys "
+                      f"({', '.join(recorded)}) is left; refusing every model rather than taking unsigned "
+                      "ones; put the public key back with: edgekit deploy MODEL --store DIR --trust PUB.pem")
+            self.incident("signature", reason, "refused", None)
+            raise SignatureError(reason)
+        return keys
 
     def verify(self, sha256: str) -> Version:
         """Check one stored version: files present, sha256 = folder name = manifest's, signature if trusted keys.
@@ -232,7 +251,10 @@ class ModelStore:
         out["candidate"] = cand
         out["good"] = list(idx.get("good") or [])
         out["bad"] = list(idx.get("bad") or [])
-        out["trusted_keys"] = [str(k) for k in self.trusted_keys()]
+        try:
+            out["trusted_keys"] = [str(k) for k in self.trusted_keys()]
+        except SignatureError as err:
+            out["trusted_keys"], out["trust_problem"] = [], str(err)
         out["history"] = self.history(history)
         out["incidents"] = self.incidents(incidents)
         return out
@@ -357,10 +379,13 @@ class ModelStore:
         if b"PUBLIC KEY" not in pem:
             raise StoreError(f"{key}: not a PEM public key; make one with: openssl ec -in KEY.pem -pubout -out PUB.pem")
         dest = self.layout.trust / f"{hashlib.sha256(pem).hexdigest()[:16]}.pem"
-        if not dest.exists():
-            with self._writing("trust a key"):
+        with self._writing("trust a key") as idx:
+            if not dest.exists():
                 self.layout.trust.mkdir(exist_ok=True)
                 layout.durable_replace(dest, pem)
+            recorded = list(idx.get("trust") or [])
+            if dest.name not in recorded:  # recorded in the index: an emptied trust/ is then refused, not ignored
+                self._commit(dict(idx, trust=recorded + [dest.name]), {"event": "trust", "key": dest.name})
         return dest
 
     def deploy(self, model: str | Path, *, manifest: str | Path | None = None, signature: str | Path | None = None,

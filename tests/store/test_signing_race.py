@@ -224,3 +224,40 @@ def test_sigkill_during_verification_leaves_no_copies(tmp_path, signed, keys):
         proc.wait()
     assert proc.returncode == -signal.SIGKILL
     assert list(tmp.iterdir()) == []
+
+
+def test_keys_given_by_the_caller_pin_the_set(tmp_path, good, keys, copy_model):
+    """trust/ is writable: a key found there must not widen what the caller trusts."""
+    st = ModelStore(tmp_path / "s", create=True)
+    st.trust(keys["other"][1])
+    foreign = copy_model(good, "foreign")
+    sign(foreign, keys["other"][0])
+    st.deploy(foreign)
+    assert ModelStore(st.root, trusted_keys=[keys["ours"][1]]).trusted_keys() == [keys["ours"][1]]
+    with pytest.raises(EdgekitError, match="no stored version verifies"), _quiet():
+        EdgeModel.from_store(st.root, trusted_keys=[keys["ours"][1]])
+
+
+def test_an_emptied_trust_folder_refuses_instead_of_going_unsigned(tmp_path, signed, good, keys, cli, copy_model):
+    store = tmp_path / "s"
+    assert cli("deploy", signed, "--store", store, "--trust", keys["ours"][1])[0] == 0
+    st = ModelStore(store)
+    for k in st.layout.trust.iterdir():
+        k.unlink()
+    with pytest.raises(EdgekitError, match="none of its trusted keys"):
+        EdgeModel.from_store(store)
+    code, _, err = cli("deploy", copy_model(good, "plain"), "--store", store)  # an unsigned model
+    assert code == 2 and "none of its trusted keys" in err
+    assert st.index()["active"]["sha256"] == sha256_file(signed)
+    assert any(i["kind"] == "signature" and "none of its trusted keys" in i["reason"] for i in st.incidents())
+    assert "none of its trusted keys" in json.loads(cli("status", "--store", store, "--json")[1])["trust_problem"]
+    # a key dropped into trust/ by hand is not one the store was deployed with: still refused
+    shutil.copyfile(keys["other"][1], st.layout.trust / "dropped.pem")
+    foreign = copy_model(good, "foreign")
+    sign(foreign, keys["other"][0])
+    code, _, err = cli("deploy", foreign, "--store", store)
+    assert code == 2 and "none of its trusted keys" in err
+    # putting the store's key back restores service
+    assert cli("deploy", signed, "--store", store, "--trust", keys["ours"][1])[0] == 0
+    with EdgeModel.from_store(store) as served:
+        assert served.sha256 == sha256_file(signed)

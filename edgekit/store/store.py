@@ -33,7 +33,7 @@ from typing import Any, Iterator
 
 from ..errors import EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError
 from ..fsutil import read_bytes
-from ..manifest import Manifest, manifest_path_for
+from ..manifest import Manifest, manifest_bytes, manifest_path_for
 from . import layout
 from .canary import Budgets
 from .layout import Layout
@@ -327,7 +327,7 @@ class ModelStore:
         # each file is read once: the bytes that verify are the bytes parsed and stored (a swap cannot slip in);
         # the library reads the signature from its path itself, and a swapped one fails the store's own check
         # at activation (_activate verifies the stored object again)
-        man_data = read_bytes(man_path, ManifestError, "manifest")
+        man_data = manifest_bytes(man_path)
         sig_data = sig_path.read_bytes() if sig_path.is_file() else None
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing

@@ -91,9 +91,13 @@ def read_bytes(path: str | Path, error: type[Exception], what: str = "file", hea
 
 def read_json(path: str | Path, error: type[Exception], what: str = "JSON file"):
     """Parse a JSON file; unreadable or invalid JSON raises ``error`` with the file and line."""
-    text = read_bytes(path, error, what)
+    return parse_json(read_bytes(path, error, what), path, error, what)
+
+
+def parse_json(data: bytes, label: str | Path, error: type[Exception], what: str = "JSON file"):
+    """Parse JSON bytes already read; invalid JSON raises ``error`` naming ``label`` and the line."""
     try:
-        return json.loads(text)
+        return json.loads(data)
     except (json.JSONDecodeError, UnicodeDecodeError) as err:
         line = f" (line {err.lineno})" if isinstance(err, json.JSONDecodeError) else ""
-        raise error(f"{path}: {what} is not valid JSON{line}: {getattr(err, 'msg', err)}") from None
+        raise error(f"{label}: {what} is not valid JSON{line}: {getattr(err, 'msg', err)}") from None

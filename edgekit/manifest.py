@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import Any, Optional
 
 from .errors import ManifestError
-from .fsutil import atomic_write_text, read_json
+from .fsutil import atomic_write_text, parse_json, read_bytes
 from .recipes import Recipe
 
 SCHEMA = "edgekit.manifest/2"
@@ -498,12 +498,16 @@ class Manifest:
     @classmethod
     def load(cls, path: str | Path) -> "Manifest":
         """Load from a .manifest.json, or from the model path it sits next to."""
-        p = Path(path)
-        if not p.name.endswith(SUFFIX):
-            p = manifest_path_for(p)
-        if not p.exists():
-            raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
-        return cls.from_dict(read_json(p, ManifestError, "manifest"), where=str(p))
+        p = _manifest_file(path)
+        return cls.from_bytes(manifest_bytes(p), str(p))
+
+    @classmethod
+    def from_bytes(cls, data: bytes, label: str = "manifest") -> "Manifest":
+        """Parse manifest bytes already read (and verified: a signature covers exactly these bytes).
+
+        Example: ``Manifest.from_bytes(Path("m.manifest.json").read_bytes(), "m.manifest.json")``
+        """
+        return cls.from_dict(parse_json(data, label, ManifestError, "manifest"), where=label)
 
     @classmethod
     def find(cls, model_path: str | Path) -> "Manifest | None":
@@ -516,6 +520,22 @@ class Manifest:
         new = dataclasses.replace(self, **changes)
         _validate(new, "manifest", "")
         return new
+
+
+def _manifest_file(path: str | Path) -> Path:
+    p = Path(path)
+    return p if p.name.endswith(SUFFIX) else manifest_path_for(p)
+
+
+def manifest_bytes(path: str | Path) -> bytes:
+    """A manifest's bytes (from a .manifest.json, or the model path it sits next to), to verify and parse once.
+
+    Example: ``Manifest.from_bytes(manifest_bytes("digits.tflite"), "digits.manifest.json")``
+    """
+    p = _manifest_file(path)
+    if not p.exists():
+        raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
+    return read_bytes(p, ManifestError, "manifest")
 
 
 def _by_name(specs, name, what):

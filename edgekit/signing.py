@@ -3,9 +3,12 @@
 A sha256 in the manifest proves nothing when whoever changes the model can change the manifest too.
 A signature over both, checked against public keys the device trusts, does. The signed unit is a
 folder holding exactly ``model.tflite`` and ``model.manifest.json`` (the names in a store object),
-whatever the files are called on disk: signing and verifying build that folder from hard links (or
-copies) in a temporary place, so a changed byte in either file, an extra file or a missing one is
-refused. The signature (a sigstore bundle, JSON) is written next to the model as ``<stem>.sig``.
+whatever the files are called on disk. Signing and verifying hash that unit from bytes in memory
+(``_Unit``), never from a folder: the bytes a caller verified are the bytes it then parses and
+loads (a file swapped during the check cannot slip in), and nothing is copied to disk (a process
+killed mid-check leaves nothing behind). A changed byte in either file is refused, and so is a
+signature over any other set of files. The signature (a sigstore bundle, JSON) is written next to
+the model as ``<stem>.sig``.
 
 ``model-signing`` is an optional extra (``pip install 'edgekit[sign]'``), imported only when used
 (its import costs about 0.4 s).
@@ -14,20 +17,22 @@ Example:
     >>> sig = sign("digits.tflite", key="key.pem")                       # doctest: +SKIP
     >>> verify("digits.tflite", trusted_keys=["pub.pem"])                # doctest: +SKIP
     'pub.pem'
+    >>> data, man = read_unit("digits.tflite")   # read once: verify these bytes, then parse them
+    >>> verify("digits.tflite", ["pub.pem"], data=data, manifest_data=man)  # doctest: +SKIP
+    'pub.pem'
 """
 
 from __future__ import annotations
 
-import contextlib
+import hashlib
 import os
 import re
-import shutil
 import tempfile
-from pathlib import Path
-from typing import Iterable, Iterator
+from pathlib import Path, PurePosixPath
+from typing import Iterable
 
 from .errors import MissingDependencyError, SignatureError, UsageError
-from .fsutil import atomic_write_bytes
+from .fsutil import atomic_write_bytes, read_bytes
 from .manifest import manifest_path_for
 
 MODEL_NAME = "model.tflite"
@@ -51,28 +56,42 @@ def _import(name: str):
         raise MissingDependencyError(f"{INSTALL_HINT} ({err})") from None
 
 
-@contextlib.contextmanager
-def _payload(model: Path, manifest: Path, *, data: bytes | None = None) -> Iterator[Path]:
-    """A temporary folder holding exactly the signed unit; ``data``: the model bytes already read."""
-    for p, what in ((model, "model file"), (manifest, "manifest")):
-        if data is not None and p is model:
-            continue
-        if not p.is_file():
-            raise SignatureError(f"{p}: {what} not found; sign and verify need the model and its manifest")
-    tmp = Path(tempfile.mkdtemp(prefix="edgekit-signed-"))
-    try:
-        targets = [(tmp / MODEL_NAME, model), (tmp / MANIFEST_NAME, manifest)]
-        for dest, src in targets:
-            if data is not None and src is model:
-                dest.write_bytes(data)  # exactly the bytes the caller will load, not a second read
-                continue
-            try:
-                os.link(src, dest)  # same file system: no copy
-            except OSError:
-                shutil.copyfile(src, dest)
-        yield tmp
-    finally:
-        shutil.rmtree(tmp, ignore_errors=True)
+def read_unit(model: str | Path, manifest: str | Path | None = None) -> tuple[bytes, bytes]:
+    """The signed unit's bytes, each file read once: (model bytes, manifest bytes).
+
+    Callers verify these bytes, then parse and load the same bytes (never the paths again).
+    Example: ``data, man = read_unit("digits.tflite")``
+    """
+    return _read(Path(model), "model file"), read_manifest(model, manifest)
+
+
+def read_manifest(model: str | Path, manifest: str | Path | None = None) -> bytes:
+    """The manifest's bytes (next to ``model`` unless given), read once to verify and then parse."""
+    return _read(Path(manifest) if manifest else manifest_path_for(model), "manifest")
+
+
+def _read(path: Path, what: str) -> bytes:
+    return read_bytes(path, SignatureError, f"{what}; sign and verify need the model and its manifest")
+
+
+def _unit_hashing(model_data: bytes, manifest_data: bytes):
+    """A model-signing hashing config that hashes the signed unit from memory, as the library would
+    hash a folder holding exactly model.tflite and model.manifest.json (file serialization, sha256)."""
+    hashing, manifest = _import("hashing"), _import("manifest")
+    from model_signing._hashing.hashing import Digest  # the digest type has no public name in 1.1
+
+    files = {MODEL_NAME: model_data, MANIFEST_NAME: manifest_data}
+
+    class _Unit(hashing.Config):
+        def hash(self, model_path, *, files_to_hash=None):
+            kind = manifest.SerializationType.from_args(
+                {"method": "files", "hash_type": "sha256", "allow_symlinks": False})
+            items = [manifest.FileManifestItem(path=PurePosixPath(name),
+                                               digest=Digest("sha256", hashlib.sha256(data).digest()))
+                     for name, data in files.items()]
+            return manifest.Manifest(str(model_path), items, kind)
+
+    return _Unit()
 
 
 def sign(model: str | Path, key: str | Path, *, manifest: str | Path | None = None,
@@ -89,23 +108,25 @@ def sign(model: str | Path, key: str | Path, *, manifest: str | Path | None = No
                          f"-genkey -noout -out {key}")
     out = Path(out) if out else signature_path_for(model)
     signing = _import("signing")
-    with _payload(model, manifest) as folder:
-        tmp_sig = folder.parent / (folder.name + SIG_SUFFIX)
+    config = signing.Config().set_hashing_config(_unit_hashing(*read_unit(model, manifest)))
+    # the library writes the signature to a path itself: a temporary file beside ``out``, then atomically
+    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    os.close(fd)
+    try:
         try:
-            signing.Config().use_elliptic_key_signer(private_key=key, password=password).sign(folder, tmp_sig)
+            config.use_elliptic_key_signer(private_key=key, password=password).sign(model.stem, tmp)
         except (ValueError, TypeError) as err:
             raise UsageError(f"{key}: cannot sign with this key ({_one_line(err)}); it must be an EC "
                              "private key in PEM format") from None
-        try:
-            data = tmp_sig.read_bytes()
-        finally:
-            tmp_sig.unlink(missing_ok=True)
-    atomic_write_bytes(out, data)
+        atomic_write_bytes(out, Path(tmp).read_bytes())
+    finally:
+        Path(tmp).unlink(missing_ok=True)
     return out
 
 
 def verify(model: str | Path, trusted_keys: Iterable[str | Path], *, manifest: str | Path | None = None,
-           signature: str | Path | None = None, data: bytes | None = None) -> str:
+           signature: str | Path | None = None, data: bytes | None = None,
+           manifest_data: bytes | None = None) -> str:
     """Check that ``model`` and its manifest carry a valid signature by one of ``trusted_keys`` (PEM public keys).
 
     Returns the key that verified. Raises SignatureError (unsigned, untrusted key, changed model or
@@ -124,15 +145,17 @@ def verify(model: str | Path, trusted_keys: Iterable[str | Path], *, manifest: s
     if not signature.is_file():
         raise SignatureError(f"{model}: unsigned (no signature {signature.name} next to it), and signed models "
                              "are required here; sign it with: edgekit sign MODEL --key KEY.pem")
+    data = _read(model, "model file") if data is None else data
+    manifest_data = read_manifest(model, manifest) if manifest_data is None else manifest_data
     verifying = _import("verifying")
     problems = []
-    with _payload(model, manifest, data=data) as folder:
-        for k in keys:
-            try:
-                verifying.Config().use_elliptic_key_verifier(public_key=k).verify(folder, signature)
-                return str(k)
-            except Exception as err:  # the library raises ValueError, and others from inside sigstore
-                problems.append(f"{k.name}: {_one_line(err)}")
+    for k in keys:
+        try:
+            config = verifying.Config().use_elliptic_key_verifier(public_key=k)
+            config.set_hashing_config(_unit_hashing(data, manifest_data)).verify(model.stem, signature)
+            return str(k)
+        except Exception as err:  # the library raises ValueError, and others from inside sigstore
+            problems.append(f"{k.name}: {_one_line(err)}")
     raise SignatureError(f"{model}: signature {signature.name} does not verify with any trusted key "
                          f"({'; '.join(problems)}); the model or its manifest changed after signing, "
                          "or it was signed by another key")

@@ -54,7 +54,7 @@ from ..errors import (
     OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
 from ..fsutil import read_bytes, sha256_bytes
-from ..manifest import Manifest, Preprocessing
+from ..manifest import Manifest, Preprocessing, manifest_path_for
 from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard
 from .coerce import Coercer
 from .incidents import IncidentLog
@@ -158,12 +158,16 @@ class EdgeModel:
 
         Raises SignatureError (incident kind "signature") or TamperedModelError ("tamper"); load()
         records, warns and shows either in health()["security"]."""
-        if trusted_keys is not None:  # before the manifest is parsed or any byte reaches an interpreter
-            from ..signing import verify
+        if trusted_keys is None:
+            self.manifest = Manifest.find(self.path)
+        else:  # before the manifest is parsed or any byte reaches an interpreter
+            from ..signing import read_manifest, verify
 
             self.sha256 = sha256_bytes(data)
-            verify(self.path, trusted_keys, data=data)
-        self.manifest = Manifest.find(self.path)
+            # the manifest is read once: the bytes that verified are the bytes parsed (a swap cannot slip in)
+            man = read_manifest(self.path)
+            verify(self.path, trusted_keys, data=data, manifest_data=man)
+            self.manifest = Manifest.from_bytes(man, str(manifest_path_for(self.path)))
         return _verify(data, self.manifest, label, self.policy)
 
     def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:

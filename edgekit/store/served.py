@@ -204,9 +204,11 @@ class ServedModel:
     def _load(self, version: Version, policy: Policy, **extra: Any):
         from ..runtime import EdgeModel
 
-        # The store verified sha256 and signature already (ModelStore.verify).
+        # The store verified sha256 and signature (ModelStore.verify), but the load reads the files again:
+        # with trusted keys it checks the signature over the very bytes it loads (a swap in between cannot run).
         # Every model writes the store's file with the policy's bounds (IncidentLog shares it safely).
-        return EdgeModel.load(version.path, policy=policy,
+        keys = self.store.trusted_keys() or None
+        return EdgeModel.load(version.path, policy=policy, trusted_keys=keys,
                               **dict(self.load_kwargs, incident_log=self._incident_log, **extra))
 
     def _build(self, idx: dict[str, Any], version: Version, cand: dict[str, Any] | None) -> _Slot:

@@ -35,7 +35,7 @@ from typing import Any, Iterator
 from ..errors import (EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError,
                       UsageError)
 from ..fsutil import read_bytes
-from ..manifest import Manifest, manifest_path_for
+from ..manifest import Manifest, manifest_bytes, manifest_path_for
 from ..runtime.incidents import SharedJsonl
 from . import layout
 from .canary import Budgets
@@ -92,7 +92,9 @@ def _os_error(err: OSError, root: Path, doing: str) -> StoreError:
 class ModelStore:
     """A versioned model store in one folder; see the module docstring.
 
-    trusted_keys: public keys (PEM paths) to require signatures from, on top of those in ``trust/``.
+    trusted_keys: public keys (PEM paths) signatures must verify with; given, they pin the set (the
+    store's writable ``trust/`` adds nothing to them). Else the keys of ``trust/`` that ``trust()``
+    recorded in the index; a store that recorded keys and lost them all refuses (never unsigned).
     """
 
     def __init__(self, root: str | Path, *, create: bool = False, trusted_keys: list[str | Path] | None = None,
@@ -138,8 +140,25 @@ class ModelStore:
         return (st.st_ino, st.st_mtime_ns, st.st_size)
 
     def trusted_keys(self) -> list[Path]:
+        """The keys signatures must verify with (empty: the store takes unsigned models); see the class.
+
+        Raises SignatureError (and records an incident) when the store was deployed with ``--trust``
+        and ``trust/`` no longer holds any of those keys: an emptied folder must not turn checks off.
+        """
+        if self._extra_keys:
+            return list(self._extra_keys)
         keys = sorted(self.layout.trust.glob("*.pem")) if self.layout.trust.is_dir() else []
-        return keys + [k for k in self._extra_keys if k not in keys]
+        recorded = self.index().get("trust") or []
+        if not recorded:  # a store from before keys were recorded: trust/ as it is
+            return keys
+        keys = [k for k in keys if k.name in recorded]  # a key dropped into trust/ by hand adds no trust
+        if not keys:
+            reason = (f"{self.layout.trust}: the store was deployed with --trust but none of its trusted keys "
+                      f"({', '.join(recorded)}) is left; refusing every model rather than taking unsigned "
+                      "ones; put the public key back with: edgekit deploy MODEL --store DIR --trust PUB.pem")
+            self.incident("signature", reason, "refused", None)
+            raise SignatureError(reason)
+        return keys
 
     def verify(self, sha256: str) -> Version:
         """Check one stored version: files present, sha256 = folder name = manifest's, signature if trusted keys.
@@ -155,13 +174,15 @@ class ModelStore:
                                      "the stored file is damaged or was changed")
         keys = self.trusted_keys()
         signed = (folder / layout.SIGNATURE).is_file()
+        man_path = folder / layout.MANIFEST
+        man_data = read_bytes(man_path, StoreError, f"manifest of version {sha256[:12]}")  # read once
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
-            signing.verify(model, keys, manifest=folder / layout.MANIFEST, signature=folder / layout.SIGNATURE,
-                           data=data)
+            signing.verify(model, keys, manifest=man_path, signature=folder / layout.SIGNATURE, data=data,
+                           manifest_data=man_data)
         try:
-            manifest = Manifest.load(folder / layout.MANIFEST)
+            manifest = Manifest.from_bytes(man_data, str(man_path))  # the bytes that verified, not a re-read
         except ManifestError as err:
             raise StoreError(f"version {sha256[:12]}: {err}") from None
         if manifest_sha256(manifest) != sha256:
@@ -235,7 +256,10 @@ class ModelStore:
         out["candidate"] = cand
         out["good"] = list(idx.get("good") or [])
         out["bad"] = list(idx.get("bad") or [])
-        out["trusted_keys"] = [str(k) for k in self.trusted_keys()]
+        try:
+            out["trusted_keys"] = [str(k) for k in self.trusted_keys()]
+        except SignatureError as err:
+            out["trusted_keys"], out["trust_problem"] = [], str(err)
         out["history"] = self.history(history)
         out["incidents"] = self.incidents(incidents)
         return out
@@ -305,15 +329,20 @@ class ModelStore:
         man_path = Path(manifest) if manifest else manifest_path_for(model)
         sig_path = Path(signature) if signature else signature_path_for(model)
         keys = self.trusted_keys()
+        # each file is read once: the bytes that verify are the bytes parsed and stored (a swap cannot slip in);
+        # the library reads the signature from its path itself, and a swapped one fails the store's own check
+        # at activation (_activate verifies the stored object again)
+        man_data = manifest_bytes(man_path)
+        sig_data = sig_path.read_bytes() if sig_path.is_file() else None
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
             try:
-                signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data)
+                signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data, manifest_data=man_data)
             except SignatureError as err:
                 self.incident("signature", str(err), "refused", sha, stage="deploy")
                 raise
-        man = Manifest.load(man_path)
+        man = Manifest.from_bytes(man_data, str(man_path))
         if manifest_sha256(man) != sha:
             raise TamperedModelError(f"{model}: sha256 {sha[:12]}... does not match its manifest's "
                                      f"{str(manifest_sha256(man))[:12]}...; the file changed after conversion")
@@ -338,9 +367,9 @@ class ModelStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        layout.write_file(work / layout.MANIFEST, man_path.read_bytes())
-        if sig_path.is_file():
-            layout.write_file(work / layout.SIGNATURE, sig_path.read_bytes())
+        layout.write_file(work / layout.MANIFEST, man_data)
+        if sig_data is not None:
+            layout.write_file(work / layout.SIGNATURE, sig_data)
         layout.fsync_dir(work)
         _step("object-written")
         os.replace(work, dest)
@@ -355,10 +384,13 @@ class ModelStore:
         if b"PUBLIC KEY" not in pem:
             raise StoreError(f"{key}: not a PEM public key; make one with: openssl ec -in KEY.pem -pubout -out PUB.pem")
         dest = self.layout.trust / f"{hashlib.sha256(pem).hexdigest()[:16]}.pem"
-        if not dest.exists():
-            with self._writing("trust a key"):
+        with self._writing("trust a key") as idx:
+            if not dest.exists():
                 self.layout.trust.mkdir(exist_ok=True)
                 layout.durable_replace(dest, pem)
+            recorded = list(idx.get("trust") or [])
+            if dest.name not in recorded:  # recorded in the index: an emptied trust/ is then refused, not ignored
+                self._commit(dict(idx, trust=recorded + [dest.name]), {"event": "trust", "key": dest.name})
         return dest
 
     def deploy(self, model: str | Path, *, manifest: str | Path | None = None, signature: str | Path | None = None,

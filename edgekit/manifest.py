@@ -36,6 +36,7 @@ from .recipes import Recipe
 SCHEMA = "edgekit.manifest/2"
 SCHEMA_V1 = "edgekit.manifest/1"
 SUFFIX = ".manifest.json"
+MANIFEST_MAX_BYTES = 4 << 20  # 4 MiB: real manifests are ~10 KB; a 100 MB one would take seconds and GBs to refuse
 TASKS = ("classification", "regression", "unknown")
 
 
@@ -491,7 +492,7 @@ class Manifest:
             p = manifest_path_for(p)
         if not p.exists():
             raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
-        return cls.from_dict(read_json(p, ManifestError, "manifest"), where=str(p))
+        return cls.from_dict(read_json(p, ManifestError, "manifest", max_bytes=MANIFEST_MAX_BYTES), where=str(p))
 
     @classmethod
     def find(cls, model_path: str | Path) -> "Manifest | None":

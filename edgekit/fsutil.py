@@ -100,19 +100,14 @@ def read_bytes(path: str | Path, error: type[Exception], what: str = "file", hea
         fd = os.open(p, os.O_RDONLY | os.O_NONBLOCK)
     except FileNotFoundError:
         raise error(f"{p}: {what} not found") from None
-    except IsADirectoryError:
-        raise error(f"{p}: is a folder, not a {what}") from None
     except OSError as err:
         raise error(f"{p}: cannot read the {what} ({err.strerror})") from None
+    try:  # a folder opens fine read-only: fstat tells
+        _check_regular(os.fstat(fd), p, error, what, max_bytes if head is None else None)
+    except BaseException:
+        os.close(fd)
+        raise
     with os.fdopen(fd, "rb") as fh:
-        st = os.fstat(fd)  # of what was opened, not of a path that may have changed since
-        if stat.S_ISDIR(st.st_mode):
-            raise error(f"{p}: is a folder, not a {what}")
-        if not stat.S_ISREG(st.st_mode):
-            raise error(f"{p}: not a regular file ({_kind(st.st_mode)}); give the {what} itself")
-        if head is None and st.st_size > max_bytes:
-            raise error(f"{p}: the {what} is {st.st_size:,} bytes, over the {max_bytes:,}-byte cap; "
-                        "is it the right file?")
         try:
             data = fh.read(min(head, max_bytes) if head is not None else max_bytes + 1)
         except OSError as err:
@@ -120,6 +115,16 @@ def read_bytes(path: str | Path, error: type[Exception], what: str = "file", hea
     if len(data) > max_bytes:  # it grew after the fstat
         raise error(f"{p}: the {what} is over the {max_bytes:,}-byte cap; is it the right file?")
     return data
+
+
+def _check_regular(st: os.stat_result, p: Path, error: type[Exception], what: str, max_bytes: int | None) -> None:
+    """Refuse what was opened (fstat: not a path that may have changed since) unless it is a regular file within the cap."""
+    if stat.S_ISDIR(st.st_mode):
+        raise error(f"{p}: is a folder, not a {what}")
+    if not stat.S_ISREG(st.st_mode):
+        raise error(f"{p}: not a regular file ({_kind(st.st_mode)}); give the {what} itself")
+    if max_bytes is not None and st.st_size > max_bytes:
+        raise error(f"{p}: the {what} is {st.st_size:,} bytes, over the {max_bytes:,}-byte cap; is it the right file?")
 
 
 def _kind(mode: int) -> str:

@@ -86,14 +86,18 @@ def check_memory(info: ModelInfo, label: str, max_mb: float | None = None) -> No
     process killed. The need is modelinfo's arena estimate (peak of live tensors plus conv scratch).
 
     Example:
-        >>> check_memory(read_model_info(data, "m.tflite"), "m.tflite", max_mb=0.001)   # doctest: +SKIP
-        ModelLoadError: m.tflite: its tensors need ~0.1 MB, over the 0.0 MB limit ...
+        >>> check_memory(read_model_info(data, "m.tflite"), "m.tflite", max_mb=1 / 1024)   # doctest: +SKIP
+        ModelLoadError: m.tflite: its tensors need ~12.0 KB, over the 1.0 KB limit ...
     """
     limit = available_memory() if max_mb is None else int(max_mb * 2**20)
     if limit is not None and info.arena_bytes > limit:
         where = "the RAM available now" if max_mb is None else "Policy(max_model_memory_mb=...)"
-        raise ModelLoadError(f"{label}: its tensors need ~{info.arena_bytes / 2**20:,.1f} MB, over the "
-                             f"{limit / 2**20:,.1f} MB limit ({where}); refused before allocating them")
+        raise ModelLoadError(f"{label}: its tensors need ~{_size(info.arena_bytes)}, over the {_size(limit)} "
+                             f"limit ({where}); refused before allocating them")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 1024:,.1f} KB"
 
 
 def cache_dir() -> Path:

@@ -31,7 +31,7 @@ NO_CHECKS = Policy(verify_sha256=False, on_load="raise")
 REPO = Path(edgekit.__file__).resolve().parents[1]
 
 
-def run_child(code: str, *args: str, timeout: float = 60) -> subprocess.CompletedProcess:
+def run_child(code: str, *args: str, timeout: float = 30) -> subprocess.CompletedProcess:
     """``code`` in a fresh Python with this edgekit, capped at 4 GiB of address space."""
     def cap():
         resource.setrlimit(resource.RLIMIT_AS, (4 << 30, 4 << 30))

@@ -103,28 +103,32 @@ def read_bytes(path: str | Path, error: type[Exception], what: str = "file", hea
     except OSError as err:
         raise error(f"{p}: cannot read the {what} ({err.strerror})") from None
     try:  # a folder opens fine read-only: fstat tells
-        _check_regular(os.fstat(fd), p, error, what, max_bytes if head is None else None)
+        size = _check_regular(os.fstat(fd), p, error, what, max_bytes if head is None else None)
     except BaseException:
         os.close(fd)
         raise
     with os.fdopen(fd, "rb") as fh:
         try:
-            data = fh.read(min(head, max_bytes) if head is not None else max_bytes + 1)
+            # read(n) allocates n bytes up front: ask for the size fstat gave, never for the cap
+            data = fh.read(min(head, size) if head is not None else size)
+            grew = head is None and fh.read(1)
         except OSError as err:
             raise error(f"{p}: cannot read the {what} ({err.strerror})") from None
-    if len(data) > max_bytes:  # it grew after the fstat
-        raise error(f"{p}: the {what} is over the {max_bytes:,}-byte cap; is it the right file?")
+    if grew:
+        raise error(f"{p}: the {what} grew while it was read; try again when it is complete")
     return data
 
 
-def _check_regular(st: os.stat_result, p: Path, error: type[Exception], what: str, max_bytes: int | None) -> None:
-    """Refuse what was opened (fstat: not a path that may have changed since) unless it is a regular file within the cap."""
+def _check_regular(st: os.stat_result, p: Path, error: type[Exception], what: str, max_bytes: int | None) -> int:
+    """The size of what was opened (fstat: not a path that may have changed since); refused unless
+    it is a regular file within the cap."""
     if stat.S_ISDIR(st.st_mode):
         raise error(f"{p}: is a folder, not a {what}")
     if not stat.S_ISREG(st.st_mode):
         raise error(f"{p}: not a regular file ({_kind(st.st_mode)}); give the {what} itself")
     if max_bytes is not None and st.st_size > max_bytes:
         raise error(f"{p}: the {what} is {st.st_size:,} bytes, over the {max_bytes:,}-byte cap; is it the right file?")
+    return st.st_size
 
 
 def _kind(mode: int) -> str:

@@ -125,34 +125,13 @@ def load_model_info(path: str | Path) -> ModelInfo:
 
 
 def read_model_info(data: bytes, label: str = "<bytes>") -> ModelInfo:
-    """Parse ``data``; any structural fault (``validate_references``) becomes one ModelLoadError naming ``label``."""
-    return _guarded(_walk, data, label)
-
-
-def validate_references(data: bytes, label: str = "<bytes>") -> None:
-    """Refuse a flatbuffer whose indices point outside their vectors, in any subgraph.
-
-    The interpreter checks the flatbuffer's layout but not these (FACTS.md): an operator output
-    of -1 or a tensor index past the end crashes it. Checked: every operator's opcode, input
-    (-1 = an optional input left out), output and intermediate tensor; every tensor's buffer;
-    each subgraph's inputs and outputs; each signature's subgraph and tensors.
-
-    Example:
-        >>> validate_references(b"\\x1c\\0\\0\\0TFL3" + bytes(24), "x.tflite")
-        Traceback (most recent call last):
-        ...
-        edgekit.errors.ModelLoadError: x.tflite: the model has no subgraph
-    """
-    _guarded(_check_references, data, label)
-
-
-def _guarded(walk, data: bytes, label: str):
-    """``walk(schema, data)``, with any fault while reading a hostile flatbuffer as one ModelLoadError."""
+    """Parse ``data``; any structural fault, an index out of range included (``_check_references``),
+    becomes one ModelLoadError naming ``label``."""
     if len(data) < 16 or not is_tflite(data):
         raise ModelLoadError(f"{label}: not a TensorFlow Lite model (no TFL3 identifier); check the file")
     s = schema()
     try:
-        return walk(s, data)
+        return _walk(s, data)
     except ModelLoadError as err:
         raise ModelLoadError(f"{label}: {err}") from None
     except (IndexError, struct.error, ValueError, TypeError, AttributeError, KeyError, OverflowError,
@@ -179,6 +158,9 @@ class _Budget:
 
 
 def _check_references(s, data: bytes) -> None:
+    """Every index in any subgraph in range: operators' opcodes and tensors (inputs and intermediates
+    may be -1, left out; outputs may not), tensors' buffers, subgraph and signature I/O. The
+    interpreter checks the layout but not these (FACTS.md): an output of -1 crashes it."""
     count = _Budget(data)
     model = s.Model.GetRootAs(data, 0)
     n_sub = count(model.SubgraphsLength(), "subgraph")

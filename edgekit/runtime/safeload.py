@@ -52,7 +52,7 @@ def check_structure(data: bytes, label: str) -> ModelInfo:
     """Refuse bytes that cannot be a .tflite flatbuffer or whose indices point outside it, without
     any interpreter; returns what the flatbuffer holds (for ``check_memory``).
 
-    The same validation ``edgekit check`` and ``edgekit inspect`` run (modelinfo.validate_references).
+    The same validation ``edgekit check`` and ``edgekit inspect`` run (modelinfo.read_model_info).
     """
     if len(data) < _MIN_SIZE:
         raise ModelLoadError(f"{label}: {len(data)} bytes is too small for a .tflite model; re-export it")

@@ -135,3 +135,13 @@ def test_tensors_over_the_memory_limit_are_refused_before_allocation(int8_path):
     assert run_probe(data, get_backend(), None, spec=probe_spec(max_mb=64)).startswith("ok")
     with EdgeModel.load(int8_path, policy=Policy(max_model_memory_mb=64)) as model:  # a sane limit loads
         assert model.load_error is None
+
+
+def test_the_size_cap_is_not_allocated_for_a_small_file(int8_path):
+    """read() allocates what it is asked for: a 2 GiB cap must not become a 2 GiB buffer (a 32-bit Pi
+    has 3 GiB of address space). A child capped at 1 GiB reads the model."""
+    code = ("import resource, sys\nresource.setrlimit(resource.RLIMIT_AS, (1 << 30, 1 << 30))\n"
+            "from edgekit.errors import ModelLoadError\nfrom edgekit.fsutil import read_bytes\n"
+            "print(len(read_bytes(sys.argv[1], ModelLoadError)))")
+    out = run_child(code, str(int8_path))
+    assert out.returncode == 0 and out.stdout.strip() == str(int8_path.stat().st_size), out.stderr[-300:]

@@ -17,8 +17,9 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
-from .errors import MissingDependencyError
-from .engine.tflite_info import load_model_info
+from .engine.tflite_info import read_model_info
+from .errors import MissingDependencyError, ModelLoadError
+from .fsutil import read_bytes
 
 
 def xnnpack_status(data: bytes) -> dict[str, str]:
@@ -62,11 +63,12 @@ def manifest_summary(model_path: str | Path) -> dict[str, Any] | None:
 def inspect_model(path: str | Path, *, xnnpack: bool = True) -> dict[str, Any]:
     """Everything ``edgekit inspect`` shows, as one JSON-ready dict."""
     p = Path(path)
-    info = load_model_info(p)
+    data = read_bytes(p, ModelLoadError, "model file")  # once: regular files only, size-capped
+    info = read_model_info(data, label=str(p))
     doc: dict[str, Any] = {"model": str(p), **info.to_dict()}
     doc["op_count"] = len(info.ops)
     if xnnpack:
-        doc["xnnpack"] = xnnpack_status(p.read_bytes())
+        doc["xnnpack"] = xnnpack_status(data)
     else:
         doc["xnnpack"] = {"status": "not-checked", "detail": "skipped (--no-xnnpack)"}
     doc["manifest"] = manifest_summary(p)

@@ -36,6 +36,7 @@ from .recipes import Recipe
 SCHEMA = "edgekit.manifest/2"
 SCHEMA_V1 = "edgekit.manifest/1"
 SUFFIX = ".manifest.json"
+MANIFEST_MAX_BYTES = 4 << 20  # 4 MiB: real manifests are ~10 KB; a 100 MB one would take seconds and GBs to refuse
 TASKS = ("classification", "regression", "unknown")
 
 
@@ -507,6 +508,9 @@ class Manifest:
 
         Example: ``Manifest.from_bytes(Path("m.manifest.json").read_bytes(), "m.manifest.json")``
         """
+        if len(data) > MANIFEST_MAX_BYTES:
+            raise ManifestError(f"{label}: the manifest is {len(data):,} bytes, over the "
+                                f"{MANIFEST_MAX_BYTES:,}-byte cap; is it the right file?")
         return cls.from_dict(parse_json(data, label, ManifestError, "manifest"), where=label)
 
     @classmethod
@@ -535,7 +539,7 @@ def manifest_bytes(path: str | Path) -> bytes:
     p = _manifest_file(path)
     if not p.exists():
         raise ManifestError(f"{p}: no manifest next to the model; convert it with edgekit convert")
-    return read_bytes(p, ManifestError, "manifest")
+    return read_bytes(p, ManifestError, "manifest", max_bytes=MANIFEST_MAX_BYTES)
 
 
 def _by_name(specs, name, what):

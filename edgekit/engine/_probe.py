@@ -44,13 +44,15 @@ def _extra_runs(session, spec: dict) -> None:
 
 def main() -> int:
     from edgekit.errors import EdgekitError
-    from edgekit.engine.safeload import open_checked
+    from edgekit.engine.safeload import check_memory, check_structure, open_checked
 
     backend = None if sys.argv[1] == "auto" else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]
     spec = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     data = sys.stdin.buffer.read()
     try:
+        # Here too, not only in the parent: inspect runs the probe on files nothing has checked.
+        check_memory(check_structure(data, "<bytes>"), "<bytes>", spec.get("max_mb"))
         session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))

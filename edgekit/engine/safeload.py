@@ -4,7 +4,9 @@ The TFLite interpreter checks a flatbuffer's structure but not its meaning: a fi
 say, an operator output index of -1 segfaults it (see FACTS.md). So before the caller's
 process hands untrusted bytes to an interpreter:
 
-1. cheap structural checks in-process (size, the ``TFL3`` identifier, root offset);
+1. cheap structural checks in-process (size, the ``TFL3`` identifier, root offset, every index
+   an operator, tensor, subgraph or signature names in range), then the memory the tensors need
+   against a limit (``check_memory``), before any allocation;
 2. a probe subprocess loads, allocates and invokes the bytes on zeros, with the thread count the
    app asked for, then once more on a calibration-like input (the manifest's per-channel mean)
    when there is one. Only a clean exit lets the parent load them; a signal death or a refusal
@@ -35,9 +37,10 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import ModelLoadError
+from ..errors import MissingDependencyError, ModelLoadError
 from .tflite import Backend, TFLiteSession, get_backend, open_tflite
 from .tflite_file import is_tflite
+from .tflite_info import ModelInfo, read_model_info
 
 PROBE_TIMEOUT_S = 120.0
 _MIN_SIZE = 16  # root offset + "TFL3" + the smallest table header
@@ -45,8 +48,14 @@ _memory: dict[str, str] = {}  # key -> "ok" | "ok-nodelegates" | refusal message
 _lock = threading.Lock()
 
 
-def check_structure(data: bytes, label: str) -> None:
-    """Refuse bytes that cannot be a .tflite flatbuffer, without any interpreter."""
+def check_structure(data: bytes, label: str) -> ModelInfo | None:
+    """Refuse bytes that cannot be a .tflite flatbuffer or whose indices point outside it, without
+    any interpreter; returns what the flatbuffer holds (for ``check_memory``).
+
+    The same validation ``edgekit check`` and ``edgekit inspect`` run (tflite_info.read_model_info).
+    Where the flatbuffer schema is missing (tflite-runtime alone, on armv7l: the schema module comes
+    with ai-edge-litert), only the header is checked and None returned; the probe still runs.
+    """
     if len(data) < _MIN_SIZE:
         raise ModelLoadError(f"{label}: {len(data)} bytes is too small for a .tflite model; re-export it")
     if not is_tflite(data):
@@ -55,6 +64,47 @@ def check_structure(data: bytes, label: str) -> None:
     if root < 8 or root + 4 > len(data):
         raise ModelLoadError(f"{label}: truncated or corrupt .tflite (root offset {root} of {len(data)} bytes); "
                              "copy the file again")
+    try:
+        return read_model_info(data, label)
+    except MissingDependencyError:
+        return None
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (Linux MemAvailable, else free pages), or None when unknown."""
+    try:
+        with open("/proc/meminfo") as fh:
+            for line in fh:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def check_memory(info: ModelInfo | None, label: str, max_mb: float | None = None) -> None:
+    """Refuse a model whose tensors need more than ``max_mb`` MB (None: the RAM available now),
+    before allocate_tensors tries: a hostile shape would otherwise exhaust memory or get the
+    process killed. The need is modelinfo's arena estimate (peak of live tensors plus conv scratch).
+
+    Example:
+        >>> check_memory(read_model_info(data, "m.tflite"), "m.tflite", max_mb=1 / 1024)   # doctest: +SKIP
+        ModelLoadError: m.tflite: its tensors need ~12.0 KB, over the 1.0 KB limit ...
+    """
+    if info is None:  # no schema here to read the tensors with (check_structure)
+        return
+    limit = available_memory() if max_mb is None else int(max_mb * 2**20)
+    if limit is not None and info.arena_bytes > limit:
+        where = "the RAM available now" if max_mb is None else "Policy(max_model_memory_mb=...)"
+        raise ModelLoadError(f"{label}: its tensors need ~{_size(info.arena_bytes)}, over the {_size(limit)} "
+                             f"limit ({where}); refused before allocating them")
+
+
+def _size(n: int) -> str:
+    return f"{n / 2**20:,.1f} MB" if n >= 2**20 else f"{n / 1024:,.1f} KB"
 
 
 def cache_dir() -> Path:
@@ -68,16 +118,20 @@ def _key(data: bytes, be: Backend, delegates: bool | None, spec: str = "") -> st
 
 
 def probe_spec(threads: int | None = None, shapes: list[list[int]] | None = None,
-               fill: dict[str, list[float]] | None = None) -> str:
+               fill: dict[str, list[float]] | None = None, max_mb: float | None = None) -> str:
     """What the probe runs besides the default zeros, as the JSON argument of ``_probe`` ("" for nothing).
 
     threads: the app's interpreter thread count (None: the interpreter's default);
     shapes: one shape per input, in the interpreter's input order, to resize to before running;
-    fill: per-channel values by input name (signature key or tensor name) for a second, calibration-like run.
+    fill: per-channel values by input name (signature key or tensor name) for a second, calibration-like run;
+    max_mb: the memory limit for the model's tensors (None: the RAM available, see ``check_memory``).
     """
-    if threads is None and not shapes and not fill:
+    if threads is None and not shapes and not fill and max_mb is None:
         return ""
-    return json.dumps({"threads": threads, "shapes": shapes, "fill": fill}, sort_keys=True)
+    spec = {"threads": threads, "shapes": shapes, "fill": fill}
+    if max_mb is not None:  # only then: the cache keys of existing verdicts stay as they were
+        spec["max_mb"] = max_mb
+    return json.dumps(spec, sort_keys=True)
 
 
 def _edgekit_path() -> str:
@@ -154,15 +208,16 @@ def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None
 
 def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
                  backend: str | Backend | None = None, probe: bool = True,
-                 fill: dict[str, list[float]] | None = None) -> TFLiteSession:
-    """A session for ``data``, after the structural checks and (by default) the probe.
+                 fill: dict[str, list[float]] | None = None, max_mb: float | None = None) -> TFLiteSession:
+    """A session for ``data``, after the structural and memory checks and (by default) the probe.
 
-    ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe."""
-    check_structure(data, label)
+    ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe;
+    ``max_mb``: the memory limit for the tensors (``check_memory``)."""
+    check_memory(check_structure(data, label), label, max_mb)
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     delegates: bool | None = None
     if probe:
-        result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill))
+        result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill, max_mb))
         if not result.startswith("ok"):
             raise ModelLoadError(f"{label}: refused by the load probe: {result}")
         # Load the way the probe did: if it had to drop XNNPACK, so do we.

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import ModelLoadError
+from ..fsutil import read_bytes
 from .tflite_file import DTYPES, is_tflite, schema
 
 _ITEMSIZE = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
@@ -120,16 +121,12 @@ class ModelInfo:
 
 
 def load_model_info(path: str | Path) -> ModelInfo:
-    p = Path(path)
-    try:
-        data = p.read_bytes()
-    except OSError as err:
-        raise ModelLoadError(f"{p}: cannot read the model ({err.strerror or err})") from None
-    return read_model_info(data, label=str(p))
+    return read_model_info(read_bytes(path, ModelLoadError, "model file"), label=str(path))
 
 
 def read_model_info(data: bytes, label: str = "<bytes>") -> ModelInfo:
-    """Parse ``data``; any structural fault becomes one ModelLoadError naming ``label``."""
+    """Parse ``data``; any structural fault, an index out of range included (``_check_references``),
+    becomes one ModelLoadError naming ``label``."""
     if len(data) < 16 or not is_tflite(data):
         raise ModelLoadError(f"{label}: not a TensorFlow Lite model (no TFL3 identifier); check the file")
     s = schema()
@@ -160,7 +157,57 @@ class _Budget:
         return n
 
 
+def _check_references(s, data: bytes) -> None:
+    """Every index in any subgraph in range: operators' opcodes and tensors (inputs and intermediates
+    may be -1, left out; outputs may not), tensors' buffers, subgraph and signature I/O. The
+    interpreter checks the layout but not these (FACTS.md): an output of -1 crashes it."""
+    count = _Budget(data)
+    model = s.Model.GetRootAs(data, 0)
+    n_sub = count(model.SubgraphsLength(), "subgraph")
+    if n_sub < 1:
+        raise ModelLoadError("the model has no subgraph")
+    n_codes, n_buf = count(model.OperatorCodesLength(), "operator code"), count(model.BuffersLength(), "buffer")
+    for k in range(n_sub):
+        g = model.Subgraphs(k)
+        n_t = count(g.TensorsLength(), "tensor")
+        for i in range(n_t):
+            _in_range(g.Tensors(i).Buffer(), n_buf, f"subgraph {k} tensor {i} buffer", "buffer")
+        _in_range(_indices(g, "Inputs", count), n_t, f"subgraph {k} input", "tensor")
+        _in_range(_indices(g, "Outputs", count), n_t, f"subgraph {k} output", "tensor")
+        for i in range(count(g.OperatorsLength(), "operator")):
+            o = g.Operators(i)
+            _in_range(o.OpcodeIndex(), n_codes, f"subgraph {k} operator {i}", "opcode")
+            # -1 marks an optional input (or intermediate) left out; an output must exist.
+            _in_range(_indices(o, "Inputs", count), n_t, f"subgraph {k} operator {i} input", "tensor", optional=True)
+            _in_range(_indices(o, "Outputs", count), n_t, f"subgraph {k} operator {i} output", "tensor")
+            _in_range(_indices(o, "Intermediates", count), n_t, f"subgraph {k} operator {i} intermediate",
+                      "tensor", optional=True)
+    for j in range(count(model.SignatureDefsLength(), "signature")):
+        sig = model.SignatureDefs(j)
+        k = sig.SubgraphIndex()
+        _in_range(k, n_sub, f"signature {j}", "subgraph")
+        n_t = model.Subgraphs(k).TensorsLength()
+        ios = [sig.Inputs(m) for m in range(count(sig.InputsLength(), "signature input"))]
+        ios += [sig.Outputs(m) for m in range(count(sig.OutputsLength(), "signature output"))]
+        _in_range([io.TensorIndex() for io in ios], n_t, f"signature {j}", "tensor")
+
+
+def _indices(table, field: str, count: _Budget) -> list[int]:
+    """An int vector of a flatbuffer table (``Inputs``, ``Outputs``...) as Python ints, bounded by the budget."""
+    n = count(getattr(table, f"{field}Length")(), field.lower())
+    return [int(v) for v in getattr(table, f"{field}AsNumpy")()] if n else []
+
+
+def _in_range(indices, n: int, where: str, what: str, *, optional: bool = False) -> None:
+    low = -1 if optional else 0
+    for idx in [indices] if isinstance(indices, int) else indices:
+        if not low <= idx < n:
+            raise ModelLoadError(f"{where} refers to {what} {idx} of {n}: a corrupt or hostile file; "
+                                 "re-export or copy it again")
+
+
 def _walk(s, data: bytes) -> ModelInfo:
+    _check_references(s, data)  # so inspect and check refuse what the runtime's load refuses
     count = _Budget(data)
     model = s.Model.GetRootAs(data, 0)
     n_sub = count(model.SubgraphsLength(), "subgraph")

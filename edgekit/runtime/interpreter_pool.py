@@ -58,16 +58,17 @@ class Runner:
 
     ``inputs`` and ``outputs`` are in the interpreter's order (not the Keras order: TensorFlow sorts
     signature inputs by name); ``run`` takes one array per input in that order.
-    ``probe_fill``: calibration-like values per input name for the load probe (safeload.probe_spec).
+    ``probe_fill``: calibration-like values per input name for the load probe (safeload.probe_spec);
+    ``max_mb``: the memory limit for the model's tensors (safeload.check_memory).
     """
 
     def __init__(self, data: bytes, *, label: str, num_threads: int | None = None,
                  backend: str | None = None, probe: bool = True, pool_size: int = 1,
-                 probe_fill: dict[str, list[float]] | None = None):
+                 probe_fill: dict[str, list[float]] | None = None, max_mb: float | None = None):
         if pool_size < 1:
             raise UsageError(f"pool_size must be at least 1, got {pool_size}")
         first = load_session(data, label=label, num_threads=num_threads, backend=backend, probe=probe,
-                             fill=probe_fill)
+                             fill=probe_fill, max_mb=max_mb)
         # The bytes are checked and the delegate choice is made: the rest of the pool loads the same way
         # (no second structure check, sha256 or verdict lookup per session).
         sessions = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,

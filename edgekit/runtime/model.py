@@ -131,7 +131,8 @@ class EdgeModel:
             data = read_bytes(path, ModelLoadError, "model file")
             self.sha256 = self._check_integrity(data, label, trusted_keys)
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
-                                 probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest))
+                                 probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest),
+                                 max_mb=policy.max_model_memory_mb)
             self._check_manifest_matches(label)
         except TamperedModelError as err:  # a security event: a bad signature or a changed file
             self._load_failed(err, "signature" if isinstance(err, SignatureError) else "tamper")

@@ -82,6 +82,10 @@ class Policy:
     latency_budget_ms: float | None = None
     max_batch: int = 4096
     max_image_pixels: int = MAX_IMAGE_PIXELS  # decompression-bomb guard for decoded images
+    # MB the model's tensors may need (estimated from the file) before allocation is refused as a
+    # "load" failure. None: the RAM available at load time, since a model needing more would swap or
+    # get the app OOM-killed; a fixed share of total RAM would pass it on a busy device. Not an "off".
+    max_model_memory_mb: float | None = None
     log_inputs: bool = False  # put raw input values in incident records (off: a summary only)
     max_logged_values: int = 4096  # with log_inputs: values kept per input and record (the rest counted)
     incident_log_max_bytes: int = 5_000_000  # the JSONL file rotates at this size (SD cards fill up)
@@ -102,6 +106,9 @@ class Policy:
                 )
             if act == "default" and self.default is None:
                 raise UsageError(f"Policy(on_{kind}='default') needs Policy(default=...), the value to return")
+        if self.max_model_memory_mb is not None and not self.max_model_memory_mb > 0:
+            raise UsageError(f"Policy(max_model_memory_mb={self.max_model_memory_mb}) must be above 0 "
+                             "(None: the RAM available at load)")
         if self.max_batch < 1:
             raise UsageError(f"Policy(max_batch={self.max_batch}) must be at least 1")
         if self.incident_log_max_bytes < 1024 or self.incident_log_backups < 0 or self.max_logged_values < 0:

@@ -122,3 +122,14 @@ def test_cli_exit_codes_and_json(digits_models, static_int8, capsys, tmp_path):
     assert main(["check", str(junk), "--target", "raspberry-pi-4"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("error: ") and len(err.strip().splitlines()) == 1
+
+
+def test_check_refuses_what_no_interpreter_can_load(digits_models, tmp_path, capsys):
+    """check runs the load path's structural validation: a hostile index is exit 2, never "compatible"."""
+    from hostile_models import hostile_variants  # tests/ is on sys.path
+
+    for name, path in hostile_variants(digits_models("int8"), tmp_path).items():
+        assert main(["check", str(path), "--target", "raspberry-pi-4"]) == 2, name
+        err = capsys.readouterr().err
+        assert err.startswith(f"error: {path}: subgraph 0 ") and len(err.strip().splitlines()) == 1, err
+        assert "refers to" in err

@@ -108,3 +108,39 @@ def _suggest(evidence: Sequence[Evidence]) -> str:
 
 def _fmt(r: tuple[float, float]) -> str:
     return f"[{r[0]:.3g}, {r[1]:.3g}]"
+
+
+def preset_of(pre) -> str | None:
+    """The --normalize preset a recorded Preprocessing is, or None for a custom one."""
+    from .data import default_preprocessing
+
+    for name in PRESETS:
+        p = default_preprocessing((pre.height, pre.width, pre.channels), name)
+        if np.allclose([p.scale, p.offset], [pre.scale, pre.offset]) and (p.mean is None) == (pre.mean is None) and (
+                p.mean is None or np.allclose([*p.mean, *p.std], [*pre.mean, *pre.std])):
+            return name
+    return None
+
+
+def check_manifest_scaling(model, normalize: str) -> None:
+    """``run --normalize`` on a model whose manifest records the pixel scaling: the same preset is
+    fine, another is an error (UsageError naming both), never silently ignored.
+
+    Example:
+        >>> check_manifest_scaling("digits-int8.tflite", "-1-1")   # doctest: +SKIP
+        Traceback (most recent call last):
+        edgekit.errors.UsageError: --normalize -1-1 contradicts digits-int8.manifest.json, which scales input image as 0-1; ...
+    """
+    from .errors import UsageError
+    from .manifest import Manifest, manifest_path_for
+
+    if normalize not in PRESETS:
+        raise DataError(f"unknown normalization {normalize!r}; choose one of {', '.join(PRESETS)}")
+    m = Manifest.find(model)
+    for name, pre in (m.preprocessing.items() if m is not None else ()):
+        recorded = preset_of(pre)
+        if recorded != normalize:
+            said = recorded or f"x{pre.scale:.4g} {pre.offset:+g}" + (" with mean/std" if pre.mean else "")
+            raise UsageError(f"--normalize {normalize} contradicts {manifest_path_for(model).name}, which scales input "
+                             f"{name} as {said}; drop --normalize (the manifest's scaling is used), or adopt the "
+                             "model again if the manifest is wrong")

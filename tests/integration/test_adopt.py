@@ -117,7 +117,8 @@ def test_adopted_quantized_classifier_records_accuracy_and_its_quantization_is_e
     m = Manifest.load(model)
     assert m.task == "classification" and m.labels == tuple(digits.labels)
     assert m.accuracy.labelled and m.accuracy.output().top1_converted > 0.9
-    assert m.preprocessing["image"].scale == pytest.approx(1 / 255) if "image" in m.preprocessing else True
+    (pre,) = m.preprocessing.values()  # the int8 input's quantization and the data agree: 0-1
+    assert (pre.scale, pre.offset) == pytest.approx((1 / 255, 0.0))
 
 
 def test_an_adopted_model_runs_deploys_serves_and_profiles(tmp_path, detector, calib_npy, photos, capsys):

@@ -9,7 +9,7 @@ converted model. No TensorFlow is imported.
 Example:
     >>> r = adopt("face_detection.tflite", calibration="crops.npy")        # doctest: +SKIP
     >>> r.manifest.preprocessing["input"].offset, r.manifest.provenance.adopted.sha256[:8]   # doctest: +SKIP
-    (-1.0, '3bc182eb')
+    (-1.0, 'bbff11ce')
 """
 
 from __future__ import annotations
@@ -31,7 +31,7 @@ from .errors import DataError, ModelLoadError, UsageError
 from .flatbuf import custom_ops
 from .fsutil import read_bytes, sha256_bytes
 from .manifest import TASKS, Accuracy, Adoption, Manifest, ModelFile, Sizes, manifest_path_for, tensor_specs
-from .scaling import quant_evidence
+from .scaling import preset_of, quant_evidence
 
 
 @dataclass
@@ -50,8 +50,8 @@ class AdoptResult:
                 ("inputs", ", ".join(f"{t.name} {list(t.shape)} {t.dtype}" for t in m.inputs)),
                 ("outputs", ", ".join(f"{t.name} {list(t.shape)} {t.dtype}" for t in m.outputs)),
                 ("task", m.task),
-                ("preprocessing", ", ".join(f"{k}: x{p.scale:.4g} {p.offset:+g}" for k, p in m.preprocessing.items())
-                 or "none (numbers are fed as they are)"),
+                ("preprocessing", ", ".join(f"{k}: {preset_of(p) or 'custom'} (pixel x {p.scale:.4g} {p.offset:+g})"
+                                            for k, p in m.preprocessing.items()) or "none (numbers are fed as they are)"),
                 ("calibration", f"{m.calibration.samples} samples from {m.calibration.source}")]
         if m.accuracy is not None:
             acc = m.accuracy.output()

@@ -327,13 +327,27 @@ class Sizes:
 
 
 @dataclass(frozen=True)
+class Adoption:
+    """A model edgekit did not make, adopted as it was (``edgekit adopt``): the file it was, and from where."""
+
+    file: str
+    sha256: str
+    origin: Optional[str] = None  # where it came from, as the user said (a package, a URL, a team)
+
+    def _check(self) -> None:
+        _need(len(self.sha256) == 64 and all(c in "0123456789abcdef" for c in self.sha256), "sha256",
+              "must be 64 lowercase hex digits")
+
+
+@dataclass(frozen=True)
 class Provenance:
-    """When, by whom, where and with what the model was converted."""
+    """When, by whom, where and with what the model was converted (or adopted: ``adopted`` is set)."""
 
     created: str
     tools: dict[str, str] = field(default_factory=dict)
     user: Optional[str] = None
     host: Optional[str] = None
+    adopted: Optional[Adoption] = None
 
 
 @dataclass(frozen=True)

@@ -128,3 +128,11 @@ def two_io_models(two_io):
         return cache[recipe]
 
     return get
+
+
+@pytest.fixture(scope="session")
+def published_models():
+    """{short name: path} of real published .tflite models (tests/published_models.py), cached outside the repo."""
+    import published_models as published
+
+    return published.fetch()

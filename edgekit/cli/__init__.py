@@ -27,7 +27,7 @@ app = typer.Typer(
 )
 
 # Each module has register(app). Importing them is cheap: none imports TensorFlow at import time.
-COMMAND_MODULES = ("convert", "demo", "profile", "compare", "recipes", "targets", "inspect", "check", "run",
+COMMAND_MODULES = ("convert", "adopt", "demo", "profile", "compare", "recipes", "targets", "inspect", "check", "run",
                    "audit", "optimize", "deploy", "rollback", "status", "sign")
 
 for _name in COMMAND_MODULES:

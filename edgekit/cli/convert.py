@@ -21,7 +21,7 @@ def convert(
     compat: Optional[str] = typer.Option(None, "--compat", help="Make the file loadable by an older runtime: tflite-runtime-2.14."),
     select_tf_ops: bool = typer.Option(False, "--select-tf-ops", help="Allow TensorFlow ops (the device needs the Flex delegate)."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class label per line."),
-    normalize: str = typer.Option("0-1", "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw (default: what numeric calibration data shows, else 0-1; a contradiction is an error)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT if it exists (never the source)."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
     debug: bool = typer.Option(False, "--debug", help="Rank layers by the error int8 quantization adds (needs --calibration)."),

@@ -51,6 +51,8 @@ def optimize(
     float_top_k: int = typer.Option(3, "--float-top-k", help="Also try int8 with the 1..K most error-prone layers in float (0: no)."),
     runs: int = typer.Option(200, "--runs", help="Timed runs per latency measurement."),
     threads: int = typer.Option(1, "--threads", help="Interpreter threads when measuring latency."),
+    labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class label per line (as convert)."),
+    normalize: Optional[str] = typer.Option(None, "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw (as convert: checked against numeric calibration data)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT if it exists (never the source)."),
     json_out: bool = typer.Option(False, "--json", help="Print the whole result (edgekit.optimize/1) as JSON."),
 ) -> None:
@@ -72,7 +74,8 @@ def optimize(
     try:
         res = run(source, output, calibration=calibration, eval_data=eval_data, train_data=train, target=target,
                   budgets=budgets, candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
-                  float_top_k=float_top_k, workers=workers, ray=ray, latency=lat, force=force, on_event=bars)
+                  float_top_k=float_top_k, workers=workers, ray=ray, latency=lat, normalize=normalize,
+                  labels=labels, force=force, on_event=bars)
     finally:
         bars.close()
     sel = res.selection

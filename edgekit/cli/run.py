@@ -55,7 +55,8 @@ def run(
     no_verify: bool = typer.Option(False, "--no-verify", help="Skip the sha256 check against the manifest."),
     normalize: Optional[str] = typer.Option(
         None, "--normalize", help="Pixel scaling for image inputs the manifest does not describe (published "
-        "models): 0-1, -1-1, imagenet or raw; images are resized to the model's input shape."),
+        "models): 0-1, -1-1, imagenet or raw; images are resized to the model's input shape. One that contradicts "
+        "the manifest is an error."),
     threads: Optional[int] = typer.Option(None, "--threads", help="Interpreter threads."),
     json_out: bool = typer.Option(False, "--json", help="Print one JSON object per input."),
 ) -> None:
@@ -66,6 +67,10 @@ def run(
     """
     from ..runtime import EdgeModel, Policy
 
+    if normalize is not None:  # the manifest's scaling wins; one that contradicts it is a mistake to say
+        from ..scaling import check_manifest_scaling
+
+        check_manifest_scaling(model, normalize)
     policy = Policy(verify_sha256=not no_verify, min_confidence=min_confidence)
     flagged = False
     with EdgeModel.load(model, fallback=fallback, policy=policy, num_threads=threads,

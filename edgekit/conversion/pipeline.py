@@ -25,7 +25,7 @@ from ..errors import ConversionError, DataError, ModelLoadError, SourceModelErro
 from ..engine.tflite_file import custom_ops, io_specs
 from ..fsutil import atomic_write_bytes, sha256_bytes
 from ..manifest import (
-    Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, Sizes, manifest_path_for,
+    Adoption, Calibration, Manifest, ModelFile, Preprocessing, Provenance, Pruning, Sizes, manifest_path_for,
 )
 from ..recipes import Recipe, load_recipe
 from ..calibration_stats import compute_input_stats
@@ -42,12 +42,14 @@ MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
 
 
-def _tool_versions() -> dict[str, str]:
+def _tool_versions(tensorflow: bool = True) -> dict[str, str]:
     import importlib.metadata as md
 
-    from .tf import import_tf
+    out = {"edgekit": __version__, "python": platform.python_version()}
+    if tensorflow:  # adopt writes a manifest without TensorFlow: never import it just to name its version
+        from .tf import import_tf
 
-    out = {"edgekit": __version__, "python": platform.python_version(), "tensorflow": import_tf().__version__}
+        out["tensorflow"] = import_tf().__version__
     for dist in ("keras", "numpy", "ai-edge-litert"):
         try:
             out[dist] = md.version(dist)
@@ -118,7 +120,7 @@ def convert(
     select_tf_ops: bool = False,
     labels: Sequence[str] | str | Path | None = None,
     preprocessing: Any = None,
-    normalize: str = "0-1",
+    normalize: str | None = None,
     calibration_seed: int = 0,
     force: bool = False,
     quiet: bool = False,
@@ -136,6 +138,8 @@ def convert(
     pruning, fine-tuning or conversion is raised before any of them starts.
     ``debug``: rank layers by the error int8 quantization adds (result.debug, see debug.py).
     ``denylist``: layers (Keras or tensor names) kept in float in an int8 recipe.
+    ``normalize``: image input scaling (0-1, -1-1, imagenet, raw); checked against calibration data
+    given as numbers (DataError when they contradict), picked from it when None (see edgekit.scaling).
     """
     t0 = time.perf_counter()
     warnings: list[str] = []
@@ -168,9 +172,8 @@ def convert(
     shapes = src.input_shapes()
     if (debug or denylist) and src.multi_io:
         raise UsageError("--debug and --denylist take models with one input and one output")
-    pre = _input_preprocessing(preprocessing, shapes, normalize)
-    calib, evald, traind = (_load(d, shapes, pre, what) for d, what in
-                            ((calibration, "calibration"), (eval_data, "eval"), (train_data, "training")))
+    pre, calib = scaled_calibration(preprocessing, normalize, shapes, calibration, warnings=warnings)
+    evald, traind = (_load(d, shapes, pre, what) for d, what in ((eval_data, "eval"), (train_data, "training")))
     if sparsity is not None and traind is not None and traind.y is None:
         raise DataError(f"{traind.source}: pruning fine-tune data needs labels (an .npz with x and y)")
     if sparsity is not None and traind is not None and len(shapes) > 1:
@@ -302,6 +305,48 @@ def _input_preprocessing(preprocessing, shapes: dict, normalize: str) -> dict[st
     return out
 
 
+def scaled_calibration(preprocessing, normalize: str | None, shapes: dict, calibration, *, quant=(),
+                       warnings: list[str] | None = None) -> tuple[dict[str, Preprocessing], Dataset | None]:
+    """(image preprocessing per input, calibration data) with the pixel scaling decided from evidence.
+
+    Evidence: calibration data given as numbers, per image input, and ``quant`` (edgekit.scaling
+    Evidence of quantized inputs). A declared ``normalize`` that contradicts it raises DataError;
+    None picks the preset it fits. With no evidence at all (image files, float inputs) 0-1 is used
+    and said in ``warnings``. An explicit ``preprocessing`` is the caller's word and is not second-guessed.
+    """
+    from ..scaling import data_evidence, decide
+
+    first = normalize or "0-1"
+    pre = _input_preprocessing(preprocessing, shapes, first)
+    calib = _load(calibration, shapes, pre, "calibration")
+    if preprocessing is not None or not pre:
+        return pre, calib
+    evidence = list(quant)
+    if calib is not None:
+        arrays = calib.arrays(list(shapes))
+        for name in pre:
+            if not _from_images(calibration, name):
+                where = calib.source if len(shapes) == 1 else f"{calib.source} input {name}"
+                evidence.append(data_evidence(f"the calibration data ({where})", arrays[name]))
+    chosen = decide(normalize, evidence, fallback="0-1")
+    if normalize is None and warnings is not None and (chosen is None or not evidence):
+        warnings.append("nothing showed how the image input is scaled; assumed --normalize 0-1 (pass it to be sure)"
+                        if chosen else "the calibration numbers fit no --normalize preset; no pixel scaling "
+                        "recorded (feed model-ready numbers, or pass --normalize)")
+    if chosen is None:
+        return {}, calib
+    if chosen != first:  # image files must be decoded again with the scaling the numbers showed
+        pre = _input_preprocessing(None, shapes, chosen)
+        calib = _load(calibration, shapes, pre, "calibration")
+    return pre, calib
+
+
+def _from_images(data, name: str) -> bool:
+    """True when this input's data is an image folder (its values come from --normalize, not evidence)."""
+    one = data.get(name) if isinstance(data, dict) else data
+    return isinstance(one, (str, Path)) and Path(one).is_dir()
+
+
 def _load(data, shapes: dict, pre: dict, what: str) -> Dataset | None:
     if data is None:
         return None
@@ -311,7 +356,7 @@ def _load(data, shapes: dict, pre: dict, what: str) -> Dataset | None:
     return load_named(data, input_shapes=shapes, preprocessing=pre, what=what)
 
 
-def _provenance() -> Provenance:
+def _provenance(adopted: Adoption | None = None) -> Provenance:
     import getpass
     import socket
 
@@ -320,4 +365,5 @@ def _provenance() -> Provenance:
     except (KeyError, OSError):  # no passwd entry (containers)
         user = None
     return Provenance(created=_dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds"),
-                      tools=_tool_versions(), user=user, host=socket.gethostname())
+                      tools=_tool_versions(tensorflow=adopted is None), user=user, host=socket.gethostname(),
+                      adopted=adopted)

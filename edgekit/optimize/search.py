@@ -27,7 +27,8 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from .. import waiting
-from ..errors import SourceModelError, UsageError
+from ..conversion.pipeline import _labels
+from ..errors import DataError, SourceModelError, UsageError
 from ..fsutil import atomic_write_bytes, atomic_write_text
 from ..manifest import manifest_path_for
 from .executor import make_executor
@@ -91,6 +92,23 @@ def _check(source: Path, output: Path, eval_data, force: bool) -> None:
             raise UsageError(f"{p}: {name} data not found")
 
 
+def _check_scaling(normalize: str | None, calibration) -> None:
+    """Refuse a --normalize that one-array image calibration data contradicts, before any trial runs
+    (each trial's convert checks it too; this says it once, with exit 2, instead of N failed trials)."""
+    from ..data import load_dataset
+    from ..scaling import data_evidence, decide
+
+    if normalize is None or calibration is None or Path(calibration).suffix not in (".npy", ".npz"):
+        decide(normalize, [], fallback="0-1")  # an unknown preset name is still refused here
+        return
+    try:
+        x = load_dataset(calibration, what="calibration").x
+    except DataError:
+        return  # several named inputs: each trial's convert checks them by name
+    if x.ndim == 4 and x.shape[-1] in (1, 3):  # (N, H, W, C) images: the inputs --normalize scales
+        decide(normalize, [data_evidence(f"the calibration data ({calibration})", x)])
+
+
 def _trial_dir(work: Path, cand: Candidate, key: str) -> Path:
     safe = "".join(c if c.isalnum() or c in "-_." else "_" for c in cand.name)[:60]
     return work / "trials" / f"{safe}-{key[:10]}"
@@ -113,15 +131,20 @@ def optimize(
     h2h_rounds: int = 5,
     compat: str | None = None,
     fine_tune_epochs: int = 2,
+    normalize: str | None = None,
+    labels: Sequence[str] | str | Path | None = None,
     force: bool = False,
     on_event: EventFn | None = None,
 ) -> OptimizeResult:
     """Search the candidates for ``source`` and write the best budget-meeting one to ``output``.
 
-    Data arguments are file paths (.npz / .npy / image folders), as for ``edgekit convert``.
+    Data arguments are file paths (.npz / .npy / image folders), as for ``edgekit convert``;
+    so are ``normalize`` (checked against numeric calibration data before any trial) and ``labels``.
     """
     source, output = Path(source), Path(output)
     _check(source, output, eval_data, force)
+    _check_scaling(normalize, calibration)
+    label_list = _labels(labels, [])
     budgets = budgets or Budgets()
     if budgets.max_latency_ms is None and target:
         from ..devices import load_profile
@@ -133,7 +156,8 @@ def optimize(
     journal = Journal(work / "journal.jsonl")
     inputs = TrialInputs(str(source.resolve()), *(str(Path(p).resolve()) if p else None
                                                   for p in (calibration, eval_data, train_data)),
-                         out_name=output.name, target=target, compat=compat, fine_tune_epochs=fine_tune_epochs)
+                         out_name=output.name, target=target, compat=compat, fine_tune_epochs=fine_tune_epochs,
+                         normalize=normalize, labels=tuple(label_list) if label_list else None)
     hashes = input_hashes(source=source, calibration=calibration, eval=eval_data, train=train_data)
     keras = source.suffix.lower() in KERAS_SUFFIXES
     base = base_candidates(calibration=calibration is not None, keras=keras, train=train_data is not None)

@@ -38,11 +38,16 @@ class TrialInputs:
     compat: str | None = None
     fine_tune_epochs: int = 2
     files: dict[str, dict[str, bytes]] | None = None
+    normalize: str | None = None  # as convert's --normalize
+    labels: tuple[str, ...] | None = None  # read once from --labels, so every trial (and Ray) has them
 
     def settings(self) -> dict[str, Any]:
         """The settings a result depends on besides the candidate (part of the journal key)."""
-        return {"target": self.target, "compat": self.compat, "fine_tune_epochs": self.fine_tune_epochs,
-                "out_name": self.out_name}
+        out = {"target": self.target, "compat": self.compat, "fine_tune_epochs": self.fine_tune_epochs,
+               "out_name": self.out_name}
+        if self.normalize is not None or self.labels is not None:  # keys of earlier journals stay valid
+            out.update(normalize=self.normalize, labels=list(self.labels or ()))
+        return out
 
 
 def pack(path: str | None) -> dict[str, bytes] | None:
@@ -123,7 +128,7 @@ def run_trial(candidate: dict[str, Any], inputs: TrialInputs) -> dict[str, Any]:
                 eval_data=paths["eval_data"], train_data=paths["train_data"] if cand.prune else None,
                 target=inputs.target, prune=cand.prune, fine_tune_epochs=inputs.fine_tune_epochs,
                 compat=inputs.compat, quiet=True, force=True, debug=cand.debug,
-                denylist=list(cand.float_layers) or None)
+                denylist=list(cand.float_layers) or None, normalize=inputs.normalize, labels=inputs.labels)
         except EdgekitError as err:  # a recipe the model cannot take is a result, not a crash
             return {"result": {"error": str(err)}}
         result = figures(res)

@@ -17,6 +17,8 @@ def status(
     """Show the active version (verified now), the candidate and its canary figures, history and incidents.
 
     Example: edgekit status --store /var/lib/app/models --json
+
+    A damaged or lost index.json: edgekit status --store /var/lib/app/models --repair
     """
     from ..store import ops
 

@@ -120,16 +120,22 @@ def damaged(path: str | Path, what: str) -> StoreError:
 
 def parse(raw: bytes, path: str | Path) -> dict[str, Any]:
     """The index in ``raw`` (the bytes of ``path``), or a one-line StoreError saying what is wrong."""
-    if len(raw) > MAX_BYTES:
-        raise damaged(path, f"{len(raw)} bytes, not an index (at most {MAX_BYTES})")
-    try:
-        idx = json.loads(raw)
-    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
-        raise damaged(path, "not valid JSON (truncated or changed by hand)") from None
-    found = problem(idx)
+    idx, found = diagnose(raw)
     if found:
         raise damaged(path, found)
     return idx
+
+
+def diagnose(raw: bytes) -> tuple[Any, str | None]:
+    """(the index, None), or (None, what is wrong with ``raw`` in a few words)."""
+    if len(raw) > MAX_BYTES:
+        return None, f"{len(raw)} bytes, not an index (at most {MAX_BYTES})"
+    try:
+        idx = json.loads(raw)
+    except (ValueError, UnicodeDecodeError, RecursionError):  # RecursionError: "[[[[..." nested too deep
+        return None, "not valid JSON (truncated or changed by hand)"
+    found = problem(idx)
+    return (None, found) if found else (idx, None)
 
 
 # ---- the changes writers make --------------------------------------------------------------------
@@ -193,7 +199,7 @@ def replay(events: list[Any], keep: int) -> dict[str, Any]:
     return idx
 
 
-def reconcile(idx: dict[str, Any], verified: list[str], when: str, keep: int) -> dict[str, Any]:
+def reconcile(idx: dict[str, Any], verified: list[str], when: str) -> dict[str, Any]:
     """Keep only versions on disk that verify (``verified``: newest first); pick an active one if needed.
 
     An active version the history names but the disk lacks is replaced by the newest good one that
@@ -208,7 +214,8 @@ def reconcile(idx: dict[str, Any], verified: list[str], when: str, keep: int) ->
         spare = [s for s in verified if s not in idx["bad"] and s not in good and s != (cand or {}).get("sha256")]
         pick = (good or spare or [None])[0]
         if pick is not None:
-            good = [s for s in good if s != pick] if good else [s for s in spare[1:keep + 1]]
+            # with no good one (no history), every other stored version is named: none is lost unnamed
+            good = [s for s in good if s != pick] if good else spare[1:]
             why = f"history's active {lost[:12]} is not stored intact" if lost else "no active version in the history"
             active = {"sha256": pick, "activated": when, "via": "repair", "reason": f"chosen by repair: {why}"}
-    return dict(idx, active=active, good=good[:keep], candidate=cand)
+    return dict(idx, active=active, good=good, candidate=cand)

@@ -246,27 +246,26 @@ class ModelStore:
         """
         with self._locked("repair the index"):
             raw = self._index_bytes()
-            try:
-                if raw is not None:
-                    idx = index_doc.parse(raw, self.layout.index)
-                    return {"store": str(self.root), "action": "unchanged", "problem": None,
-                            "unnamed": self._unnamed(idx, self._stored_newest_first())}
-                problem = "index.json is missing"
-            except StoreError as err:
-                problem = str(err).split("; the served version keeps running")[0].removeprefix(f"{self.layout.index}: ")
+            idx, problem = index_doc.diagnose(raw) if raw is not None else (None, "index.json is missing")
+            if problem is None:
+                return {"store": str(self.root), "action": "unchanged", "problem": None,
+                        "unnamed": self._unnamed(idx, self._stored_newest_first())}
             return self._rebuild(raw, problem)
 
+    def _replayed(self) -> dict[str, Any]:
+        """The index the history describes, kept to the stored versions that verify (index_doc.reconcile)."""
+        verified = [s for s in self._stored_newest_first() if self._verifies(s)]
+        return index_doc.reconcile(index_doc.replay(self.history(), self.keep), verified, _now())
+
     def _rebuild(self, raw: bytes | None, problem: str) -> dict[str, Any]:
-        events = self.history()
+        idx = self._replayed()
         stored = self._stored_newest_first()
-        verified = [s for s in stored if self._verifies(s)]
-        when = _now()
-        idx = index_doc.reconcile(index_doc.replay(events, self.keep), verified, when, self.keep)
         kept = None
         if raw is not None:  # the damaged bytes stay for a post-mortem; nothing is overwritten unseen
-            kept = self.root / f"index.json.damaged-{when.replace(':', '')}"
+            kept = self.root / f"index.json.damaged-{_now().replace(':', '')}"
             layout.durable_replace(kept, raw)
-        reason = f"index rebuilt from {len(events)} events and {len(verified)} stored versions ({problem})"
+        reason = (f"index rebuilt from {len(self.history())} events and {len(stored)} stored versions "
+                  f"({problem})")
         new = self._commit(idx, {"event": "repair", "sha256": index_doc.active_sha(idx), "reason": reason})
         return {"store": str(self.root), "action": "rebuilt", "problem": problem, "reason": reason,
                 "active": index_doc.active_sha(new), "candidate": (new["candidate"] or {}).get("sha256"),
@@ -295,6 +294,10 @@ class ModelStore:
         """Hold the writer lock; yields the current index (a damaged one refuses: see repair)."""
         with self._locked(doing):
             idx = self.index()
+            if not idx["generation"] and self._stored_newest_first():
+                # index.json was deleted: start from what the history says, or this write would prune
+                # every stored version it no longer names
+                idx = self._replayed()
             self._recover_event(idx)
             yield idx
 
@@ -482,20 +485,22 @@ class ModelStore:
         if figures is not None:
             event["figures"] = figures
         new = self._commit(new, event)
-        self._prune(idx, new)
+        self._prune(new)
         return new
 
-    def _prune(self, old: dict[str, Any], new: dict[str, Any]) -> None:
-        """Remove the versions the old index named and the new one no longer does.
+    def _prune(self, idx: dict[str, Any]) -> None:
+        """Remove versions nothing refers to any more (after the index no longer names them).
 
-        Only those: a version no index names (the index was lost, a write was cut) is never removed,
-        so a deploy after a lost index cannot take the stored history with it (repair can name them).
+        Safe because every write starts from an index that names what is stored: a missing one is
+        rebuilt from the history first (_writing), a damaged one stops the write.
         """
-        dropped = index_doc.named(old) - index_doc.named(new)
-        for sha in dropped:
-            if self.layout.object(sha).is_dir():
-                self._remove_object(sha, "pruned")
-            self.layout.canary_figures(sha).unlink(missing_ok=True)
+        keep = index_doc.named(idx)
+        for d in self.layout.objects.iterdir():
+            if d.name not in keep and not d.name.startswith("."):
+                self._remove_object(d.name, "pruned")
+        for f in self.layout.canary.glob("*.json") if self.layout.canary.is_dir() else []:
+            if f.stem not in keep:
+                f.unlink(missing_ok=True)
 
     def promote(self, sha: str, figures: dict[str, Any] | None = None, reason: str = "canary passed") -> bool:
         """Activate the candidate ``sha`` (verified again first). False when it is no longer the candidate."""
@@ -523,7 +528,7 @@ class ModelStore:
         new = index_doc.reject(idx, sha)
         self._commit(new, {"event": "reject", "sha256": sha, "reason": reason, "figures": figures})
         self.incident("canary", reason, "rejected", sha, figures=figures)
-        self._prune(idx, new)
+        self._prune(new)
 
     def rollback(self, reason: str = "rolled back by hand", figures: dict[str, Any] | None = None, *,
                  expect: str | None = None, automatic: bool = False) -> dict[str, Any] | None:

@@ -114,7 +114,7 @@ def problem(value: Any, fields: dict[str, Any] = FIELDS, where: str = "") -> str
 
 def damaged(path: str | Path, what: str) -> StoreError:
     path = Path(path)
-    return StoreError(f"{path}: {what}; the served version keeps running; rebuild the index from the stored "
+    return StoreError(f"{path}: {what}; a running server keeps its loaded version; rebuild the index from the stored "
                       f"versions and the history: edgekit status --store {path.parent} --repair")
 
 

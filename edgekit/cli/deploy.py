@@ -31,6 +31,8 @@ def deploy(
     remote_python: str = typer.Option("python3", "--remote-python", help="python with edgekit on the device"),
     remote_dir: Optional[str] = typer.Option(None, "--remote-dir", help="where the files are copied on the device "
                                              "before they go into the store (default ~/.cache/edgekit/profile)"),
+    force: bool = typer.Option(False, "--force", help="let in a version the store marked bad (rejected by its "
+                               "canary or rolled back); the override is recorded in the history"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
 ) -> None:
     """Copy MODEL into the store (content-addressed, verified) and activate it, or stage it for a canary.
@@ -49,13 +51,15 @@ def deploy(
         doc = deploy_remote(model, host, ssh_options(ssh_key, ssh_port, ssh_config, ssh_option, remote_python,
                                                               remote_dir),
                             store, manifest=manifest, signature=signature, trust=trust, canary_calls=canary_calls,
-                            canary_minutes=canary_minutes, budgets=budgets)
+                            canary_minutes=canary_minutes, budgets=budgets, force=force)
     else:
         doc = ops.deploy(model, store, manifest=manifest, signature=signature, trust=trust,
-                         canary_calls=canary_calls, canary_minutes=canary_minutes, target=target, budgets=budgets)
+                         canary_calls=canary_calls, canary_minutes=canary_minutes, target=target, budgets=budgets,
+                         force=force)
     where = f"{store} on {host}" if host else store
     was = {"activated": f" (was {str(doc['previous'])[:12]})", "staged": f" (active stays {str(doc['previous'])[:12]} "
            "until the canary passes)"}.get(doc["action"], "") if doc.get("previous") else ""
+    was += f"; forced over: {doc['override']}" if doc.get("override") else ""
     typer.echo(json.dumps(doc) if json_out else f"{doc['action']} {doc['sha256'][:12]} in {where}{was}")
 
 

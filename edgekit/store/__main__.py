@@ -28,11 +28,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--canary-calls", type=int)
     d.add_argument("--canary-minutes", type=float)
     d.add_argument("--target")
+    d.add_argument("--force", action="store_true")
     for key in ops.BUDGET_KEYS:
         d.add_argument(f"--{key.replace('_', '-')}", type=float, dest=key)
     for name in ("rollback", "status"):
         s = sub.add_parser(name)
         s.add_argument("--store", required=True)
+    sub.choices["status"].add_argument("--repair", action="store_true")
     for s in sub.choices.values():
         s.add_argument("--json", action="store_true")
     return p
@@ -44,11 +46,11 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "deploy":
             doc = ops.deploy(a.model, a.store, manifest=a.manifest, signature=a.signature, trust=a.trust,
                              canary_calls=a.canary_calls, canary_minutes=a.canary_minutes, target=a.target,
-                             budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS})
+                             budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS}, force=a.force)
         elif a.cmd == "rollback":
             doc = ops.rollback(a.store)
         else:
-            doc = ops.status(a.store)
+            doc = ops.status(a.store, repair=a.repair)
     except EdgekitError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code

@@ -43,10 +43,11 @@ def _fresh(st: ModelStore, models: list[Path], i: int) -> Path:
 def _write(root: Path, models: list[Path], op: str, i: int) -> None:
     st = ModelStore(root, create=True, keep=1)  # keep=1: versions are pruned and copied in again
     model = _fresh(st, models, i)
+    # force: the workload cycles versions through rollback and back on purpose (a bad mark must not stop it)
     if op == "deploy":
-        st.deploy(model)
+        st.deploy(model, force=True)
     elif op == "promote":
-        st.deploy(model, canary={"calls": 10})
+        st.deploy(model, canary={"calls": 10}, force=True)
         cand = st.index().get("candidate")
         if cand:
             st.promote(cand["sha256"], {"compared": 10}, reason="crash test")

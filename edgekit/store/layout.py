@@ -116,7 +116,9 @@ def read_lines(path: Path, last: int | None = None) -> list[dict[str, Any]]:
     lines = raw.splitlines()
     for line in lines if last is None else lines[-last:]:
         try:
-            out.append(json.loads(line))
-        except (json.JSONDecodeError, UnicodeDecodeError):
+            rec = json.loads(line)
+        except (ValueError, UnicodeDecodeError, RecursionError):
             continue
+        if isinstance(rec, dict):  # a line changed by hand into something else is skipped like a torn one
+            out.append(rec)
     return out

@@ -21,8 +21,11 @@ BUDGET_KEYS = ("max_disagreement", "max_error_rate", "max_ood_rate", "max_latenc
 def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None = None,
            signature: str | Path | None = None, trust: list[str | Path] | None = None,
            canary_calls: int | None = None, canary_minutes: float | None = None, target: str | None = None,
-           budgets: dict[str, Any] | None = None, reason: str = "deployed") -> dict[str, Any]:
-    """Verify ``model`` into ``store`` and activate it, or stage it for a canary; returns what happened."""
+           budgets: dict[str, Any] | None = None, reason: str = "deployed", force: bool = False) -> dict[str, Any]:
+    """Verify ``model`` into ``store`` and activate it, or stage it for a canary; returns what happened.
+
+    force: let in a version the store marked bad (rejected, rolled back); the override goes into the history.
+    """
     if canary_calls is not None and canary_calls < 1:
         raise UsageError(f"--canary-calls must be at least 1, got {canary_calls}")
     if canary_minutes is not None and canary_minutes <= 0:
@@ -33,10 +36,10 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
     canary = None
     if canary_calls is not None or canary_minutes is not None:
         # into the store first (signature checked) so the budgets are read from a manifest that verified
-        st.add(model, manifest=manifest, signature=signature)
+        st.add(model, manifest=manifest, signature=signature, force=force)
         canary = {"calls": canary_calls, "minutes": canary_minutes,
                   "budgets": canary_budgets(model, manifest, target, budgets)}
-    result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason)
+    result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason, force=force)
     result["store"] = str(st.root)
     return result
 
@@ -59,13 +62,22 @@ def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str
     return dict(ModelStore(store).rollback(reason), store=str(store))
 
 
-def status(store: str | Path) -> dict[str, Any]:
-    return ModelStore(store).status()
+def status(store: str | Path, *, repair: bool = False, history: int = 50) -> dict[str, Any]:
+    """The store's status; with ``repair`` a missing or damaged index is rebuilt first (under "repair")."""
+    st = ModelStore(store)
+    done = st.repair() if repair else None
+    return dict(st.status(history=history), **({"repair": done} if repair else {}))
 
 
 def render_status(doc: dict[str, Any]) -> str:
     """Status as a few readable lines."""
     lines = [f"store {doc['store']} (generation {doc['generation']})"]
+    fix = doc.get("repair")
+    if fix:
+        lines.append("repair     " + ("index.json reads fine: nothing to repair" if fix["action"] == "unchanged" else
+                                      f"{fix['reason']}; damaged file kept as {fix['damaged_copy']}"))
+        if fix.get("unnamed"):
+            lines.append("  stored but not named (kept): " + ", ".join(s[:12] for s in fix["unnamed"]))
     a = doc.get("active")
     if a:
         ok = "verified" if a.get("verified") else "DOES NOT VERIFY"
@@ -86,7 +98,8 @@ def render_status(doc: dict[str, Any]) -> str:
         lines.append("good       " + ", ".join(s[:12] for s in doc["good"]))
     lines.append("history")
     for ev in doc.get("history") or []:
-        lines.append(f"  {ev['time']}  {ev['event']:9} {str(ev.get('sha256'))[:12]}  {ev.get('reason', '')}")
+        lines.append(f"  {ev['time']}  {ev['event']:9} {str(ev.get('sha256'))[:12]}  {ev.get('reason', '')}"
+                     + (f"  [forced over: {ev['override']}]" if ev.get("override") else ""))
     if doc.get("incidents"):
         lines.append("recent incidents")
         for inc in doc["incidents"][-10:]:

@@ -58,7 +58,7 @@ def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
 def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *, manifest: str | Path | None = None,
                   signature: str | Path | None = None, trust: list[str | Path] | None = None,
                   canary_calls: int | None = None, canary_minutes: float | None = None,
-                  budgets: dict[str, Any] | None = None) -> dict[str, Any]:
+                  budgets: dict[str, Any] | None = None, force: bool = False) -> dict[str, Any]:
     """Copy and deploy on one SSH host; returns the device's answer with ``host`` added."""
     check_host(host)  # before any file is read or copied
     model = Path(model)
@@ -80,4 +80,4 @@ def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *,
     for k, v in (budgets or {}).items():
         if v is not None:
             args += [f"--{k.replace('_', '-')}", str(v)]
-    return dict(run_remote(host, opts, args + ["--json"]), host=host)
+    return dict(run_remote(host, opts, args + ["--force"] * force + ["--json"]), host=host)

@@ -161,8 +161,14 @@ class ServedModel:
         if not self._refreshing.acquire(blocking=self._slot is None):
             return False  # another thread is swapping: this call keeps the current models
         try:
-            idx = self.store.index()
-            version, problems = self.store.resolve(idx)
+            try:
+                idx = self.store.index()
+                version, problems = self.store.resolve(idx)
+            except EdgekitError as err:
+                if self._slot is None:
+                    raise
+                self._keep_serving(stamp, err)
+                return False
             if problems:
                 self._on_unverified(idx, version, problems)
             cand = idx.get("candidate")
@@ -192,6 +198,15 @@ class ServedModel:
             return True
         finally:
             self._refreshing.release()
+
+    def _keep_serving(self, stamp: Any, err: EdgekitError) -> None:
+        """A damaged or empty index: the loaded version is intact, so it goes on answering.
+
+        Recorded once per state of the index file (the stamp): the next change (a repair, a deploy)
+        is read again; until then calls cost no more than before.
+        """
+        self._stamp = stamp
+        self.store.incident("store", f"cannot read the store: {err}", "kept-serving", self._slot.version.sha256)
 
     def _on_unverified(self, idx: dict[str, Any], version: Version, problems: list[str]) -> None:
         active = idx["active"]["sha256"]

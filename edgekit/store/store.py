@@ -37,7 +37,7 @@ from ..errors import (EdgekitError, ManifestError, ModelLoadError, SignatureErro
 from ..fsutil import read_bytes
 from ..manifest import Manifest, manifest_bytes, manifest_path_for
 from ..runtime.incidents import SharedJsonl
-from . import layout
+from . import index_doc, layout
 from .canary import Budgets
 from .layout import Layout
 
@@ -115,21 +115,17 @@ class ModelStore:
 
     # ---- reading (no lock) -------------------------------------------------
     def index(self) -> dict[str, Any]:
+        """The index, every field checked (index_doc.parse); a damaged one raises StoreError naming --repair."""
+        raw = self._index_bytes()
+        return layout.empty_index() if raw is None else index_doc.parse(raw, self.layout.index)
+
+    def _index_bytes(self) -> bytes | None:
         try:
-            raw = self.layout.index.read_bytes()
+            return self.layout.index.read_bytes()
         except FileNotFoundError:
-            return layout.empty_index()
+            return None
         except OSError as err:
             raise _os_error(err, self.root, "read the index") from None
-        try:
-            idx = json.loads(raw)
-        except (json.JSONDecodeError, UnicodeDecodeError):
-            raise StoreError(f"{self.layout.index}: not valid JSON; the store was changed by hand: restore it "
-                             "or redeploy") from None
-        if not isinstance(idx, dict) or idx.get("schema") != layout.SCHEMA:
-            raise StoreError(f"{self.layout.index}: schema {idx.get('schema') if isinstance(idx, dict) else None!r}"
-                             f" is not {layout.SCHEMA!r}")
-        return idx
 
     def index_stamp(self) -> tuple[int, int, int] | None:
         """A cheap fingerprint of the index file (one stat): changes with every activation."""
@@ -148,7 +144,7 @@ class ModelStore:
         if self._extra_keys:
             return list(self._extra_keys)
         keys = sorted(self.layout.trust.glob("*.pem")) if self.layout.trust.is_dir() else []
-        recorded = self.index().get("trust") or []
+        recorded = self._recorded_trust()
         if not recorded:  # a store from before keys were recorded: trust/ as it is
             return keys
         keys = [k for k in keys if k.name in recorded]  # a key dropped into trust/ by hand adds no trust
@@ -265,9 +261,88 @@ class ModelStore:
         return out
 
     # ---- writing (one writer at a time) --------------------------------------
+    def repair(self) -> dict[str, Any]:
+        """Rebuild a missing or damaged ``index.json`` from the history and the stored versions.
+
+        The history's events are replayed (index_doc.replay), then checked against the disk: only
+        versions that verify stay named; a lost active version is replaced by the newest good one.
+        The damaged file is kept beside as ``index.json.damaged-TIME``; a ``repair`` event records it.
+        Nothing is removed. A readable index is left as it is (action "unchanged").
+
+        Example:
+            >>> ModelStore("/var/lib/app/models").repair()["action"]         # doctest: +SKIP
+            'rebuilt'
+        """
+        with self._locked("repair the index"):
+            raw = self._index_bytes()
+            idx, problem = index_doc.diagnose(raw) if raw is not None else (None, "index.json is missing")
+            if problem is None:
+                return {"store": str(self.root), "action": "unchanged", "problem": None,
+                        "unnamed": self._unnamed(idx, self._stored_newest_first())}
+            return self._rebuild(raw, problem)
+
+    def _replayed(self) -> dict[str, Any]:
+        """The index the history describes, kept to the stored versions that verify (index_doc.reconcile)."""
+        verified = [s for s in self._stored_newest_first() if self._verifies(s)]
+        return index_doc.reconcile(index_doc.replay(self.history(), self.keep), verified, _now())
+
+    def _rebuild(self, raw: bytes | None, problem: str) -> dict[str, Any]:
+        idx = self._replayed()
+        stored = self._stored_newest_first()
+        kept = None
+        if raw is not None:  # the damaged bytes stay for a post-mortem; nothing is overwritten unseen
+            kept = self.root / f"index.json.damaged-{_now().replace(':', '')}"
+            layout.durable_replace(kept, raw)
+        reason = (f"index rebuilt from {len(self.history())} events and {len(stored)} stored versions "
+                  f"({problem})")
+        new = self._commit(idx, {"event": "repair", "sha256": index_doc.active_sha(idx), "reason": reason})
+        return {"store": str(self.root), "action": "rebuilt", "problem": problem, "reason": reason,
+                "active": index_doc.active_sha(new), "candidate": (new["candidate"] or {}).get("sha256"),
+                "good": new["good"], "bad": new["bad"], "damaged_copy": str(kept) if kept else None,
+                "unnamed": self._unnamed(new, stored)}
+
+    @staticmethod
+    def _unnamed(idx: dict[str, Any], stored: list[str]) -> list[str]:
+        """Stored versions the index neither keeps nor marks bad (never pruned: see _prune)."""
+        return sorted(set(stored) - index_doc.named(idx) - set(idx["bad"]))
+
+    def _stored_newest_first(self) -> list[str]:
+        """The versions in objects/ (well-named folders only), the most recently written first."""
+        found = [d for d in self.layout.objects.iterdir() if index_doc.SHA256.match(d.name) and d.is_dir()]
+        return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime_ns, reverse=True)]
+
+    def _recorded_trust(self) -> list[str]:
+        """The key files the store was deployed with: from the index, or, while the index is missing or
+        damaged (a repair verifies every stored version), from the history's ``trust`` events, so a lost
+        index never turns signature checks off."""
+        raw = self._index_bytes()
+        idx, problem = index_doc.diagnose(raw) if raw is not None else (None, "missing")
+        if problem is None:
+            return list(idx.get("trust") or [])
+        return list(index_doc.replay(self.history(), self.keep).get("trust") or [])
+
+    def _verifies(self, sha: str) -> bool:
+        try:
+            self.verify(sha)
+            return True
+        except (StoreError, ModelLoadError):
+            return False
+
     @contextlib.contextmanager
     def _writing(self, doing: str) -> Iterator[dict[str, Any]]:
-        """Hold the writer lock; yields the current index. Leftovers of interrupted writes are removed first."""
+        """Hold the writer lock; yields the current index (a damaged one refuses: see repair)."""
+        with self._locked(doing):
+            idx = self.index()
+            if not idx["generation"] and self._stored_newest_first():
+                # index.json was deleted: start from what the history says, or this write would prune
+                # every stored version it no longer names
+                idx = self._replayed()
+            self._recover_event(idx)
+            yield idx
+
+    @contextlib.contextmanager
+    def _locked(self, doing: str) -> Iterator[None]:
+        """Hold the writer lock; leftovers of interrupted writes are removed first."""
         try:
             fd = os.open(self.layout.lock, os.O_RDWR | os.O_CREAT, 0o644)
         except OSError as err:
@@ -276,9 +351,7 @@ class ModelStore:
             fcntl.flock(fd, fcntl.LOCK_EX)
             _step("locked")
             self._clean_leftovers()
-            idx = self.index()
-            self._recover_event(idx)
-            yield idx
+            yield
         except OSError as err:
             with contextlib.suppress(OSError):
                 self._clean_leftovers()  # a full disk: give back what the failed write took
@@ -313,13 +386,27 @@ class ModelStore:
         return idx
 
     def add(self, model: str | Path, *, manifest: str | Path | None = None,
-            signature: str | Path | None = None) -> str:
+            signature: str | Path | None = None, force: bool = False) -> str:
         """Copy a model (with its manifest, and signature) into ``objects/``, verified; returns its sha256.
 
-        Takes the writer lock itself; deploy() calls it then activates or stages.
+        Takes the writer lock itself; deploy() calls it then activates or stages. A version marked bad
+        is refused unless ``force`` (see deploy).
         """
-        with self._writing("add a version"):
-            return self._add(Path(model), manifest, signature)
+        with self._writing("add a version") as idx:
+            return self._admit(idx, Path(model), manifest, signature, force)[0]
+
+    def _admit(self, idx: dict[str, Any], model: Path, manifest: str | Path | None, signature: str | Path | None,
+               force: bool) -> tuple[str, str | None]:
+        """_add, then refuse a version marked bad unless ``force``; returns (sha256, why it was bad or None)."""
+        stored = set(os.listdir(self.layout.objects))
+        sha = self._add(model, manifest, signature)
+        override = self._why_bad(sha) if sha in idx["bad"] else None
+        if override and not force:
+            if sha not in stored:  # copied in just now: remove it again (nothing else ever would)
+                self._remove_object(sha, "refused")
+            raise StoreError(f"version {sha[:12]} was {override}; deploy it again with --force to override "
+                             "(the override is recorded in the history)")
+        return sha, override
 
     def _add(self, model: Path, manifest: str | Path | None, signature: str | Path | None) -> str:
         from ..signing import signature_path_for
@@ -394,41 +481,54 @@ class ModelStore:
         return dest
 
     def deploy(self, model: str | Path, *, manifest: str | Path | None = None, signature: str | Path | None = None,
-               canary: dict[str, Any] | None = None, reason: str = "deployed") -> dict[str, Any]:
+               canary: dict[str, Any] | None = None, reason: str = "deployed", force: bool = False) -> dict[str, Any]:
         """Add ``model`` and activate it, or with ``canary`` ({calls, minutes, budgets}) stage it as the candidate.
 
-        Returns {"sha256", "action": "activated" | "staged" | "unchanged", "previous"}.
+        A version the store marked bad (rejected by its canary, rolled back) is refused unless ``force``;
+        a forced one carries ``override`` (why it was bad) in the result and in the history's event.
+        Returns {"sha256", "action": "activated" | "staged" | "unchanged", "previous"} (+ "override").
         """
         with self._writing("deploy") as idx:
-            sha = self._add(Path(model), manifest, signature)
-            active = (idx.get("active") or {}).get("sha256")
+            sha, override = self._admit(idx, Path(model), manifest, signature, force)
+            active = index_doc.active_sha(idx)
             if sha == active:
                 return {"sha256": sha, "action": "unchanged", "previous": active}
+            extra = {"override": override} if override else {}
             if canary is not None and active is not None:
                 plan = {"calls": canary.get("calls"), "minutes": canary.get("minutes"),
                         "budgets": Budgets.from_dict(canary.get("budgets")).to_dict()}
-                new = dict(idx, candidate={"sha256": sha, "staged": _now(), "canary": plan})
+                new = index_doc.stage(idx, sha, plan, when=_now())
                 self._commit(new, {"event": "stage", "sha256": sha, "active": active, "canary": plan,
-                                   "reason": reason})
-                return {"sha256": sha, "action": "staged", "previous": active}
+                                   "reason": reason, **extra})
+                return {"sha256": sha, "action": "staged", "previous": active, **extra}
             # No canary (or nothing to compare against yet): activate now.
-            self._activate(idx, sha, "deploy", reason + (" (first version: no canary)" if canary else ""))
-            return {"sha256": sha, "action": "activated", "previous": active}
+            self._activate(idx, sha, "deploy", reason + (" (first version: no canary)" if canary else ""),
+                           extra=extra)
+            return {"sha256": sha, "action": "activated", "previous": active, **extra}
+
+    def _why_bad(self, sha: str) -> str:
+        """Why the history marked ``sha`` bad (its latest reject or rollback), in a few words."""
+        for ev in reversed(self.history()):
+            if ev.get("event") == "reject" and ev.get("sha256") == sha:
+                return f"rejected by its canary at {ev.get('time')} ({ev.get('reason')})"
+            if ev.get("event") == "rollback" and ev.get("previous") == sha:
+                return f"rolled back at {ev.get('time')} ({ev.get('reason')})"
+        return "marked bad by the store"
+
+    def _remove_object(self, sha: str, why: str) -> None:
+        """Move a version out of objects/ in one rename, then delete it (a cut leaves it in tmp/ only)."""
+        aside = self.layout.tmp / f"{why}-{sha}"
+        os.replace(self.layout.object(sha), aside)
+        shutil.rmtree(aside, ignore_errors=True)
 
     def _activate(self, idx: dict[str, Any], sha: str, via: str, reason: str,
-                  figures: dict[str, Any] | None = None, demote: bool = False) -> dict[str, Any]:
+                  figures: dict[str, Any] | None = None, demote: bool = False,
+                  extra: dict[str, Any] | None = None) -> dict[str, Any]:
         """Make ``sha`` active; the old active version becomes the newest good one (or bad, with demote)."""
         self.verify(sha)  # again at activation: the object may have changed since it was added
-        old = (idx.get("active") or {}).get("sha256")
-        good = [s for s in idx.get("good") or [] if s not in (sha, old)]
-        bad = [s for s in idx.get("bad") or [] if s != sha]
-        if old and old != sha:
-            (bad if demote else good).insert(0, old)
-        cand = idx.get("candidate")
-        new = dict(idx, active={"sha256": sha, "activated": _now(), "via": via, "reason": reason},
-                   good=good[: self.keep], bad=bad[:20],
-                   candidate=None if cand and cand["sha256"] == sha else cand)
-        event = {"event": {"deploy": "activate"}.get(via, via), "sha256": sha, "previous": old, "reason": reason}
+        new = index_doc.activate(idx, sha, via, reason, when=_now(), keep=self.keep, demote=demote)
+        event = {"event": {"deploy": "activate"}.get(via, via), "sha256": sha,
+                 "previous": index_doc.active_sha(idx), "reason": reason, **(extra or {})}
         if figures is not None:
             event["figures"] = figures
         new = self._commit(new, event)
@@ -436,14 +536,15 @@ class ModelStore:
         return new
 
     def _prune(self, idx: dict[str, Any]) -> None:
-        """Remove versions nothing refers to any more (after the index no longer names them)."""
-        keep = {s for s in [(idx.get("active") or {}).get("sha256"), (idx.get("candidate") or {}).get("sha256")]
-                + list(idx.get("good") or []) if s}
+        """Remove versions nothing refers to any more (after the index no longer names them).
+
+        Safe because every write starts from an index that names what is stored: a missing one is
+        rebuilt from the history first (_writing), a damaged one stops the write.
+        """
+        keep = index_doc.named(idx)
         for d in self.layout.objects.iterdir():
             if d.name not in keep and not d.name.startswith("."):
-                aside = self.layout.tmp / f"pruned-{d.name}"
-                os.replace(d, aside)
-                shutil.rmtree(aside, ignore_errors=True)
+                self._remove_object(d.name, "pruned")
         for f in self.layout.canary.glob("*.json") if self.layout.canary.is_dir() else []:
             if f.stem not in keep:
                 f.unlink(missing_ok=True)
@@ -471,7 +572,7 @@ class ModelStore:
             return True
 
     def _reject(self, idx: dict[str, Any], sha: str, reason: str, figures: dict[str, Any] | None) -> None:
-        new = dict(idx, candidate=None, bad=([sha] + [s for s in idx.get("bad") or [] if s != sha])[:20])
+        new = index_doc.reject(idx, sha)
         self._commit(new, {"event": "reject", "sha256": sha, "reason": reason, "figures": figures})
         self.incident("canary", reason, "rejected", sha, figures=figures)
         self._prune(new)

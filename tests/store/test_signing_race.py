@@ -261,3 +261,24 @@ def test_an_emptied_trust_folder_refuses_instead_of_going_unsigned(tmp_path, sig
     assert cli("deploy", signed, "--store", store, "--trust", keys["ours"][1])[0] == 0
     with serve(store) as served:
         assert served.sha256 == sha256_file(signed)
+
+
+@pytest.mark.parametrize("damage", ["deleted", "truncated"])
+def test_a_repaired_index_keeps_the_recorded_trust(tmp_path, signed, good, keys, cli, copy_model, damage):
+    """Rebuilding the index from the history (status --repair, or a write after index.json was lost)
+    must not forget the keys the store was deployed with: that would turn signature checks off."""
+    store = tmp_path / "s"
+    assert cli("deploy", signed, "--store", store, "--trust", keys["ours"][1])[0] == 0
+    st = ModelStore(store)
+    index = st.layout.root / "index.json"
+    if damage == "deleted":
+        index.unlink()
+    else:
+        index.write_bytes(index.read_bytes()[:40])
+        assert cli("status", "--store", store, "--repair")[0] == 0
+    code, _, err = cli("deploy", copy_model(good, "plain"), "--store", store)  # an unsigned model
+    assert code == 2 and "signature" in err.lower(), err
+    for k in st.layout.trust.iterdir():  # and with trust/ emptied too: still no way back to unsigned
+        k.unlink()
+    code, _, err = cli("deploy", copy_model(good, "plain2"), "--store", store)
+    assert code == 2 and "none of its trusted keys" in err, err

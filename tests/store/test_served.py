@@ -59,8 +59,13 @@ def test_calls_in_flight_finish_on_their_model_while_the_store_swaps(tmp_path, g
     for t in threads:
         t.start()
     for i in range(8):
-        st.deploy(good_int8 if i % 2 == 0 else good)
-        time.sleep(0.05)
+        model = good_int8 if i % 2 == 0 else good
+        st.deploy(model)
+        # the callers pick the new version up between calls: wait for it (loading takes longer on a busy
+        # machine than any fixed sleep), while they keep calling through the swap
+        deadline = time.monotonic() + 60
+        while served.sha256 != sha256_file(model) and time.monotonic() < deadline and not errors:
+            time.sleep(0.01)
     stop.set()
     for t in threads:
         t.join()

@@ -55,7 +55,7 @@ class _Invalid(Exception):
 
 
 def _is_text(value: str) -> bool:
-    """Whether ``value`` can be written as UTF-8 (JSON's "\ud800" escape gives a str that cannot)."""
+    """Whether ``value`` can be written as UTF-8 (JSON's "\\ud800" escape gives a str that cannot)."""
     try:
         value.encode("utf-8")
     except UnicodeEncodeError:

@@ -28,7 +28,9 @@ from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
-_PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}
+# Compared upper-cased: TFLite names ops SOFTMAX, ONNX Softmax (and QuantizeLinear, Identity).
+_PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE", "QUANTIZELINEAR", "DEQUANTIZELINEAR",
+                 "IDENTITY"}
 
 
 class _Slot:
@@ -45,9 +47,9 @@ def _produced_by_softmax(session, index: int) -> bool:
         op = producer.get(index)
         if op is None:
             return False
-        if op.name == "SOFTMAX":
+        if op.name.upper() == "SOFTMAX":
             return True
-        if op.name not in _PASS_THROUGH or not op.inputs:
+        if op.name.upper() not in _PASS_THROUGH or not op.inputs:
             return False
         index = op.inputs[0]
     return False

@@ -1,0 +1,48 @@
+"""``edgekit inspect m.onnx``: opset, IR version, op histogram (subgraphs included), initializer sizes,
+float or QDQ, read with the onnx package (no session), through the real CLI process."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _edgekit(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
+                          capture_output=True, text=True, cwd=ROOT, timeout=120)
+
+
+def test_inspect_onnx_json_and_text(digits_onnx):
+    done = _edgekit("inspect", str(digits_onnx), "--json")
+    assert done.returncode == 0, done.stderr
+    doc = json.loads(done.stdout)
+    assert doc["format"] == "onnx" and doc["ir_version"] >= 7 and doc["opsets"]["ai.onnx"] >= 13
+    assert doc["quantization"] == "float"
+    hist = {h["op"]: h["count"] for h in doc["histogram"]}
+    assert hist["Conv"] == 2 and hist["Softmax"] == 1 and doc["op_count"] == sum(hist.values())
+    # the CNN's 71,754 float32 parameters are the initializers' bytes (plus a few shape constants)
+    assert 4 * 71_754 <= doc["initializers"]["bytes"] < 4 * 71_754 + 1024
+    assert doc["inputs"] == [{"name": "image", "shape": [-1, 8, 8, 1], "dtype": "float32"}]
+    assert doc["manifest"]["recipe"] == "fp32"
+    text = _edgekit("inspect", str(digits_onnx)).stdout
+    assert "IR version" in text and "float" in text and "largest initializers:" in text
+
+
+def test_inspect_cut_onnx_is_one_line_exit_2(digits_onnx, tmp_path):
+    cut = tmp_path / "cut.onnx"
+    cut.write_bytes(digits_onnx.read_bytes()[:3000])
+    done = _edgekit("inspect", str(cut))
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines() == [f"error: {cut}: not a readable ONNX model (DecodeError); check the file"]
+
+
+def test_quantization_kind():
+    from edgekit.engine.onnx_info import quantization_kind
+
+    assert quantization_kind(["Conv", "QuantizeLinear", "DequantizeLinear"]) == "QDQ"
+    assert quantization_kind(["QLinearConv"]) == "integer ops"
+    assert quantization_kind(["Conv", "Relu"]) == "float"

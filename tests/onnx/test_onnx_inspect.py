@@ -46,3 +46,15 @@ def test_quantization_kind():
     assert quantization_kind(["Conv", "QuantizeLinear", "DequantizeLinear"]) == "QDQ"
     assert quantization_kind(["QLinearConv"]) == "integer ops"
     assert quantization_kind(["Conv", "Relu"]) == "float"
+
+
+def test_run_onnx_cli(digits_onnx, digits, tmp_path):
+    import numpy as np
+
+    x = tmp_path / "x.npy"
+    np.save(x, digits.x_test[:3])
+    done = _edgekit("run", str(digits_onnx), str(x))
+    assert done.returncode == 0, done.stderr
+    top1 = [int(line.split(": ")[1].split()[0]) for line in done.stdout.splitlines() if line.startswith(f"{x}[")]
+    assert top1 == digits.y_test[:3].tolist()
+    assert "sums_to_1" in done.stdout

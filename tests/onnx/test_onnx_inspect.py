@@ -1,5 +1,6 @@
 """``edgekit inspect m.onnx``: opset, IR version, op histogram (subgraphs included), initializer sizes,
-float or QDQ, read with the onnx package (no session), through the real CLI process."""
+float or QDQ, read with the onnx package (no session); ``edgekit run`` and ``edgekit check`` on an .onnx;
+all through the real CLI process."""
 
 from __future__ import annotations
 
@@ -58,3 +59,16 @@ def test_run_onnx_cli(digits_onnx, digits, tmp_path):
     top1 = [int(line.split(": ")[1].split()[0]) for line in done.stdout.splitlines() if line.startswith(f"{x}[")]
     assert top1 == digits.y_test[:3].tolist()
     assert "sums_to_1" in done.stdout
+
+
+def test_check_onnx_refuses_tflite_only_accelerators_and_names_the_runtime(digits_onnx):
+    for target, code in (("coral-edge-tpu", "tflite-only"), ("microcontroller", "tflite-only"),
+                         ("raspberry-pi-3b", "no-onnxruntime")):
+        done = _edgekit("check", str(digits_onnx), "--target", target, "--json")
+        assert done.returncode == 1, done.stderr
+        report = json.loads(done.stdout)
+        assert not report["compatible"] and report["findings"][0]["code"] == code
+    done = _edgekit("check", str(digits_onnx), "--target", "raspberry-pi-5")
+    assert done.returncode == 0, done.stderr
+    assert "compatible: 0 error(s)" in done.stdout
+    assert "needs ONNX Runtime implementing ai.onnx opset 15 and IR version 8" in done.stdout

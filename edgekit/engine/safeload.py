@@ -21,6 +21,10 @@ model on the project's VM; not measured on a Pi). Verdicts are cached by sha256 
 + threads + shapes + the calibration-like values in memory and, for passes, on disk (``$EDGEKIT_CACHE_DIR`` or ``~/.cache/edgekit/verified``), so each model
 file pays it once per machine.
 
+ONNX bytes (onnxrt.is_onnx) skip step 1 (ONNX Runtime parses the protobuf itself) and take the same
+probe and verdict cache, on ONNX Runtime; an exception on zeros is tolerated there only when an input
+has a dynamic dimension besides the batch (zeros of a guessed size say nothing; a crash still refuses).
+
 Example:
     >>> data = open("digits-int8.tflite", "rb").read()               # doctest: +SKIP
     >>> session = load_session(data, label="digits-int8.tflite")     # doctest: +SKIP

@@ -57,3 +57,14 @@ def test_silero_vad_through_the_engine_equals_bare_onnxruntime(silero):
     probs = np.concatenate(ours).ravel()
     assert probs.shape == (12,) and ((probs >= 0) & (probs <= 1)).all()
     assert {op.name for op in session.ops()} >= {"If"}  # the graph is read: control flow and all
+
+
+def test_edgemodel_refuses_inputs_without_a_leading_batch_axis_in_one_line(silero):
+    from edgekit.errors import ModelLoadError
+    from edgekit.runtime import EdgeModel
+
+    with pytest.raises(ModelLoadError) as err:
+        EdgeModel.load(silero)
+    assert str(err.value) == (f"{silero}: EdgeModel needs every input to lead with the batch axis; "
+                              "state [2, -1, 128], sr [] do not: run this model through edgekit.engine.open_model "
+                              "(no guard) for now")

@@ -12,6 +12,7 @@ from __future__ import annotations
 import tempfile
 from pathlib import Path
 
+from ..engine.onnxrt import get_backend
 from ..errors import ConversionError, MissingDependencyError, UsageError
 from ..recipes import Recipe
 from .loader import Source
@@ -36,6 +37,15 @@ def check_onnx_options(source: Source, recipe: Recipe, **options) -> None:
         raise UsageError(f"ONNX output does not take --{asked[0].replace('_', '-')} yet; write a .tflite for it")
     if source.keras is None:
         raise UsageError("ONNX output needs a Keras source (.keras or .h5), not a SavedModel")
+    _tf2onnx()
+    get_backend()  # the accuracy check runs the file on ONNX Runtime: say what is missing before exporting
+
+
+def _tf2onnx() -> None:
+    try:
+        import tf2onnx  # noqa: F401  (Keras imports it inside export)
+    except ImportError:
+        raise MissingDependencyError("ONNX export needs tf2onnx; pip install tf2onnx") from None
 
 
 def _build(source: Source) -> None:
@@ -49,10 +59,7 @@ def _build(source: Source) -> None:
 
 def to_onnx(source: Source) -> bytes:
     """The ONNX bytes of a Keras source; a failed export becomes ConversionError."""
-    try:
-        import tf2onnx  # noqa: F401  (Keras imports it inside export; say what to install up front)
-    except ImportError:
-        raise MissingDependencyError("ONNX export needs tf2onnx; pip install tf2onnx") from None
+    _tf2onnx()
     with tempfile.TemporaryDirectory(prefix="edgekit-onnx-") as workdir:
         path = Path(workdir) / "model.onnx"
         try:

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from ..errors import InferenceError, MissingDependencyError, ModelLoadError, UsageError
+from ..fsutil import read_bytes
 from ..manifest import TensorSpec
 from .session import Feeds, Op
 from .tflite_interp import Backend
@@ -97,6 +98,7 @@ class OnnxSession:
         self._shapes = [tuple(d if d >= 0 else 1 for d in t.shape) for t in self.inputs]
         self._feeds: dict[str, Any] = {}
         self._last: list[Any] = []
+        self._ops: list[Op] | None = None
 
     def _feed(self, feeds: Feeds) -> dict[str, Any]:
         if not isinstance(feeds, dict):
@@ -140,7 +142,12 @@ class OnnxSession:
     def ops(self) -> list[Op]:
         """The graph's nodes (op types such as Conv, Softmax) with value names numbered as in the specs.
 
-        Read with the ``onnx`` package (the same extra); [] where only onnxruntime is installed."""
+        Read with the ``onnx`` package (the same extra), once; [] where only onnxruntime is installed."""
+        if self._ops is None:
+            self._ops = self._read_ops()
+        return self._ops
+
+    def _read_ops(self) -> list[Op]:
         try:
             import onnx
         except ImportError:
@@ -181,7 +188,7 @@ def open_onnx(model: str | Path | bytes, *, threads: int | None = None, check_ru
     if isinstance(model, (bytes, bytearray, memoryview)):
         data, label = bytes(model), label or "<bytes>"
     else:
-        data, label = Path(model).read_bytes(), label or str(model)
+        data, label = read_bytes(model, ModelLoadError, "model file"), label or str(model)
     opts = be.module.SessionOptions()
     opts.log_severity_level = 4  # fatal only: edgekit reports failures itself, in one line
     if threads is not None:

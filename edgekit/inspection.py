@@ -17,6 +17,8 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 
+from .engine.onnx_info import read_onnx_info, render_onnx
+from .engine.onnxrt import is_onnx
 from .engine.tflite_info import read_model_info
 from .errors import MissingDependencyError, ModelLoadError
 from .fsutil import read_bytes
@@ -64,6 +66,8 @@ def inspect_model(path: str | Path, *, xnnpack: bool = True) -> dict[str, Any]:
     """Everything ``edgekit inspect`` shows, as one JSON-ready dict."""
     p = Path(path)
     data = read_bytes(p, ModelLoadError, "model file")  # once: regular files only, size-capped
+    if is_onnx(data):  # read with the onnx package: no session, no XNNPACK question
+        return {**read_onnx_info(data, str(p)), "manifest": manifest_summary(p)}
     info = read_model_info(data, label=str(p))
     doc: dict[str, Any] = {"model": str(p), **info.to_dict()}
     doc["op_count"] = len(info.ops)
@@ -83,6 +87,8 @@ def _tensor_line(t: dict[str, Any]) -> str:
 
 
 def render_inspect(doc: dict[str, Any]) -> str:
+    if doc.get("format") == "onnx":
+        return render_onnx(doc) + "\n" + _manifest_line(doc["manifest"])
     kb = 1024
     lines = [f"{doc['model']}: {doc['size_bytes'] / kb:,.1f} KB, {doc['op_count']} ops, "
              f"{doc['tensor_count']} tensors, {doc['subgraph_count']} subgraph(s)",
@@ -97,18 +103,20 @@ def render_inspect(doc: dict[str, Any]) -> str:
         lines.append("select-TF (Flex) ops: " + ", ".join(doc["flex_ops"]))
     x = doc["xnnpack"]
     lines.append(f"XNNPACK: {x['status']} ({x['detail']})")
-    m = doc["manifest"]
-    if m is None:
-        lines.append("manifest: none (a published model, or converted without edgekit)")
-    elif "error" in m:
-        lines.append(f"manifest: unreadable ({m['error']})")
-    else:
-        scores = m.get("accuracy") or {k: m[k] for k in ("top1_converted", "agreement") if m.get(k) is not None}
-        acc = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in scores.items())
-        lines.append(f"manifest: recipe {m['recipe']}, task {m['task']}, {m['labels']} labels"
-                     + (f", target {m['target']}" if m["target"] else "") + (f", compat {m['compat']}" if m["compat"] else "")
-                     + (f", accuracy: {acc}" if acc else ""))
+    lines.append(_manifest_line(doc["manifest"]))
     return "\n".join(lines)
+
+
+def _manifest_line(m: dict[str, Any] | None) -> str:
+    if m is None:
+        return "manifest: none (a published model, or converted without edgekit)"
+    if "error" in m:
+        return f"manifest: unreadable ({m['error']})"
+    scores = m.get("accuracy") or {k: m[k] for k in ("top1_converted", "agreement") if m.get(k) is not None}
+    acc = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in scores.items())
+    return (f"manifest: recipe {m['recipe']}, task {m['task']}, {m['labels']} labels"
+            + (f", target {m['target']}" if m["target"] else "") + (f", compat {m['compat']}" if m["compat"] else "")
+            + (f", accuracy: {acc}" if acc else ""))
 
 
 __all__ = ["inspect_model", "manifest_summary", "render_inspect", "xnnpack_status"]

@@ -9,7 +9,7 @@ import typer
 
 
 def check(
-    model: Path = typer.Argument(..., help="a .tflite file (a published one without manifest works too)"),
+    model: Path = typer.Argument(..., help="a .tflite or .onnx file (a published one without manifest works too)"),
     target: str = typer.Option(..., "--target", "-t", help="a profile name (edgekit targets) or a .toml path"),
     json_out: bool = typer.Option(False, "--json", help="Print the report as JSON."),
 ) -> None:

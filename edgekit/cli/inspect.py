@@ -9,12 +9,14 @@ import typer
 
 
 def inspect(
-    model: Path = typer.Argument(..., help="a .tflite file (with or without an edgekit manifest)"),
+    model: Path = typer.Argument(..., help="a .tflite or .onnx file (with or without an edgekit manifest)"),
     json_out: bool = typer.Option(False, "--json", help="Print the result as JSON."),
     xnnpack: bool = typer.Option(True, "--xnnpack/--no-xnnpack",
                                  help="Load the model in a child process to see whether XNNPACK takes it."),
 ) -> None:
     """Show a model's inputs and outputs, op histogram with versions, custom ops, size and XNNPACK verdict.
+
+    For .onnx: opset, IR version, op histogram, initializer sizes, float or QDQ.
 
     Example: edgekit inspect digits-int8.tflite --json
     """

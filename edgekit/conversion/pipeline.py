@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Sequence
 
 from .. import __version__
+from ..engine.onnxrt import open_onnx
 from ..engine.tflite import open_trusted
 from ..data import Dataset, default_preprocessing, load_dataset, load_named
 from ..devices import load_profile
@@ -37,6 +38,7 @@ from .result import ConvertResult
 from .tf import captured
 from .debug import quantize_with_denylist
 from .tflite import COMPAT_TARGETS, to_tflite
+from .onnx import check_onnx_options, is_onnx_output, to_onnx
 
 MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
@@ -50,7 +52,7 @@ def _tool_versions(tensorflow: bool = True) -> dict[str, str]:
         from .tf import import_tf
 
         out["tensorflow"] = import_tf().__version__
-    for dist in ("keras", "numpy", "ai-edge-litert"):
+    for dist in ("keras", "numpy", "ai-edge-litert", "tf2onnx", "onnxruntime"):
         try:
             out[dist] = md.version(dist)
         except md.PackageNotFoundError:
@@ -59,8 +61,8 @@ def _tool_versions(tensorflow: bool = True) -> dict[str, str]:
 
 
 def _check_paths(source: Path, output: Path, force: bool) -> None:
-    if output.suffix != ".tflite":
-        raise UsageError(f"{output}: the output file must end in .tflite")
+    if output.suffix not in (".tflite", ".onnx"):
+        raise UsageError(f"{output}: the output file must end in .tflite (or .onnx for ONNX Runtime)")
     src = source.resolve()
     for p in (output, manifest_path_for(output)):
         if p.resolve() == src or src in p.resolve().parents:
@@ -167,6 +169,10 @@ def convert(
         warnings.append(rec.note)
 
     src = load_source(source)
+    onnx_out = is_onnx_output(output)
+    if onnx_out:
+        check_onnx_options(src, rec, prune=sparsity is not None, debug=debug, denylist=denylist, compat=compat,
+                           select_tf_ops=select_tf_ops)
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
     shapes = src.input_shapes()
@@ -198,14 +204,16 @@ def convert(
         warnings.append("--train data is only used for pruning; ignored")
 
     x_calib = calib.x if calib is not None else None
-    if denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
+    if onnx_out:
+        data = to_onnx(src)
+    elif denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
         data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
     else:
         data = to_tflite(src, rec, x_calib, sparse=sparsity is not None, compat=compat,
                          select_tf_ops=select_tf_ops, quiet=quiet)
     try:
         with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
-            session = open_trusted(data)
+            session = open_onnx(data) if onnx_out else open_trusted(data)
     except ModelLoadError as err:
         if not select_tf_ops:
             raise ModelLoadError(f"the converted model does not load: {err}") from None
@@ -233,7 +241,7 @@ def convert(
     manifest = Manifest(
         model=ModelFile(file=output.name, sha256=sha256_bytes(data), size_bytes=len(data),
                         size_zlib_bytes=zlib_bytes, xnnpack=session.default_delegates if session is not None else True,
-                        custom_ops=tuple(custom_ops(data))),
+                        custom_ops=() if onnx_out else tuple(custom_ops(data))),
         inputs=tuple(inputs),
         outputs=tuple(outputs),
         provenance=_provenance(),
@@ -247,6 +255,7 @@ def convert(
         labels=tuple(label_list) if label_list else None,
         calibration=_calibration(calib, shapes, inputs, calibration_seed, available, class_counts),
         accuracy=accuracy,
+        # tflite_bytes: the model file's size, .onnx too (schema field names kept: manifests in the field use them)
         sizes=Sizes(source_bytes=fp.size_bytes, tflite_bytes=len(data), tflite_zlib_bytes=zlib_bytes,
                     float32_weights_bytes=4 * fp.params if fp.params else None),
     )

@@ -6,6 +6,8 @@
 - tflite.py         the TFLite engine: package discovery, TFLiteSession, trusted opens
 - safeload.py       untrusted bytes: structure check, then a crash probe in a subprocess (_probe.py)
 - tflite_file.py, tflite_info.py   reading a .tflite without running it (inspect and check)
+- onnxrt.py         the ONNX Runtime engine (OnnxSession; the ``onnx`` extra), picked by the bytes
+- onnx_info.py      reading an .onnx without running it (inspect and check; the onnx package)
 
 A test (tests/unit/test_engine_boundary.py) fails when an interpreter API is called anywhere else.
 

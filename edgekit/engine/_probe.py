@@ -1,13 +1,14 @@
 """The probe process: load, allocate and invoke model bytes, so a crash happens here.
 
-Run by safeload: ``python -m edgekit.engine._probe BACKEND DELEGATES [SPEC] < model.tflite``.
+Run by safeload: ``python -m edgekit.engine._probe BACKEND DELEGATES [SPEC] < model.tflite``
+(BACKEND "onnxruntime" for an ONNX model: open_checked picks the engine by the bytes).
 SPEC (JSON from ``safeload.probe_spec``): the app's thread count, input shapes to resize to
 and per-channel calibration-like values per input name. The probe always runs zeros at the
 model's own shapes; then, when SPEC says so, zeros at the new shapes and the calibration-like
 input. Exit 0: loaded and ran; exit 3: refused on zeros, with the reason on stdout. An
 exception on the extra runs is safe in the parent's process too (the runtime's policy handles
 it there), so only a signal death or a hang refuses them. Imports only numpy and the
-interpreter package.
+interpreter package (or onnxruntime).
 """
 
 from __future__ import annotations
@@ -46,7 +47,7 @@ def main() -> int:
     from edgekit.errors import EdgekitError
     from edgekit.engine.safeload import check_memory, check_structure, open_checked
 
-    backend = None if sys.argv[1] == "auto" else sys.argv[1]
+    backend = None if sys.argv[1] in ("auto", "onnxruntime") else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]
     spec = json.loads(sys.argv[3]) if len(sys.argv) > 3 else {}
     data = sys.stdin.buffer.read()

@@ -21,6 +21,10 @@ model on the project's VM; not measured on a Pi). Verdicts are cached by sha256 
 + threads + shapes + the calibration-like values in memory and, for passes, on disk (``$EDGEKIT_CACHE_DIR`` or ``~/.cache/edgekit/verified``), so each model
 file pays it once per machine.
 
+ONNX bytes (onnxrt.is_onnx) skip step 1 (ONNX Runtime parses the protobuf itself) and take the same
+probe and verdict cache, on ONNX Runtime; an exception on zeros is tolerated there only when an input
+has a dynamic dimension besides the batch (zeros of a guessed size say nothing; a crash still refuses).
+
 Example:
     >>> data = open("digits-int8.tflite", "rb").read()               # doctest: +SKIP
     >>> session = load_session(data, label="digits-int8.tflite")     # doctest: +SKIP
@@ -38,6 +42,8 @@ import threading
 from pathlib import Path
 
 from ..errors import MissingDependencyError, ModelLoadError
+from . import onnxrt
+from .onnxrt import OnnxSession, is_onnx
 from .tflite import Backend, TFLiteSession, get_backend, open_tflite
 from .tflite_file import is_tflite
 from .tflite_info import ModelInfo, read_model_info
@@ -58,6 +64,8 @@ def check_structure(data: bytes, label: str) -> ModelInfo | None:
     """
     if len(data) < _MIN_SIZE:
         raise ModelLoadError(f"{label}: {len(data)} bytes is too small for a .tflite model; re-export it")
+    if is_onnx(data):  # ONNX Runtime checks the protobuf itself; the probe is the guard against crashes
+        return None
     if not is_tflite(data):
         raise ModelLoadError(f"{label}: not a TensorFlow Lite model (no TFL3 identifier); check the file")
     root = int.from_bytes(data[:4], "little")
@@ -196,25 +204,32 @@ def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool 
 
 
 def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
-                 backend: str | Backend | None = None, delegates: bool | None = None) -> TFLiteSession:
+                 backend: str | Backend | None = None,
+                 delegates: bool | None = None) -> TFLiteSession | OnnxSession:
     """Create, allocate and run once on zero inputs; with ``delegates=None`` drop XNNPACK if it fails.
 
     Zeros are set explicitly: allocated input buffers are not guaranteed to be zero, and garbage
     (say, a gather index) can fail a model that is fine. This is what the probe runs, too.
     """
+    if is_onnx(data):  # one engine for ONNX files: a TFLite ``backend`` (say, shared with a fallback) is moot
+        return onnxrt.open_onnx(data, threads=num_threads, check_run=True, label=label)
     return open_tflite(data, threads=num_threads, backend=backend, default_delegates=delegates, check_run=True,
                        label=label)
 
 
 def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
                  backend: str | Backend | None = None, probe: bool = True,
-                 fill: dict[str, list[float]] | None = None, max_mb: float | None = None) -> TFLiteSession:
+                 fill: dict[str, list[float]] | None = None,
+                 max_mb: float | None = None) -> TFLiteSession | OnnxSession:
     """A session for ``data``, after the structural and memory checks and (by default) the probe.
 
     ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe;
     ``max_mb``: the memory limit for the tensors (``check_memory``)."""
     check_memory(check_structure(data, label), label, max_mb)
-    be = backend if isinstance(backend, Backend) else get_backend(backend)
+    if is_onnx(data):
+        be = onnxrt.get_backend()
+    else:
+        be = backend if isinstance(backend, Backend) else get_backend(backend)
     delegates: bool | None = None
     if probe:
         result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill, max_mb))

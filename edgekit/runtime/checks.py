@@ -179,6 +179,12 @@ def _soft(name: str, values: np.ndarray, limit: float | None, *, fmt: str) -> Ch
                  tuple(int(i) for i in np.flatnonzero(bad)))
 
 
+def channels_of(sample_shape: tuple[int, ...]) -> int:
+    """The channel count of a sample: its last dimension, 1 for a scalar or a dynamic last dimension
+    (an ONNX audio input [batch, samples] takes any length)."""
+    return int(sample_shape[-1]) if sample_shape and sample_shape[-1] > 0 else 1
+
+
 class InputGuard:
     """Callable: float32 batch -> InputVerdict; raises InputValidationError on NaN/Inf."""
 
@@ -186,7 +192,7 @@ class InputGuard:
                  quant: tuple[float, int, str] | None, policy: Policy, *, ood_limit: float | None | str = "policy"):
         """``ood_limit``: the OOD score limit when it is not the policy's (the manifest's guard section)."""
         self.sample_shape = tuple(sample_shape)
-        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        self.channels = stats.channels if stats else channels_of(sample_shape)
         c = self.channels
         self.has_range = bool(stats) and policy.range_tolerance is not None
         if self.has_range:

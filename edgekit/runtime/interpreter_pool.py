@@ -23,12 +23,14 @@ from typing import Any
 import numpy as np
 
 from ..engine.safeload import load_session, open_checked, probe_spec, verdict
-from ..errors import InferenceError, InputValidationError, UsageError
+from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
-_PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE"}
+# Compared upper-cased: TFLite names ops SOFTMAX, ONNX Softmax (and QuantizeLinear, Identity).
+_PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE", "QUANTIZELINEAR", "DEQUANTIZELINEAR",
+                 "IDENTITY"}
 
 
 class _Slot:
@@ -45,12 +47,28 @@ def _produced_by_softmax(session, index: int) -> bool:
         op = producer.get(index)
         if op is None:
             return False
-        if op.name == "SOFTMAX":
+        if op.name.upper() == "SOFTMAX":
             return True
-        if op.name not in _PASS_THROUGH or not op.inputs:
+        if op.name.upper() not in _PASS_THROUGH or not op.inputs:
             return False
         index = op.inputs[0]
     return False
+
+
+def _shares_batch(t: TensorSpec, lead: int) -> bool:
+    """Whether input ``t`` leads with the batch axis the first input leads with (-1 and 1 agree)."""
+    return bool(t.shape) and (t.shape[0] == lead or {t.shape[0], lead} <= {-1, 1})
+
+
+def check_batch_axis(inputs: list[TensorSpec], label: str) -> None:
+    """EdgeModel batches, validates and monitors every input along its first axis: refuse, at load and in
+    one line, a model whose inputs do not all lead with it (Silero VAD: state [2, batch, 128], a scalar sr)."""
+    lead = inputs[0].shape[0] if inputs[0].shape else 0
+    odd = [t for t in inputs if not _shares_batch(t, lead)]
+    if odd:
+        shown = ", ".join(f"{t.name} {list(t.shape)}" for t in odd)
+        raise ModelLoadError(f"{label}: EdgeModel needs every input to lead with the batch axis; {shown} "
+                             "do not: run this model through edgekit.engine.open_model (no guard) for now")
 
 
 class Runner:
@@ -74,6 +92,7 @@ class Runner:
         sessions = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
                                            delegates=first.default_delegates) for _ in range(pool_size - 1)]
         ins, outs = first.inputs, first.outputs
+        check_batch_axis(ins, label)
         self.label = label
         self.backend = first.backend
         self.inputs: list[TensorSpec] = ins

@@ -34,6 +34,7 @@ import numpy as np
 from ..quant import dequantize
 from ..calibration_stats import psi
 from ..manifest import InputStats
+from .checks import channels_of
 
 POSITIONS = 64  # values kept per channel and sample for the rolling input statistics
 MIN_SAMPLES_FOR_DRIFT = 30
@@ -156,7 +157,7 @@ class _InputRing:
     def __init__(self, name: str, stats: InputStats | None, sample_shape: tuple[int, ...],
                  quant: tuple[float, int] | None, window: int):
         self.name, self.stats, self.quant = name, stats, quant
-        self.channels = stats.channels if stats else (int(sample_shape[-1]) if sample_shape else 1)
+        self.channels = stats.channels if stats else channels_of(sample_shape)
         self.values = math.prod(d for d in sample_shape if d > 0)  # per sample
         positions = max(1, self.values // self.channels)
         # A strided slice, not an index array: recording then copies a view (no gather).

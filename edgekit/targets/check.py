@@ -13,7 +13,10 @@ from pathlib import Path
 from typing import Any
 
 from ..devices import DeviceProfile, load_profile
-from ..engine.tflite_info import ModelInfo, load_model_info
+from ..engine.onnxrt import is_onnx
+from ..engine.tflite_info import ModelInfo, read_model_info
+from ..errors import ModelLoadError
+from ..fsutil import read_bytes
 from .rules import ALL_RULES, ERROR, WARNING, Finding
 
 
@@ -25,7 +28,7 @@ class CheckReport:
     findings: tuple[Finding, ...]
     size_bytes: int
     weight_bytes: int
-    arena_bytes: int  # estimate (see edgekit.modelinfo)
+    arena_bytes: int | None  # estimate (see edgekit.modelinfo); None for .onnx (not estimated)
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -49,8 +52,8 @@ class CheckReport:
         verdict = "compatible" if self.compatible else "NOT compatible"
         n_err, n_warn = len(self.errors), len(self.warnings)
         head = (f"{self.model} on {self.target} ({self.interpreter}): {verdict}: {n_err} error(s), {n_warn} warning(s); "
-                f"file {self.size_bytes / 1024:,.1f} KB, weights {self.weight_bytes / 1024:,.1f} KB, "
-                f"arena ~{self.arena_bytes / 1024:,.1f} KB (estimate)")
+                f"file {self.size_bytes / 1024:,.1f} KB, weights {self.weight_bytes / 1024:,.1f} KB"
+                + ("" if self.arena_bytes is None else f", arena ~{self.arena_bytes / 1024:,.1f} KB (estimate)"))
         return "\n".join([head] + [f.line() for f in self.findings])
 
 
@@ -67,4 +70,9 @@ def check_info(info: ModelInfo, profile: DeviceProfile, model: str = "<model>") 
 def check_model(model: str | Path, target: str | Path | DeviceProfile) -> CheckReport:
     """Check a model file against a shipped profile name, a profile .toml path, or a DeviceProfile."""
     profile = target if isinstance(target, DeviceProfile) else load_profile(target)
-    return check_info(load_model_info(model), profile, model=str(model))
+    data = read_bytes(model, ModelLoadError, "model file")
+    if is_onnx(data):
+        from .onnx_check import check_onnx
+
+        return check_onnx(data, profile, model=str(model))
+    return check_info(read_model_info(data, label=str(model)), profile, model=str(model))

@@ -73,7 +73,7 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 MACHINE = {"hostname": "str?", "os": "str?", "arch": "str?", "python": "str?", "cpu_model": "str?",
            "cores": "count?", "cpu_affinity": "count?", "governor": "str?", "cpu_freq_mhz": {"*": "num?"},
            "temperature_c": {"*": "num?"}, "throttling": {"raw": "str?", "flags": "strs?"},
-           "load_average": "nums?"}
+           "load_average": "nums?", "emulated": "str?"}
 MODEL = {"file": "str?", "size_bytes": "count?", "size_mb": "num?", "sha256": "str?"}
 OP = {"type": "str?", "name": "str?", "*": "num?"}
 ROW = {"threads": "threads",

@@ -1,0 +1,105 @@
+"""edgekit release (issue 19 item 1): a signed evidence bundle with a CycloneDX 1.6 ML-BOM, for the digits int8 model."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+from pathlib import Path
+
+import pytest
+
+from edgekit.cli import main
+
+pytest.importorskip("model_signing")
+
+
+def run(capsys, *args):
+    code = main([str(a) for a in args])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def keypair(folder: Path, name: str = "key") -> tuple[Path, Path]:
+    key, pub = folder / f"{name}.pem", folder / f"{name}.pub.pem"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)], check=True)
+    subprocess.run(["openssl", "ec", "-in", str(key), "-pubout", "-out", str(pub)], check=True, capture_output=True)
+    return key, pub
+
+
+@pytest.fixture(scope="module")
+def released(digits_models, tmp_path_factory):
+    """A bundle for the digits int8 model judged against raspberry-pi-4, profiled here (not on the target)."""
+    d = tmp_path_factory.mktemp("release")
+    key, pub = keypair(d)
+    out = d / "bundle"
+    code = main(["release", str(digits_models("int8")), "--target", "raspberry-pi-4", "--key", str(key),
+                 "--runs", "20", "-o", str(out)])
+    assert code == 0
+    return {"bundle": out, "key": key, "pub": pub, "dir": d}
+
+
+def test_bundle_holds_model_manifest_reports_bom_and_summary(released, digits_models):
+    b = released["bundle"]
+    names = {p.name for p in b.iterdir()}
+    model = digits_models("int8")
+    assert {model.name, model.with_suffix("").name + ".manifest.json", "check.json", "profile.json", "profile.html",
+            "bom.cdx.json", "summary.json", "release.sig", "release.pub.pem"} <= names
+    assert (b / model.name).read_bytes() == model.read_bytes()
+    s = json.loads((b / "summary.json").read_text())
+    gates = {g["name"]: g for g in s["gates"]}
+    assert gates["check"]["status"] == "pass"
+    # profiled on this x86 machine: never device evidence for a Pi
+    assert gates["budget"]["status"] == "not measured" and "not on raspberry-pi-4" in gates["budget"]["detail"]
+    assert s["device_evidence"] is False
+    assert gates["audit"]["status"] == "not run"
+    assert s["passed"] is True and s["signed"] is True and s["target"] == "raspberry-pi-4"
+
+
+def test_bom_is_valid_cyclonedx_1_6_with_a_model_card(released):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    text = (released["bundle"] / "bom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(text) is None
+    bom = json.loads(text)
+    model = bom["components"][0]
+    assert model["type"] == "machine-learning-model"
+    assert {h["alg"] for h in model["hashes"]} == {"SHA-256", "SHA-512"}
+    card = model["modelCard"]
+    metrics = {m["type"] for m in card["quantitativeAnalysis"]["performanceMetrics"]}
+    assert {"latency p95 (ms)", "peak memory (MB)"} <= metrics
+    assert any("not measured on the target" in m.get("slice", "") for m in
+               card["quantitativeAnalysis"]["performanceMetrics"])
+    assert any("audit: not run" in t for t in card["considerations"]["technicalLimitations"])
+    kinds = {c["type"] for c in bom["components"]}
+    assert {"data", "device"} <= kinds  # the calibration set from the manifest and the target
+    assert {t["name"] for t in bom["metadata"]["tools"]["components"]} >= {"edgekit", "ai-edge-litert"}
+
+
+def test_signature_verifies_and_a_changed_byte_does_not(released, tmp_path):
+    import shutil
+
+    from edgekit.errors import SignatureError
+    from edgekit.release.evidence import check_bundle
+
+    ev = check_bundle(released["bundle"], target="raspberry-pi-4", trusted_keys=[released["pub"]])
+    assert ev.summary["passed"]
+    for name in sorted(p.name for p in released["bundle"].iterdir() if p.name != "release.sig"):
+        copy = tmp_path / name / "bundle"
+        shutil.copytree(released["bundle"], copy)
+        data = bytearray((copy / name).read_bytes())
+        data[len(data) // 2] ^= 1
+        (copy / name).write_bytes(bytes(data))
+        with pytest.raises(SignatureError, match="does not verify"):
+            check_bundle(copy, target="raspberry-pi-4", trusted_keys=[released["pub"]])
+
+
+def test_a_failed_gate_exits_1_listing_it_and_bad_input_exits_2(released, digits_models, capsys):
+    out = released["dir"] / "mcu"
+    code, text, err = run(capsys, "release", digits_models("fp32"), "--target", "coral-edge-tpu", "--runs", 5,
+                          "--key", released["key"], "-o", out)
+    assert code == 1, err
+    assert err.strip().splitlines()[-1].startswith("error: release gates failed: check (")
+    assert json.loads((out / "summary.json").read_text())["failed"] == ["check"]
+    code, _, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "-o", out)
+    assert code == 2 and "exists and is not an empty folder" in err and err.count("\n") == 1

@@ -16,9 +16,9 @@ def status(
 
     Example: edgekit status --store /var/lib/app/models --json
     """
-    from ..store import ModelStore, ops
+    from ..store import ops
 
-    doc = ModelStore(store).status(history=history)
+    doc = ops.status(store, history=history)
     typer.echo(json.dumps(doc, default=str) if json_out else ops.render_status(doc))
 
 

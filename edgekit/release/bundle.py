@@ -163,7 +163,11 @@ def build_release(model: str | Path, target: str, out: str | Path, *, host: str 
                         audit=audit, gates=gates, tools=_tools())
         atomic_write_text(work / BOM, json.dumps(bom, indent=1) + "\n")
         if key is not None:
+            from ..signing import sign
+
             atomic_write_bytes(work / PUBLIC_KEY, _public_key(Path(key)))
+            # the model's own signature too: a store that trusts the key checks it as for any signed model
+            sign(work / model.name, key, manifest=work / man_path.name)
         summary = _summary(model.name, man_path.name, manifest, prof, profile_doc, gates, work, signed=key is not None)
         atomic_write_text(work / SUMMARY, json.dumps(summary, indent=1) + "\n")
         if key is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from . import evidence
 from .canary import resolve_budgets
 from .store import ModelStore
 
@@ -21,8 +22,10 @@ BUDGET_KEYS = ("max_disagreement", "max_error_rate", "max_ood_rate", "max_latenc
 def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None = None,
            signature: str | Path | None = None, trust: list[str | Path] | None = None,
            canary_calls: int | None = None, canary_minutes: float | None = None, target: str | None = None,
-           budgets: dict[str, Any] | None = None, reason: str = "deployed") -> dict[str, Any]:
-    """Verify ``model`` into ``store`` and activate it, or stage it for a canary; returns what happened."""
+           budgets: dict[str, Any] | None = None, reason: str = "deployed",
+           require_evidence: bool = False) -> dict[str, Any]:
+    """Verify ``model`` (a .tflite or a release bundle folder) into ``store`` and activate it, or stage it
+    for a canary; returns what happened. ``require_evidence``: from now on only bundles for ``target``."""
     if canary_calls is not None and canary_calls < 1:
         raise UsageError(f"--canary-calls must be at least 1, got {canary_calls}")
     if canary_minutes is not None and canary_minutes <= 0:
@@ -30,6 +33,9 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
     st = ModelStore(store, create=True)
     for key in trust or []:
         st.trust(key)
+    if require_evidence:
+        evidence.require(st, target)
+    model, manifest, signature, ev = evidence.admit(st, model, manifest, signature)
     canary = None
     if canary_calls is not None or canary_minutes is not None:
         # into the store first (signature checked) so the budgets are read from a manifest that verified
@@ -37,6 +43,8 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
         canary = {"calls": canary_calls, "minutes": canary_minutes,
                   "budgets": canary_budgets(model, manifest, target, budgets)}
     result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason)
+    if ev is not None:
+        evidence.record(st, result["sha256"], ev)
     result["store"] = str(st.root)
     return result
 
@@ -59,8 +67,10 @@ def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str
     return dict(ModelStore(store).rollback(reason), store=str(store))
 
 
-def status(store: str | Path) -> dict[str, Any]:
-    return ModelStore(store).status()
+def status(store: str | Path, history: int = 50) -> dict[str, Any]:
+    """The store's status, with its evidence requirement and the active version's evidence."""
+    st = ModelStore(store)
+    return evidence.annotate(st, st.status(history=history))
 
 
 def render_status(doc: dict[str, Any]) -> str:
@@ -75,6 +85,7 @@ def render_status(doc: dict[str, Any]) -> str:
             lines.append(f"  problem: {p}")
     else:
         lines.append("active     none")
+    lines += evidence.render(doc)
     c = doc.get("candidate")
     if c:
         plan = c.get("canary") or {}

@@ -103,3 +103,66 @@ def test_a_failed_gate_exits_1_listing_it_and_bad_input_exits_2(released, digits
     assert json.loads((out / "summary.json").read_text())["failed"] == ["check"]
     code, _, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "-o", out)
     assert code == 2 and "exists and is not an empty folder" in err and err.count("\n") == 1
+
+
+# ---- the store that requires evidence (issue 19 item 2) ----------------------------------------------------------
+
+def _store_files(store: Path) -> dict[str, bytes]:
+    """Everything in the store but its incident log (a refusal records an incident and changes nothing else)."""
+    return {str(p.relative_to(store)): p.read_bytes() for p in sorted(store.rglob("*"))
+            if p.is_file() and not p.name.startswith("incidents.jsonl") and p.name != "lock"}
+
+
+def _incidents(store: Path) -> list[dict]:
+    path = store / "incidents.jsonl"
+    return [json.loads(ln) for ln in path.read_text().splitlines()] if path.exists() else []
+
+
+def test_deploy_a_bundle_into_a_store_requiring_evidence_and_status_shows_it(released, tmp_path, capsys):
+    store = tmp_path / "store"
+    code, out, err = run(capsys, "deploy", released["bundle"], "--store", store, "--require-evidence",
+                         "--target", "raspberry-pi-4", "--trust", released["pub"])
+    assert code == 0, err
+    assert out.startswith("activated ")
+    code, out, err = run(capsys, "status", "--store", store)
+    assert code == 0, err
+    assert "evidence   required for raspberry-pi-4" in out
+    assert "active's evidence: released for raspberry-pi-4" in out
+    assert "check pass, budget not measured, audit not run (timings not on the target)" in out
+    code, out, _ = run(capsys, "status", "--store", store, "--json")
+    doc = json.loads(out)
+    assert doc["active"]["evidence"]["passed"] is True and doc["evidence_required"]["target"] == "raspberry-pi-4"
+
+
+def test_a_store_requiring_evidence_refuses_each_bad_deploy_one_line_each(released, digits_models, tmp_path, capsys):
+    import shutil
+
+    store = tmp_path / "store"
+    assert run(capsys, "deploy", released["bundle"], "--store", store, "--require-evidence",
+               "--target", "raspberry-pi-4")[0] == 0
+    before = _store_files(store)
+    changed = tmp_path / "changed"
+    shutil.copytree(released["bundle"], changed)
+    (changed / "profile.json").write_bytes((changed / "profile.json").read_bytes().replace(b'"runs": 20', b'"runs": 21'))
+    other = tmp_path / "other"
+    assert main(["release", str(digits_models("dynamic")), "--target", "raspberry-pi-5", "--runs", "5",
+                 "--key", str(released["key"]), "-o", str(other)]) == 0
+    failed = released["dir"] / "failed-gate"
+    if not failed.exists():
+        main(["release", str(digits_models("fp32")), "--target", "coral-edge-tpu", "--runs", "5",
+              "--key", str(released["key"]), "-o", str(failed)])
+    capsys.readouterr()
+    cases = [(digits_models("int8"), "requires evidence for raspberry-pi-4: deploy a release bundle"),
+             (changed, "does not verify"),
+             (other, "a bundle for 'raspberry-pi-5'")]
+    for i, (what, needle) in enumerate(cases):
+        code, _, err = run(capsys, "deploy", what, "--store", store)
+        lines = err.strip().splitlines()
+        assert code == 2 and len(lines) == 1 and needle in lines[0], (what, err)
+        assert _store_files(store) == before  # nothing changed in the store
+        assert len(_incidents(store)) == i + 1 and _incidents(store)[-1]["kind"] == "evidence"
+    # a failed gate: refused by a store requiring evidence for any target (the bundle is for the Edge TPU)
+    any_target = tmp_path / "any"
+    code, _, err = run(capsys, "deploy", failed, "--store", any_target, "--require-evidence")
+    assert code == 2 and err.count("\n") == 1 and "release gates failed (check)" in err, err
+    assert not list((any_target / "objects").iterdir()) and _incidents(any_target)[-1]["action"] == "refused"

@@ -13,6 +13,7 @@ Example:
 
 from __future__ import annotations
 
+import html
 import json
 import os
 import shutil
@@ -24,7 +25,7 @@ from typing import Any
 from .. import __version__
 from ..errors import CheckFailed, UsageError
 from ..fsutil import atomic_write_bytes, atomic_write_text, read_bytes, sha256_bytes
-from .layout import (AUDIT_HTML, AUDIT_JSON, BOM, CHECK_JSON, PROFILE_HTML, PROFILE_JSON, PUBLIC_KEY, SCHEMA,
+from .layout import (AUDIT_HTML, AUDIT_JSON, BOM, CHECK_HTML, CHECK_JSON, PROFILE_HTML, PROFILE_JSON, PUBLIC_KEY, SCHEMA,
                      SIGNATURE, SUMMARY)
 
 
@@ -36,8 +37,11 @@ def _gate(name: str, status: str, detail: str) -> dict[str, str]:
 def _check(model: Path, target: str, work: Path) -> tuple[dict[str, Any], dict[str, str]]:
     from ..targets import check_model
 
-    report = check_model(model, target).to_dict()
+    checked = check_model(model, target)
+    report = checked.to_dict()
     atomic_write_text(work / CHECK_JSON, json.dumps(report, indent=1) + "\n")
+    atomic_write_text(work / CHECK_HTML, f"<!doctype html><html><head><meta charset='utf-8'><title>check</title>"
+                      f"</head><body><pre>{html.escape(checked.render())}</pre></body></html>\n")
     errors = [f["message"] for f in report["findings"] if f["severity"] == "error"]
     return report, _gate("check", "pass" if report["compatible"] else "fail",
                          "; ".join(errors) or f"compatible with {target}")

@@ -42,7 +42,7 @@ def test_bundle_holds_model_manifest_reports_bom_and_summary(released, digits_mo
     b = released["bundle"]
     names = {p.name for p in b.iterdir()}
     model = digits_models("int8")
-    assert {model.name, model.with_suffix("").name + ".manifest.json", "check.json", "profile.json", "profile.html",
+    assert {model.name, model.with_suffix("").name + ".manifest.json", "check.json", "check.html", "profile.json", "profile.html",
             "bom.cdx.json", "summary.json", "release.sig", "release.pub.pem"} <= names
     assert (b / model.name).read_bytes() == model.read_bytes()
     s = json.loads((b / "summary.json").read_text())

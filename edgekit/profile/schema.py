@@ -11,7 +11,8 @@ One JSON object per model and device::
                latency_ms {count, min, mean, std, p50, p90, p95, p99, max, throughput_per_s},
                memory {start/baseline/after_load RSS, peak sampled, ru_maxrss, USS, PSS, peak_mb},
                samples_ms, block_medians_ms, per_op {available, reason, ops}
-    budget     null, or {source, max_latency_ms, max_memory_mb, rows: [...], passed}
+    budget     null, or {source, max_latency_ms, max_memory_mb, rows: [...], passed, not_measured}
+               (passed null: judged against a target these numbers are not from, not_measured says why)
     method     how each number was measured, in words
 
 Values the device cannot give are null (benchmark_model on adb reports no

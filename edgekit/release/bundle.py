@@ -122,8 +122,15 @@ def bundle_files(folder: Path) -> dict[str, bytes]:
 
 
 def _check_out(out: Path, force: bool) -> None:
-    if out.exists() and not (out.is_dir() and (force or not any(out.iterdir()))):
-        raise UsageError(f"{out}: exists and is not an empty folder; pass --force to replace it, or another -o")
+    """OUT must be new, an empty folder, or (with --force) an earlier bundle: never a folder of other files."""
+    from .evidence import is_bundle
+
+    if not out.exists() or (out.is_dir() and not any(out.iterdir())):
+        return
+    if not (force and is_bundle(out)):
+        raise UsageError(f"{out}: exists and is not an empty folder; "
+                         + ("--force replaces only a release bundle: give another -o" if force
+                            else "pass --force to replace an earlier bundle, or another -o"))
 
 
 def build_release(model: str | Path, target: str, out: str | Path, *, host: str | None = None,

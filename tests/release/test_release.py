@@ -103,6 +103,12 @@ def test_a_failed_gate_exits_1_listing_it_and_bad_input_exits_2(released, digits
     assert json.loads((out / "summary.json").read_text())["failed"] == ["check"]
     code, _, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "-o", out)
     assert code == 2 and "exists and is not an empty folder" in err and err.count("\n") == 1
+    # --force replaces an earlier bundle, never a folder of other files (nothing lost)
+    mine = released["dir"] / "mine"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("keep me")
+    code, _, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "-o", mine, "--force")
+    assert code == 2 and "replaces only a release bundle" in err and (mine / "notes.txt").read_text() == "keep me"
 
 
 # ---- the store that requires evidence (issue 19 item 2) ----------------------------------------------------------

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import subprocess
 from pathlib import Path
@@ -172,3 +173,27 @@ def test_a_store_requiring_evidence_refuses_each_bad_deploy_one_line_each(releas
     code, _, err = run(capsys, "deploy", failed, "--store", any_target, "--require-evidence")
     assert code == 2 and err.count("\n") == 1 and "release gates failed (check)" in err, err
     assert not list((any_target / "objects").iterdir()) and _incidents(any_target)[-1]["action"] == "refused"
+
+
+@pytest.mark.slow
+def test_release_with_the_audit_puts_its_figures_and_data_sets_into_the_bom(digits_models, digits_keras, digits_npz,
+                                                                             tmp_path, capsys):
+    from cyclonedx.schema import SchemaVersion
+    from cyclonedx.validation.json import JsonStrictValidator
+
+    key, _ = keypair(tmp_path)
+    out = tmp_path / "audited"
+    code, text, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "--key", key,
+                          "--runs", 10, "--eval", digits_npz["eval"], "--source", digits_keras, "-o", out)
+    summary = json.loads((out / "summary.json").read_text())
+    gates = {g["name"]: g["status"] for g in summary["gates"]}
+    assert gates["audit"] in ("pass", "fail") and code == (0 if summary["passed"] else 1), err
+    assert (out / "audit.json").is_file() and (out / "audit.html").is_file()
+    bom_text = (out / "bom.cdx.json").read_text()
+    assert JsonStrictValidator(SchemaVersion.V1_6).validate_str(bom_text) is None
+    bom = json.loads(bom_text)
+    audit = json.loads((out / "audit.json").read_text())
+    metrics = {m["type"] for m in bom["components"][0]["modelCard"]["quantitativeAnalysis"]["performanceMetrics"]}
+    assert {c["name"] for c in audit["checks"] if c.get("value") is not None} <= metrics
+    eval_set = next(c for c in bom["components"] if c["type"] == "data" and c["name"] == "eval.npz")
+    assert eval_set["hashes"][0]["content"] == hashlib.sha256(digits_npz["eval"].read_bytes()).hexdigest()

@@ -85,15 +85,16 @@ def _audit(model: Path, target: str, work: Path, eval_data: Path | None,
 
 
 def _tools() -> dict[str, str]:
+    """The audit's list of tool versions (no TensorFlow import), plus the signer."""
     import importlib.metadata as md
-    import platform
 
-    out = {"edgekit": __version__, "python": platform.python_version()}
-    for dist in ("ai-edge-litert", "numpy", "tensorflow-cpu", "tensorflow", "model-signing"):
-        try:
-            out[dist] = md.version(dist)
-        except md.PackageNotFoundError:
-            pass
+    from ..audit.pipeline import _audit_tools
+
+    out = _audit_tools()
+    try:
+        out["model-signing"] = md.version("model-signing")
+    except md.PackageNotFoundError:
+        pass
     return out
 
 
@@ -143,7 +144,7 @@ def build_release(model: str | Path, target: str, out: str | Path, *, host: str 
     requires evidence refuses it). Raise nothing for a failed gate: see ``enforce``.
     """
     from ..devices import load_profile
-    from ..manifest import Manifest
+    from ..manifest import Manifest, manifest_bytes, manifest_path_for
     from ..profile.profiler import check_tflite
     from .bom import build_bom
 
@@ -160,8 +161,6 @@ def build_release(model: str | Path, target: str, out: str | Path, *, host: str 
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
     try:
         model_data = read_bytes(model, UsageError, "model file")
-        from ..manifest import manifest_bytes, manifest_path_for
-
         man_path = manifest_path_for(model)
         atomic_write_bytes(work / model.name, model_data)
         atomic_write_bytes(work / man_path.name, manifest_bytes(man_path))

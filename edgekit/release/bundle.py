@@ -24,7 +24,7 @@ from typing import Any
 
 from .. import __version__
 from ..errors import CheckFailed, UsageError
-from ..fsutil import atomic_write_bytes, atomic_write_text, read_bytes, sha256_bytes
+from ..fsutil import _umask, atomic_write_bytes, atomic_write_text, read_bytes, sha256_bytes
 from .layout import (AUDIT_HTML, AUDIT_JSON, BOM, CHECK_HTML, CHECK_JSON, PROFILE_HTML, PROFILE_JSON, PUBLIC_KEY, SCHEMA,
                      SIGNATURE, SUMMARY)
 
@@ -159,6 +159,7 @@ def build_release(model: str | Path, target: str, out: str | Path, *, host: str 
         raise UsageError(f"{key}: private key not found")
     out.parent.mkdir(parents=True, exist_ok=True)
     work = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    os.chmod(work, 0o777 & ~_umask())  # mkdtemp makes it 0700: the bundle is a folder like any other
     try:
         model_data = read_bytes(model, UsageError, "model file")
         man_path = manifest_path_for(model)

@@ -10,6 +10,7 @@ from pathlib import Path
 import pytest
 
 from edgekit.cli import main
+from edgekit.fsutil import _umask
 
 pytest.importorskip("model_signing")
 
@@ -46,6 +47,7 @@ def test_bundle_holds_model_manifest_reports_bom_and_summary(released, digits_mo
     assert {model.name, model.with_suffix("").name + ".manifest.json", "check.json", "check.html", "profile.json", "profile.html",
             "bom.cdx.json", "summary.json", "release.sig", "release.pub.pem"} <= names
     assert (b / model.name).read_bytes() == model.read_bytes()
+    assert b.stat().st_mode & 0o777 == 0o777 & ~_umask()  # a folder like any other, not mkdtemp's 0700
     s = json.loads((b / "summary.json").read_text())
     gates = {g["name"]: g for g in s["gates"]}
     assert gates["check"]["status"] == "pass"

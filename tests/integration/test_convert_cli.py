@@ -4,6 +4,7 @@ import json
 import zipfile
 
 import numpy as np
+import pytest
 
 from edgekit.cli import main
 
@@ -141,3 +142,17 @@ def test_batch_size_gives_static_shapes_the_edge_tpu_accepts(tmp_path, capsys, d
     capsys.readouterr()
     assert main(["convert", str(digits_keras), "-o", str(tmp_path / "x.tflite"), "--batch-size", "0"]) == 2
     assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_batch_size_on_a_two_input_model(tmp_path, two_io):
+    """The several-I/O path (named dict export) takes a fixed batch too, keeping the input names."""
+    if two_io.get("keras") is None:
+        pytest.skip("prebuilt test models: no Keras source")
+    from edgekit.engine.tflite_info import load_model_info
+
+    out = tmp_path / "two.tflite"
+    assert main(["convert", str(two_io["keras"]), "-o", str(out), "--batch-size", "2"]) == 0
+    ins = load_model_info(out).inputs
+    assert len(ins) == 2 and all(t.shape_signature[0] == 2 for t in ins)
+    names = {t["name"] for t in json.loads((tmp_path / "two.manifest.json").read_text())["inputs"]}
+    assert names == {"image", "features"}

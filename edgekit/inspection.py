@@ -86,13 +86,19 @@ def _tensor_line(t: dict[str, Any]) -> str:
     return f"  {t['name'] or '#' + str(t['index'])}: {list(shape)} {t['dtype']}{quant}"
 
 
+_WEIGHT_FORMATS = {"float32": "float32", "float16": "float16 (dequantized to float32 at load)",
+                   "hybrid": "hybrid dynamic-range (int8 weights, float activations)",
+                   "int16x8": "int16x8 (int16 activations, int8 weights)", "int8": "full integer int8",
+                   "none": "(no weights)"}
+
+
 def render_inspect(doc: dict[str, Any]) -> str:
     if doc.get("format") == "onnx":
         return render_onnx(doc) + "\n" + _manifest_line(doc["manifest"])
     kb = 1024
     lines = [f"{doc['model']}: {doc['size_bytes'] / kb:,.1f} KB, {doc['op_count']} ops, "
              f"{doc['tensor_count']} tensors, {doc['subgraph_count']} subgraph(s)",
-             f"weights {doc['weight_bytes'] / kb:,.1f} KB, activation arena ~{doc['arena_bytes'] / kb:,.1f} KB "
+             f"weights {doc['weight_bytes'] / kb:,.1f} KB {_WEIGHT_FORMATS.get(doc['weight_format'], doc['weight_format'])}, activation arena ~{doc['arena_bytes'] / kb:,.1f} KB "
              "(estimate: peak of live tensors and conv scratch)" + (f", min runtime {doc['min_runtime']}" if doc["min_runtime"] else ""),
              "inputs:"] + [_tensor_line(t) for t in doc["inputs"]] + ["outputs:"] + [_tensor_line(t) for t in doc["outputs"]]
     lines.append("ops (name, version, count):")

@@ -77,10 +77,13 @@ def _read(path: Path, what: str) -> bytes:
 def _unit_hashing(model_data: bytes, manifest_data: bytes):
     """A model-signing hashing config that hashes the signed unit from memory, as the library would
     hash a folder holding exactly model.tflite and model.manifest.json (file serialization, sha256)."""
+    return _files_hashing({MODEL_NAME: model_data, MANIFEST_NAME: manifest_data})
+
+
+def _files_hashing(files: dict[str, bytes]):
+    """The same for any set of files, by relative POSIX name (a release bundle signs all of its files)."""
     hashing, manifest = _import("hashing"), _import("manifest")
     from model_signing._hashing.hashing import Digest  # the digest type has no public name in 1.1
-
-    files = {MODEL_NAME: model_data, MANIFEST_NAME: manifest_data}
 
     class _Unit(hashing.Config):
         def hash(self, model_path, *, files_to_hash=None):
@@ -102,19 +105,36 @@ def sign(model: str | Path, key: str | Path, *, manifest: str | Path | None = No
     """
     model = Path(model)
     manifest = Path(manifest) if manifest else manifest_path_for(model)
+    key = _private_key(key)
+    out = Path(out) if out else signature_path_for(model)
+    model_data, manifest_data = read_unit(model, manifest)
+    return sign_files({MODEL_NAME: model_data, MANIFEST_NAME: manifest_data}, key, out, label=model.stem,
+                      password=password)
+
+
+def _private_key(key: str | Path) -> Path:
     key = Path(key)
     if not key.is_file():
         raise UsageError(f"{key}: private key not found; make one with: openssl ecparam -name prime256v1 "
                          f"-genkey -noout -out {key}")
-    out = Path(out) if out else signature_path_for(model)
+    return key
+
+
+def sign_files(files: dict[str, bytes], key: str | Path, out: str | Path, *, label: str,
+               password: str | None = None) -> Path:
+    """Sign a set of files given as ``{relative name: bytes}`` with the EC private key ``key``; writes ``out``.
+
+    Example: ``sign_files({"a.json": b"{}"}, "key.pem", "bundle.sig", label="bundle")``
+    """
+    key, out = _private_key(key), Path(out)
     signing = _import("signing")
-    config = signing.Config().set_hashing_config(_unit_hashing(*read_unit(model, manifest)))
+    config = signing.Config().set_hashing_config(_files_hashing(files))
     # the library writes the signature to a path itself: a temporary file beside ``out``, then atomically
     fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
     os.close(fd)
     try:
         try:
-            config.use_elliptic_key_signer(private_key=key, password=password).sign(model.stem, tmp)
+            config.use_elliptic_key_signer(private_key=key, password=password).sign(label, tmp)
         except (ValueError, TypeError) as err:
             raise UsageError(f"{key}: cannot sign with this key ({_one_line(err)}); it must be an EC "
                              "private key in PEM format") from None
@@ -147,18 +167,42 @@ def verify(model: str | Path, trusted_keys: Iterable[str | Path], *, manifest: s
                              "are required here; sign it with: edgekit sign MODEL --key KEY.pem")
     data = _read(model, "model file") if data is None else data
     manifest_data = read_manifest(model, manifest) if manifest_data is None else manifest_data
+    problems = _verify_files({MODEL_NAME: data, MANIFEST_NAME: manifest_data}, keys, signature, model.stem)
+    if isinstance(problems, str):
+        return problems
+    raise SignatureError(f"{model}: signature {signature.name} does not verify with any trusted key "
+                         f"({'; '.join(problems)}); the model or its manifest changed after signing, "
+                         "or it was signed by another key")
+
+
+def verify_files(files: dict[str, bytes], trusted_keys: Iterable[str | Path], signature: str | Path, *,
+                 label: str) -> str:
+    """Check a signature from ``sign_files`` over exactly these files; the key that verified, else SignatureError.
+
+    Example: ``verify_files({"a.json": b"{}"}, ["pub.pem"], "bundle.sig", label="bundle")``
+    """
+    signature = Path(signature)
+    if not signature.is_file():
+        raise SignatureError(f"{label}: unsigned (no signature {signature.name})")
+    problems = _verify_files(files, [Path(k) for k in trusted_keys], signature, label)
+    if isinstance(problems, str):
+        return problems
+    raise SignatureError(f"{label}: signature {signature.name} does not verify with any trusted key "
+                         f"({'; '.join(problems)}); a file changed after signing, or another key signed it")
+
+
+def _verify_files(files: dict[str, bytes], keys: list[Path], signature: Path, label: str) -> str | list[str]:
+    """The key that verified, or one problem line per key."""
     verifying = _import("verifying")
     problems = []
     for k in keys:
         try:
             config = verifying.Config().use_elliptic_key_verifier(public_key=k)
-            config.set_hashing_config(_unit_hashing(data, manifest_data)).verify(model.stem, signature)
+            config.set_hashing_config(_files_hashing(files)).verify(label, signature)
             return str(k)
         except Exception as err:  # the library raises ValueError, and others from inside sigstore
             problems.append(f"{k.name}: {_one_line(err)}")
-    raise SignatureError(f"{model}: signature {signature.name} does not verify with any trusted key "
-                         f"({'; '.join(problems)}); the model or its manifest changed after signing, "
-                         "or it was signed by another key")
+    return problems
 
 
 def _one_line(err: BaseException) -> str:

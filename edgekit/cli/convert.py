@@ -27,6 +27,7 @@ def convert(
     debug: bool = typer.Option(False, "--debug", help="Rank layers by the error int8 quantization adds (needs --calibration)."),
     debug_report: Optional[Path] = typer.Option(None, "--debug-report", help="Write the full per-layer table as JSON (implies --debug)."),
     denylist: Optional[list[str]] = typer.Option(None, "--denylist", help="Keep this layer in float in an int8 recipe (repeatable; names from --debug)."),
+    batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Fix the batch dimension (e.g. 1): static input shapes, as the Edge TPU and microcontrollers need (Keras sources)."),
 ) -> None:
     """Convert a model to TensorFlow Lite with a recipe, and check its accuracy.
 
@@ -41,7 +42,7 @@ def convert(
                  eval_data=named_sources(eval_data, "--eval"),
                  train_data=train, target=target, prune=prune, fine_tune_epochs=epochs, compat=compat,
                  select_tf_ops=select_tf_ops, labels=labels, normalize=normalize, force=force,
-                 debug=debug or debug_report is not None, denylist=denylist or None)
+                 debug=debug or debug_report is not None, denylist=denylist or None, batch_size=batch_size)
     typer.echo(result.manifest.to_json() if json_out else result.table())
     if result.debug is not None:
         from ..conversion.debug import write_report

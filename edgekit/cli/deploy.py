@@ -34,17 +34,27 @@ def deploy(
     force: bool = typer.Option(False, "--force", help="let in a version the store marked bad (rejected by its "
                                "canary or rolled back); the override is recorded in the history"),
     json_out: bool = typer.Option(False, "--json", help="print the result as JSON"),
+    require_evidence: bool = typer.Option(False, "--require-evidence", help="from now on the store takes only "
+                                          "release bundles (edgekit release), for --target when given"),
 ) -> None:
-    """Copy MODEL into the store (content-addressed, verified) and activate it, or stage it for a canary.
+    """Copy MODEL (a .tflite, or a release bundle folder) into the store, verified, and activate it or stage it.
 
     Example: edgekit deploy digits-int8.tflite --store /var/lib/app/models --canary-calls 200
+
+    Example: edgekit deploy release/ --store /var/lib/app/models --require-evidence --target raspberry-pi-4
     """
+    from ..errors import UsageError
     from ..store import ops
 
     budgets = dict(max_disagreement=max_disagreement, max_error_rate=max_error_rate, max_ood_rate=max_ood_rate,
                    max_latency_ms=max_latency_ms)
     if host:
+        from ..release.evidence import is_bundle
         from ..store.remote import deploy_remote, ssh_options
+
+        if require_evidence or is_bundle(model):
+            raise UsageError("bundles and --require-evidence work on a local store for now; deploy the bundle on "
+                             "the device itself (edgekit deploy BUNDLE/ --store DIR there)")
 
         if canary_calls is not None or canary_minutes is not None:  # resolved here: profiles and manifest are local
             budgets = ops.canary_budgets(model, manifest, target, budgets)
@@ -55,7 +65,7 @@ def deploy(
     else:
         doc = ops.deploy(model, store, manifest=manifest, signature=signature, trust=trust,
                          canary_calls=canary_calls, canary_minutes=canary_minutes, target=target, budgets=budgets,
-                         force=force)
+                         force=force, require_evidence=require_evidence)
     where = f"{store} on {host}" if host else store
     was = {"activated": f" (was {str(doc['previous'])[:12]})", "staged": f" (active stays {str(doc['previous'])[:12]} "
            "until the canary passes)"}.get(doc["action"], "") if doc.get("previous") else ""

@@ -85,6 +85,8 @@ def optimize(
         typer.echo(table(res.rows, sel, res.budgets))
         typer.echo(f"trials: {res.ran} run, {res.reused} reused from {res.work_dir / 'journal.jsonl'}; "
                    f"latency measured {res.latency_where}, {threads} thread(s)")
+        for note in res.notes[1:]:  # the first is the conversion time, said above as trials
+            typer.echo(f"note: {note}")
         if res.debug and res.debug.get("layers"):
             top = ", ".join(f"{e['layer'] or e['tensor']} ({e['rmse_per_scale']:.3g})" for e in res.debug["layers"][:3])
             typer.echo(f"most error-prone layers in int8 (rmse/scale): {top}")

@@ -128,6 +128,7 @@ def convert(
     quiet: bool = False,
     debug: bool = False,
     denylist: Sequence[str] | None = None,
+    batch_size: int | None = None,
 ) -> ConvertResult:
     """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
 
@@ -140,6 +141,7 @@ def convert(
     pruning, fine-tuning or conversion is raised before any of them starts.
     ``debug``: rank layers by the error int8 quantization adds (result.debug, see debug.py).
     ``denylist``: layers (Keras or tensor names) kept in float in an int8 recipe.
+    ``batch_size``: a fixed batch in the input shapes (the Edge TPU and microcontrollers need static shapes).
     ``normalize``: image input scaling (0-1, -1-1, imagenet, raw); checked against calibration data
     given as numbers (DataError when they contradict), picked from it when None (see edgekit.scaling).
     """
@@ -159,6 +161,10 @@ def convert(
     sparsity = prune if prune is not None else rec.prune_sparsity
     if sparsity is not None and not 0.0 < float(sparsity) < 1.0:
         raise UsageError(f"--prune must be between 0 and 1 (exclusive), got {sparsity}")
+    if batch_size is not None and batch_size < 1:
+        raise UsageError(f"--batch-size must be at least 1, got {batch_size}")
+    if batch_size is not None and denylist:  # the quantization debugger builds its own converter
+        raise UsageError("--batch-size does not combine with --denylist yet; convert with one of them")
     if (debug or denylist) and calibration is None:
         raise DataError(f"--{'debug' if debug else 'denylist'} needs --calibration data (100-500 typical inputs) "
                         "to quantize and compare layers")
@@ -210,7 +216,7 @@ def convert(
         data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
     else:
         data = to_tflite(src, rec, x_calib, sparse=sparsity is not None, compat=compat,
-                         select_tf_ops=select_tf_ops, quiet=quiet)
+                         select_tf_ops=select_tf_ops, quiet=quiet, batch_size=batch_size)
     try:
         with captured():  # the interpreter's C++ log line ("Created XNNPACK delegate") is noise here
             session = open_onnx(data) if onnx_out else open_trusted(data)

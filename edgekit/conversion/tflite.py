@@ -17,7 +17,7 @@ from typing import Iterator
 
 import numpy as np
 
-from ..errors import ConversionError, DataError
+from ..errors import ConversionError, DataError, UsageError
 from ..progress import Progress
 from ..recipes import Recipe
 from .loader import Source
@@ -25,21 +25,38 @@ from .tf import captured, import_tf
 
 COMPAT_TARGETS = ("tflite-runtime-2.14",)
 
-def make_converter(tf, source: Source, workdir: str | None):
-    """A TFLiteConverter for the source (Keras model, multi-I/O Keras re-exported, or SavedModel)."""
+def make_converter(tf, source: Source, workdir: str | None, batch_size: int | None = None):
+    """A TFLiteConverter for the source (Keras model, multi-I/O Keras re-exported, or SavedModel).
+
+    ``batch_size``: a fixed batch in the input shapes (static shapes for the Edge TPU and
+    microcontrollers); the Keras model is then exported with that input signature."""
     if source.keras is None:
+        if batch_size is not None:
+            raise UsageError(f"{source.path}: --batch-size needs a Keras source (.keras or .h5); a SavedModel's "
+                             "signature is fixed when it is saved: save it with the batch you want")
         return tf.lite.TFLiteConverter.from_saved_model(str(source.path))
-    if not source.multi_io:
+    if not source.multi_io and batch_size is None:
         return tf.lite.TFLiteConverter.from_keras_model(source.keras)
     # Several inputs or outputs: from_keras_model names outputs output_0, output_1 (and fails on dict
     # I/O in TF 2.21), so the model is re-wrapped with named dict I/O and exported: the serving
     # signature then carries the Keras input and output names, which the manifest and the runtime use.
+    # A fixed batch also goes through export: from_keras_model keeps Keras' None batch.
     import keras
 
     m = source.keras
-    named = keras.Model({t.name: t for t in m.inputs}, dict(zip(m.output_names, m.outputs)))
-    named.export(workdir, verbose=False)
+    model = m
+    if source.multi_io:
+        model = keras.Model({t.name: t for t in m.inputs}, dict(zip(m.output_names, m.outputs)))
+    model.export(workdir, verbose=False, input_signature=_fixed_batch(tf, m, source.multi_io, batch_size))
     return tf.lite.TFLiteConverter.from_saved_model(workdir)
+
+
+def _fixed_batch(tf, model, named: bool, batch_size: int | None):
+    """The export's input signature with ``batch_size`` as the first dimension (None: Keras' own)."""
+    if batch_size is None:
+        return None
+    specs = {t.name: tf.TensorSpec([batch_size, *t.shape[1:]], t.dtype, name=t.name) for t in model.inputs}
+    return [specs] if named else list(specs.values())
 
 
 def _representative(x: np.ndarray | dict[str, np.ndarray], quiet: bool, stream) -> Iterator:
@@ -98,7 +115,7 @@ def _unsupported_ops(text: str) -> list[str]:
 
 def to_tflite(source: Source, recipe: Recipe, calibration=None, *,
               sparse: bool = False, compat: str | None = None, select_tf_ops: bool = False,
-              quiet: bool = False) -> bytes:
+              quiet: bool = False, batch_size: int | None = None) -> bytes:
     """Convert and return the .tflite bytes; converter failures become ConversionError.
 
     ``calibration``: an array (one input) or {input name: array} (several), for recipes that need it.
@@ -107,7 +124,7 @@ def to_tflite(source: Source, recipe: Recipe, calibration=None, *,
     tf = import_tf()
     with tempfile.TemporaryDirectory(prefix="edgekit-export-") as workdir:
         with captured():
-            conv = make_converter(tf, source, workdir)
+            conv = make_converter(tf, source, workdir, batch_size)
         return _run(tf, conv, recipe, calibration, sparse=sparse, compat=compat, select_tf_ops=select_tf_ops,
                     quiet=quiet)
 

@@ -29,6 +29,7 @@ from .tflite_file import DTYPES, is_tflite, schema
 _ITEMSIZE = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
              "int8": 1, "float64": 8, "bfloat16": 2, "uint64": 8, "uint32": 4, "uint16": 2, "complex64": 8, "int4": 1}
 FLOAT_DTYPES = ("float32", "float16", "float64", "bfloat16")
+_INT_WEIGHTS = {"int8", "uint8", "int4"}
 
 
 @dataclass(frozen=True)
@@ -108,8 +109,28 @@ class ModelInfo:
     def dynamic_tensors(self) -> tuple[TensorInfo, ...]:
         return tuple(t for t in self.tensors if t.dynamic)
 
+    @property
+    def weight_format(self) -> str:
+        """How the weights are stored, as a LiteRT user names it: float32, float16, hybrid (dynamic-range:
+        int8 weights, float activations), int16x8, int8 (full integer) or none.
+
+        Example: ``load_model_info("digits-dynamic.tflite").weight_format`` -> ``'hybrid'``
+        """
+        weights = {d for o in self.ops for d in o.weight_dtypes}
+        if "float16" in weights:  # fp16 weights, dequantized to float32 when the interpreter loads them
+            return "float16"
+        # an op computing in float on integer weights, or weights dequantized at load (DEQUANTIZE of int8)
+        if any(o.is_float and set(o.weight_dtypes) & _INT_WEIGHTS for o in self.ops):
+            return "hybrid"
+        if any("int16" in o.input_dtypes for o in self.ops):
+            return "int16x8"
+        if weights & _INT_WEIGHTS:
+            return "int8"
+        return "float32" if weights & set(FLOAT_DTYPES) else "none"
+
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
+        d["weight_format"] = self.weight_format
         d.pop("tensors")
         d["tensor_count"] = len(self.tensors)
         d["histogram"] = [{"op": n, "version": v, "count": c} for (n, v), c in self.histogram().items()]

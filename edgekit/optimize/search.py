@@ -265,6 +265,8 @@ def optimize(
         atomic_write_text(manifest_path_for(output), manifest_path_for(src).read_text(encoding="utf-8"))
         written = output
     notes = [f"conversions took {search_seconds:.1f} s"]
+    if target and not lat.host:  # speeds rank differently on another CPU: say whose speed this is
+        notes.append(f"ranked by this machine's speed, not {target}'s: pass --host to measure on the device")
     result = OptimizeResult(ordered, selection, budgets, written, work, ran, reused, ex.kind, lat.where,
                             debug, notes)
     atomic_write_text(work / "results.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")

@@ -24,6 +24,34 @@ from ..errors import CheckFailed, UsageError
 from .render import fmt_ms, plural
 
 
+# uname -m spellings of one architecture (Android reports its ABI, macOS says arm64).
+_ARCH_ALIASES = {"arm64": "aarch64", "arm64-v8a": "aarch64", "amd64": "x86_64", "armeabi-v7a": "armv7l"}
+
+
+def _arch(name: str | None) -> str | None:
+    return _ARCH_ALIASES.get((name or "").lower(), (name or "").lower()) or None
+
+
+def not_on_target(machine: dict[str, Any] | None, prof) -> str | None:
+    """Why timings from ``machine`` are not evidence for device profile ``prof``, or None when they are.
+
+    An emulator's timings never are; nor a machine of another architecture (an x86 workstation
+    is not a Raspberry Pi, whatever its speed).
+
+    Example:
+        >>> from edgekit.devices import load_profile
+        >>> not_on_target({"arch": "x86_64", "cpu_model": "Xeon"}, load_profile("raspberry-pi-4"))
+        'measured on x86_64 (Xeon), not on raspberry-pi-4 (aarch64)'
+    """
+    m = machine or {}
+    if m.get("emulated"):
+        return f"emulated ({m['emulated']}): timings are not {prof.name}'s"
+    if _arch(m.get("arch")) != _arch(prof.arch):
+        cpu = f" ({m['cpu_model']})" if m.get("cpu_model") else ""
+        return f"measured on {m.get('arch') or 'an unknown architecture'}{cpu}, not on {prof.name} ({prof.arch})"
+    return None
+
+
 def resolve(target: str | None = None, max_latency_ms: float | None = None,
             max_memory_mb: float | None = None) -> dict[str, Any] | None:
     """The limits to check: the target profile's, with explicit values overriding; None if none."""
@@ -76,13 +104,28 @@ def check_budget(doc: dict[str, Any], *, target: str | None = None, max_latency_
     if limits is None:
         return None
     rows = [_check_row(r, limits) for r in doc["rows"]]
-    doc["budget"] = {**limits, "rows": rows, "passed": all(r["passed"] for r in rows)}
+    doc["budget"] = {**limits, "rows": rows, "passed": all(r["passed"] for r in rows), "not_measured": None}
+    if target:
+        from ..devices import load_profile
+
+        reason = not_on_target(doc.get("machine"), load_profile(target))
+        if reason:  # the rows stay, as figures from this machine; the verdict is neither PASS nor FAIL
+            doc["budget"].update(passed=None, not_measured=reason)
     return doc["budget"]
 
 
+def verdict(budget: dict[str, Any]) -> str:
+    """'PASS', 'FAIL' or 'not measured on T' (timings from another machine or an emulator)."""
+    if budget.get("passed") is None:
+        return f"not measured on {budget['source']}"
+    return "PASS" if budget["passed"] else "FAIL"
+
+
 def enforce(budget: dict[str, Any] | None, where: str = "") -> None:
-    """Raise CheckFailed (exit code 1) naming every failure, if the budget did not pass."""
-    if not budget or budget["passed"]:
+    """Raise CheckFailed (exit code 1) naming every failure, if the budget did not pass.
+
+    A budget not measured on its target neither passes nor fails: nothing to enforce."""
+    if not budget or budget["passed"] is not False:
         return
     parts = [f"{plural(r['threads'], 'thread')}: {', '.join(r['failures'])}"
              for r in budget["rows"] if not r["passed"]]

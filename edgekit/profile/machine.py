@@ -105,6 +105,31 @@ def throttling() -> dict | None:
     return {"raw": hex(value), "flags": decode_throttled(value)}
 
 
+# pi-sim writes this file into each emulated device's root (scripts/pi-sim): inside the chroot it is the one
+# signal that cannot be faked away by QEMU, which emulates uname and (since 8.1) /proc/cpuinfo for ARM guests.
+EMULATION_MARKER = "etc/edgekit-pisim/emulated"
+X86_VENDORS = ("GenuineIntel", "AuthenticAMD")
+
+
+def emulation(root: str = "/", arch: str | None = None) -> str | None:
+    """Why this machine's timings are an emulator's, or None: pi-sim's marker file, else an ARM userland
+    whose /proc/cpuinfo names an x86 vendor (qemu-user passing the host's through).
+    ``root`` and ``arch`` (default: uname -m) are for tests.
+
+    Example:
+        >>> emulation("/nonexistent") is None
+        True
+    """
+    marker = _read(os.path.join(root, EMULATION_MARKER))
+    if marker is not None:
+        return marker.splitlines()[0][:200] if marker else "emulated device (pi-sim marker)"
+    cpuinfo = _read(os.path.join(root, "proc/cpuinfo")) or ""
+    arch = arch or platform.machine()
+    if arch and not arch.startswith(("x86", "i686", "amd64")) and any(v in cpuinfo for v in X86_VENDORS):
+        return f"{arch} userland on an x86 CPU (qemu-user)"
+    return None
+
+
 def describe() -> dict:
     """Everything above plus OS, Python and load: one dict for the profile's "machine" field."""
     try:
@@ -128,4 +153,5 @@ def describe() -> dict:
         "temperature_c": temperatures_c(),
         "throttling": throttling(),
         "load_average": load,  # a busy machine explains noisy latencies
+        "emulated": emulation(),  # an emulator's timings are never speed evidence
     }

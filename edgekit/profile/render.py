@@ -103,8 +103,13 @@ def budget_lines(budget: dict[str, Any] | None) -> list[str]:
         limits.append(f"p95 <= {budget['max_latency_ms']:g} ms")
     if budget.get("max_memory_mb") is not None:
         limits.append(f"peak <= {budget['max_memory_mb']:g} MB")
+    from .budgets import verdict
+
     src = "" if budget["source"] == "options" else f" ({budget['source']})"
-    lines = [f"budget{src}: {', '.join(limits)}: {'PASS' if budget['passed'] else 'FAIL'}"]
+    lines = [f"budget{src}: {', '.join(limits)}: {verdict(budget)}"]
+    if budget.get("not_measured"):
+        return lines + [f"  these timings are not from the target: {budget['not_measured']}; "
+                        f"profile on the device itself (--host) for a verdict"]
     lines += [f"  {plural(r['threads'], 'thread')}: {', '.join(r['failures'])}" for r in budget["rows"]
               if not r["passed"]]
     return lines
@@ -118,6 +123,15 @@ def caveats(doc: dict[str, Any]) -> list[str]:
     if load and cores and load[0] > 0.3 * cores:
         out.append(f"note: load average {load[0]:.2f} on {cores} cores before the runs: other work competes, "
                    "so latencies are noisier and slower than on an idle device")
+    if m.get("emulated"):
+        out.append(f"note: emulated device ({m['emulated']}): these timings are an emulator's, never a device's "
+                   "speed; behaviour (loads, runs, memory layout) is real")
+    # a loaded document may hold anything (reports escape hostile values): compare only numbers
+    over = [r["threads"] for r in doc["rows"]
+            if isinstance(cores, int) and isinstance(r.get("threads"), int) and r["threads"] > cores]
+    if over:
+        out.append(f"warning: {', '.join(map(str, over))} threads on a machine with {cores} cores: threads "
+                   "compete for cores, so those rows measure contention, not the model")
     for row in doc["rows"]:
         flags = ((row.get("machine_after") or {}).get("throttling") or {}).get("flags") or []
         now = [f for f in flags if f.endswith(" now")]

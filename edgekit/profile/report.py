@@ -145,7 +145,7 @@ def _per_op(rows: list[dict[str, Any]]) -> str:
 
 CSS = """body{font-family:sans-serif;max-width:980px;margin:2em auto;color:#222}
 table{border-collapse:collapse;margin:.5em 0}td,th{border:1px solid #ccc;padding:2px 8px;text-align:right}
-td:first-child,th:first-child{text-align:left}.pass{color:#2a2}.fail{color:#c22}
+td:first-child,th:first-child{text-align:left}.pass{color:#2a2}.fail{color:#c22}.unmeasured{color:#b60}
 pre{background:#f6f6f6;padding:.5em;overflow:auto}"""
 
 
@@ -162,7 +162,7 @@ def render_html(doc: dict[str, Any]) -> str:
              f"{_e(doc['settings'].get('runs'))} runs after {_e(doc['settings'].get('warmup'))} warm-up; "
              f"created {_e(doc.get('created', ''))}</p>"]
     for line in budget_lines(doc.get("budget")):
-        cls = "pass" if doc["budget"]["passed"] else "fail"
+        cls = {True: "pass", False: "fail"}.get(doc["budget"]["passed"], "unmeasured")
         parts.append(f"<p class='{cls}'>{html.escape(line)}</p>")
     parts += [f"<p>{html.escape(note)}</p>" for note in caveats(doc)]
     parts.append("<h2>Latency (ms)</h2>" + _latency_table(rows))

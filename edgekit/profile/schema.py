@@ -11,7 +11,8 @@ One JSON object per model and device::
                latency_ms {count, min, mean, std, p50, p90, p95, p99, max, throughput_per_s},
                memory {start/baseline/after_load RSS, peak sampled, ru_maxrss, USS, PSS, peak_mb},
                samples_ms, block_medians_ms, per_op {available, reason, ops}
-    budget     null, or {source, max_latency_ms, max_memory_mb, rows: [...], passed}
+    budget     null, or {source, max_latency_ms, max_memory_mb, rows: [...], passed, not_measured}
+               (passed null: judged against a target these numbers are not from, not_measured says why)
     method     how each number was measured, in words
 
 Values the device cannot give are null (benchmark_model on adb reports no
@@ -73,7 +74,7 @@ KINDS: dict[str, tuple[Callable[[Any], bool], str]] = {
 MACHINE = {"hostname": "str?", "os": "str?", "arch": "str?", "python": "str?", "cpu_model": "str?",
            "cores": "count?", "cpu_affinity": "count?", "governor": "str?", "cpu_freq_mhz": {"*": "num?"},
            "temperature_c": {"*": "num?"}, "throttling": {"raw": "str?", "flags": "strs?"},
-           "load_average": "nums?"}
+           "load_average": "nums?", "emulated": "str?"}
 MODEL = {"file": "str?", "size_bytes": "count?", "size_mb": "num?", "sha256": "str?"}
 OP = {"type": "str?", "name": "str?", "*": "num?"}
 ROW = {"threads": "threads",

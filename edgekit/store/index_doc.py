@@ -73,8 +73,8 @@ def _is_plan(v: Any) -> bool:
 Rule = tuple[Callable[[Any], bool], str]
 _TEXT: Rule = (lambda v: isinstance(v, str), "a string")
 _SHA: Rule = (_is_sha, "a sha256 (64 hex digits)")
-# A nested dict is a record that may also be null. Optional: "trust", the key files a store recorded
-# (``edgekit deploy --trust``), a list of names, checked in ``problem``.
+# A nested dict is a record that may also be null. Optional, checked in ``problem``: "trust", the key
+# files a store recorded (``edgekit deploy --trust``), and "evidence", the rule of ``--require-evidence``.
 FIELDS: dict[str, Any] = {
     "generation": (_is_count, "a count (0 or more)"),
     "active": {"sha256": _SHA, "activated": _TEXT, "via": _TEXT, "reason": _TEXT},
@@ -113,6 +113,10 @@ def problem(value: Any, fields: dict[str, Any] = FIELDS, where: str = "") -> str
     if not where and "trust" in value and not (isinstance(value["trust"], list)
                                                and all(isinstance(k, str) for k in value["trust"])):
         return f"field 'trust' is {_show(value['trust'])}, not a list of key file names"
+    ev = value.get("evidence") if not where else None
+    if ev is not None and not (isinstance(ev, dict) and ev.get("required") is True
+                               and (ev.get("target") is None or isinstance(ev.get("target"), str))):
+        return f"field 'evidence' is {_show(ev)}, not null or {{required: true, target}}"
     return None
 
 
@@ -190,6 +194,11 @@ def replay(events: list[Any], keep: int) -> dict[str, Any]:
         if isinstance(ev, dict) and ev.get("event") == "trust" and isinstance(ev.get("key"), str):
             # the keys a store was deployed with: a rebuilt index must not go back to unsigned
             idx["trust"] = [k for k in idx.get("trust", []) if k != ev["key"]] + [ev["key"]]
+            continue
+        if isinstance(ev, dict) and ev.get("event") == "require-evidence":
+            # nor back to taking bare models (edgekit deploy --require-evidence)
+            target = ev.get("target")
+            idx["evidence"] = {"required": True, "target": target if isinstance(target, str) else None}
             continue
         if not isinstance(ev, dict) or not _is_sha(ev.get("sha256")):
             continue

@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from ..errors import UsageError
+from . import evidence
 from .canary import resolve_budgets
 from .store import ModelStore
 
@@ -21,10 +22,13 @@ BUDGET_KEYS = ("max_disagreement", "max_error_rate", "max_ood_rate", "max_latenc
 def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None = None,
            signature: str | Path | None = None, trust: list[str | Path] | None = None,
            canary_calls: int | None = None, canary_minutes: float | None = None, target: str | None = None,
-           budgets: dict[str, Any] | None = None, reason: str = "deployed", force: bool = False) -> dict[str, Any]:
-    """Verify ``model`` into ``store`` and activate it, or stage it for a canary; returns what happened.
+           budgets: dict[str, Any] | None = None, reason: str = "deployed", force: bool = False,
+           require_evidence: bool = False) -> dict[str, Any]:
+    """Verify ``model`` (a .tflite or a release bundle folder) into ``store`` and activate it, or stage it
+    for a canary; returns what happened.
 
     force: let in a version the store marked bad (rejected, rolled back); the override goes into the history.
+    require_evidence: from now on the store takes only release bundles for ``target``.
     """
     if canary_calls is not None and canary_calls < 1:
         raise UsageError(f"--canary-calls must be at least 1, got {canary_calls}")
@@ -33,6 +37,9 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
     st = ModelStore(store, create=True)
     for key in trust or []:
         st.trust(key)
+    if require_evidence:
+        evidence.require(st, target)
+    model, manifest, signature, ev = evidence.admit(st, model, manifest, signature)
     canary = None
     if canary_calls is not None or canary_minutes is not None:
         # into the store first (signature checked) so the budgets are read from a manifest that verified
@@ -40,6 +47,8 @@ def deploy(model: str | Path, store: str | Path, *, manifest: str | Path | None 
         canary = {"calls": canary_calls, "minutes": canary_minutes,
                   "budgets": canary_budgets(model, manifest, target, budgets)}
     result = st.deploy(model, manifest=manifest, signature=signature, canary=canary, reason=reason, force=force)
+    if ev is not None:
+        evidence.record(st, result["sha256"], ev)
     result["store"] = str(st.root)
     return result
 
@@ -63,10 +72,11 @@ def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str
 
 
 def status(store: str | Path, *, repair: bool = False, history: int = 50) -> dict[str, Any]:
-    """The store's status; with ``repair`` a missing or damaged index is rebuilt first (under "repair")."""
+    """The store's status, with its evidence requirement and the active version's evidence; with
+    ``repair`` a missing or damaged index is rebuilt first (under "repair")."""
     st = ModelStore(store)
     done = st.repair() if repair else None
-    return dict(st.status(history=history), **({"repair": done} if repair else {}))
+    return dict(evidence.annotate(st, st.status(history=history)), **({"repair": done} if repair else {}))
 
 
 def render_status(doc: dict[str, Any]) -> str:
@@ -87,6 +97,7 @@ def render_status(doc: dict[str, Any]) -> str:
             lines.append(f"  problem: {p}")
     else:
         lines.append("active     none")
+    lines += evidence.render(doc)
     c = doc.get("candidate")
     if c:
         plan = c.get("canary") or {}

@@ -144,7 +144,7 @@ class ModelStore:
         if self._extra_keys:
             return list(self._extra_keys)
         keys = sorted(self.layout.trust.glob("*.pem")) if self.layout.trust.is_dir() else []
-        recorded = self._recorded_trust()
+        recorded = self.rules()["trust"]
         if not recorded:  # a store from before keys were recorded: trust/ as it is
             return keys
         keys = [k for k in keys if k.name in recorded]  # a key dropped into trust/ by hand adds no trust
@@ -311,15 +311,16 @@ class ModelStore:
         found = [d for d in self.layout.objects.iterdir() if index_doc.SHA256.match(d.name) and d.is_dir()]
         return [d.name for d in sorted(found, key=lambda d: d.stat().st_mtime_ns, reverse=True)]
 
-    def _recorded_trust(self) -> list[str]:
-        """The key files the store was deployed with: from the index, or, while the index is missing or
-        damaged (a repair verifies every stored version), from the history's ``trust`` events, so a lost
-        index never turns signature checks off."""
+    def rules(self) -> dict[str, Any]:
+        """The rules the store was set up with: ``trust`` (key files, ``deploy --trust``) and ``evidence``
+        (``deploy --require-evidence``). From the index, or, while it is missing or damaged (a repair
+        verifies every stored version), from the history's events: a lost index never turns signature
+        checks or the evidence rule off."""
         raw = self._index_bytes()
         idx, problem = index_doc.diagnose(raw) if raw is not None else (None, "missing")
-        if problem is None:
-            return list(idx.get("trust") or [])
-        return list(index_doc.replay(self.history(), self.keep).get("trust") or [])
+        if problem is not None:
+            idx = index_doc.replay(self.history(), self.keep)
+        return {"trust": list(idx.get("trust") or []), "evidence": idx.get("evidence")}
 
     def _verifies(self, sha: str) -> bool:
         try:

@@ -157,7 +157,7 @@ def static_shapes(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     shown = f"'{t.name}' {list(t.shape_signature)}" + (f" and {len(dyn) - 1} more" if len(dyn) > 1 else "")
     if profile.needs_static_shapes:
         return [Finding(ERROR, "dynamic-shape", f"dynamic shapes ({shown}): {profile.name} needs static ones; "
-                        "re-convert from a model with a fixed batch (keras.Input(shape, batch_size=1))")]
+                        "re-convert with a fixed batch: edgekit convert --batch-size 1")]
     return [Finding(INFO, "dynamic-shape", f"dynamic shapes ({shown}): the interpreter resizes them at run time")]
 
 

@@ -1,8 +1,10 @@
 """`edgekit convert` on the command line: the table, and one clear line with exit 2 for every bad input."""
 
+import json
 import zipfile
 
 import numpy as np
+import pytest
 
 from edgekit.cli import main
 
@@ -123,3 +125,34 @@ def test_image_folder_calibration(tmp_path, capsys, digits_keras, digits):
 
     m = Manifest.load(tmp_path / "o.tflite")
     assert m.labels == tuple(str(i) for i in range(10)) and m.accuracy.output().top1_source > 0.9
+
+
+def test_batch_size_gives_static_shapes_the_edge_tpu_accepts(tmp_path, capsys, digits_keras, digits_npz):
+    """Issue 19 item 5: convert --batch-size 1 fixes the batch; check no longer refuses dynamic shapes."""
+    from edgekit.engine.tflite_info import load_model_info
+    from edgekit.targets import check_model
+
+    out = tmp_path / "static.tflite"
+    assert main(["convert", str(digits_keras), "-o", str(out), "--recipe", "int8", "-c", str(digits_npz["calib"]),
+                 "-e", str(digits_npz["eval"]), "--batch-size", "1"]) == 0
+    info = load_model_info(out)
+    assert [list(t.shape_signature) for t in info.inputs] == [[1, 8, 8, 1]] and not info.dynamic_tensors
+    assert "dynamic-shape" not in {f.code for f in check_model(out, "coral-edge-tpu").findings}
+    assert json.loads((tmp_path / "static.manifest.json").read_text())["inputs"][0]["shape"][0] == 1
+    capsys.readouterr()
+    assert main(["convert", str(digits_keras), "-o", str(tmp_path / "x.tflite"), "--batch-size", "0"]) == 2
+    assert "--batch-size must be at least 1" in capsys.readouterr().err
+
+
+def test_batch_size_on_a_two_input_model(tmp_path, two_io):
+    """The several-I/O path (named dict export) takes a fixed batch too, keeping the input names."""
+    if two_io.get("keras") is None:
+        pytest.skip("prebuilt test models: no Keras source")
+    from edgekit.engine.tflite_info import load_model_info
+
+    out = tmp_path / "two.tflite"
+    assert main(["convert", str(two_io["keras"]), "-o", str(out), "--batch-size", "2"]) == 0
+    ins = load_model_info(out).inputs
+    assert len(ins) == 2 and all(t.shape_signature[0] == 2 for t in ins)
+    names = {t["name"] for t in json.loads((tmp_path / "two.manifest.json").read_text())["inputs"]}
+    assert names == {"image", "features"}

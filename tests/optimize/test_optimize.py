@@ -103,3 +103,12 @@ def test_bad_input_exits_2(tmp_path, planted):
     code, _, err = cli(*optimize_args(planted, tmp_path / "x.tflite", "--candidates", "nope"))
     assert code == 2 and "fp32" in err
     assert "Traceback" not in err
+
+
+def test_target_without_host_says_whose_speed_ranks(tmp_path, planted):
+    """Issue 19 item 3: the ranking is by this machine's speed, not the target's, and the output says so."""
+    out = tmp_path / "fp32.tflite"
+    code, text, err = cli("optimize", planted["source"], "-o", out, "-e", planted["eval"], "--candidates", "fp32",
+                          "--workers", "1", "--runs", "10", "--float-top-k", "0", "--target", "raspberry-pi-4")
+    assert code == 0, err
+    assert "note: ranked by this machine's speed, not raspberry-pi-4's: pass --host" in text

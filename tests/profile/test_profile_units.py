@@ -8,7 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from edgekit.errors import CheckFailed, DeviceProfileError, UsageError
-from edgekit.profile import budgets, latency_stats, machine, memory, schema
+from edgekit.profile import budgets, latency_stats, machine, memory, render, schema
 
 
 @settings(max_examples=60, deadline=None)
@@ -73,8 +73,11 @@ def test_peak_sampler_sees_a_short_lived_allocation():
     assert uss["uss"] and uss["pss"] and uss["uss"] <= uss["pss"] * 1.01
 
 
-def _doc(p95=12.0, peak=80.0, threads=(1,)):
-    return {"schema": schema.SCHEMA, "model": {}, "device": {},
+PI4 = {"arch": "aarch64", "cpu_model": "Raspberry Pi 4 Model B Rev 1.4", "cores": 4, "emulated": None}
+
+
+def _doc(p95=12.0, peak=80.0, threads=(1,), machine=PI4):
+    return {"schema": schema.SCHEMA, "model": {}, "device": {}, "machine": dict(machine),
             "rows": [{"threads": t, "latency_ms": {"p95": p95, "max": p95 * 2}, "memory": {"peak_mb": peak}}
                      for t in threads]}
 
@@ -89,6 +92,45 @@ def test_budget_from_target_and_overrides():
     assert err.value.exit_code == 1
     assert budgets.check_budget(_doc(), max_memory_mb=50)["rows"][0]["failures"] == ["peak 80 MB > 50 MB"]
     assert budgets.check_budget(_doc()) is None
+
+
+def test_budget_not_measured_on_another_machine_or_an_emulator():
+    """Issue 19 item 3: x86 or emulated timings judged against a Pi read "not measured on T", never PASS/FAIL."""
+    x86 = {"arch": "x86_64", "cpu_model": "Intel Xeon", "cores": 2, "emulated": None}
+    emulated = {**PI4, "cpu_model": "Intel Xeon", "emulated": "pi-sim aarch64 under qemu-user"}
+    for machine, needle in ((x86, "measured on x86_64 (Intel Xeon), not on raspberry-pi-4 (aarch64)"),
+                            (emulated, "emulated (pi-sim aarch64 under qemu-user): timings are not raspberry-pi-4's"),
+                            ({}, "measured on an unknown architecture")):
+        doc = _doc(p95=500.0, machine=machine)  # far over budget: still no FAIL
+        b = budgets.check_budget(doc, target="raspberry-pi-4")
+        assert b["passed"] is None and needle in b["not_measured"], b
+        assert budgets.verdict(b) == "not measured on raspberry-pi-4"
+        budgets.enforce(b)  # no verdict, nothing to enforce
+        assert render.budget_lines(b)[0].endswith(": not measured on raspberry-pi-4")
+        assert "not from the target" in render.budget_lines(b)[1]
+    emu_doc = _doc(machine=emulated)
+    assert any("emulated device" in line for line in render.caveats(emu_doc))
+    # the same machine kind as the target still gets a verdict, and explicit limits alone have no target
+    assert budgets.verdict(budgets.check_budget(_doc(machine={**PI4, "arch": "arm64"}), target="raspberry-pi-4")) == "PASS"
+    assert budgets.check_budget(_doc(machine=x86), max_latency_ms=5)["passed"] is False
+
+
+def test_emulation_signals(tmp_path):
+    """pi-sim's marker file in the device root, or an ARM userland on an x86 CPU (qemu-user)."""
+    assert machine.emulation(str(tmp_path), arch="aarch64") is None
+    (tmp_path / "proc").mkdir()
+    (tmp_path / "proc/cpuinfo").write_text("processor\t: 0\nvendor_id\t: GenuineIntel\nmodel name\t: Xeon\n")
+    assert machine.emulation(str(tmp_path), arch="x86_64") is None  # an x86 machine is not emulated
+    assert "qemu-user" in machine.emulation(str(tmp_path), arch="aarch64")
+    (tmp_path / "etc/edgekit-pisim").mkdir(parents=True)
+    (tmp_path / "etc/edgekit-pisim/emulated").write_text("pi-sim aarch64 (qemu-aarch64 10.0)\n")
+    assert machine.emulation(str(tmp_path), arch="aarch64") == "pi-sim aarch64 (qemu-aarch64 10.0)"
+
+
+def test_threads_above_cores_are_warned():
+    doc = _doc(threads=(1, 4), machine={**PI4, "cores": 2})
+    assert [c for c in render.caveats(doc) if c.startswith("warning: 4 threads on a machine with 2 cores")]
+    assert not [c for c in render.caveats(_doc(threads=(1, 4))) if "threads on a machine" in c]
 
 
 def test_budget_checks_every_row_and_refuses_missing_figures():

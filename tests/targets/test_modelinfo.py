@@ -110,3 +110,17 @@ def test_inspect_bad_file_is_a_one_line_error(tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.startswith(f"error: {p}") and len(err.strip().splitlines()) == 1
     assert main(["inspect", str(tmp_path / "missing.tflite")]) == 2
+
+
+def test_weight_format_names_fp16_and_hybrid(digits_models, capsys):
+    """Issue 19 item 5: inspect names how the weights are stored, as a LiteRT user would."""
+    from edgekit.cli import main
+
+    formats = {r: load_model_info(digits_models(r)).weight_format for r in ("fp32", "fp16", "dynamic", "int8",
+                                                                           "int16x8")}
+    assert formats == {"fp32": "float32", "fp16": "float16", "dynamic": "hybrid", "int8": "int8",
+                       "int16x8": "int16x8"}
+    assert main(["inspect", str(digits_models("fp16"))]) == 0
+    assert "float16 (dequantized to float32 at load)" in capsys.readouterr().out
+    assert main(["inspect", str(digits_models("dynamic"))]) == 0
+    assert "hybrid dynamic-range (int8 weights, float activations)" in capsys.readouterr().out

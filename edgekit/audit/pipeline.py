@@ -44,6 +44,8 @@ ATTACK_VALUES = 400_000  # ... and their cost grows with the input: 500 8x8 digi
 MIN_ATTACK = 100
 MAX_PROBE = 500
 MAX_BLACKBOX = 100  # each query step runs every live sample through the file: 100 x 200 x 4 runs at most
+BLACKBOX_VALUES = 200_000  # ... and a run costs more on larger inputs: 100 8x8 digits, 50 64x64 images
+MIN_BLACKBOX = 50
 BLACKBOX_QUERIES = 200  # query budget per sample and epsilon
 MIN_EVAL = 20  # below this, a per-class accuracy or a 1% false-positive rate means nothing
 
@@ -210,7 +212,8 @@ class Audit:
 
     def blackbox(self) -> dict[str, Any]:
         """Square Attack on the converted file through EdgeModel: robust accuracy per epsilon, no source needed."""
-        idx = _subset(len(self.x), MAX_BLACKBOX, self.seed + 3)
+        values = max(1, int(np.prod(self.pair.sample_shape)))
+        idx = _subset(len(self.x), int(np.clip(BLACKBOX_VALUES // values, MIN_BLACKBOX, MAX_BLACKBOX)), self.seed + 3)
         x, y = self.x[idx], self.y[idx]
         span = self.range[1] - self.range[0]
         clean = float(np.mean(self.conv_clean.top1[idx] == y))

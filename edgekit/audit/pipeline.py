@@ -258,6 +258,8 @@ class Audit:
         sets = {"noise": gen.uniform(lo, hi, self.x.shape).astype(np.float32), "constant": const}
         if self.image:
             sets["inverted"] = (lo + hi - self.x).astype(np.float32)
+        self.mistakes = perturb.deployment_mistakes(self.x, self.range)
+        sets.update(self.mistakes)
         for i, ds in enumerate(self.ood_user):
             name = Path(ds.source).stem if ds.source and not ds.source.startswith("<") else f"ood{i + 1}"
             while name in sets:
@@ -279,8 +281,10 @@ class Audit:
         detection = {}
         for k, o in outs.items():
             detection[k] = float(o.flagged.mean())
+            mistake = k in self.mistakes  # evidence, not a gate: a transposed digit can still be a digit
             self.add(f"guard.detection.{k}", "guard", detection[k], self.t.min_ood_detection, ">=", "share",
-                     note=f"share of {len(o.flagged)} samples EdgeModel flags")
+                     gate=not mistake, note=f"share of {len(o.flagged)} samples EdgeModel flags" +
+                     (" (a classic deployment mistake: perturb.deployment_mistakes)" if mistake else ""))
         signal = output_signal(clean.scores, self.pair.manifest)
         scores: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
         if clean.ood_score is not None:

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from edgekit.audit.blackbox import square_attack
+from edgekit.audit.perturb import deployment_mistakes
 from edgekit.audit.schema import load as load_audit
 from edgekit.audit.source_worker import CRASH_HOOK
 from edgekit.cli import main
@@ -85,6 +86,19 @@ def test_without_a_source_the_square_attack_moves_the_digits_int8_file(digits_mo
     assert [r["epsilon_share"] for r in rows] == [0.02, 0.05, 0.1, 0.2]
     assert doc["blackbox"]["clean_converted"] == 1.0 and rows[-1]["drop_points"] >= 30
     assert "100 of 450 eval samples" in doc["blackbox"]["sampled"]
+    # the classic deployment mistakes are OOD sets of the guard's ROC, shown but not gating
+    mistakes = {"range_-1..1", "range_0..255", "transposed"}
+    assert mistakes <= set(doc["guard"]["sets"]) and mistakes <= set(doc["guard"]["signals"]["output"]["roc"])
+    assert all(not c["gate"] for c in doc["checks"] if c["name"].split(".")[-1] in mistakes)
+
+
+def test_deployment_mistakes_fit_the_model_range_and_layout():
+    rgb = np.random.default_rng(0).uniform(-1, 1, (2, 6, 4, 3)).astype(np.float32)
+    sets = deployment_mistakes(rgb, (-1.0, 1.0))
+    assert sorted(sets) == ["bgr_for_rgb", "range_0..1", "range_0..255"]  # not square: no transposed buffer
+    assert np.allclose(sets["range_0..1"], (rgb + 1) / 2) and np.array_equal(sets["bgr_for_rgb"], rgb[..., ::-1])
+    grey = np.zeros((2, 5, 5, 1), np.float32)
+    assert sorted(deployment_mistakes(grey, (0.0, 255.0))) == ["range_-1..1", "range_0..1", "transposed"]
 
 
 @pytest.fixture(scope="module")

@@ -204,8 +204,10 @@ class Audit:
                       "figures prove little")
         self.add("adversarial.max_gap", "adversarial", gap, self.t.max_adversarial_gap_points, "<=", "points",
                  note="converted model no weaker than the source on the same adversarial inputs")
-        return {"attacks": rows, "samples": int(len(idx)), "sampled": f"{len(idx)} of {len(self.x)} eval samples "
-                "(seeded subset; gradient attacks cost more on larger inputs)", "clean_source": _r(src0), "clean_converted": _r(conv0),
+        sampled = (f"{len(idx)} of {len(self.x)} eval samples (seeded subset; gradient attacks cost more on "
+                   "larger inputs)")
+        return {"attacks": rows, "samples": int(len(idx)), "sampled": sampled, "clean_source": _r(src0),
+                "clean_converted": _r(conv0),
                 "epsilon_unit": "input units (L-infinity), listed with their share of the value range",
                 "method": "FGSM and PGD (10 steps, step 2.5*eps/10, seeded random start) with the source "
                           "model's TensorFlow gradients; the same inputs then fed to the converted model"}

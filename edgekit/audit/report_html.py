@@ -104,7 +104,8 @@ def _robustness(sec: dict[str, Any]) -> str:
 
 
 def _adversarial(sec: dict[str, Any]) -> str:
-    out = [f"<p>{_esc(sec['method'])}; {_esc(sec.get('sampled', str(sec['samples']) + ' samples'))}; clean accuracy source "
+    sampled = sec.get("sampled", f"{sec['samples']} samples")  # reports before issue 18 have no "sampled"
+    out = [f"<p>{_esc(sec['method'])}; {_esc(sampled)}; clean accuracy source "
            f"{_pct(sec['clean_source'])}, converted {_pct(sec['clean_converted'])}. Epsilon in "
            f"{_esc(sec['epsilon_unit'])}. Transfer = converted drop / source drop.</p>"]
     series = []

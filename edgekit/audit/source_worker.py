@@ -18,7 +18,6 @@ from __future__ import annotations
 import multiprocessing as mp
 import os
 import signal
-import traceback
 from pathlib import Path
 from typing import Any
 
@@ -26,22 +25,23 @@ import numpy as np
 
 from ..errors import EdgekitError, SourceModelError
 
-CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"  # tests: the child kills itself with SIGSEGV in this stage
+CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"  # tests: "STAGE" -> SIGSEGV in that stage, "STAGE:raise" -> an exception
 CHILD_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 HINT = ("try TF_ENABLE_ONEDNN_OPTS=0 (the default here; a value you set is kept), another TensorFlow "
         "version, or audit without --source: the checks on the converted file still run")
 
 
 class StageCrashed(EdgekitError):
-    """The source's child process died (a native crash) while serving ``stage``."""
+    """The source's child process died (a native crash) or raised while serving ``stage``."""
 
     exit_code = 1
 
-    def __init__(self, stage: str, exitcode: int | None):
+    def __init__(self, stage: str, exitcode: int | None, error: str | None = None):
         self.stage, self.exitcode = stage, exitcode
         self.signal = signal.Signals(-exitcode).name if exitcode and exitcode < 0 else None
         how = f"signal {self.signal}" if self.signal else f"exit code {exitcode}"
-        super().__init__(f"stage {stage}: the TensorFlow child process died ({how}); {HINT}")
+        what = f"TensorFlow raised {error}" if error else f"the TensorFlow child process died ({how})"
+        super().__init__(f"stage {stage}: {what}; {HINT}")
 
 
 def _scores(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -76,11 +76,12 @@ def _serve(conn, source: str) -> None:
         if os.environ.get(CRASH_HOOK) == stage:
             os.kill(os.getpid(), signal.SIGSEGV)
         try:
+            if os.environ.get(CRASH_HOOK) == f"{stage}:raise":
+                raise RuntimeError("test hook")
             out = _scores(src.keras, *args) if op == "scores" else ATTACKS[op](src.keras, *args, **kw)
             conn.send(("ok", out))
-        except Exception as err:  # a Python error in TensorFlow: report it, keep serving
-            conn.send(("error", EdgekitError(f"stage {stage}: {type(err).__name__}: {err}".splitlines()[0])))
-            traceback.clear_frames(err.__traceback__)
+        except Exception as err:  # a Python error in TensorFlow fails the stage too; the child keeps serving
+            conn.send(("failed", f"{type(err).__name__}: {err}".splitlines()[0][:300]))
 
 
 class SourceWorker:
@@ -123,8 +124,10 @@ class SourceWorker:
             code = self.proc.exitcode
             self._reset()
             raise StageCrashed(stage, code) from None
-        if status == "error":
+        if status == "error":  # the source cannot be loaded: bad input, exit 2
             raise value
+        if status == "failed":
+            raise StageCrashed(stage, None, value)
         return value
 
     def call(self, stage: str, op: str, *args, **kw) -> Any:

@@ -72,6 +72,19 @@ def test_a_crashing_tensorflow_stage_is_a_failed_stage_in_a_complete_report(
 
 
 @pytest.mark.slow
+def test_a_python_error_in_tensorflow_is_a_failed_stage_too(digits_models, digits_keras, digits_npz, tmp_path,
+                                                             monkeypatch):
+    model = _copy(digits_models("int8"), tmp_path)
+    monkeypatch.setenv(CRASH_HOOK, "robustness:raise")
+    code = main(["audit", str(model), "--source", str(digits_keras), "--eval", str(digits_npz["eval"]),
+                 "--json", str(tmp_path / "a.json"), "-o", str(tmp_path / "a.html")])
+    doc = load_audit(tmp_path / "a.json")
+    assert code == 1 and doc["verdict"]["failed"] == ["robustness.completed"]
+    assert doc["robustness"]["failed"]["signal"] is None and "RuntimeError: test hook" in doc["robustness"]["skipped"]
+    assert doc["adversarial"]["attacks"]["pgd"]  # the same child serves the next stage
+
+
+@pytest.mark.slow
 def test_without_a_source_the_square_attack_moves_the_digits_int8_file(digits_models, digits, tmp_path):
     """No --source and no labels: agreement with the file's own clean answers, which the query-only attack
     lowers by at least 30 points at its strongest epsilon (the issue's acceptance figure)."""

@@ -21,6 +21,7 @@ class Progress:
         self.enabled = self.stream.isatty() if enabled is None else enabled
         self._last = 0.0
         self._shown = -1
+        self._start = time.monotonic()
 
     def __enter__(self) -> "Progress":
         self._draw(force=True)
@@ -40,11 +41,18 @@ class Progress:
         if self.total:
             frac = min(1.0, self.done / self.total)
             bar = "#" * int(frac * 30)
-            text = f"\r{self.label:14} [{bar:30}] {self.done}/{self.total}"
+            text = f"\r{self.label:14} [{bar:30}] {self.done}/{self.total}{self._eta(now)}"
         else:
             text = f"\r{self.label:14} {self.done}"
         self.stream.write(text)
         self.stream.flush()
+
+    def _eta(self, now: float) -> str:
+        """Remaining time at the rate so far; blank until there is a rate, padded so a shorter text overwrites."""
+        if not 0 < self.done < self.total:
+            return " " * 12
+        left = (now - self._start) / self.done * (self.total - self.done)
+        return f"  ETA {int(left // 60)}:{int(left % 60):02d}".ljust(12)
 
     def __exit__(self, *exc) -> None:
         if self.enabled:

@@ -137,3 +137,30 @@ def applicable(sample_shape: tuple[int, ...]) -> list[Perturbation]:
     """The perturbations that fit this input: all of them for images, noise and scaling otherwise."""
     img = is_image(sample_shape)
     return [p for p in PERTURBATIONS.values() if img or not p.image_only]
+
+
+COMMON_RANGES = {"0..1": (0.0, 1.0), "-1..1": (-1.0, 1.0), "0..255": (0.0, 255.0)}
+
+
+def deployment_mistakes(x: np.ndarray, rng_: Range) -> dict[str, np.ndarray]:
+    """The classic field failures as input sets: pixels in another common range than the model's, BGR for RGB,
+    transposed images. Each keyed by what went wrong; a mistake that is a no-op for this model is left out.
+
+    Example:
+        >>> x = np.random.default_rng(0).uniform(0, 1, (3, 4, 4, 3)).astype(np.float32)
+        >>> sorted(deployment_mistakes(x, (0.0, 1.0)))
+        ['bgr_for_rgb', 'range_-1..1', 'range_0..255', 'transposed']
+        >>> float(deployment_mistakes(x, (0.0, 1.0))["range_0..255"].max()) > 200
+        True
+    """
+    lo, hi = rng_
+    unit = (x - lo) / _span(rng_)  # the model's own range mapped to 0..1
+    out = {}
+    for name, (a, b) in COMMON_RANGES.items():
+        if not (np.isclose(a, lo, atol=0.05 * _span(rng_)) and np.isclose(b, hi, atol=0.05 * _span(rng_))):
+            out[f"range_{name}"] = (a + unit * (b - a)).astype(np.float32)
+    if x.ndim == 4 and x.shape[-1] == 3:
+        out["bgr_for_rgb"] = np.ascontiguousarray(x[..., ::-1])
+    if x.ndim == 4 and x.shape[1] == x.shape[2] and x.shape[-1] in (1, 3):
+        out["transposed"] = np.ascontiguousarray(x.transpose(0, 2, 1, 3))  # a (W, H) buffer read as (H, W)
+    return out

@@ -1,9 +1,12 @@
 """``edgekit.audit.run_audit``: every stage of the deployment safety report, each with a progress bar.
 
-Stages: load -> accuracy -> robustness -> adversarial -> classes -> guard -> backdoor ->
-data -> governance. Each adds a section and its checks to one ``edgekit.audit/1``
+Stages: load -> accuracy -> robustness -> adversarial -> blackbox -> classes -> guard ->
+backdoor -> data -> governance. Each adds a section and its checks to one ``edgekit.audit/1``
 document (schema.py). The converted model runs through EdgeModel (models.py); the
-source model gives the reference answers and the attack gradients (TensorFlow).
+optional Keras source gives the reference answers and the transfer attacks' gradients,
+in a child process (source_worker.py): a native TensorFlow crash fails that stage only.
+Without a source, every check that needs no gradients still runs (blackbox attacks the
+converted file with queries only).
 
 Example:
     >>> doc = run_audit("digits-int8.tflite", "digits.keras", "eval.npz")   # doctest: +SKIP
@@ -28,14 +31,22 @@ from ..progress import Progress
 from ..runtime.output_score import output_score, output_signal
 from . import backdoor, classes, datacheck, governance, guard_roc, perturb
 from .attacks import ATTACKS
+from .blackbox import square_attack
 from .models import ModelPair, Outcome
+from .source_worker import HINT, StageCrashed
 from .schema import SCHEMA, check, verdict
 from .thresholds import AuditThresholds, write_guard_thresholds
 
 EPSILONS = (0.02, 0.05, 0.1, 0.2)  # L-inf attack radius as a share of the value range
 MAX_EVAL = 2000  # more samples add time, not much certainty, to a per-strength accuracy
 MAX_ATTACK = 500  # attacks cost gradients: a subset is enough to measure a drop of 30 points
+ATTACK_VALUES = 400_000  # ... and their cost grows with the input: 500 8x8 digits, 100 64x64 images
+MIN_ATTACK = 100
 MAX_PROBE = 500
+MAX_BLACKBOX = 100  # each query step runs every live sample through the file: 100 x 200 x 4 runs at most
+BLACKBOX_VALUES = 200_000  # ... and a run costs more on larger inputs: 100 8x8 digits, 50 64x64 images
+MIN_BLACKBOX = 50
+BLACKBOX_QUERIES = 200  # query budget per sample and epsilon
 MIN_EVAL = 20  # below this, a per-class accuracy or a 1% false-positive rate means nothing
 
 
@@ -68,6 +79,7 @@ class Audit:
             raise DataError(f"{ev.source}: only {len(ev)} eval samples; the audit needs at least {MIN_EVAL} "
                             "(a few hundred for rates near 1%)")
         self.checks: list[dict[str, Any]] = []
+        self.stage = "reference"  # the stage running now: names a crash of the source's process
         self.timings: dict[str, float] = {}
         keep = _subset(len(ev), MAX_EVAL, seed)
         self.x = ev.x[keep]
@@ -83,11 +95,18 @@ class Audit:
         self.checks.append(check(*args, **kw))
 
     # ---- stages ------------------------------------------------------------------
+    def _source(self, x: np.ndarray) -> np.ndarray:
+        return self.pair.source_scores(x, self.stage)
+
     def reference(self) -> dict[str, Any]:
-        src_scores = self.pair.source_scores(self.x)
-        self.src_clean = src_scores.argmax(axis=1)
-        self.from_logits = output_signal(src_scores) == "energy"
-        n_classes = src_scores.shape[1]
+        self.conv_clean: Outcome = self.pair.converted(self.x)
+        self.src_clean = None
+        scores = self.conv_clean.scores
+        if self.pair.source is not None:
+            scores = self._source(self.x)
+            self.src_clean = scores.argmax(axis=1)
+        self.from_logits = output_signal(scores) == "energy"
+        n_classes = scores.shape[1]
         if self.ev.y is not None:
             y = np.asarray(self.ev.y)[_subset(len(self.ev), MAX_EVAL, self.seed)]
             if y.ndim != 1 or not np.issubdtype(y.dtype, np.integer) and not np.all(np.mod(y, 1) == 0):
@@ -99,16 +118,22 @@ class Audit:
                                 f"{n_classes} classes")
             self.y, kind = y, "labels"
             note = "accuracy against the eval data's labels"
-        else:
+        elif self.src_clean is not None:
             self.y, kind = self.src_clean.copy(), "source_top1"
             note = ("the eval data has no labels: the source model's top-1 is the reference label, so the "
                     "source scores 100% clean by definition and every figure is agreement with it")
+        else:
+            self.y, kind = self.conv_clean.top1.copy(), "converted_top1"
+            note = ("no labels and no source: the converted model's own clean top-1 is the reference, so it "
+                    "scores 100% clean by definition and every figure is agreement with its clean answers")
         return {"kind": kind, "note": note, "samples": int(len(self.x)), "subset_note": self.eval_note,
                 "value_range": list(self.range), "value_range_from": self.range_from}
 
     def accuracy(self) -> dict[str, Any]:
-        self.conv_clean: Outcome = self.pair.converted(self.x)
-        src, conv = float(np.mean(self.src_clean == self.y)), float(np.mean(self.conv_clean.top1 == self.y))
+        conv = float(np.mean(self.conv_clean.top1 == self.y))
+        if self.src_clean is None:
+            return {"source": None, "converted": _r(conv), "drop_points": None, "agreement": None}
+        src = float(np.mean(self.src_clean == self.y))
         drop = 100.0 * (src - conv)
         self.add("accuracy.drop", "accuracy", drop, self.t.max_accuracy_drop_points, "<=", "points",
                  note=f"clean top-1 source {src:.2%}, converted {conv:.2%}")
@@ -126,35 +151,42 @@ class Audit:
                 pts = []
                 for s in p.strengths:
                     xp = p.apply(self.x, s, self.range, gen)
-                    src = float(np.mean(self.pair.source_scores(xp).argmax(axis=1) == self.y))
                     out = self.pair.converted(xp)
                     conv = float(np.mean(out.top1 == self.y))
-                    gap = 100.0 * (src - conv)
-                    pts.append({"strength": s, "source": _r(src), "converted": _r(conv), "gap_points": _r(gap, 2),
-                                "flagged": _r(out.flagged.mean())})
-                    worst = max(worst, (gap, f"{p.name} {s:g}"))
+                    src = gap = None
+                    if self.src_clean is not None:
+                        src = float(np.mean(self._source(xp).argmax(axis=1) == self.y))
+                        gap = 100.0 * (src - conv)
+                        worst = max(worst, (gap, f"{p.name} {s:g}"))
+                    pts.append({"strength": s, "source": None if src is None else _r(src), "converted": _r(conv),
+                                "gap_points": None if gap is None else _r(gap, 2), "flagged": _r(out.flagged.mean())})
                     bar.advance()
                 rows[p.name] = {"unit": p.unit, "points": pts}
-        self.add("robustness.max_gap", "robustness", worst[0], self.t.max_robustness_gap_points, "<=", "points",
-                 note=f"largest source-minus-converted accuracy gap: {worst[1]}")
+        if self.src_clean is not None:
+            self.add("robustness.max_gap", "robustness", worst[0], self.t.max_robustness_gap_points, "<=", "points",
+                     note=f"largest source-minus-converted accuracy gap: {worst[1]}")
         skipped = None if self.image else "image corruptions skipped: the input is not (H, W, 1 or 3)"
         return {"perturbations": rows, "note": skipped,
                 "method": "each corruption on every eval sample, seeded; accuracy against the reference"}
 
     def adversarial(self) -> dict[str, Any]:
-        idx = _subset(len(self.x), MAX_ATTACK, self.seed + 1)
+        if self.src_clean is None:
+            return {"skipped": "no source model: transfer attacks need its gradients (the blackbox section "
+                               "attacks the converted file itself)"}
+        cap = int(np.clip(ATTACK_VALUES // max(1, int(np.prod(self.pair.sample_shape))), MIN_ATTACK, MAX_ATTACK))
+        idx = _subset(len(self.x), cap, self.seed + 1)
         x, y = self.x[idx], self.y[idx]
         span = self.range[1] - self.range[0]
         src0, conv0 = float(np.mean(self.src_clean[idx] == y)), float(np.mean(self.conv_clean.top1[idx] == y))
         rows: dict[str, list] = {}
         with self.bar("adversarial", len(ATTACKS) * len(EPSILONS)) as bar:
-            for name, attack in ATTACKS.items():
+            for name in ATTACKS:
                 rows[name] = []
                 for share in EPSILONS:
                     eps = share * span
                     kw = {"seed": self.seed} if name == "pgd" else {}
-                    xa = attack(self.pair.keras, x, y, eps, self.range, from_logits=self.from_logits, **kw)
-                    src = float(np.mean(self.pair.source_scores(xa).argmax(axis=1) == y))
+                    xa = self.pair.attack(self.stage, name, x, y, eps, self.range, from_logits=self.from_logits, **kw)
+                    src = float(np.mean(self._source(xa).argmax(axis=1) == y))
                     conv = float(np.mean(self.pair.converted(xa).top1 == y))
                     src_drop, conv_drop = 100 * (src0 - src), 100 * (conv0 - conv)
                     rows[name].append({
@@ -172,12 +204,47 @@ class Audit:
                       "figures prove little")
         self.add("adversarial.max_gap", "adversarial", gap, self.t.max_adversarial_gap_points, "<=", "points",
                  note="converted model no weaker than the source on the same adversarial inputs")
-        return {"attacks": rows, "samples": int(len(idx)), "clean_source": _r(src0), "clean_converted": _r(conv0),
+        sampled = (f"{len(idx)} of {len(self.x)} eval samples (seeded subset; gradient attacks cost more on "
+                   "larger inputs)")
+        return {"attacks": rows, "samples": int(len(idx)), "sampled": sampled, "clean_source": _r(src0),
+                "clean_converted": _r(conv0),
                 "epsilon_unit": "input units (L-infinity), listed with their share of the value range",
                 "method": "FGSM and PGD (10 steps, step 2.5*eps/10, seeded random start) with the source "
                           "model's TensorFlow gradients; the same inputs then fed to the converted model"}
 
+    def blackbox(self) -> dict[str, Any]:
+        """Square Attack on the converted file through EdgeModel: robust accuracy per epsilon, no source needed."""
+        values = max(1, int(np.prod(self.pair.sample_shape)))
+        idx = _subset(len(self.x), int(np.clip(BLACKBOX_VALUES // values, MIN_BLACKBOX, MAX_BLACKBOX)), self.seed + 3)
+        x, y = self.x[idx], self.y[idx]
+        span = self.range[1] - self.range[0]
+        clean = float(np.mean(self.conv_clean.top1[idx] == y))
+        rows = []
+        with self.bar("blackbox", len(EPSILONS) * BLACKBOX_QUERIES) as bar:
+            for i, share in enumerate(EPSILONS):
+                xa = square_attack(lambda b: self.pair.converted(b).scores, x, y, share * span, self.range,
+                                   queries=BLACKBOX_QUERIES, seed=self.seed + i, logits=self.from_logits,
+                                   on_query=bar.advance)
+                bar.advance((i + 1) * BLACKBOX_QUERIES - bar.done)  # the attack stops early once all are fooled
+                out = self.pair.converted(xa)
+                acc = float(np.mean(out.top1 == y))
+                rows.append({"epsilon": _r(share * span, 6), "epsilon_share": share, "converted": _r(acc),
+                             "drop_points": _r(100 * (clean - acc), 2), "flagged": _r(out.flagged.mean())})
+        strongest = max(rows, key=lambda r: r["drop_points"])
+        self.add("blackbox.attack_strength", "blackbox", strongest["drop_points"], self.t.min_attack_drop_points,
+                 ">=", "points", gate=False,
+                 note="evidence, not a gate: how far a query-only attacker moves the file that ships; "
+                      "an int8 file with no defence is expected to fall")
+        return {"attacks": {"square": rows}, "samples": int(len(idx)), "queries": BLACKBOX_QUERIES,
+                "clean_converted": _r(clean), "sampled": f"{len(idx)} of {len(self.x)} eval samples (seeded subset), "
+                                                         f"{BLACKBOX_QUERIES} queries each per epsilon",
+                "epsilon_unit": "input units (L-infinity), listed with their share of the value range",
+                "method": "Square Attack (Andriushchenko et al. 2020, L-infinity, margin loss) on the converted "
+                          "model's scores through EdgeModel: queries only, no gradients, no source"}
+
     def classes(self) -> dict[str, Any]:
+        if self.src_clean is None:
+            return {"skipped": "no source model to compare each class against"}
         res = classes.per_class(self.y, self.src_clean, self.conv_clean.top1, self.labels)
         w = res["worst"]
         self.add("classes.worst_drop", "classes", w["drop_points"], self.t.max_class_drop_points, "<=", "points",
@@ -193,6 +260,8 @@ class Audit:
         sets = {"noise": gen.uniform(lo, hi, self.x.shape).astype(np.float32), "constant": const}
         if self.image:
             sets["inverted"] = (lo + hi - self.x).astype(np.float32)
+        self.mistakes = perturb.deployment_mistakes(self.x, self.range)
+        sets.update(self.mistakes)
         for i, ds in enumerate(self.ood_user):
             name = Path(ds.source).stem if ds.source and not ds.source.startswith("<") else f"ood{i + 1}"
             while name in sets:
@@ -214,8 +283,10 @@ class Audit:
         detection = {}
         for k, o in outs.items():
             detection[k] = float(o.flagged.mean())
+            mistake = k in self.mistakes  # evidence, not a gate: a transposed digit can still be a digit
             self.add(f"guard.detection.{k}", "guard", detection[k], self.t.min_ood_detection, ">=", "share",
-                     note=f"share of {len(o.flagged)} samples EdgeModel flags")
+                     gate=not mistake, note=f"share of {len(o.flagged)} samples EdgeModel flags" +
+                     (" (a classic deployment mistake: perturb.deployment_mistakes)" if mistake else ""))
         signal = output_signal(clean.scores, self.pair.manifest)
         scores: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
         if clean.ood_score is not None:
@@ -306,6 +377,12 @@ class Audit:
                 out["odd_samples"][role] = datacheck.odd_samples(ds.x, self.range)
         return out
 
+    def _failed(self, stage: str, err: StageCrashed) -> dict[str, Any]:
+        """A stage whose TensorFlow child died: a failed gating check and a section that says what to try."""
+        self.add(f"{stage}.completed", stage, None, 1, ">=", "run", note=str(err))
+        return {"skipped": str(err), "failed": {"stage": stage, "signal": err.signal, "exitcode": err.exitcode,
+                                                "hint": HINT}}
+
     def governance_section(self, sections: set[str]) -> dict[str, Any]:
         m = self.pair.manifest
         data = [governance.dataset_record(self.ev, self.ev.x, "eval", self.declared["eval"])]
@@ -324,21 +401,31 @@ class Audit:
     # ---- the whole run -----------------------------------------------------------
     def run(self) -> dict[str, Any]:
         doc: dict[str, Any] = {"schema": SCHEMA}
+        if self.pair.source_failure is not None:
+            self._failed("load", self.pair.source_failure)
         for name, fn in (("reference", self.reference), ("accuracy", self.accuracy),
                          ("robustness", self.robustness), ("adversarial", self.adversarial),
-                         ("classes", self.classes), ("guard", self.guard), ("backdoor", self.backdoor),
-                         ("data", self.data)):
+                         ("blackbox", self.blackbox), ("classes", self.classes), ("guard", self.guard),
+                         ("backdoor", self.backdoor), ("data", self.data)):
             t0 = time.perf_counter()
-            doc[name] = fn()
+            self.stage = name
+            try:
+                doc[name] = fn()
+            except StageCrashed as err:
+                doc[name] = self._failed(name, err)
+                if name == "reference":  # go on without the source: every later stage needs a reference
+                    self.pair.source = None
+                    doc[name] = dict(fn(), failed=doc[name]["failed"])
             self.timings[name] = round(time.perf_counter() - t0, 2)
-        ran = {k for k in ("accuracy", "robustness", "adversarial", "classes", "guard", "backdoor", "data")
+        ran = {k for k in ("accuracy", "robustness", "adversarial", "blackbox", "classes", "guard", "backdoor", "data")
                if "skipped" not in doc[k]} | {"governance"}
         doc["governance"] = self.governance_section(ran)
         doc["checks"] = self.checks
         doc["verdict"] = verdict(self.checks)
         doc["thresholds"] = dataclasses.asdict(self.t)
         doc["model"] = manifest_summary(self.pair.manifest, self.paths["model"])
-        doc["source"] = {"path": str(self.paths["source"]), "format": Path(self.paths["source"]).suffix.lstrip(".")}
+        src = self.paths["source"]
+        doc["source"] = None if src is None else {"path": str(src), "format": Path(src).suffix.lstrip(".")}
         doc["profile"] = profile_summary(self.profile_doc)
         doc["timings_s"] = self.timings
         doc["created"] = _dt.datetime.now(_dt.timezone.utc).isoformat(timespec="seconds")
@@ -397,12 +484,12 @@ def profile_summary(doc: dict | None) -> dict[str, Any] | None:
     return {"device": doc.get("device"), "created": doc.get("created"), "rows": rows, "budget": doc.get("budget")}
 
 
-def run_audit(model: str | Path, source: str | Path, eval_data: Any, *, target: str | Path | None = None,
+def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, target: str | Path | None = None,
               ood: Sequence[Any] = (), calibration: Any = None, train: Any = None,
               thresholds: dict[str, float] | None = None, governance_file: str | Path | None = None,
               declared: dict[str, str | None] | None = None, profile: str | Path | None = None,
               write_threshold: bool = False, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
-    """Audit ``model`` (a converted .tflite with its manifest) against its ``source``; the edgekit.audit/1 doc.
+    """Audit ``model`` (a .tflite with its manifest), against its Keras ``source`` if given; the edgekit.audit/1 doc.
 
     eval_data / ood / calibration / train: paths (.npy/.npz/image folder), arrays or (x, y) tuples.
     thresholds: overrides of AuditThresholds fields (None values ignored); ``target`` a device
@@ -432,7 +519,7 @@ def run_audit(model: str | Path, source: str | Path, eval_data: Any, *, target: 
             prof = load_profile_result(profile)
         audit = Audit(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
                       progress=progress, declared=decl, profile_doc=prof,
-                      paths={"model": Path(model), "source": Path(source)})
+                      paths={"model": Path(model), "source": None if source is None else Path(source)})
         doc = audit.run()
     finally:
         pair.close()

@@ -92,18 +92,20 @@ def _robustness(sec: dict[str, Any]) -> str:
     out = [f"<p>{_esc(sec['method'])}.{' ' + _esc(sec['note']) if sec.get('note') else ''}</p>"]
     for name, p in sec["perturbations"].items():
         pts = p["points"]
-        out.append(f"<h3>{_esc(name)}</h3>" + line_svg(
-            [("source", [(q["strength"], q["source"]) for q in pts], COLORS[0], False),
-             ("converted", [(q["strength"], q["converted"]) for q in pts], COLORS[1], True)],
-            f"accuracy against {name} strength", p["unit"]))
+        series = [("converted", [(q["strength"], q["converted"]) for q in pts], COLORS[1], True)]
+        if pts and pts[0]["source"] is not None:  # None: audited without a source
+            series.insert(0, ("source", [(q["strength"], q["source"]) for q in pts], COLORS[0], False))
+        out.append(f"<h3>{_esc(name)}</h3>" + line_svg(series, f"accuracy against {name} strength", p["unit"]))
         out.append(_table(["strength", "source", "converted", "gap (points)", "flagged by guard"],
-                          [[q["strength"], _pct(q["source"]), _pct(q["converted"]), f"{q['gap_points']:+.2f}",
+                          [[q["strength"], _pct(q["source"]), _pct(q["converted"]),
+                            "-" if q["gap_points"] is None else f"{q['gap_points']:+.2f}",
                             _pct(q["flagged"])] for q in pts]))
     return "".join(out)
 
 
 def _adversarial(sec: dict[str, Any]) -> str:
-    out = [f"<p>{_esc(sec['method'])}; {sec['samples']} samples; clean accuracy source "
+    sampled = sec.get("sampled", f"{sec['samples']} samples")  # reports before issue 18 have no "sampled"
+    out = [f"<p>{_esc(sec['method'])}; {_esc(sampled)}; clean accuracy source "
            f"{_pct(sec['clean_source'])}, converted {_pct(sec['clean_converted'])}. Epsilon in "
            f"{_esc(sec['epsilon_unit'])}. Transfer = converted drop / source drop.</p>"]
     series = []
@@ -118,6 +120,24 @@ def _adversarial(sec: dict[str, Any]) -> str:
                         "-" if r["transfer"] is None else f"{r['transfer']:.2f}"]
                        for name, rows in sec["attacks"].items() for r in rows]))
     return "".join(out)
+
+
+def _blackbox(sec: dict[str, Any]) -> str:
+    rows = sec["attacks"]["square"]
+    return (f"<p>{_esc(sec['method'])}; {_esc(sec['sampled'])}; clean accuracy converted "
+            f"{_pct(sec['clean_converted'])}. Epsilon in {_esc(sec['epsilon_unit'])}.</p>"
+            + line_svg([("square", [(r["epsilon"], r["converted"]) for r in rows], COLORS[1], True)],
+                       "converted accuracy under a query-only attack", "epsilon (input units)")
+            + _table(["epsilon", "share of range", "converted", "drop (points)", "flagged by guard"],
+                     [[r["epsilon"], r["epsilon_share"], _pct(r["converted"]), f"{r['drop_points']:.1f}",
+                       _pct(r["flagged"])] for r in rows]))
+
+
+def _section(sec: dict[str, Any], render) -> str:
+    """A section the audit skipped (no source, or its process crashed) says why instead of its tables."""
+    if "skipped" in sec:
+        return f"<p>Skipped: {_esc(sec['skipped'])}.</p>"
+    return render(sec)
 
 
 def _classes(sec: dict[str, Any]) -> str:
@@ -219,7 +239,7 @@ def _model(doc: dict[str, Any]) -> str:
                                        ["manifest", m["schema"]], ["recipe", m["recipe"]], ["target", m["target"]],
                                        ["task", m["task"]], ["inputs / outputs", io],
                                        ["calibration samples", m["calibration_samples"]], ["converted", m["created"]],
-                                       ["source", doc["source"]["path"]]])]
+                                       ["source", (doc["source"] or {}).get("path", "none given")]])]
     if prof:
         out.append("<h3>Latest profile</h3>" + _table(
             ["threads", "p50 ms", "p95 ms", "peak MB"],
@@ -247,9 +267,11 @@ def render_html(doc: dict[str, Any]) -> str:
              "<h2>Model</h2>" + _model(doc),
              f"<h2>Clean accuracy</h2><p>source {_pct(doc['accuracy']['source'])}, converted "
              f"{_pct(doc['accuracy']['converted'])}, agreement {_pct(doc['accuracy']['agreement'])}.</p>",
-             "<h2>Robustness</h2>" + _robustness(doc["robustness"]),
-             "<h2>Adversarial transfer</h2>" + _adversarial(doc["adversarial"]),
-             "<h2>Classes</h2>" + _classes(doc["classes"]),
+             "<h2>Robustness</h2>" + _section(doc["robustness"], _robustness),
+             "<h2>Adversarial transfer</h2>" + _section(doc["adversarial"], _adversarial),
+             "<h2>Black-box attack on the converted file</h2>" + _section(doc.get("blackbox", {"skipped": "not run"}),
+                                                                          _blackbox),
+             "<h2>Classes</h2>" + _section(doc["classes"], _classes),
              "<h2>Guard</h2>" + _guard(doc["guard"]),
              "<h2>Backdoor probe</h2>" + _backdoor(doc["backdoor"]),
              "<h2>Data</h2>" + _data(doc["data"]),

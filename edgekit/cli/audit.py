@@ -22,8 +22,9 @@ def _summary(doc: dict) -> str:
 
 
 def audit(
-    model: Path = typer.Argument(..., help="A .tflite converted by edgekit (its manifest next to it)."),
-    source: Path = typer.Option(..., "--source", help="The Keras model it was converted from (.keras or .h5)."),
+    model: Path = typer.Argument(..., help="A .tflite with its manifest (edgekit convert or edgekit adopt)."),
+    source: Optional[Path] = typer.Option(None, "--source", help="The Keras model it was converted from (.keras "
+                                          "or .h5): adds transfer attacks and source comparisons."),
     eval_data: Path = typer.Option(..., "--eval", help="Eval data (.npy/.npz/image folder); labels y optional."),
     target: Optional[str] = typer.Option(None, "--target", help="Device profile whose [audit] table sets thresholds."),
     ood: List[Path] = typer.Option([], "--ood", help="Out-of-distribution data the guard should flag (repeatable)."),
@@ -52,6 +53,8 @@ def audit(
     """Test the converted model and its guard; exit 0 if every check passes, 1 if one fails, 2 for bad input.
 
     Example: edgekit audit digits-int8.tflite --source digits.keras --eval eval.npz --calibration calib.npz -o audit.html --json audit.json
+
+    Without --source (an adopted file): edgekit audit digits-int8.tflite --eval eval.npz
     """
     from ..audit.pipeline import run_audit
     from ..audit.report_html import write_report

@@ -15,7 +15,7 @@ from edgekit.runtime import output_score
 
 MODULES = ["edgekit.audit.perturb", "edgekit.audit.classes", "edgekit.audit.guard_roc", "edgekit.audit.backdoor",
            "edgekit.audit.datacheck", "edgekit.audit.governance", "edgekit.audit.schema",
-           "edgekit.audit.thresholds", "edgekit.runtime.output_score"]
+           "edgekit.audit.thresholds", "edgekit.runtime.output_score", "edgekit.audit.blackbox"]
 
 
 @pytest.mark.parametrize("name", MODULES)

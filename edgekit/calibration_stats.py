@@ -10,7 +10,11 @@ What is stored per input (all on the float input the caller passes, before quant
 - an OOD reference: the input average-pooled to a small grid ("sketch"), its per-cell
   mean and std, plus each sample's sketch mean, log std and (pooled inputs) roughness; thresholds are 1.3x the 99.5th percentile of
   5-fold held-out scores on the calibration data, so a score over 1.0 means
-  "clearly less typical than 99.5% of normal input".
+  "clearly less typical than 99.5% of normal input";
+- its reach: the median and a bound of each sample's smallest and largest value. Nearly every
+  photo reaches near both ends of the range its preprocessing maps pixels to; pixels scaled for
+  another range do not (0..1 pixels fed to a [-1, 1] model never go below 0), and a global shift
+  of scale or offset keeps the shape features above unchanged, so this is what catches it.
 
 Example:
     >>> import numpy as np
@@ -31,6 +35,8 @@ import numpy as np
 
 from .manifest import Bins, InputStats, OODReference
 
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+
 QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 SKETCH_MAX_CELLS = 16  # per spatial axis: keeps the manifest small for big images
 _EPS_FRACTION = 0.05  # std floor, as a share of the channel's overall spread
@@ -38,6 +44,11 @@ _THRESHOLD_QUANTILE = 0.995
 _THRESHOLD_MARGIN = 1.3  # headroom: flag what is clearly beyond the calibration tail (test sets have wider tails)
 _FOLDS = 5
 _LOG_FLOOR = 0.05  # std floor of the log features (log units)
+# Reach bounds: 98% of calibration samples reach below (above) them, plus 5% of the data's spread.
+# Not the 99.5% of the other features: a few photos (a crop of sky) never get dark, and a
+# bound past them would miss every sample scaled for the wrong range.
+_REACH_QUANTILE = 0.98
+_REACH_MARGIN = 0.05
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:
@@ -185,6 +196,19 @@ class OODScorer:
         # Folding the thresholds in here saves two divisions per call.
         self.inv_cell = 1.0 / float(ref.cell_threshold)
         self.inv_glob = 1.0 / float(ref.global_threshold)
+        # reach as (low median, 1 / (low bound - median), high median, 1 / (median - high bound))
+        r = ref.reach
+        self.reach = None if r is None else (float(r[0]), 1.0 / (r[1] - r[0]), float(r[2]), 1.0 / (r[2] - r[3]))
+
+    def reach_scores(self, x: np.ndarray) -> np.ndarray | None:
+        """Per sample: how far its smallest value stays above, or its largest below, what calibration
+        samples reach (1.0 at the bound; 0 at the median or beyond); None without a reach reference."""
+        if self.reach is None:
+            return None
+        lo_med, lo_inv, hi_med, hi_inv = self.reach
+        flat = x.reshape(x.shape[0], -1)
+        low = (_MIN(flat, axis=1) - lo_med) * lo_inv
+        return np.maximum(np.maximum(low, (hi_med - _MAX(flat, axis=1)) * hi_inv), 0.0)
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, Pooled | None]:
         """(N, 3) mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square;
@@ -221,9 +245,11 @@ class OODScorer:
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
+        reach = self.reach_scores(x)
         if x.shape[0] != 1 or self.log_eps is None:
             cell, glob = self.parts(x)
-            return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+            score = np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+            return score if reach is None else np.maximum(score, reach)
         # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
         r, pooled = self._moments(x)
         c2, m, m2 = r[0].tolist()
@@ -232,7 +258,8 @@ class OODScorer:
         glob = max(abs(m - gm[0]) * gi[0], abs(math.log(std + eps) - gm[1]) * gi[1])
         if self.rough and pooled is not None:
             glob = max(glob, (float(pooled.roughness()[0]) / (std + eps) - gm[2]) * gi[2])
-        return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
+        score = max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)
+        return np.array([score if reach is None else max(score, float(reach[0]))])
 
 
 def _ood_parts(ref: OODReference, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -252,13 +279,23 @@ def _reference(x: np.ndarray, floor: float, log_eps: float) -> OODReference:
         held_out=0, log_eps=log_eps)
 
 
+def _reach(x: np.ndarray, spread: float) -> tuple[float, float, float, float]:
+    """(median, bound) of the per-sample minimum, then of the maximum (see the module docstring)."""
+    flat = x.reshape(x.shape[0], -1)
+    lows, highs = flat.min(axis=1), flat.max(axis=1)
+    margin = spread * _REACH_MARGIN
+    return (float(np.median(lows)), float(np.quantile(lows, _REACH_QUANTILE)) + margin,
+            float(np.median(highs)), float(np.quantile(highs, 1.0 - _REACH_QUANTILE)) - margin)
+
+
 def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> OODReference:
     n = x.shape[0]
     floor = max(spread * _EPS_FRACTION, 1e-6)
     log_eps = max(spread * 1e-3, 1e-9)  # std or roughness a thousandth of the data's spread counts as ~0
     ref = _reference(x, floor, log_eps)
-    if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores)
+    if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores), no reach
         return dataclasses.replace(ref, cell_threshold=4.0, global_threshold=6.0)
+    ref = dataclasses.replace(ref, reach=_reach(x, spread))
     # Thresholds from k-fold held-out scores: every calibration sample is scored once by a
     # reference that did not see it, so the 99.5th percentile rests on n scores, not n/5
     # (with 60 held-out digits it was just the maximum, and 2% of clean test digits tripped it).

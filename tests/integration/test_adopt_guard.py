@@ -42,3 +42,22 @@ def test_the_adopted_guard_flags_wrong_scaling_at_few_false_positives(name, tmp_
         assert _flag_rate(guarded, held) >= 0.95  # 0..255 pixels, not scaled at all
         # 0..1 pixels into the [-1, 1] model, and [-1, 1] pixels into the [0, 1] one
         assert _flag_rate(guarded, other(held)) >= 0.95
+
+
+def test_without_a_manifest_the_guard_says_what_it_did_not_check(tmp_path, published_models, capsys):
+    """A float input and no manifest: no range and no OOD reference exist, so nothing may read "ok 0.0%"."""
+    from edgekit.cli import main
+
+    model = shutil.copy(published_models["face_detection"], tmp_path / "face.tflite")
+    with EdgeModel.load(model) as guarded:
+        pred = guarded.predict(np.full((1, 128, 128, 3), 1000.0, np.float32))
+        checks = {c.name: c for c in pred.checks}
+        health = guarded.health()
+    assert checks["range"].value == checks["ood"].value == "not checked"
+    assert "not checked" in str(checks["range"]) and " ok" not in str(checks["range"])
+    assert health["ood_score"] == "not checked"
+    np.save(tmp_path / "one.npy", np.zeros((128, 128, 3), np.float32))
+    code = main(["run", str(model), str(tmp_path / "one.npy")])
+    out = capsys.readouterr().out
+    assert code == 0 and "0.0%" not in out
+    assert any(line.split()[:3] == ["range", "not", "checked"] for line in out.splitlines())

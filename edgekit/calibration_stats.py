@@ -14,7 +14,9 @@ What is stored per input (all on the float input the caller passes, before quant
 - its reach: the median and a bound of each sample's smallest and largest value. Nearly every
   photo reaches near both ends of the range its preprocessing maps pixels to; pixels scaled for
   another range do not (0..1 pixels fed to a [-1, 1] model never go below 0), and a global shift
-  of scale or offset keeps the shape features above unchanged, so this is what catches it.
+  of scale or offset keeps the shape features above unchanged, so this is what catches it;
+- for inputs with several channels, a colour feature (``_colour``) with its own limit: an NCHW
+  image read as NHWC is nearly grey.
 
 Example:
     >>> import numpy as np
@@ -144,6 +146,16 @@ def _sketch(p: Pooled) -> np.ndarray:
     return p.sums * np.float32(1.0 / p.cell)
 
 
+def _colour(s: np.ndarray, channels: int, std: np.ndarray, log_eps: float) -> np.ndarray:
+    """Per sample: log of the sketch cells' mean spread across channels, less the log of the sketch std.
+
+    Photos have colour; an NCHW image read as NHWC has as channels neighbours of one plane, nearly
+    equal, as a grey frame has. Scale-free: a scaling mistake leaves it alone (the reach sees that).
+    """
+    spread = s.reshape(s.shape[0], -1, channels).std(axis=2).mean(axis=1)
+    return np.log(spread + log_eps) - np.log(std + log_eps)
+
+
 def _global_features(p: Pooled, s: np.ndarray, log_eps: float) -> np.ndarray:
     """Per sample: sketch mean, log sketch std, and for pooled inputs roughness / std.
 
@@ -200,6 +212,7 @@ class OODScorer:
         # reach as (low median, 1 / (low bound - median), high median, 1 / (median - high bound))
         r = ref.reach
         self.reach = None if r is None else (float(r[0]), 1.0 / (r[1] - r[0]), float(r[2]), 1.0 / (r[2] - r[3]))
+        self.colour = None if ref.colour is None else (float(ref.colour[0]), 1.0 / float(ref.colour[1]))
 
     def reach_scores(self, x: np.ndarray) -> np.ndarray | None:
         """Per sample: how far its smallest value stays above, or its largest below, what calibration
@@ -230,6 +243,10 @@ class OODScorer:
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cell RMS z-score, largest global z-score) per sample, before thresholds."""
+        return self._parts(x)[:2]
+
+    def _parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """parts(), and the colour score (over 1.0: out of distribution) or None."""
         r, pooled = self._moments(x)
         r = r.astype(np.float64)
         cell = np.sqrt(np.maximum(r[:, 0] + self.cell_const, 0.0))
@@ -237,20 +254,26 @@ class OODScorer:
         gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
         glob = np.abs(r[:, 1] - gm[0]) * gi[0]
         if eps is None:
-            return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1])
+            return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1]), None
         glob = np.maximum(glob, np.abs(np.log(std + eps) - gm[1]) * gi[1])
+        colour = None
+        if self.colour is not None and x.ndim > 2:
+            sketch = x.reshape(x.shape[0], -1) if pooled is None else pooled.sums * np.float32(1.0 / pooled.cell)
+            colour = np.abs(_colour(sketch, x.shape[-1], std, eps) - self.colour[0]) * self.colour[1]
         if not self.rough or pooled is None:
-            return cell, glob
+            return cell, glob, colour
         # One-sided: rougher than normal is noise; too smooth already shows in the std.
-        return cell, np.maximum(glob, (pooled.roughness() / (std + eps) - gm[2]) * gi[2])
+        return cell, np.maximum(glob, (pooled.roughness() / (std + eps) - gm[2]) * gi[2]), colour
 
     def __call__(self, x: np.ndarray) -> np.ndarray:
         """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
         reach = self.reach_scores(x)
-        if x.shape[0] != 1 or self.log_eps is None:
-            cell, glob = self.parts(x)
+        if x.shape[0] != 1 or self.log_eps is None or self.colour is not None:
+            cell, glob, colour = self._parts(x)
             score = np.maximum(cell * self.inv_cell, glob * self.inv_glob)
-            return score if reach is None else np.maximum(score, reach)
+            for extra in (reach, colour):
+                score = score if extra is None else np.maximum(score, extra)
+            return score
         # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
         r, pooled = self._moments(x)
         c2, m, m2 = r[0].tolist()
@@ -273,11 +296,17 @@ def _reference(x: np.ndarray, floor: float, log_eps: float) -> OODReference:
     s = _sketch(p)
     g = _global_features(p, s, log_eps)
     g_floor = np.array([floor, _LOG_FLOOR, _LOG_FLOOR][: g.shape[1]])  # log std, roughness/std: scale-free
+    colour = None
+    if x.ndim > 2 and x.shape[-1] > 1:  # (mean, limit): the limit as the other thresholds, on z-scores
+        c = _colour(s, x.shape[-1], s.std(axis=1), log_eps)
+        sd = max(float(c.std()), _LOG_FLOOR)
+        z = float(np.quantile(np.abs(c - c.mean()) / sd, _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN
+        colour = (float(c.mean()), sd * max(z, 1.0))
     return OODReference(
         sketch_shape=tuple(s.shape[1:]), sketch_mean=tuple(s.mean(axis=0).tolist()),
         sketch_std=tuple(np.maximum(s.std(axis=0), floor).tolist()), global_mean=tuple(g.mean(axis=0).tolist()),
         global_std=tuple(np.maximum(g.std(axis=0), g_floor).tolist()), cell_threshold=1.0, global_threshold=1.0,
-        held_out=0, log_eps=log_eps)
+        held_out=0, log_eps=log_eps, colour=colour)
 
 
 def _reach(x: np.ndarray, spread: float) -> tuple[float, float, float, float]:

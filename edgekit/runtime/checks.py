@@ -226,9 +226,11 @@ class InputGuard:
         # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
         # First the whole batch against the tightest channel's bounds: two contiguous reductions and two
         # float comparisons (ufunc.reduce skips ndarray.min's Python wrapper; floats skip numpy scalars).
-        if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
-                and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
-            return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
+        lo, hi = float(_MIN(batch, axis=None)), float(_MAX(batch, axis=None))
+        if lo >= self._scalar_bounds[0] and hi <= self._scalar_bounds[1]:
+            # one sample: its min and max are the scorer's reach features, already at hand
+            ood = scorer and scorer(batch, (lo, hi) if batch.shape[0] == 1 else None)
+            return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
         if self.channels == 1:
             return self._slow(batch, batch.reshape(batch.shape[0], -1, 1))
         per = batch.reshape(batch.shape[0], -1, self.channels)

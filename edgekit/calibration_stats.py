@@ -10,7 +10,13 @@ What is stored per input (all on the float input the caller passes, before quant
 - an OOD reference: the input average-pooled to a small grid ("sketch"), its per-cell
   mean and std, plus each sample's sketch mean, log std and (pooled inputs) roughness; thresholds are 1.3x the 99.5th percentile of
   5-fold held-out scores on the calibration data, so a score over 1.0 means
-  "clearly less typical than 99.5% of normal input".
+  "clearly less typical than 99.5% of normal input";
+- its reach: the median and a bound of each sample's smallest and largest value. Nearly every
+  photo reaches near both ends of the range its preprocessing maps pixels to; pixels scaled for
+  another range do not (0..1 pixels fed to a [-1, 1] model never go below 0), and a global shift
+  of scale or offset keeps the shape features above unchanged, so this is what catches it;
+- for inputs with several channels, a colour feature (``_colour``) with its own limit: an NCHW
+  image read as NHWC is nearly grey.
 
 Example:
     >>> import numpy as np
@@ -31,6 +37,8 @@ import numpy as np
 
 from .manifest import Bins, InputStats, OODReference
 
+_MIN, _MAX = np.minimum.reduce, np.maximum.reduce
+
 QUANTILES = (0.001, 0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99, 0.999)
 SKETCH_MAX_CELLS = 16  # per spatial axis: keeps the manifest small for big images
 _EPS_FRACTION = 0.05  # std floor, as a share of the channel's overall spread
@@ -38,6 +46,12 @@ _THRESHOLD_QUANTILE = 0.995
 _THRESHOLD_MARGIN = 1.3  # headroom: flag what is clearly beyond the calibration tail (test sets have wider tails)
 _FOLDS = 5
 _LOG_FLOOR = 0.05  # std floor of the log features (log units)
+# Reach bounds: 98% of calibration samples reach below (above) them, plus 10% of the data's spread
+# (as the range check's tolerance; 5% flagged 1.8% of clean digits, whose maximum is 15/16 or 1).
+# Not the 99.5% of the other features: a few photos (a crop of sky) never get dark, and a
+# bound past them would miss every sample scaled for the wrong range.
+_REACH_QUANTILE = 0.98
+_REACH_MARGIN = 0.1
 
 
 def _channels_last(x: np.ndarray) -> np.ndarray:
@@ -132,6 +146,19 @@ def _sketch(p: Pooled) -> np.ndarray:
     return p.sums * np.float32(1.0 / p.cell)
 
 
+def _colour(s: np.ndarray, channels: int, std: np.ndarray, log_eps: float) -> np.ndarray:
+    """Per sample: log of the sketch cells' mean spread across channels, less the log of the sketch std.
+
+    Photos have colour; an NCHW image read as NHWC has as channels neighbours of one plane, nearly
+    equal, as a grey frame has. Scale-free: a scaling mistake leaves it alone (the reach sees that).
+    """
+    c = s.reshape(s.shape[0], -1, channels)
+    mean = np.add.reduce(c, axis=2) * np.float32(1.0 / channels)  # ufuncs: std() costs several times more
+    var = np.add.reduce(c * c, axis=2) * np.float32(1.0 / channels) - mean * mean
+    spread = np.add.reduce(np.sqrt(np.maximum(var, 0.0)), axis=1) * (1.0 / c.shape[1])
+    return np.log(spread + log_eps) - np.log(std + log_eps)
+
+
 def _global_features(p: Pooled, s: np.ndarray, log_eps: float) -> np.ndarray:
     """Per sample: sketch mean, log sketch std, and for pooled inputs roughness / std.
 
@@ -185,6 +212,20 @@ class OODScorer:
         # Folding the thresholds in here saves two divisions per call.
         self.inv_cell = 1.0 / float(ref.cell_threshold)
         self.inv_glob = 1.0 / float(ref.global_threshold)
+        # reach as (low median, 1 / (low bound - median), high median, 1 / (median - high bound))
+        r = ref.reach
+        self.reach = None if r is None else (float(r[0]), 1.0 / (r[1] - r[0]), float(r[2]), 1.0 / (r[2] - r[3]))
+        self.colour = None if ref.colour is None else (float(ref.colour[0]), 1.0 / float(ref.colour[1]))
+
+    def reach_scores(self, x: np.ndarray) -> np.ndarray | None:
+        """Per sample: how far its smallest value stays above, or its largest below, what calibration
+        samples reach (1.0 at the bound; 0 at the median or beyond); None without a reach reference."""
+        if self.reach is None:
+            return None
+        lo_med, lo_inv, hi_med, hi_inv = self.reach
+        flat = x.reshape(x.shape[0], -1)
+        low = (_MIN(flat, axis=1) - lo_med) * lo_inv
+        return np.maximum(np.maximum(low, (hi_med - _MAX(flat, axis=1)) * hi_inv), 0.0)
 
     def _moments(self, x: np.ndarray) -> tuple[np.ndarray, Pooled | None]:
         """(N, 3) mean squared cell z-score less ``cell_const``, sketch mean, sketch mean square;
@@ -205,6 +246,10 @@ class OODScorer:
 
     def parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """(cell RMS z-score, largest global z-score) per sample, before thresholds."""
+        return self._parts(x)[:2]
+
+    def _parts(self, x: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray | None]:
+        """parts(), and the colour score (over 1.0: out of distribution) or None."""
         r, pooled = self._moments(x)
         r = r.astype(np.float64)
         cell = np.sqrt(np.maximum(r[:, 0] + self.cell_const, 0.0))
@@ -212,19 +257,34 @@ class OODScorer:
         gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
         glob = np.abs(r[:, 1] - gm[0]) * gi[0]
         if eps is None:
-            return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1])
+            return cell, np.maximum(glob, np.abs(std - gm[1]) * gi[1]), None
         glob = np.maximum(glob, np.abs(np.log(std + eps) - gm[1]) * gi[1])
+        colour = None
+        if self.colour is not None and x.ndim > 2:
+            sketch = x.reshape(x.shape[0], -1) if pooled is None else pooled.sums * np.float32(1.0 / pooled.cell)
+            colour = np.abs(_colour(sketch, x.shape[-1], std, eps) - self.colour[0]) * self.colour[1]
         if not self.rough or pooled is None:
-            return cell, glob
+            return cell, glob, colour
         # One-sided: rougher than normal is noise; too smooth already shows in the std.
-        return cell, np.maximum(glob, (pooled.roughness() / (std + eps) - gm[2]) * gi[2])
+        return cell, np.maximum(glob, (pooled.roughness() / (std + eps) - gm[2]) * gi[2]), colour
 
-    def __call__(self, x: np.ndarray) -> np.ndarray:
-        """One score per sample of float32 x (N, ...); over 1.0 means out of distribution."""
+    def __call__(self, x: np.ndarray, extremes: tuple[float, float] | None = None) -> np.ndarray:
+        """One score per sample of float32 x (N, ...); over 1.0 means out of distribution.
+
+        ``extremes``: a one-sample x's (min, max) when the caller has them already (the input guard)."""
         if x.shape[0] != 1 or self.log_eps is None:
-            cell, glob = self.parts(x)
-            return np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+            reach = self.reach_scores(x)
+            cell, glob, colour = self._parts(x)
+            score = np.maximum(cell * self.inv_cell, glob * self.inv_glob)
+            for extra in (reach, colour):
+                score = score if extra is None else np.maximum(score, extra)
+            return score
         # One sample (the device-loop case): plain floats beat numpy calls on 3 numbers.
+        reach = 0.0
+        if self.reach is not None:
+            lo, hi = extremes if extremes is not None else (float(_MIN(x, axis=None)), float(_MAX(x, axis=None)))
+            lo_med, lo_inv, hi_med, hi_inv = self.reach
+            reach = max((lo - lo_med) * lo_inv, (hi_med - hi) * hi_inv)
         r, pooled = self._moments(x)
         c2, m, m2 = r[0].tolist()
         gm, gi, eps = self.g_mean, self.g_inv, self.log_eps
@@ -232,7 +292,12 @@ class OODScorer:
         glob = max(abs(m - gm[0]) * gi[0], abs(math.log(std + eps) - gm[1]) * gi[1])
         if self.rough and pooled is not None:
             glob = max(glob, (float(pooled.roughness()[0]) / (std + eps) - gm[2]) * gi[2])
-        return np.array([max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob)])
+        score = max(math.sqrt(max(c2 + self.cell_const, 0.0)) * self.inv_cell, glob * self.inv_glob, reach)
+        if self.colour is not None and x.ndim > 2:
+            sketch = x.reshape(1, -1) if pooled is None else pooled.sums * np.float32(1.0 / pooled.cell)
+            colour = _colour(sketch, x.shape[-1], np.array([std]), eps)[0]
+            score = max(score, abs(float(colour) - self.colour[0]) * self.colour[1])
+        return np.array([score])
 
 
 def _ood_parts(ref: OODReference, x: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -245,11 +310,26 @@ def _reference(x: np.ndarray, floor: float, log_eps: float) -> OODReference:
     s = _sketch(p)
     g = _global_features(p, s, log_eps)
     g_floor = np.array([floor, _LOG_FLOOR, _LOG_FLOOR][: g.shape[1]])  # log std, roughness/std: scale-free
+    colour = None
+    if x.ndim > 2 and x.shape[-1] > 1:  # (mean, limit): the limit as the other thresholds, on z-scores
+        c = _colour(s, x.shape[-1], s.std(axis=1), log_eps)
+        sd = max(float(c.std()), _LOG_FLOOR)
+        z = float(np.quantile(np.abs(c - c.mean()) / sd, _THRESHOLD_QUANTILE)) * _THRESHOLD_MARGIN
+        colour = (float(c.mean()), sd * max(z, 1.0))
     return OODReference(
         sketch_shape=tuple(s.shape[1:]), sketch_mean=tuple(s.mean(axis=0).tolist()),
         sketch_std=tuple(np.maximum(s.std(axis=0), floor).tolist()), global_mean=tuple(g.mean(axis=0).tolist()),
         global_std=tuple(np.maximum(g.std(axis=0), g_floor).tolist()), cell_threshold=1.0, global_threshold=1.0,
-        held_out=0, log_eps=log_eps)
+        held_out=0, log_eps=log_eps, colour=colour)
+
+
+def _reach(x: np.ndarray, spread: float) -> tuple[float, float, float, float]:
+    """(median, bound) of the per-sample minimum, then of the maximum (see the module docstring)."""
+    flat = x.reshape(x.shape[0], -1)
+    lows, highs = flat.min(axis=1), flat.max(axis=1)
+    margin = spread * _REACH_MARGIN
+    return (float(np.median(lows)), float(np.quantile(lows, _REACH_QUANTILE)) + margin,
+            float(np.median(highs)), float(np.quantile(highs, 1.0 - _REACH_QUANTILE)) - margin)
 
 
 def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> OODReference:
@@ -257,8 +337,9 @@ def _fit_ood(x: np.ndarray, spread: float, rng: np.random.Generator) -> OODRefer
     floor = max(spread * _EPS_FRACTION, 1e-6)
     log_eps = max(spread * 1e-3, 1e-9)  # std or roughness a thousandth of the data's spread counts as ~0
     ref = _reference(x, floor, log_eps)
-    if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores)
+    if n < 10:  # too few samples to hold any out: a loose fixed bound (z-scores), no reach
         return dataclasses.replace(ref, cell_threshold=4.0, global_threshold=6.0)
+    ref = dataclasses.replace(ref, reach=_reach(x, spread))
     # Thresholds from k-fold held-out scores: every calibration sample is scored once by a
     # reference that did not see it, so the 99.5th percentile rests on n scores, not n/5
     # (with 60 held-out digits it was just the maximum, and 2% of clean test digits tripped it).

@@ -192,6 +192,12 @@ class OODReference:
     global_threshold: float
     held_out: int = 0
     log_eps: Optional[float] = None  # None: an old reference with linear std and no roughness
+    # (median, bound) of the per-sample minimum, then of the maximum: nearly every calibration sample
+    # reaches below the low bound and above the high one (None: an older reference without it)
+    reach: Optional[tuple[float, ...]] = None
+    # (mean, limit) of the per-sample colour feature (edgekit.calibration_stats._colour): a sample further
+    # than limit from mean is out of distribution (None: one channel, or an older reference)
+    colour: Optional[tuple[float, ...]] = None
 
     def _check(self) -> None:
         cells = math.prod(self.sketch_shape)
@@ -203,6 +209,11 @@ class OODReference:
               "global_mean and global_std need the same 2 or 3 values")
         _need(all(s > 0 for s in self.global_std), "global_std", "must be positive")
         _need(self.cell_threshold > 0 and self.global_threshold > 0, "cell_threshold", "thresholds must be positive")
+        _need(self.reach is None or (len(self.reach) == 4 and self.reach[1] > self.reach[0]
+                                     and self.reach[3] < self.reach[2]), "reach",
+              "needs 4 values: median and bound of the per-sample minimum (bound above), then of the maximum (below)")
+        _need(self.colour is None or (len(self.colour) == 2 and self.colour[1] > 0), "colour",
+              "needs 2 values: mean and a positive limit")
 
 
 @dataclass(frozen=True)

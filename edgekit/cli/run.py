@@ -9,9 +9,10 @@ from typing import List, Optional
 import typer
 
 
-def _load_input(path: Path):
+def _load_input(path: Path, input_names: list[str]):
     """An image path stays a path (the runtime decodes it); .npy is loaded here as plain numbers,
-    .npz as one array per input name (models with several inputs)."""
+    .npz as its array ``x`` (the file convert, audit and profile take) or else one array per input
+    name (models with several inputs)."""
     suffix = path.suffix.lower()
     if suffix not in (".npy", ".npz"):
         return path
@@ -23,6 +24,8 @@ def _load_input(path: Path):
         loaded = np.load(path, allow_pickle=False)
         if suffix == ".npz":
             with loaded:
+                if "x" in loaded.files and "x" not in input_names:
+                    return loaded["x"]  # labels (y) and the rest are for convert and audit
                 return {k: loaded[k] for k in loaded.files}
         return loaded
     except (OSError, ValueError) as err:
@@ -30,19 +33,54 @@ def _load_input(path: Path):
 
 
 def _render(name: str, pred, k: int) -> list[str]:
+    """Per sample: the top-k labels of a classifier on the first line, then every output by name and
+    shape (a summary for large ones: detections, masks); then each check's verdict.
+
+    Example line: ``  classificators [896, 1]  range -92.1 .. 3.2, top 3.2 @(412, 0)  1.1 @(7, 0)``
+    """
     lines = []
-    rows = pred.top_k(k) if pred.batched else [pred.top_k(k)]
-    for i, (row, src) in enumerate(zip(rows if pred._model.classifier else [None] * pred.n, pred.sources)):
+    pos = pred._model.classifier_output if pred._model.classifier else None
+    rows = None if pos is None else pred.top_k(k) if pred.batched else [pred.top_k(k)]
+    for i, src in enumerate(pred.sources):
         where = f"{name}[{i}]" if pred.batched else name
-        if row is None:
-            values = pred.outputs[0][i].ravel()[:8]
-            shown = " ".join(f"{v:.4g}" for v in values)
-        else:
-            shown = "  ".join(f"{label} ({p:.3f})" for label, p in row)
+        shown = "" if rows is None else " " + "  ".join(f"{label} ({p:.3f})" for label, p in rows[i])
         tag = "" if src == "model" else f"  [{src}]"
-        lines.append(f"{where}: {shown}{tag}")
+        lines.append(f"{where}:{shown}{tag}")
+        for j, (oname, out) in enumerate(zip(pred.output_names, pred.outputs)):
+            lines.append(f"  {oname} {list(out.shape[1:])}  {'top-k above' if j == pos else _summary(out[i])}")
     lines += [f"  {c}" for c in pred.checks]
     return lines
+
+
+def _summary(values, top: int = 3) -> str:
+    """One sample's output in a few numbers: all of them when there are at most 8, else the value
+    range and the largest values with where they are (a detector's best anchors, a mask's peak)."""
+    import numpy as np
+
+    flat = values.ravel()
+    if flat.size <= 8:
+        return " ".join(f"{v:.4g}" for v in flat)
+    best = np.argsort(flat)[::-1][:top]
+    where = [tuple(int(a) for a in np.unravel_index(b, values.shape)) for b in best]
+    tops = "  ".join(f"{flat[b]:.4g} @{w if len(w) > 1 else w[0]}" for b, w in zip(best, where))
+    return f"range {flat.min():.4g} .. {flat.max():.4g}, top {tops}"
+
+
+def _load_quietly(model: Path, **kwargs):
+    """EdgeModel.load with the interpreter's C++ log line ("Created TensorFlow Lite XNNPACK delegate")
+    kept off the terminal: fd 2 is redirected during the load; anything else said there is passed on."""
+    from ..conversion.tf import captured  # fd-level capture; imports no TensorFlow
+    from ..runtime import EdgeModel
+
+    box = None
+    try:
+        with captured() as box:
+            return EdgeModel.load(model, **kwargs)
+    finally:
+        rest = [line for line in (box.text if box is not None else "").splitlines()
+                if line.strip() and "XNNPACK delegate" not in line]
+        if rest:
+            typer.echo("\n".join(rest), err=True)
 
 
 def run(
@@ -65,7 +103,7 @@ def run(
 
     Example: edgekit run digits-int8.tflite seven.png samples.npy --top-k 3
     """
-    from ..runtime import EdgeModel, Policy
+    from ..runtime import Policy
 
     if normalize is not None:  # the manifest's scaling wins; one that contradicts it is a mistake to say
         from ..scaling import check_manifest_scaling
@@ -73,13 +111,13 @@ def run(
         check_manifest_scaling(model, normalize)
     policy = Policy(verify_sha256=not no_verify, min_confidence=min_confidence)
     flagged = False
-    with EdgeModel.load(model, fallback=fallback, policy=policy, num_threads=threads,
-                        preprocessing=normalize) as guarded:
+    with _load_quietly(model, fallback=fallback, policy=policy, num_threads=threads,
+                       preprocessing=normalize) as guarded:
         insecure = not guarded.security_ok
         for event in guarded.security:
             typer.echo(f"warning: {event['kind']}: {event['reason']}", err=True)
         for path in inputs:
-            pred = guarded.predict(_load_input(path))
+            pred = guarded.predict(_load_input(path, guarded.input_names))
             flagged |= not all(c.ok for c in pred.checks)
             if json_out:
                 typer.echo(json.dumps({"input": str(path), **pred.to_dict(top_k)}))

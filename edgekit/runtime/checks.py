@@ -43,6 +43,7 @@ _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the
 _MIN, _MAX, _SUM = np.minimum.reduce, np.maximum.reduce, np.add.reduce
 _TRUE = np.ones(1, bool)
 _TRUE.flags.writeable = False
+NOT_CHECKED = "not checked"  # a check's value when there was nothing to check against (no manifest)
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,8 @@ class Check:
     failed: tuple[int, ...] = ()
 
     def __str__(self) -> str:
+        if self.value == NOT_CHECKED:  # never "ok 0.0%": nothing was compared
+            return f"{self.name:14} {NOT_CHECKED}"
         verdict = "ok" if self.ok else "FLAGGED"
         value = "" if self.value is None else f" {self.value}"
         limit = "" if self.limit is None else f" (limit {self.limit})"
@@ -107,13 +110,17 @@ class InputVerdict:
         g = self._guard
         out = [Check("shape", "input", True, list(g.sample_shape)), Check("finite", "input", True)]
         zero = np.zeros(n)
-        rng = zero if self.range_share is None else self.range_share
-        out.append(_soft("range", rng, 0.0 if g.has_range else None, fmt="{:.1%}"))
+        if g.has_range:
+            out.append(_soft("range", zero if self.range_share is None else self.range_share, 0.0, fmt="{:.1%}"))
+        else:  # no calibration statistics: there is no range to be inside of
+            out.append(Check("range", "ood", True, NOT_CHECKED))
         if g.quantized:
             clip = zero if self.clip_share is None else self.clip_share
             out.append(_soft("int8_clip", clip, g.clip_limit, fmt="{:.1%}"))
         if self.ood is not None:
             out.append(_soft("ood", self.ood, g.ood_limit, fmt="{:.2f}"))
+        elif g.scorer is None and g.ood_limit is not None:  # on, but no OOD reference to score against
+            out.append(Check("ood", "ood", True, NOT_CHECKED))
         return out
 
 
@@ -225,9 +232,11 @@ class InputGuard:
         # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
         # First the whole batch against the tightest channel's bounds: two contiguous reductions and two
         # float comparisons (ufunc.reduce skips ndarray.min's Python wrapper; floats skip numpy scalars).
-        if (float(_MIN(batch, axis=None)) >= self._scalar_bounds[0]
-                and float(_MAX(batch, axis=None)) <= self._scalar_bounds[1]):
-            return InputVerdict(self, scorer and scorer(batch), in_qrange=self.fast_covers_qrange)
+        lo, hi = float(_MIN(batch, axis=None)), float(_MAX(batch, axis=None))
+        if lo >= self._scalar_bounds[0] and hi <= self._scalar_bounds[1]:
+            # one sample: its min and max are the scorer's reach features, already at hand
+            ood = scorer and scorer(batch, (lo, hi) if batch.shape[0] == 1 else None)
+            return InputVerdict(self, ood, in_qrange=self.fast_covers_qrange)
         if self.channels == 1:
             return self._slow(batch, batch.reshape(batch.shape[0], -1, 1))
         per = batch.reshape(batch.shape[0], -1, self.channels)

@@ -133,6 +133,8 @@ class Monitor:
         snap["flagged_share"] = float(flags.mean())
         if np.isfinite(ood).any():
             snap["ood_score"] = {"mean": float(np.nanmean(ood)), "p95": float(np.nanquantile(ood, 0.95))}
+        else:  # no OOD reference (no manifest): say so rather than leave a clean-looking gap
+            snap["ood_score"] = "not checked"
         snap["latency_ms"] = {"p50": float(np.quantile(lat, 0.5)), "p95": float(np.quantile(lat, 0.95)),
                               "max": float(lat.max())}
         per_in = {ring.name: ring.summary(e) for ring, e in zip(self.inputs, xs)}

@@ -90,7 +90,7 @@ def render_status(doc: dict[str, Any]) -> str:
             lines.append("  stored but not named (kept): " + ", ".join(s[:12] for s in fix["unnamed"]))
     a = doc.get("active")
     if a:
-        ok = "verified" if a.get("verified") else "DOES NOT VERIFY"
+        ok = {True: "verified", None: "NOT CHECKED"}.get(a.get("verified"), "DOES NOT VERIFY")
         lines.append(f"active     {a['sha256'][:12]}  {ok}{', signed' if a.get('signed') else ''}  "
                      f"{a['via']} at {a['activated']}: {a['reason']}")
         for p in a.get("problems") or []:

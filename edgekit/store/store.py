@@ -32,8 +32,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
-from ..errors import (EdgekitError, ManifestError, ModelLoadError, SignatureError, StoreError, TamperedModelError,
-                      UsageError)
+from ..errors import (EdgekitError, ManifestError, MissingDependencyError, ModelLoadError, SignatureError, StoreError,
+                      TamperedModelError, UsageError)
 from ..fsutil import read_bytes
 from ..manifest import Manifest, manifest_bytes, manifest_path_for
 from ..runtime.incidents import SharedJsonl
@@ -239,6 +239,9 @@ class ModelStore:
                 if problems:
                     active["problems"] = problems
                     out["serving"] = served.sha256
+            except MissingDependencyError as err:  # no edgekit[sign] here: not checked, which is not "bad"
+                active["verified"] = None
+                active["problems"] = [str(err)]
             except EdgekitError as err:
                 active["verified"] = False
                 active["problems"] = [str(err)]

@@ -127,3 +127,33 @@ def test_signing_without_the_package_says_what_to_install(tmp_path, good, keys, 
              f"sys.exit(main(['sign', {str(m)!r}, '--key', {str(keys['ours'][0])!r}]))\n")
     r = subprocess.run([sys.executable, "-c", block], capture_output=True, text=True)
     assert r.returncode == 2 and "pip install 'edgekit[sign]'" in r.stderr and "Traceback" not in r.stderr
+
+
+def _without(blocked: str, code: str) -> subprocess.CompletedProcess:
+    """Run ``code`` in a fresh interpreter where every module under ``blocked`` fails to import
+    (a runtime-only install: no model-signing, or model-signing without pyOpenSSL)."""
+    block = ("import sys\nclass _B:\n    def find_spec(self, n, p=None, t=None):\n"
+             f"        if n.split('.')[0] == {blocked!r}: raise ImportError('No module named ' + repr(n))\n"
+             "sys.meta_path.insert(0, _B())\n")
+    return subprocess.run([sys.executable, "-c", block + code], capture_output=True, text=True, timeout=120)
+
+
+@pytest.mark.parametrize("blocked", ["model_signing", "OpenSSL"])
+def test_a_runtime_only_install_meeting_a_signed_store_says_which_extra(tmp_path, signed, keys, cli, blocked):
+    """Issue 17 item 5: one line naming edgekit[sign], never a traceback or a bare "does not verify"."""
+    store = tmp_path / "s"
+    assert cli("deploy", signed, "--store", store, "--trust", keys["ours"][1])[0] == 0
+    for code in (f"from edgekit.store import serve\nserve({str(store)!r})\n",
+                 f"from edgekit.runtime import EdgeModel\n"
+                 f"EdgeModel.load({str(signed)!r}, trusted_keys=[{str(keys['ours'][1])!r}])\n",
+                 f"from edgekit.cli import main\nsys.exit(main(['status', '--store', {str(store)!r}]))\n"):
+        code = ("from edgekit.errors import EdgekitError\ntry:\n" + "".join(f"    {line}\n" for line in code.splitlines())
+                + "except EdgekitError as err:\n    print(type(err).__name__ + ': ' + str(err), file=sys.stderr)\n"
+                "    sys.exit(2)\n")
+        r = _without(blocked, code)
+        if "status" in code:  # a report: it says the signature was not checked, and why
+            assert "NOT CHECKED" in r.stdout and "pip install 'edgekit[sign]'" in r.stdout, r.stdout[-1500:]
+            assert "DOES NOT VERIFY" not in r.stdout and "Traceback" not in r.stderr, r.stdout + r.stderr
+            continue
+        assert r.returncode != 0 and "pip install 'edgekit[sign]'" in r.stderr, r.stdout[-1500:] + r.stderr[-2000:]
+        assert "Traceback" not in r.stderr and "does not verify" not in r.stderr, r.stdout[-1500:] + r.stderr[-2000:]

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from edgekit.quant import clip_share, dequantize, quantize
-from edgekit.calibration_stats import compute_input_stats, ood_scores, psi
+from edgekit.calibration_stats import OODScorer, compute_input_stats, ood_scores, psi
 
 
 def test_stats_describe_the_data():
@@ -72,3 +72,19 @@ def test_atomic_write_leaves_no_temp_and_uses_the_umask(tmp_path):
     finally:
         os.umask(old)
     assert (tmp_path / "b.json").stat().st_mode & 0o777 == 0o644
+
+
+def test_one_sample_scores_match_the_batch_path_with_reach_and_colour():
+    """The one-sample fast path (plain floats, the guard's own min and max) scores as the batch path does."""
+    rng = np.random.default_rng(0)
+    # smooth colour images in [-1, 1]: a random colour per image plus a gentle gradient
+    base = rng.uniform(-1, 1, (260, 1, 1, 3)) * np.linspace(0.2, 1.0, 40)[None, :, None, None]
+    x = np.clip(base + rng.normal(0, 0.05, (260, 40, 40, 3)), -1, 1).astype(np.float32)
+    ref = compute_input_stats(x[:200]).ood
+    assert ref.reach is not None and ref.colour is not None
+    scorer = OODScorer(ref)
+    held = x[200:]
+    cases = np.concatenate([held, (held + 1) / 2, np.ascontiguousarray(held.transpose(0, 3, 1, 2)).reshape(held.shape)])
+    batch = scorer(cases)
+    one = [scorer(cases[i:i + 1], (float(cases[i].min()), float(cases[i].max())))[0] for i in range(len(cases))]
+    np.testing.assert_allclose(one, batch, rtol=1e-4, atol=1e-5)

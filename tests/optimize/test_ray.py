@@ -48,12 +48,17 @@ def ray_head(monkeypatch):
     for k, v in LOOPBACK.items():
         monkeypatch.setenv(k, v)
     temp = tempfile.mkdtemp(prefix="ekray", dir="/tmp")  # short: Ray's unix socket paths have a length limit
-    port = free_port()
     ray_bin = Path(sys.executable).with_name("ray")
     env = {**os.environ, **LOOPBACK, "PYTHONPATH": str(ROOT)}  # the workers import this edgekit
-    subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                    "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats", f"--temp-dir={temp}"],
-                   env=env, check=True, capture_output=True, timeout=180)
+    for attempt in range(3):  # a free port can be taken by another process before Ray binds it
+        port = free_port()
+        res = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                              f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=180)
+        if res.returncode == 0:
+            break
+    else:
+        pytest.fail(f"ray start failed 3 times; last:\n{(res.stderr or res.stdout)[-3000:]}")
     try:
         yield f"127.0.0.1:{port}"
     finally:

@@ -1,4 +1,5 @@
-"""``edgekit.adopt``: a manifest for a .tflite edgekit did not make (a published model, another team's file).
+"""``edgekit.adopt``: a manifest for a .tflite or .onnx edgekit did not make (a published model, a PyTorch export,
+another team's file).
 
 The file is read, never changed: sha256 and I/O specs come from it; calibration statistics and the
 OOD reference per input, the pixel scaling (decided from evidence: edgekit.scaling) and, with labelled
@@ -74,7 +75,7 @@ def adopt(
     calibration_seed: int = 0,
     force: bool = False,
 ) -> AdoptResult:
-    """Write the version 2 manifest next to ``model`` (a .tflite edgekit did not make).
+    """Write the version 2 manifest next to ``model`` (a .tflite or .onnx edgekit did not make).
 
     calibration / eval_data: as for convert (.npy/.npz, an image folder, an array, or per input
     name for a model with several inputs). ``normalize``: the pixel scaling of image inputs;
@@ -86,8 +87,8 @@ def adopt(
     t0 = time.perf_counter()
     warnings: list[str] = []
     model = Path(model)
-    if model.suffix != ".tflite":
-        raise UsageError(f"{model}: adopt takes a .tflite file")
+    if model.suffix not in (".tflite", ".onnx"):
+        raise UsageError(f"{model}: adopt takes a .tflite or .onnx file")
     if task is not None and task not in TASKS:
         raise UsageError(f"--task {task!r}: choose one of {', '.join(TASKS)}")
     mpath = manifest_path_for(model)
@@ -123,7 +124,7 @@ def adopt(
     manifest = Manifest(
         model=ModelFile(file=model.name, sha256=sha, size_bytes=len(data), size_zlib_bytes=len(zlib.compress(data, 9)),
                         xnnpack=session.default_delegates,
-                        custom_ops=tuple(custom_ops(data))),
+                        custom_ops=tuple(custom_ops(data)) if model.suffix == ".tflite" else ()),
         inputs=tuple(inputs), outputs=tuple(outputs),
         provenance=_provenance(adopted=Adoption(file=str(model.resolve()), sha256=sha, origin=origin)),
         task=task, labels=tuple(label_list) if label_list else None, preprocessing=pre,

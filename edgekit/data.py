@@ -178,10 +178,12 @@ def _load_arrays(path: Path) -> Dataset:
     if not isinstance(arrays, dict):
         return Dataset(arrays, None, None, str(path))
     keys = list(arrays)
+    # inputs: everything but the labels ("y", "y_<output>", "labels"); one of them may carry the input's name
+    inputs = [k for k in keys if k not in ("y", "labels") and not k.startswith("y_")]
     if "x" in keys:
         x = arrays["x"]
-    elif len(keys) == 1:
-        x = arrays[keys[0]]
+    elif len(inputs) == 1:
+        x = arrays[inputs[0]]
     else:
         raise DataError(f"{path}: expected an array named 'x' (and optionally 'y'), found {keys}")
     labels = [str(v) for v in arrays["labels"].tolist()] if "labels" in keys else None

@@ -42,4 +42,36 @@ def open_model(model: str | Path | bytes, *, label: str | None = None, threads: 
     return load_session(data, label=label, num_threads=threads, backend=backend, probe=probe, fill=fill)
 
 
-__all__ = ["Op", "Session", "open_model"]
+def model_format(path: str | Path) -> str:
+    """"tflite" or "onnx", from the file's first bytes; a one-line ModelLoadError for anything else."""
+    from ..errors import ModelLoadError
+    from ..fsutil import read_bytes
+    from .onnxrt import is_onnx
+    from .tflite_file import is_tflite
+
+    head = read_bytes(path, ModelLoadError, "model file", head=8)
+    if is_tflite(head):
+        return "tflite"
+    if is_onnx(head):
+        return "onnx"
+    raise ModelLoadError(f"{path}: neither a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8) nor an "
+                         "ONNX model; convert it with edgekit convert")
+
+
+def io_specs(path: str | Path):
+    """(inputs, outputs) as TensorSpecs without running the model: the .tflite flatbuffer, or an ONNX
+    Runtime session's own description (ONNX files)."""
+    from ..errors import ModelLoadError
+    from ..fsutil import read_bytes
+
+    if model_format(path) == "onnx":
+        from .onnxrt import open_onnx
+
+        s = open_onnx(path)
+        return list(s.inputs), list(s.outputs)
+    from .tflite_file import io_specs as tflite_io
+
+    return tflite_io(read_bytes(path, ModelLoadError, "model file"))
+
+
+__all__ = ["Op", "Session", "io_specs", "model_format", "open_model"]

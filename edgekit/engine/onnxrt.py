@@ -25,18 +25,13 @@ from typing import Any, Sequence
 from ..errors import InferenceError, MissingDependencyError, ModelLoadError, UsageError
 from ..fsutil import read_bytes
 from ..manifest import TensorSpec
+from . import onnx_interp
+from .onnx_interp import DTYPES as _DTYPES
+from .onnx_interp import NAME
 from .session import Feeds, Op
 from .tflite_interp import Backend
 
-NAME = "onnxruntime"
 INSTALL_HINT = "pip install edgekit[onnx] (ONNX Runtime has wheels for Python 3.11+ on x86_64 and aarch64 only)"
-# ONNX element type names (NodeArg.type) -> numpy dtype names
-_DTYPES = {
-    "tensor(float)": "float32", "tensor(float16)": "float16", "tensor(double)": "float64",
-    "tensor(int8)": "int8", "tensor(uint8)": "uint8", "tensor(int16)": "int16", "tensor(uint16)": "uint16",
-    "tensor(int32)": "int32", "tensor(uint32)": "uint32", "tensor(int64)": "int64", "tensor(uint64)": "uint64",
-    "tensor(bool)": "bool",
-}
 _backend: list[Backend] = []
 
 
@@ -64,11 +59,7 @@ def get_backend() -> Backend:
 
 
 def _errors(be: Backend) -> tuple[type[BaseException], ...]:
-    """What ONNX Runtime raises for a bad model or input (its pybind11 classes derive from Exception)."""
-    state = be.module.capi.onnxruntime_pybind11_state
-    names = ("Fail", "InvalidArgument", "RuntimeException", "InvalidGraph", "NoSuchFile", "InvalidProtobuf",
-             "NotImplemented", "EPFail", "NoModel", "ModelLoaded")
-    return (RuntimeError, ValueError) + tuple(c for n in names if (c := getattr(state, n, None)) is not None)
+    return onnx_interp.errors(be)
 
 
 def _one_line(err: BaseException) -> str:
@@ -189,14 +180,9 @@ def open_onnx(model: str | Path | bytes, *, threads: int | None = None, check_ru
         data, label = bytes(model), label or "<bytes>"
     else:
         data, label = read_bytes(model, ModelLoadError, "model file"), label or str(model)
-    opts = be.module.SessionOptions()
-    opts.log_severity_level = 4  # fatal only: edgekit reports failures itself, in one line
-    if threads is not None:
-        opts.intra_op_num_threads = threads
-        opts.inter_op_num_threads = 1
     errors = _errors(be)
     try:
-        sess = be.module.InferenceSession(data, sess_options=opts, providers=["CPUExecutionProvider"])
+        sess = onnx_interp.create_session(be, data, threads)
     except errors as err:
         raise ModelLoadError(f"{label}: onnxruntime cannot load this model: {_one_line(err)}") from None
     session = OnnxSession(sess, be, label, data)

@@ -78,8 +78,8 @@ def _sibling(name: str, relpath: str):
     under ``name``; run as a script it is read from ``relpath`` under edgekit/.
     """
     if __package__:
-        return importlib.import_module({"quant": "..quant", "tflite_interp": "..engine.tflite_interp"}[name],
-                                       __package__)
+        return importlib.import_module({"quant": "..quant", "tflite_interp": "..engine.tflite_interp",
+                                        "onnx_interp": "..engine.onnx_interp"}[name], __package__)
     if name in sys.modules:
         return sys.modules[name]
     path = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), relpath)
@@ -94,7 +94,11 @@ def _quant():
     return _sibling("quant", "quant.py")
 
 
-def _interp():
+def _interp(model: str = ""):
+    """The engine's raw layer for the model: onnx_interp for .onnx files, else tflite_interp."""
+    _sibling("tflite_interp", os.path.join("engine", "tflite_interp.py"))  # onnx_interp builds on it
+    if model.lower().endswith(".onnx"):
+        return _sibling("onnx_interp", os.path.join("engine", "onnx_interp.py"))
     return _sibling("tflite_interp", os.path.join("engine", "tflite_interp.py"))
 
 
@@ -110,19 +114,27 @@ def custom_op_name(text: str) -> str | None:
     return m.group(1) if m else None
 
 
-def import_interpreter(wanted: str | None):
-    """The interpreter package (tflite_interp.Backend): ``wanted``, else the first one installed."""
+def import_interpreter(wanted: str | None, model: str = ""):
+    """The engine package for the model (tflite_interp.Backend): ``wanted``, else the first one installed;
+    onnxruntime for an .onnx file."""
+    onnx = model.lower().endswith(".onnx")
     try:
-        return _interp().import_backend(wanted)
+        return _interp(model).import_backend() if onnx else _interp(model).import_backend(wanted)
     except ImportError as err:
-        raise ChildError("missing_dependency", f"{err} on {sys.executable}; "
-                         "pip install numpy ai-edge-litert (tflite-runtime on armv7l)") from None
+        need = "onnxruntime (Python 3.11+, x86_64 or aarch64)" if onnx else "ai-edge-litert (tflite-runtime on armv7l)"
+        raise ChildError("missing_dependency", f"{err} on {sys.executable}; pip install numpy {need}") from None
 
 
 def load_model(backend, path: str, threads: int):
-    """A raw session, allocated; without default delegates when XNNPACK cannot prepare the graph.
-    The first invoke stays unmeasured here (verify=False): it is timed as first_inference_ms."""
-    ti = _interp()
+    """A raw session, allocated; for a .tflite without default delegates when XNNPACK cannot prepare the
+    graph. The first invoke stays unmeasured here (verify=False): it is timed as first_inference_ms."""
+    ti = _interp(path)
+    if path.lower().endswith(".onnx"):
+        try:
+            return ti.open_raw(backend, path, threads=threads)
+        except ti.errors(backend) as err:
+            first = " ".join(str(err).split())[:300]
+            raise ChildError("load", f"onnxruntime cannot load this model: {first}") from None
     try:
         return ti.open_raw(backend, path, threads=threads, verify=False)
     except ti.INTERPRETER_ERRORS as err:
@@ -234,7 +246,7 @@ def measure(cfg: dict) -> dict:
         except ImportError:
             raise ChildError("missing_dependency",
                              f"numpy is not installed for {sys.executable}; pip install numpy") from None
-        backend = import_interpreter(cfg.get("backend"))
+        backend = import_interpreter(cfg.get("backend"), cfg["model"])
         baseline = memory.rss_bytes()
         model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
         _hang_if(cfg, "load")
@@ -277,7 +289,7 @@ def measure(cfg: dict) -> dict:
                         "default_delegates": session.default_delegates},
         "threads": threads,
         "inputs": [
-            {"name": d["name"], "shape": [int(v) for v in d["shape"]], "dtype": np.dtype(d["dtype"]).name,
+            {"name": d["name"], "shape": [int(v) for v in s[0].shape], "dtype": np.dtype(d["dtype"]).name,
              "samples": len(s)}
             for d, s in zip(details, inputs)
         ],

@@ -59,9 +59,9 @@ class ModelInput:
 
 def model_inputs(model: Path) -> list[ModelInput]:
     """The model's inputs with every name they answer to (read from the flatbuffer, nothing loaded)."""
-    from ..engine.tflite_file import io_specs
+    from ..engine import io_specs
 
-    specs, _ = io_specs(model.read_bytes())
+    specs, _ = io_specs(model)
     out = []
     for s in specs:  # the child sees tensor names; callers may use the signature name or the short one
         tensor = s.tensor_name

@@ -21,7 +21,6 @@ from pathlib import Path
 from typing import Any, Iterable
 
 from .. import __version__
-from ..engine.tflite_file import is_tflite
 from ..errors import EdgekitError, MissingDependencyError, ModelLoadError, RemoteError, UsageError
 from ..fsutil import read_bytes, sha256_file
 from . import child, feeds, latency_stats
@@ -34,13 +33,15 @@ CHILD_SCRIPT = Path(child.__file__)
 TEST_HOOK_ENV = "EDGEKIT_TEST_HOOK_HANG_AT"
 
 
-def check_tflite(path: str | Path) -> Path:
-    """The path, if it is a readable TensorFlow Lite flatbuffer ("TFL3" at bytes 4..8)."""
+def check_model(path: str | Path, *, tflite_only: bool = False) -> Path:
+    """The path, if it is a readable .tflite flatbuffer or (unless ``tflite_only``) an ONNX model."""
+    from ..engine import model_format
+
     p = Path(path)
-    if not is_tflite(read_bytes(p, ModelLoadError, "model file", head=8)):
-        raise ModelLoadError(
-            f"{p}: not a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8); convert it with edgekit convert"
-        )
+    kind = model_format(p)
+    if tflite_only and kind != "tflite":
+        raise ModelLoadError(f"{p}: an ONNX model; --adb runs LiteRT's benchmark_model, which takes .tflite only: "
+                             "profile it here or over --host")
     return p
 
 
@@ -233,7 +234,7 @@ def profile_model(
     ``input``: ``--input`` values (feeds.py); ``python`` runs the child (default: this one);
     ``timeout_s`` limits each child (default 600 s).
     """
-    path = check_tflite(model)
+    path = check_model(model)
     thread_list = parse_threads(threads)
     plan = plan_inputs(path, input)
     check_counts(runs, warmup)

@@ -28,7 +28,7 @@ from ..errors import ModelLoadError, RemoteError, UsageError
 from . import benchmark_output, child
 from .processes import DEFAULT_TIMEOUT_S, ProgressFn, run_process
 from .schema import ROW, check_fields
-from .profiler import check_counts, check_tflite, check_timeout, document, model_info, parse_threads, timeout_error
+from .profiler import check_counts, check_model, check_timeout, document, model_info, parse_threads, timeout_error
 
 DEVICE_DIR = "/data/local/tmp/edgekit"
 _FACTS = {  # key -> shell expression; printed as key=value lines in one adb shell call
@@ -131,7 +131,7 @@ def profile_adb(model: str | Path, serial: str, benchmark_binary: str | Path | N
     """Profile ``model`` on the phone ``serial`` with ``benchmark_binary``; one row per thread count.
 
     ``timeout_s`` limits each adb call (default 600 s)."""
-    path = check_tflite(model)
+    path = check_model(model, tflite_only=True)
     if benchmark_binary is None:
         raise UsageError("--adb needs --benchmark-binary PATH: LiteRT's benchmark_model built for the phone "
                          "(android_arm64 release asset or bazel build //tflite/tools/benchmark:benchmark_model)")

@@ -26,12 +26,12 @@ from pathlib import Path
 from typing import Any
 
 from .. import quant, waiting
-from ..engine import tflite_interp
+from ..engine import onnx_interp, tflite_interp
 from ..errors import EdgekitError, RemoteError, UsageError
 from ..fsutil import sha256_file
 from . import child, machine, memory
 from .processes import DEFAULT_TIMEOUT_S, ProgressFn, kill_all, run_process
-from .profiler import (check_counts, check_tflite, check_timeout, child_config, child_timeout, document,
+from .profiler import (check_counts, check_model, check_timeout, child_config, child_timeout, document,
                        make_row, model_info, parse_child, parse_threads, plan_inputs, timeout_error)
 from .render import plural
 
@@ -79,12 +79,12 @@ def check_host(host: str) -> str:
 
 
 def bundle_source() -> str:
-    """child.py with machine.py, memory.py, edgekit/quant.py and edgekit/engine/tflite_interp.py registered
+    """child.py with machine.py, memory.py, edgekit/quant.py and edgekit/engine/{tflite,onnx}_interp.py registered
     in sys.modules ahead of it: one script for stdin. quant.py needs numpy: when the device lacks it, the
     bundle skips it and the child reports the missing numpy itself."""
     future = "from __future__ import annotations\n"  # must stay the first statement of the script
     parts = [future, "import sys as _sys, types as _types\n"]
-    for mod in (machine, memory, quant, tflite_interp):
+    for mod in (machine, memory, quant, tflite_interp, onnx_interp):
         name = mod.__name__.rsplit(".", 1)[-1]
         src = Path(mod.__file__).read_text(encoding="utf-8")
         run = f"exec(compile({src!r}, {name + '.py'!r}, 'exec'), _m.__dict__)\n"
@@ -160,13 +160,13 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
     """Profile ``model`` on one SSH host; the document's device is ``{"kind": "ssh", "name": host}``.
 
     ``timeout_s`` limits each process (a copy, one thread count's child; default 600 s)."""
-    path = check_tflite(model)
+    path = check_model(model)
     thread_list = parse_threads(threads)
     plan = plan_inputs(path, input)
     check_counts(runs, warmup)
     limit = check_timeout(timeout_s)
     info = model_info(path)
-    remote_model = copy_file(host, opts, path, ".tflite", sha256=info["sha256"], timeout_s=limit)
+    remote_model = copy_file(host, opts, path, path.suffix or ".tflite", sha256=info["sha256"], timeout_s=limit)
     remote_of = {str(f): copy_file(host, opts, f, f.suffix, timeout_s=limit) for f in plan.files}
     spec = dict(plan.spec, files={name: dict(src, path=remote_of[src["path"]])
                                   for name, src in plan.spec["files"].items()})
@@ -203,7 +203,7 @@ def profile_hosts(model: str | Path, hosts: list[str], opts: SSHOptions,
     """
     for host in hosts:
         check_host(host)
-    path = check_tflite(model)
+    path = check_model(model)
     parse_threads(kwargs.get("threads"))
     plan_inputs(path, kwargs.get("input"))
     check_counts(kwargs.get("runs", 200), kwargs.get("warmup", 20))

@@ -96,3 +96,13 @@ def digits_compat(tmp_path_factory, digits_keras, digits) -> Path:
                            labels=digits.labels, preprocessing="digits", quiet=True).output
 
 
+
+
+@pytest.fixture(scope="session")
+def digits_onnx(tmp_path_factory, digits_keras, digits) -> Path:
+    """The digits CNN as an fp32 ONNX model (Keras export), with its manifest."""
+    import edgekit
+
+    out = tmp_path_factory.mktemp("onnx") / "digits.onnx"
+    return edgekit.convert(digits_keras, out, recipe="fp32", calibration=digits.x_calib,
+                           eval_data=(digits.x_test, digits.y_test), labels=digits.labels, quiet=True).output

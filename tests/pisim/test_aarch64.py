@@ -91,3 +91,25 @@ def test_profile_over_ssh_reports_the_devices_architecture(pi, digits_models, tm
     assert (row["interpreter"]["package"], row["interpreter"]["version"]) == ("ai-edge-litert", "2.3.0")
     lat = row["latency_ms"]
     assert lat["count"] == 30 and 0 < lat["min"] <= lat["p50"] <= lat["max"]
+
+
+def test_onnx_model_gives_the_x86_answers_and_profiles_on_the_device(pi, digits, digits_onnx, tmp_path):
+    """ONNX Runtime on the 64-bit Pi (issue 16): EdgeModel's top-1 equals this machine's on every held-out
+    digit, and edgekit profile --host measures the .onnx there through the child's onnx_interp."""
+    x = tmp_path / "x_test.npy"
+    np.save(x, digits.x_test)
+    remote_model = put_model(pi, digits_onnx, "/tmp/edgekit-test/onnx")
+    pi.put(x, "/tmp/edgekit-test/x_test.npy")
+    device = pi.python_json(DEVICE_TOP1, remote_model, "/tmp/edgekit-test/x_test.npy")
+    host = host_top1(digits_onnx, digits.x_test)
+    assert device["backend"] == "onnxruntime" and device["sources"] == ["model"]
+    assert device["top1"] == host
+    out = tmp_path / "pi.json"
+    cmd = [sys.executable, "-c", "from edgekit.cli import entry; entry()", "profile", str(digits_onnx),
+           *pi.profile_options, "--runs", "20", "--warmup", "3", "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert doc["machine"]["arch"] == "aarch64" and row["interpreter"]["package"] == "onnxruntime"
+    assert row["latency_ms"]["count"] == 20

@@ -77,3 +77,15 @@ def test_image_file_through_debians_pillow(pi, digits, digits_compat, tmp_path):
     doc = json.loads(res.stdout.splitlines()[0])
     assert doc["sources"] == ["model"] and doc["top_k"][0][0][0] == digits.labels[expected]
     assert pi.python_json("import PIL, json; print(json.dumps(PIL.__version__))").startswith("9.")
+
+
+def test_an_onnx_model_says_in_one_line_that_armv7l_has_no_onnx_runtime(pi, digits, digits_onnx, tmp_path):
+    remote_model = put_model(pi, digits_onnx, "/tmp/edgekit-test/onnx")
+    np.save(tmp_path / "one.npy", digits.x_test[:1])
+    pi.put(tmp_path / "one.npy", "/tmp/edgekit-test/one.npy")
+    edgekit = pi.python.replace("/python", "/edgekit")
+    res = pi.run(shlex.join([edgekit, "run", remote_model, "/tmp/edgekit-test/one.npy"]))
+    assert res.returncode == 2, res.stdout + res.stderr
+    lines = res.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
+    assert "ONNX Runtime" in lines[0] and "aarch64" in lines[0], lines[0]

@@ -50,18 +50,18 @@ def ray_head(monkeypatch):
     temp = tempfile.mkdtemp(prefix="ekray", dir="/tmp")  # short: Ray's unix socket paths have a length limit
     ray_bin = Path(sys.executable).with_name("ray")
     env = {**os.environ, **LOOPBACK, "PYTHONPATH": str(ROOT)}  # the workers import this edgekit
-    for attempt in range(3):  # a free port can be taken by another process before Ray binds it
-        port = free_port()
-        res = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
-                              "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
-                              f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=180)
-        if res.returncode == 0:
-            break
-    else:
-        pytest.fail(f"ray start failed 3 times; last:\n{(res.stderr or res.stdout)[-3000:]}")
     try:
+        for attempt in range(3):  # a free port can be taken by another process before Ray binds it
+            port = free_port()
+            res = subprocess.run([str(ray_bin), "start", "--head", "--node-ip-address=127.0.0.1", f"--port={port}",
+                                  "--num-cpus=2", "--include-dashboard=false", "--disable-usage-stats",
+                                  f"--temp-dir={temp}"], env=env, capture_output=True, text=True, timeout=180)
+            if res.returncode == 0:
+                break
+        else:
+            pytest.fail(f"ray start failed 3 times; last:\n{(res.stderr or res.stdout)[-3000:]}")
         yield f"127.0.0.1:{port}"
-    finally:
+    finally:  # also after a failed start: it can leave Ray's monitors running
         # stop only this head: `ray stop` would end every Ray process on the machine
         for sig in (15, 9):
             for pid in pids_using(temp):

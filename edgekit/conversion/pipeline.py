@@ -38,7 +38,7 @@ from .result import ConvertResult
 from .tf import captured
 from .debug import quantize_with_denylist
 from .tflite import COMPAT_TARGETS, to_tflite
-from .onnx import check_onnx_options, is_onnx_output, to_onnx
+from .onnx import check_onnx_options, is_onnx_output, quantize_onnx, to_onnx
 
 MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
@@ -179,6 +179,8 @@ def convert(
     if onnx_out:
         check_onnx_options(src, rec, prune=sparsity is not None, debug=debug, denylist=denylist, compat=compat,
                            select_tf_ops=select_tf_ops)
+    elif src.onnx is not None:
+        raise UsageError(f"{source}: an ONNX source converts to .onnx only (ONNX to .tflite is not supported)")
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
     shapes = src.input_shapes()
@@ -211,7 +213,8 @@ def convert(
 
     x_calib = calib.x if calib is not None else None
     if onnx_out:
-        data = to_onnx(src)
+        float_onnx = src.onnx if src.onnx is not None else to_onnx(src)
+        data = quantize_onnx(float_onnx, rec.onnx, _onnx_calibration(calib, shapes, float_onnx))
     elif denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
         data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
     else:
@@ -284,6 +287,14 @@ def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, cl
              for src_name, name in _tflite_names(shapes, inputs).items()}
     return Calibration(samples=len(calib), source=calib.source, inputs=stats, seed=seed, available=available,
                        class_counts=class_counts)
+
+
+def _onnx_calibration(calib: Dataset | None, shapes: dict, model: bytes) -> dict | None:
+    """Calibration arrays by the float ONNX model's input names (Keras export may rename an input)."""
+    if calib is None:
+        return None
+    names = _tflite_names(shapes, open_onnx(model).inputs)
+    return {names[k]: v for k, v in calib.arrays(list(shapes)).items()}
 
 
 def _tflite_names(shapes: dict, inputs) -> dict[str, str]:

@@ -84,14 +84,14 @@ def _quantizer(recipe: OnnxRecipe) -> Any:
         return None
     if recipe.quantization == "fp16":
         try:
-            from onnxruntime.transformers import float16
+            import onnxruntime.transformers.float16 as float16
         except ImportError:
             raise MissingDependencyError("fp16 is not available for ONNX here (onnxruntime.transformers.float16 "
                                          "is missing); use recipe dynamic or int8, or write a .tflite") from None
         return float16
     try:
         import sympy  # noqa: F401  (quant_pre_process's symbolic shape inference imports it)
-        from onnxruntime import quantization
+        import onnxruntime.quantization as quantization
     except ImportError as err:
         raise MissingDependencyError(f"ONNX quantization needs {err.name}; pip install edgekit[onnx]") from None
     return quantization

@@ -125,15 +125,18 @@ def load_source(path: str | Path) -> Source:
 def _load_onnx(path: Path) -> Source:
     """An .onnx source through the engine's door (structure check, crash probe): its bytes and session."""
     from ..engine import open_model
+    from ..engine.onnxrt import is_onnx
     from ..errors import ModelLoadError
+    from ..fsutil import read_bytes
 
+    data = read_bytes(path, SourceModelError, "ONNX model")
+    if not is_onnx(data):  # the engine would pick by the bytes and call it a bad .tflite
+        raise SourceModelError(f"{path}: not an ONNX model (no ONNX ModelProto header); check the file")
     try:
-        session = open_model(path)
+        session = open_model(data, label=str(path))
     except ModelLoadError as err:
         raise SourceModelError(str(err)) from None
-    if session.engine.split()[0] != "onnxruntime":
-        raise SourceModelError(f"{path}: not an ONNX model (its bytes are {session.engine}'s format)")
-    return Source(path, "onnx", None, onnx=path.read_bytes(), session=session)
+    return Source(path, "onnx", None, onnx=data, session=session)
 
 
 def _short(err: Exception) -> str:

@@ -142,7 +142,7 @@ def _reader(mod, arrays: dict[str, Any], batch: int = 1):
 
     class Reader(mod.CalibrationDataReader):
         def __init__(self):
-            self.feeds = iter([{k: np.asarray(v[i:i + batch], np.float32) for k, v in arrays.items()}
+            self.feeds = iter([{k: np.ascontiguousarray(v[i:i + batch]) for k, v in arrays.items()}
                                for i in range(0, n, batch)])
 
         def get_next(self):

@@ -130,7 +130,8 @@ def convert(
     denylist: Sequence[str] | None = None,
     batch_size: int | None = None,
 ) -> ConvertResult:
-    """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
+    """Convert a Keras / SavedModel source to TensorFlow Lite (or a Keras / ONNX source to ONNX: an output
+    ending in .onnx; see conversion/onnx.py) and write its manifest.
 
     calibration / eval_data / train_data: a .npy/.npz path, an image folder, an array, or an
     (x, y) tuple; for a model with several inputs, an .npz with one array per input name or a
@@ -290,11 +291,13 @@ def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, cl
 
 
 def _onnx_calibration(calib: Dataset | None, shapes: dict, model: bytes) -> dict | None:
-    """Calibration arrays by the float ONNX model's input names (Keras export may rename an input)."""
+    """Calibration arrays by the float ONNX model's input names (Keras export may rename an input), in
+    each input's dtype (ONNX Runtime refuses float64 for a float32 input)."""
     if calib is None:
         return None
-    names = _tflite_names(shapes, open_onnx(model).inputs)
-    return {names[k]: v for k, v in calib.arrays(list(shapes)).items()}
+    inputs = open_onnx(model).inputs
+    names, dtypes = _tflite_names(shapes, inputs), {t.name: t.dtype for t in inputs}
+    return {names[k]: v.astype(dtypes[names[k]], copy=False) for k, v in calib.arrays(list(shapes)).items()}
 
 
 def _tflite_names(shapes: dict, inputs) -> dict[str, str]:

@@ -11,7 +11,7 @@ import pytest
 
 from edgekit.cli import main
 from edgekit.conversion.pipeline import convert
-from edgekit.errors import DataError, RecipeError, UsageError
+from edgekit.errors import DataError, RecipeError, SourceModelError, UsageError
 from edgekit.recipes import load_recipe
 from edgekit.runtime import EdgeModel
 
@@ -101,3 +101,14 @@ def test_cli_converts_onnx_to_int8_onnx(digits_onnx, digits_npz, tmp_path, capsy
     assert json.loads(capsys.readouterr().out)["accuracy"]["outputs"][0]["agreement"] >= 0.99
     assert main(args) == 2  # the output exists now: refused in one line
     assert "already exists" in capsys.readouterr().err
+
+
+def test_garbage_or_cut_onnx_source_is_one_line_source_error(digits_onnx, tmp_path):
+    text, cut = tmp_path / "notes.onnx", tmp_path / "cut.onnx"
+    text.write_text("not a model\n")
+    cut.write_bytes(digits_onnx.read_bytes()[:20000])
+    with pytest.raises(SourceModelError, match="notes.onnx: not an ONNX model"):
+        convert(text, tmp_path / "a.onnx", recipe="dynamic", quiet=True)
+    with pytest.raises(SourceModelError, match="cut.onnx: .*onnxruntime cannot load this model"):
+        convert(cut, tmp_path / "b.onnx", recipe="dynamic", quiet=True)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.onnx", "notes.onnx"]

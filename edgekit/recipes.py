@@ -12,7 +12,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Optional
 
 from .errors import RecipeError
 from .tomldata import check_keys, list_names, read_named
@@ -26,6 +26,21 @@ SUPPORTED_OPS = {
     "SELECT_TF_OPS",
 }
 IO_TYPES = {"float32", "int8", "uint8", "int16"}
+ONNX_QUANTIZATIONS = {"none", "static", "dynamic", "fp16"}
+# onnxruntime.quantization.CalibrationMethod member names
+ONNX_CALIBRATION_METHODS = {"MinMax", "Entropy", "Percentile", "Distribution"}
+
+
+@dataclass(frozen=True)
+class OnnxRecipe:
+    """A recipe's ONNX Runtime form (its ``[onnx]`` section): how onnxruntime.quantization applies it.
+
+    quantization: none (fp32 as exported), static (QDQ int8 weights and activations: calibration),
+    dynamic (int8 weights, activations quantized at run time), fp16 (float16 weights and compute)."""
+
+    quantization: str = "none"
+    per_channel: bool = True  # weight scales per output channel; per-tensor is sometimes better on ORT
+    calibration_method: str = "MinMax"
 
 
 
@@ -45,6 +60,7 @@ class Recipe:
     sparsity_optimization: bool = False  # converter's EXPERIMENTAL_SPARSITY (set automatically when pruning)
     note: str = ""  # caveat shown to users (e.g. int16x8 is slow on CPUs)
     float_layers: tuple[str, ...] = ()  # layers kept in float in an int8 recipe (convert --denylist)
+    onnx: Optional[OnnxRecipe] = None  # the [onnx] section; None: the recipe has no ONNX form
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
@@ -61,8 +77,10 @@ def _check_members(values: list, allowed: set[str], key: str, where: str) -> tup
 def load_recipe(name_or_path: str | Path) -> Recipe:
     """A shipped recipe by name (see ``list_recipes()``) or a recipe file by path."""
     table, where = read_named("converters", name_or_path, RecipeError)
-    check_keys(table, Recipe, where, RecipeError)
     t = dict(table)
+    onnx = t.pop("onnx", None)
+    check_keys(t, Recipe, where, RecipeError)
+    t["onnx"] = None if onnx is None else _onnx_section(onnx, f"{where} [onnx]")
     t.setdefault("name", Path(str(name_or_path)).stem)
     t["optimizations"] = _check_members(t.get("optimizations", []), OPTIMIZATIONS, "optimizations", where)
     t["supported_types"] = _check_members(t.get("supported_types", []), SUPPORTED_TYPES, "supported_types", where)
@@ -81,6 +99,16 @@ def load_recipe(name_or_path: str | Path) -> Recipe:
     if integer_io and not t.get("requires_calibration"):
         raise RecipeError(f"{where}: integer input/output needs requires_calibration = true")
     return Recipe(**t)
+
+
+def _onnx_section(table: Any, where: str) -> OnnxRecipe:
+    if not isinstance(table, dict):
+        raise RecipeError(f"{where}: must be a table ([onnx] with quantization = ...)")
+    check_keys(table, OnnxRecipe, where, RecipeError)
+    _check_members([table.get("quantization", "none")], ONNX_QUANTIZATIONS, "quantization", where)
+    _check_members([table.get("calibration_method", "MinMax")], ONNX_CALIBRATION_METHODS, "calibration_method",
+                   where)
+    return OnnxRecipe(**table)
 
 
 def list_recipes() -> list[str]:

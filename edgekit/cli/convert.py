@@ -9,7 +9,7 @@ import typer
 
 
 def convert(
-    source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file or a SavedModel folder."),
+    source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file, a SavedModel folder, or an .onnx file (to .onnx only)."),
     output: Path = typer.Option(..., "-o", "--output", help="Where to write the .tflite (manifest goes next to it)."),
     recipe: Optional[str] = typer.Option(None, "--recipe", "-r", help="Recipe name (edgekit recipes) or .toml path."),
     calibration: List[str] = typer.Option([], "--calibration", "-c", help="Calibration data: .npy, .npz (x; or one array per input name) or image folder; NAME=PATH per input of a several-input model (repeatable)."),
@@ -34,6 +34,8 @@ def convert(
     Example: edgekit convert digits.keras -o digits-int8.tflite --recipe int8 --calibration calib.npz --eval eval.npz
 
     Example: edgekit convert digits.keras -o d.tflite --recipe int8-float-io -c calib.npz --debug --debug-report layers.json
+
+    Example: edgekit convert digits.onnx -o digits-int8.onnx --recipe int8 --calibration calib.npz --eval eval.npz
     """
     from ..conversion import convert as run
     from ..data import named_sources

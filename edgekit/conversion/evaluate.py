@@ -81,6 +81,8 @@ def run_source(source: Source, x: np.ndarray) -> np.ndarray:
 
 def run_source_named(source: Source, x: np.ndarray | dict[str, np.ndarray]) -> dict[str, np.ndarray]:
     """The source model on x: {output name: float array}, names as ``source.output_names()``."""
+    if source.session is not None:  # an .onnx source: its float model on ONNX Runtime
+        return run_tflite_named(source.session, x)
     names = source.output_names()
     with captured():
         if source.keras is not None:

@@ -1,4 +1,5 @@
-"""Load the source model: Keras 3 ``.keras``, legacy ``.h5``, or a SavedModel folder.
+"""Load the source model: Keras 3 ``.keras``, legacy ``.h5``, a SavedModel folder, or a float ``.onnx``
+(ONNX in, quantized ONNX out; opened through the engine's crash probe, never TensorFlow).
 
 Example:
     >>> src = load_source("model.keras")       # doctest: +SKIP
@@ -9,7 +10,7 @@ Example:
 from __future__ import annotations
 
 import zipfile
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -22,9 +23,12 @@ from .tf import captured, import_keras, import_tf
 @dataclass
 class Source:
     path: Path
-    format: str  # keras | h5 | saved_model
+    format: str  # keras | h5 | saved_model | onnx
     keras: Any | None  # the Keras model, when there is one
     saved_model: Any | None = None  # the loaded SavedModel (tf.saved_model.load), loaded once
+    onnx: bytes | None = None  # an .onnx source's bytes
+    session: Any | None = field(default=None, repr=False)  # an .onnx source's engine session
+
 
     def input_shapes(self) -> dict[str, tuple[int, ...]]:
         """{input name: shape without the batch axis (-1 = dynamic)}, in the model's input order.
@@ -33,6 +37,8 @@ class Source:
         and eval data use (an .npz with one array per name)."""
         if self.keras is not None:
             named = [(t.name, t.shape) for t in self.keras.inputs]
+        elif self.session is not None:
+            named = [(t.name, t.shape) for t in self.session.inputs]
         else:
             fn = self.saved_model.signatures.get("serving_default")
             named = [(k, t.shape) for k, t in fn.structured_input_signature[1].items()] if fn is not None else []
@@ -42,6 +48,8 @@ class Source:
         """Keras output names, or the serving signature's output keys, in the model's order."""
         if self.keras is not None:  # Sequential models have no output_names: their tensors' names then
             return list(getattr(self.keras, "output_names", None) or [t.name for t in self.keras.outputs])
+        if self.session is not None:
+            return [t.name for t in self.session.outputs]
         fn = self.saved_model.signatures.get("serving_default")
         return list(fn.structured_outputs.keys()) if fn is not None else []
 
@@ -71,6 +79,8 @@ def _format_of(path: Path) -> str:
             return "saved_model"
         raise SourceModelError(f"{path}: a folder without saved_model.pb is not a SavedModel")
     suffix = path.suffix.lower()
+    if suffix == ".onnx":
+        return "onnx"
     if suffix == ".keras":
         if not zipfile.is_zipfile(path):
             raise SourceModelError(f"{path}: not a valid .keras file (a .keras file is a zip archive); re-save the model")
@@ -80,7 +90,8 @@ def _format_of(path: Path) -> str:
             if fh.read(8) != b"\x89HDF\r\n\x1a\n":
                 raise SourceModelError(f"{path}: not a valid HDF5 file; re-save the model with model.save('x.h5')")
         return "h5"
-    raise SourceModelError(f"{path}: not a model; expected a .keras file, a .h5 file or a SavedModel folder")
+    raise SourceModelError(f"{path}: not a model; expected a .keras file, a .h5 file, a SavedModel folder "
+                           "or an .onnx file")
 
 
 def load_source(path: str | Path) -> Source:
@@ -88,6 +99,8 @@ def load_source(path: str | Path) -> Source:
     if not path.exists():
         raise SourceModelError(f"{path}: no such file or folder")
     fmt = _format_of(path)
+    if fmt == "onnx":
+        return _load_onnx(path)
     if fmt == "saved_model":
         tf = import_tf()
         try:
@@ -107,6 +120,23 @@ def load_source(path: str | Path) -> Source:
                                    "call edgekit.convert from Python after importing it") from None
         raise SourceModelError(f"{path}: cannot load {fmt} model ({_short(err)})") from None
     return Source(path, fmt, model)
+
+
+def _load_onnx(path: Path) -> Source:
+    """An .onnx source through the engine's door (structure check, crash probe): its bytes and session."""
+    from ..engine import open_model
+    from ..engine.onnxrt import is_onnx
+    from ..errors import ModelLoadError
+    from ..fsutil import read_bytes
+
+    data = read_bytes(path, SourceModelError, "ONNX model")
+    if not is_onnx(data):  # the engine would pick by the bytes and call it a bad .tflite
+        raise SourceModelError(f"{path}: not an ONNX model (no ONNX ModelProto header); check the file")
+    try:
+        session = open_model(data, label=str(path))
+    except ModelLoadError as err:
+        raise SourceModelError(str(err)) from None
+    return Source(path, "onnx", None, onnx=data, session=session)
 
 
 def _short(err: Exception) -> str:

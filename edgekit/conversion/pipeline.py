@@ -38,7 +38,7 @@ from .result import ConvertResult
 from .tf import captured
 from .debug import quantize_with_denylist
 from .tflite import COMPAT_TARGETS, to_tflite
-from .onnx import check_onnx_options, is_onnx_output, to_onnx
+from .onnx import check_onnx_options, is_onnx_output, quantize_onnx, to_onnx
 
 MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
@@ -130,7 +130,8 @@ def convert(
     denylist: Sequence[str] | None = None,
     batch_size: int | None = None,
 ) -> ConvertResult:
-    """Convert a Keras / SavedModel source to TensorFlow Lite and write its manifest.
+    """Convert a Keras / SavedModel source to TensorFlow Lite (or a Keras / ONNX source to ONNX: an output
+    ending in .onnx; see conversion/onnx.py) and write its manifest.
 
     calibration / eval_data / train_data: a .npy/.npz path, an image folder, an array, or an
     (x, y) tuple; for a model with several inputs, an .npz with one array per input name or a
@@ -179,6 +180,8 @@ def convert(
     if onnx_out:
         check_onnx_options(src, rec, prune=sparsity is not None, debug=debug, denylist=denylist, compat=compat,
                            select_tf_ops=select_tf_ops)
+    elif src.onnx is not None:
+        raise UsageError(f"{source}: an ONNX source converts to .onnx only (ONNX to .tflite is not supported)")
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
     shapes = src.input_shapes()
@@ -211,7 +214,8 @@ def convert(
 
     x_calib = calib.x if calib is not None else None
     if onnx_out:
-        data = to_onnx(src)
+        float_onnx = src.onnx if src.onnx is not None else to_onnx(src)
+        data = quantize_onnx(float_onnx, rec.onnx, _onnx_calibration(calib, shapes, float_onnx))
     elif denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
         data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
     else:
@@ -284,6 +288,16 @@ def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, cl
              for src_name, name in _tflite_names(shapes, inputs).items()}
     return Calibration(samples=len(calib), source=calib.source, inputs=stats, seed=seed, available=available,
                        class_counts=class_counts)
+
+
+def _onnx_calibration(calib: Dataset | None, shapes: dict, model: bytes) -> dict | None:
+    """Calibration arrays by the float ONNX model's input names (Keras export may rename an input), in
+    each input's dtype (ONNX Runtime refuses float64 for a float32 input)."""
+    if calib is None:
+        return None
+    inputs = open_onnx(model).inputs
+    names, dtypes = _tflite_names(shapes, inputs), {t.name: t.dtype for t in inputs}
+    return {names[k]: v.astype(dtypes[names[k]], copy=False) for k, v in calib.arrays(list(shapes)).items()}
 
 
 def _tflite_names(shapes: dict, inputs) -> dict[str, str]:

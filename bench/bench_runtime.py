@@ -15,7 +15,9 @@ fed an already-quantized array. Three ways, medians over rounds:
 Large inputs on slow models run the input checks on a helper thread during invoke (``overlap``),
 so their wall-clock cost hides behind inference while their CPU cost shows in loop-cpu.
 
-Run:  .venv/bin/python bench/bench_runtime.py [--rounds 15] [--threads 1] [--workdir DIR]
+Run:  .venv/bin/python bench/bench_runtime.py [--rounds 15] [--threads 1] [--workdir DIR] [--engines]
+--engines adds the digits CNN as fp32 .tflite and fp32 .onnx: the guard's extra cost on each engine
+("raw" for ONNX is a bare onnxruntime.InferenceSession.run with the same session options).
 Acceptance (issue 3): ratio <= 1.05 on the ~1 ms model; extra <= 30 us per call on the tiny one.
 """
 
@@ -45,7 +47,20 @@ def build_models(out: Path) -> dict[str, tuple[Path, np.ndarray]]:
     mnet, digits = out / "mobilenetv2-96-fp32.tflite", out / "digits-int8.tflite"
     if not (mnet.exists() and digits.exists()):
         _convert_both(out, calib, split)
-    return {"mobilenetv2-96 fp32": (mnet, calib[0]), "digits int8": (digits, split.x_test[0])}
+    models = {"mobilenetv2-96 fp32": (mnet, calib[0]), "digits int8": (digits, split.x_test[0])}
+    if ENGINES:  # the same digits CNN as fp32 on both engines (issue 16: the guard's cost on ONNX Runtime)
+        for suffix in (".tflite", ".onnx"):
+            path = out / f"digits-fp32{suffix}"
+            if not path.exists():
+                import edgekit
+
+                edgekit.convert(out / "digits.keras", path, recipe="fp32", calibration=split.x_calib,
+                                labels=split.labels, preprocessing="digits", quiet=True, force=True)
+            models[f"digits fp32 {suffix[1:]}"] = (path, split.x_test[0])
+    return models
+
+
+ENGINES = False  # --engines: add the digits fp32 model as .tflite and as .onnx
 
 
 def _convert_both(out: Path, calib: np.ndarray, split) -> None:
@@ -98,15 +113,24 @@ def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None,
     from edgekit.runtime import EdgeModel
 
     model = EdgeModel.load(path, num_threads=threads, overlap=overlap)
-    interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp  # the bare interpreter
-    inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-    scale, zp = inp["quantization"]
-    raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+    if path.suffix == ".onnx":  # the bare ONNX Runtime session, same options as edgekit's
+        from edgekit.engine import onnx_interp
 
-    def raw():
-        interp.set_tensor(inp["index"], raw_x)
-        interp.invoke()
-        return interp.get_tensor(out["index"])
+        sess = onnx_interp.open_raw(onnx_interp.import_backend(), path.read_bytes(), threads=threads).sess
+        name, raw_x = sess.get_inputs()[0].name, sample[None].astype(np.float32)
+
+        def raw():
+            return sess.run(None, {name: raw_x})
+    else:
+        interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp  # the bare interpreter
+        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
+        scale, zp = inp["quantization"]
+        raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+
+        def raw():
+            interp.set_tensor(inp["index"], raw_x)
+            interp.invoke()
+            return interp.get_tensor(out["index"])
 
     def guarded():
         return model.predict(sample)
@@ -135,7 +159,10 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=15)
     ap.add_argument("--threads", type=int, default=1)
     ap.add_argument("--workdir", type=Path, help="keep the built models here and reuse them next time")
+    ap.add_argument("--engines", action="store_true", help="also the digits fp32 CNN as .tflite and as .onnx")
     args = ap.parse_args()
+    global ENGINES
+    ENGINES = args.engines
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)

@@ -40,10 +40,17 @@ MANIFEST_MAX_BYTES = 4 << 20  # 4 MiB: real manifests are ~10 KB; a 100 MB one w
 TASKS = ("classification", "regression", "unknown")
 
 
-def manifest_path_for(model_path: str | Path) -> Path:
-    """``model.tflite`` -> ``model.manifest.json`` (same folder)."""
+def companion_stem(model_path: str | Path) -> str:
+    """The name a model's companion files (manifest, signature) start with: ``digits.tflite`` -> ``digits``,
+    ``digits.onnx`` -> ``digits.onnx``, so a .tflite and an .onnx of one source can sit side by side."""
     p = Path(model_path)
-    return p.with_name(p.stem + SUFFIX) if p.suffix else p.with_name(p.name + SUFFIX)
+    return p.name if p.suffix.lower() == ".onnx" or not p.suffix else p.stem
+
+
+def manifest_path_for(model_path: str | Path) -> Path:
+    """``model.tflite`` -> ``model.manifest.json``, ``model.onnx`` -> ``model.onnx.manifest.json`` (same folder)."""
+    p = Path(model_path)
+    return p.with_name(companion_stem(p) + SUFFIX)
 
 
 class _Invalid(Exception):

@@ -42,9 +42,11 @@ INSTALL_HINT = "signing needs the model-signing package; install it with: pip in
 
 
 def signature_path_for(model: str | Path) -> Path:
-    """``digits.tflite`` -> ``digits.sig`` (same folder)."""
+    """``digits.tflite`` -> ``digits.sig``, ``digits.onnx`` -> ``digits.onnx.sig`` (same folder)."""
+    from .manifest import companion_stem
+
     p = Path(model)
-    return p.with_name(p.stem + SIG_SUFFIX)
+    return p.with_name(companion_stem(p) + SIG_SUFFIX)
 
 
 def _import(name: str):

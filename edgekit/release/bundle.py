@@ -145,10 +145,10 @@ def build_release(model: str | Path, target: str, out: str | Path, *, host: str 
     """
     from ..devices import load_profile
     from ..manifest import Manifest, manifest_bytes, manifest_path_for
-    from ..profile.profiler import check_tflite
+    from ..profile.profiler import check_model
     from .bom import build_bom
 
-    model, out = check_tflite(model), Path(out)
+    model, out = check_model(model), Path(out)
     prof = load_profile(target)
     manifest = Manifest.find(model)
     if manifest is None:

@@ -21,6 +21,7 @@ from typing import Any
 
 from ..errors import SignatureError, UsageError
 from ..fsutil import atomic_write_text, read_json
+from ..signing import signature_path_for
 from ..release.evidence import Evidence, EvidenceError, check_bundle, is_bundle
 from .store import ModelStore
 
@@ -65,7 +66,7 @@ def admit(st: ModelStore, model: str | Path, manifest: str | Path | None,
         except SignatureError as err:
             _refuse(st, err, None)
         inner = model / ev.model_file
-        sig = inner.with_name(inner.stem + ".sig")  # the model's own signature, when the release was signed
+        sig = signature_path_for(inner)  # the model's own signature, when the release was signed
         return inner, model / ev.summary["manifest"], sig if sig.is_file() else None, ev
     if pol.get("required"):
         _refuse(st, EvidenceError(

@@ -34,6 +34,26 @@ SCHEMA = "edgekit.store/1"
 MODEL = "model.tflite"
 MANIFEST = "model.manifest.json"
 SIGNATURE = "model.sig"
+# An ONNX version keeps its suffix (tools that pick the engine by name see it) and its companions are
+# named after the whole file name, as next to any .onnx (manifest.companion_stem).
+MODEL_ONNX = "model.onnx"
+
+
+def model_name(data: bytes) -> str:
+    """The stored model's file name for these bytes: model.onnx for an ONNX model, else model.tflite."""
+    from ..engine.onnxrt import is_onnx
+
+    return MODEL_ONNX if is_onnx(data) else MODEL
+
+
+def files_of(folder: Path, model: str | None = None) -> tuple[Path, Path, Path]:
+    """(model, manifest, signature) of a stored version; ``model``: the model's file name when writing
+    one (model_name), else the one present (model.onnx or model.tflite)."""
+    from ..manifest import manifest_path_for
+    from ..signing import signature_path_for
+
+    path = folder / model if model else (folder / MODEL_ONNX if (folder / MODEL_ONNX).is_file() else folder / MODEL)
+    return path, manifest_path_for(path), signature_path_for(path)
 
 
 class Layout:

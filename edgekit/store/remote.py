@@ -67,7 +67,7 @@ def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *,
     for p, what in ((model, "model file"), (man, "manifest")):
         if not p.is_file():
             raise StoreError(f"{p}: {what} not found")
-    args = ["deploy", copy_file(host, opts, model, ".tflite"), "--store", store,
+    args = ["deploy", copy_file(host, opts, model, model.suffix or ".tflite"), "--store", store,
             "--manifest", copy_file(host, opts, man, ".manifest.json")]
     if sig.is_file():
         args += ["--signature", copy_file(host, opts, sig, ".sig")]

@@ -68,12 +68,12 @@ class Version:
     """One verified version in the store."""
 
     sha256: str
-    path: Path  # objects/<sha256>/model.tflite
+    path: Path  # objects/<sha256>/model.tflite (or model.onnx)
     signed: bool
 
     @property
     def manifest_path(self) -> Path:
-        return self.path.with_name(layout.MANIFEST)
+        return manifest_path_for(self.path)
 
 
 def manifest_sha256(manifest: Manifest) -> str:
@@ -162,27 +162,26 @@ class ModelStore:
         Raises TamperedModelError / SignatureError / StoreError saying what is wrong.
         """
         folder = self.layout.object(sha256)
-        model = folder / layout.MODEL
+        model, man_path, sig_path = layout.files_of(folder)
         data = read_bytes(model, StoreError, f"model of version {sha256[:12]}")
         got = hashlib.sha256(data).hexdigest()
         if got != sha256:
             raise TamperedModelError(f"{model}: sha256 {got[:12]}... is not the version's {sha256[:12]}...; "
                                      "the stored file is damaged or was changed")
         keys = self.trusted_keys()
-        signed = (folder / layout.SIGNATURE).is_file()
-        man_path = folder / layout.MANIFEST
+        signed = sig_path.is_file()
         man_data = read_bytes(man_path, StoreError, f"manifest of version {sha256[:12]}")  # read once
         if keys:  # the signature first: nothing of an untrusted manifest is parsed before it verifies
             from .. import signing
 
-            signing.verify(model, keys, manifest=man_path, signature=folder / layout.SIGNATURE, data=data,
+            signing.verify(model, keys, manifest=man_path, signature=sig_path, data=data,
                            manifest_data=man_data)
         try:
             manifest = Manifest.from_bytes(man_data, str(man_path))  # the bytes that verified, not a re-read
         except ManifestError as err:
             raise StoreError(f"version {sha256[:12]}: {err}") from None
         if manifest_sha256(manifest) != sha256:
-            raise TamperedModelError(f"{folder / layout.MANIFEST}: records sha256 "
+            raise TamperedModelError(f"{man_path}: records sha256 "
                                      f"{str(manifest_sha256(manifest))[:12]}..., not the model's {sha256[:12]}...")
         return Version(sha256, model, signed)
 
@@ -448,7 +447,8 @@ class ModelStore:
         work = self.layout.tmp / uuid.uuid4().hex
         work.mkdir(parents=True)
         half = len(data) // 2
-        fd = os.open(work / layout.MODEL, os.O_WRONLY | os.O_CREAT, 0o644)
+        model_file, man_file, sig_file = layout.files_of(work, layout.model_name(data))
+        fd = os.open(model_file, os.O_WRONLY | os.O_CREAT, 0o644)
         try:
             os.write(fd, data[:half])
             _step("model-half-written")
@@ -458,9 +458,9 @@ class ModelStore:
             os.fsync(fd)
         finally:
             os.close(fd)
-        layout.write_file(work / layout.MANIFEST, man_data)
+        layout.write_file(man_file, man_data)
         if sig_data is not None:
-            layout.write_file(work / layout.SIGNATURE, sig_data)
+            layout.write_file(sig_file, sig_data)
         layout.fsync_dir(work)
         _step("object-written")
         os.replace(work, dest)

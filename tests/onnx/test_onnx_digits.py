@@ -27,7 +27,7 @@ def test_keras_to_onnx_matches_keras(digits_onnx, digits_keras, digits):
 
 
 def test_manifest_names_the_onnx_file_and_the_check(digits_onnx):
-    man = json.loads(digits_onnx.with_name("digits.manifest.json").read_text())
+    man = json.loads(digits_onnx.with_name("digits.onnx.manifest.json").read_text())
     assert man["schema"] == "edgekit.manifest/2" and man["model"]["file"] == "digits.onnx"
     assert man["model"]["size_bytes"] == digits_onnx.stat().st_size
     assert man["accuracy"]["outputs"][0]["agreement"] == 1.0

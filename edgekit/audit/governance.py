@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import platform
 import socket
 from pathlib import Path
@@ -133,8 +134,9 @@ def dataset_record(ds, x, role: str, declared: dict[str, str | None]) -> dict[st
     rec: dict[str, Any] = {"role": role, "path": str(src) if src else None, "samples": int(len(first)),
                            "sample_shape": {k: list(v.shape[1:]) for k, v in x.items()} if several
                            else list(x.shape[1:]),
-                           "samples_sha256": {k: array_sha256(v) for k, v in x.items()} if several
-                           else array_sha256(x),
+                           # several inputs: one digest over the inputs' digests, in the model's input order
+                           "samples_sha256": hashlib.sha256("".join(array_sha256(v) for v in x.values())
+                                                            .encode()).hexdigest() if several else array_sha256(x),
                            "labels": ds is not None and ds.y is not None,
                            "declared_source": declared.get("source"), "declared_license": declared.get("license")}
     if src is not None and src.is_file():

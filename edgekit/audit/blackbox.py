@@ -48,11 +48,19 @@ def _window_share(i: int, queries: int) -> float:
 
 def square_attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y: np.ndarray, epsilon: float,
                   value_range: tuple[float, float], *, queries: int = 300, seed: int = 0, logits: bool = False,
-                  on_query: Callable[[], None] | None = None) -> np.ndarray:
+                  on_query: Callable[[], None] | None = None,
+                  loss: Callable[[object, np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """Adversarial inputs within ``epsilon`` (L-inf) of x, from at most ``queries`` calls of ``predict``.
 
     x: (N, H, W, C), or (N, D) treated as (N, D, 1, 1). predict(batch) -> (n, classes) scores.
+    loss(predict(batch), rows) -> per-sample value the attack lowers, rows being the batch's sample
+    indices in x; a sample is done once it is below 0. Default: the class margin for labels y
+    (deviation.deviation_loss drives the outputs of any other model away from their clean values).
     """
+    if loss is None:
+        def loss(scores, rows):
+            return _margin(scores, y[rows], logits)
+
     gen = np.random.default_rng(seed)
     lo, hi = value_range
     shape = x.shape
@@ -60,7 +68,7 @@ def square_attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
     n, h, w, c = x4.shape
     # start: vertical stripes of +-epsilon, as in the paper
     adv = np.clip(x4 + epsilon * gen.choice([-1.0, 1.0], (n, 1, w, c)).astype(np.float32), lo, hi)
-    margin = _margin(predict(adv.reshape(shape)), y, logits)
+    margin = loss(predict(adv.reshape(shape)), np.arange(n))
     for i in range(queries - 1):
         live = np.flatnonzero(margin >= 0)
         if on_query is not None:
@@ -74,7 +82,7 @@ def square_attack(predict: Callable[[np.ndarray], np.ndarray], x: np.ndarray, y:
             cand[j, r:r + side, q:q + side, :] = x4[k, r:r + side, q:q + side, :] + \
                 epsilon * gen.choice([-1.0, 1.0], (1, 1, c))
         cand = np.clip(cand, lo, hi)
-        m = _margin(predict(cand.reshape((len(live),) + shape[1:])), y[live], logits)
+        m = loss(predict(cand.reshape((len(live),) + shape[1:])), live)
         keep = m <= margin[live]
         adv[live[keep]] = cand[keep]
         margin[live[keep]] = m[keep]

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import getpass
+import hashlib
 import platform
 import socket
 from pathlib import Path
@@ -128,8 +129,14 @@ def dataset_record(ds, x, role: str, declared: dict[str, str | None]) -> dict[st
     from .datacheck import array_sha256
 
     src = Path(ds.source) if ds is not None and ds.source and not ds.source.startswith("<") else None
-    rec: dict[str, Any] = {"role": role, "path": str(src) if src else None, "samples": int(len(x)),
-                           "sample_shape": list(x.shape[1:]), "samples_sha256": array_sha256(x),
+    several = isinstance(x, dict)  # a model with several inputs: shape and hash per input name
+    first = next(iter(x.values())) if several else x
+    rec: dict[str, Any] = {"role": role, "path": str(src) if src else None, "samples": int(len(first)),
+                           "sample_shape": {k: list(v.shape[1:]) for k, v in x.items()} if several
+                           else list(x.shape[1:]),
+                           # several inputs: one digest over the inputs' digests, in the model's input order
+                           "samples_sha256": hashlib.sha256("".join(array_sha256(v) for v in x.values())
+                                                            .encode()).hexdigest() if several else array_sha256(x),
                            "labels": ds is not None and ds.y is not None,
                            "declared_source": declared.get("source"), "declared_license": declared.get("license")}
     if src is not None and src.is_file():

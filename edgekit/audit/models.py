@@ -33,6 +33,7 @@ class Outcome:
     scores: np.ndarray  # (N, classes), the first output
     ood_score: np.ndarray | None  # the input-side score, None without calibration statistics
     flagged: np.ndarray  # (N,) bool: any guard check flagged the sample
+    outputs: list[np.ndarray] | None = None  # every output (N, ...) in EdgeModel.output_names order
 
     @property
     def top1(self) -> np.ndarray:
@@ -51,6 +52,14 @@ class ModelPair:
         self.sample_shape = tuple(int(d) for d in edge.runner.sample_shape)
         spec = edge.manifest.match(edge.runner.input) if edge.manifest is not None else None
         self.input_name = spec.name if spec is not None else edge.runner.input.name
+        # several inputs, by name, in the caller's order (EdgeModel.input_names)
+        self.input_shapes = {n: tuple(int(d) for d in edge.runner.inputs[j].sample_shape)
+                             for n, j in zip(edge.input_names, edge._in_pos)}
+        self.output_names = list(edge.output_names)
+        out0 = edge.runner.outputs[0]
+        # the classifier audit (top-1 accuracy, gradient attacks, classes, backdoor) needs one input and
+        # (batch, classes) scores; any other model is audited by its outputs' deviation (deviation.py)
+        self.classifier = len(self.input_shapes) == 1 and len(out0.shape) == 2 and out0.shape[-1] >= 2
 
     @classmethod
     def load(cls, model: str | Path, source: str | Path | None = None) -> "ModelPair":
@@ -62,12 +71,8 @@ class ModelPair:
         if edge.manifest is None:
             raise UsageError(f"{model}: no manifest next to it; the audit reads the model contract: "
                              "convert the model with edgekit convert (or edgekit adopt a published file)")
-        out0 = edge.runner.outputs[0]
-        if len(out0.shape) != 2 or out0.shape[-1] < 2:
-            raise UsageError(f"{model}: output shape {out0.shape} is not (batch, classes); "
-                             "the audit covers classifiers only")
         pair = cls(edge, None, None if source is None else Path(source))
-        if source is None:
+        if source is None or not pair.classifier:  # the source serves the classifier audit's stages only
             return pair
         worker = SourceWorker(source)
         try:
@@ -94,15 +99,21 @@ class ModelPair:
         """A white-box attack (attacks.ATTACKS) on the source, run in the source's process."""
         return self.source.call(stage, name, *args, **kw)
 
-    def converted(self, x: np.ndarray) -> Outcome:
-        """Run x through EdgeModel in chunks; outputs and verdicts joined."""
-        if len(x) == 0:
+    def converted(self, x: np.ndarray | dict[str, np.ndarray]) -> Outcome:
+        """Run x (an array, or one array per input name) through EdgeModel in chunks; outputs and verdicts joined."""
+        n = len(next(iter(x.values()))) if isinstance(x, dict) else len(x)
+        if n == 0:
             raise DataError("no samples to run")
-        parts = [self.edge.predict(x[s:s + CHUNK]) for s in range(0, len(x), CHUNK)]
-        scores = np.concatenate([p.outputs[0].reshape(p.n, -1) for p in parts]).astype(np.float32)
+
+        def chunk(s):
+            return {k: v[s:s + CHUNK] for k, v in x.items()} if isinstance(x, dict) else x[s:s + CHUNK]
+
+        parts = [self.edge.predict(chunk(s)) for s in range(0, n, CHUNK)]
+        outputs = [np.concatenate([p.outputs[k] for p in parts]).astype(np.float32)
+                   for k in range(len(parts[0].outputs))]
         ood = [p.ood_score for p in parts]
         ood_score = None if any(o is None for o in ood) else np.concatenate(ood).astype(np.float64)
-        return Outcome(scores, ood_score, np.concatenate([p.flagged for p in parts]))
+        return Outcome(outputs[0].reshape(n, -1), ood_score, np.concatenate([p.flagged for p in parts]), outputs)
 
     def close(self) -> None:
         if self.source is not None:

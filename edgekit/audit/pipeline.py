@@ -25,8 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..data import Dataset, load_dataset
-from ..errors import DataError
+from ..data import Dataset, load_dataset, load_named
+from ..errors import DataError, UsageError
 from ..progress import Progress
 from ..runtime.output_score import output_score, output_signal
 from . import backdoor, classes, datacheck, governance, guard_roc, perturb
@@ -82,11 +82,15 @@ class Audit:
         self.stage = "reference"  # the stage running now: names a crash of the source's process
         self.timings: dict[str, float] = {}
         keep = _subset(len(ev), MAX_EVAL, seed)
-        self.x = ev.x[keep]
         self.eval_note = None if len(keep) == len(ev) else f"{len(keep)} of {len(ev)} eval samples (seeded subset)"
-        self.range, self.range_from = value_range(pair.manifest, pair.edge.runner.input.name, self.x)
-        self.image = perturb.is_image(pair.sample_shape)
+        self.take_inputs(keep)
         self.labels = pair.edge.labels
+
+    def take_inputs(self, keep: np.ndarray) -> None:
+        """The eval samples the audit uses, their value range and whether they are images."""
+        self.x = self.ev.x[keep]
+        self.range, self.range_from = value_range(self.pair.manifest, self.pair.edge.runner.input.name, self.x)
+        self.image = perturb.is_image(self.pair.sample_shape)
 
     def bar(self, label: str, total: int) -> Progress:
         return Progress(label, total, enabled=self.progress)
@@ -287,7 +291,8 @@ class Audit:
             self.add(f"guard.detection.{k}", "guard", detection[k], self.t.min_ood_detection, ">=", "share",
                      gate=not mistake, note=f"share of {len(o.flagged)} samples EdgeModel flags" +
                      (" (a classic deployment mistake: perturb.deployment_mistakes)" if mistake else ""))
-        signal = output_signal(clean.scores, self.pair.manifest)
+        # the output-side signal reads class scores: a detector's boxes or a mask have none
+        signal = output_signal(clean.scores, self.pair.manifest) if self.pair.classifier else None
         scores: dict[str, tuple[np.ndarray, dict[str, np.ndarray]]] = {}
         if clean.ood_score is not None:
             scores["input"] = (clean.ood_score, {k: o.ood_score for k, o in outs.items()})
@@ -504,9 +509,14 @@ def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, t
         bar.advance()
     try:
         pre = pair.manifest.preprocessing_for(pair.input_name)
+        several = {n: pair.manifest.preprocessing_for(n) for n in pair.input_shapes}
 
         def load(d, what):
-            return None if d is None else load_dataset(d, input_shape=pair.sample_shape, preprocessing=pre, what=what)
+            if d is None:
+                return None
+            if len(pair.input_shapes) > 1:  # one array per input name
+                return load_named(d, input_shapes=pair.input_shapes, preprocessing=several, what=what)
+            return load_dataset(d, input_shape=pair.sample_shape, preprocessing=pre, what=what)
 
         ev = load(eval_data, "eval")
         calib = load(calibration, "calibration")
@@ -517,13 +527,19 @@ def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, t
             from ..profile.schema import load as load_profile_result
 
             prof = load_profile_result(profile)
-        audit = Audit(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
+        if not pair.classifier:
+            from .output_audit import OutputAudit as kind
+        else:
+            kind = Audit
+        audit = kind(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
                       progress=progress, declared=decl, profile_doc=prof,
                       paths={"model": Path(model), "source": None if source is None else Path(source)})
         doc = audit.run()
     finally:
         pair.close()
     if write_threshold:
+        if "suggested" not in doc["guard"]:
+            raise UsageError(f"{model}: --write-threshold: the guard stage did not run ({doc['guard']['skipped']})")
         s = doc["guard"]["suggested"]
         run = doc["governance"]["run"]
         mpath = write_guard_thresholds(model, {

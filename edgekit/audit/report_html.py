@@ -88,7 +88,34 @@ def _checks(doc: dict[str, Any]) -> str:
             f"</thead><tbody>{''.join(rows)}</tbody></table>")
 
 
+def _deviation(sec: dict[str, Any], by_input: dict[str, dict[str, list]], axis: str) -> str:
+    """Output-deviation rows (output_audit.py): per input and what was done to it, each output's figures."""
+    kinds = sec["outputs"]
+    out = [f"<p>{_esc(sec['method'])}. {_esc(sec.get('sampled', ''))}</p>",
+           _table(["output", "kind", "what is measured"], [[n, o["kind"], o["measured"]] for n, o in kinds.items()])]
+    for name, plans in by_input.items():
+        for what, (unit, pts) in plans.items():
+            out.append(f"<h3>input {_esc(name)}: {_esc(what)}</h3>")
+            series = [(o, [(q[axis], min(1.0, q["outputs"][o]["relative_error"])) for q in pts], COLORS[i % 6],
+                       False) for i, o in enumerate(kinds)]
+            out.append(line_svg(series, f"relative error against {what} {axis}", unit, "relative error (capped 1)"))
+            out.append(_table([axis, "output", "relative error", "SQNR dB", "top-1 agreement", "flagged by guard"],
+                              [[q[axis], o, f"{v['relative_error']:.4f}",
+                                "-" if v["sqnr_db"] is None else f"{v['sqnr_db']:.1f}",
+                                _pct(v.get("top1_agreement")), _pct(q["flagged"])]
+                               for q in pts for o, v in q["outputs"].items()]))
+    return "".join(out)
+
+
+def _accuracy(sec: dict[str, Any]) -> str:
+    return (f"<p>source {_pct(sec['source'])}, converted {_pct(sec['converted'])}, agreement "
+            f"{_pct(sec['agreement'])}.</p>")
+
+
 def _robustness(sec: dict[str, Any]) -> str:
+    if sec.get("mode") == "output_deviation":
+        return _deviation(sec, {n: {p: (v["unit"], v["points"]) for p, v in i["perturbations"].items()}
+                                for n, i in sec["inputs"].items()}, "strength")
     out = [f"<p>{_esc(sec['method'])}.{' ' + _esc(sec['note']) if sec.get('note') else ''}</p>"]
     for name, p in sec["perturbations"].items():
         pts = p["points"]
@@ -123,6 +150,9 @@ def _adversarial(sec: dict[str, Any]) -> str:
 
 
 def _blackbox(sec: dict[str, Any]) -> str:
+    if sec.get("mode") == "output_deviation":
+        return _deviation(sec, {n: {"square attack": (sec["epsilon_unit"], rows)}
+                                for n, rows in sec["attacks"]["square"].items()}, "epsilon")
     rows = sec["attacks"]["square"]
     return (f"<p>{_esc(sec['method'])}; {_esc(sec['sampled'])}; clean accuracy converted "
             f"{_pct(sec['clean_converted'])}. Epsilon in {_esc(sec['epsilon_unit'])}.</p>"
@@ -152,6 +182,8 @@ def _classes(sec: dict[str, Any]) -> str:
 
 
 def _guard(sec: dict[str, Any]) -> str:
+    if "skipped" in sec:
+        return f"<p>Skipped: {_esc(sec['skipped'])}.</p>"
     d = sec["default_policy"]
     out = [f"<p>{_esc(sec['method'])}.</p>",
            _table(["set", "samples", "flagged by EdgeModel (default Policy)"],
@@ -198,6 +230,8 @@ def _backdoor(sec: dict[str, Any]) -> str:
 
 
 def _data(sec: dict[str, Any]) -> str:
+    if "skipped" in sec:
+        return f"<p>Skipped: {_esc(sec['skipped'])}.</p>"
     rows = [[role, v["eval_samples"], v["exact"], v["near"], _pct(v["share"])]
             for role, v in sec["leakage"].items() if isinstance(v, dict)]
     out = ["<h3>Leakage (eval samples also in)</h3>" + (_table(["data", "eval samples", "exact", "near", "share"], rows)
@@ -265,8 +299,7 @@ def render_html(doc: dict[str, Any]) -> str:
              f"from {_esc(ref['value_range_from'])}.</p>",
              "<h2>Checks</h2>" + _checks(doc),
              "<h2>Model</h2>" + _model(doc),
-             f"<h2>Clean accuracy</h2><p>source {_pct(doc['accuracy']['source'])}, converted "
-             f"{_pct(doc['accuracy']['converted'])}, agreement {_pct(doc['accuracy']['agreement'])}.</p>",
+             "<h2>Clean accuracy</h2>" + _section(doc["accuracy"], _accuracy),
              "<h2>Robustness</h2>" + _section(doc["robustness"], _robustness),
              "<h2>Adversarial transfer</h2>" + _section(doc["adversarial"], _adversarial),
              "<h2>Black-box attack on the converted file</h2>" + _section(doc.get("blackbox", {"skipped": "not run"}),

@@ -17,7 +17,7 @@ See docs/audit.md.
 
 from importlib import import_module
 
-_EXPORTS = {"run_audit": "pipeline", "write_report": "report_html", "AuditThresholds": "thresholds"}
+_EXPORTS = {"run_audit": "run", "write_report": "report_html", "AuditThresholds": "thresholds"}
 
 
 def __getattr__(name: str):

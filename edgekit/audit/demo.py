@@ -13,7 +13,7 @@ from ..fsutil import atomic_write_text
 
 def audit_demo(split, int8_path: str | Path, source_path: str | Path, out_dir: str | Path) -> str:
     """Audit the int8 model on the held-out digits; write audit.html / audit.json; a text block to print."""
-    from .pipeline import run_audit
+    from .run import run_audit
     from .report_html import write_report
     from .schema import to_json
 

@@ -25,8 +25,8 @@ from typing import Any, Sequence
 import numpy as np
 
 from .. import __version__
-from ..data import Dataset, load_dataset, load_named
-from ..errors import DataError, UsageError
+from ..data import Dataset
+from ..errors import DataError
 from ..progress import Progress
 from ..runtime.output_score import output_score, output_signal
 from . import backdoor, classes, datacheck, governance, guard_roc, perturb
@@ -35,7 +35,7 @@ from .blackbox import square_attack
 from .models import ModelPair, Outcome
 from .source_worker import HINT, StageCrashed
 from .schema import SCHEMA, check, verdict
-from .thresholds import AuditThresholds, write_guard_thresholds
+from .thresholds import AuditThresholds
 
 EPSILONS = (0.02, 0.05, 0.1, 0.2)  # L-inf attack radius as a share of the value range
 MAX_EVAL = 2000  # more samples add time, not much certainty, to a per-strength accuracy
@@ -487,66 +487,3 @@ def profile_summary(doc: dict | None) -> dict[str, Any] | None:
     rows = [{"threads": r.get("threads"), "p50_ms": r["latency_ms"].get("p50"), "p95_ms": r["latency_ms"].get("p95"),
              "peak_mb": (r.get("memory") or {}).get("peak_mb")} for r in doc.get("rows", [])]
     return {"device": doc.get("device"), "created": doc.get("created"), "rows": rows, "budget": doc.get("budget")}
-
-
-def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, target: str | Path | None = None,
-              ood: Sequence[Any] = (), calibration: Any = None, train: Any = None,
-              thresholds: dict[str, float] | None = None, governance_file: str | Path | None = None,
-              declared: dict[str, str | None] | None = None, profile: str | Path | None = None,
-              write_threshold: bool = False, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
-    """Audit ``model`` (a .tflite with its manifest), against its Keras ``source`` if given; the edgekit.audit/1 doc.
-
-    eval_data / ood / calibration / train: paths (.npy/.npz/image folder), arrays or (x, y) tuples.
-    thresholds: overrides of AuditThresholds fields (None values ignored); ``target`` a device
-    profile whose optional ``[audit]`` table sets them first. write_threshold: store the suggested
-    guard thresholds in the manifest.
-    """
-    t_all = time.perf_counter()
-    limits = AuditThresholds.resolve(target, thresholds)
-    decl = governance.load_declarations(governance_file, **(declared or {}))
-    with Progress("loading", 1, enabled=progress) as bar:
-        pair = ModelPair.load(model, source)
-        bar.advance()
-    try:
-        pre = pair.manifest.preprocessing_for(pair.input_name)
-        several = {n: pair.manifest.preprocessing_for(n) for n in pair.input_shapes}
-
-        def load(d, what):
-            if d is None:
-                return None
-            if len(pair.input_shapes) > 1:  # one array per input name
-                return load_named(d, input_shapes=pair.input_shapes, preprocessing=several, what=what)
-            return load_dataset(d, input_shape=pair.sample_shape, preprocessing=pre, what=what)
-
-        ev = load(eval_data, "eval")
-        calib = load(calibration, "calibration")
-        tr = load(train, "training")
-        oods = [load(d, "ood") for d in ood]
-        prof = None
-        if profile is not None:
-            from ..profile.schema import load as load_profile_result
-
-            prof = load_profile_result(profile)
-        if not pair.classifier:
-            from .output_audit import OutputAudit as kind
-        else:
-            kind = Audit
-        audit = kind(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
-                      progress=progress, declared=decl, profile_doc=prof,
-                      paths={"model": Path(model), "source": None if source is None else Path(source)})
-        doc = audit.run()
-    finally:
-        pair.close()
-    if write_threshold:
-        if "suggested" not in doc["guard"]:
-            raise UsageError(f"{model}: --write-threshold: the guard stage did not run ({doc['guard']['skipped']})")
-        s = doc["guard"]["suggested"]
-        run = doc["governance"]["run"]
-        mpath = write_guard_thresholds(model, {
-            "ood_threshold": s["ood_threshold"], "output_signal": s["output_signal"],
-            "output_threshold": s["output_threshold"], "target_fpr": s["target_fpr"],
-            "measured_fpr": s["measured_fpr"],
-            "set_by": f"edgekit audit {__version__} by {run['user']}@{run['host']} at {run['time']}"})
-        doc["guard"]["written_to"] = str(mpath)
-    doc["timings_s"]["total"] = round(time.perf_counter() - t_all, 2)
-    return doc

@@ -56,7 +56,7 @@ def audit(
 
     Without --source (an adopted file): edgekit audit digits-int8.tflite --eval eval.npz
     """
-    from ..audit.pipeline import run_audit
+    from ..audit.run import run_audit
     from ..audit.report_html import write_report
     from ..audit.schema import to_json
     from ..fsutil import atomic_write_text

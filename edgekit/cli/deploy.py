@@ -49,7 +49,7 @@ def deploy(
     budgets = dict(max_disagreement=max_disagreement, max_error_rate=max_error_rate, max_ood_rate=max_ood_rate,
                    max_latency_ms=max_latency_ms)
     if host:
-        from ..release.evidence import is_bundle
+        from ..release.layout import is_bundle
         from ..store.remote import deploy_remote, ssh_options
 
         if require_evidence or is_bundle(model):

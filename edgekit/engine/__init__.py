@@ -54,7 +54,7 @@ def model_format(path: str | Path) -> str:
         return "tflite"
     if is_onnx(head):
         return "onnx"
-    raise ModelLoadError(f"{path}: neither a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8) nor an "
+    raise ModelLoadError(f"{path}: not a TensorFlow Lite model (no 'TFL3' identifier at bytes 4..8), nor an "
                          "ONNX model; convert it with edgekit convert")
 
 

@@ -114,13 +114,6 @@ def check_budget(doc: dict[str, Any], *, target: str | None = None, max_latency_
     return doc["budget"]
 
 
-def verdict(budget: dict[str, Any]) -> str:
-    """'PASS', 'FAIL' or 'not measured on T' (timings from another machine or an emulator)."""
-    if budget.get("passed") is None:
-        return f"not measured on {budget['source']}"
-    return "PASS" if budget["passed"] else "FAIL"
-
-
 def enforce(budget: dict[str, Any] | None, where: str = "") -> None:
     """Raise CheckFailed (exit code 1) naming every failure, if the budget did not pass.
 

@@ -95,6 +95,13 @@ def _per_op_lines(row: dict[str, Any], top: int = 8) -> list[str]:
     return lines
 
 
+def verdict(budget: dict[str, Any]) -> str:
+    """'PASS', 'FAIL' or 'not measured on T' (timings from another machine or an emulator)."""
+    if budget.get("passed") is None:
+        return f"not measured on {budget['source']}"
+    return "PASS" if budget["passed"] else "FAIL"
+
+
 def budget_lines(budget: dict[str, Any] | None) -> list[str]:
     if not budget:
         return []
@@ -103,8 +110,6 @@ def budget_lines(budget: dict[str, Any] | None) -> list[str]:
         limits.append(f"p95 <= {budget['max_latency_ms']:g} ms")
     if budget.get("max_memory_mb") is not None:
         limits.append(f"peak <= {budget['max_memory_mb']:g} MB")
-    from .budgets import verdict
-
     src = "" if budget["source"] == "options" else f" ({budget['source']})"
     lines = [f"budget{src}: {', '.join(limits)}: {verdict(budget)}"]
     if budget.get("not_measured"):

@@ -26,7 +26,7 @@ from .. import __version__
 from ..errors import CheckFailed, UsageError
 from ..fsutil import _umask, atomic_write_bytes, atomic_write_text, read_bytes, sha256_bytes
 from .layout import (AUDIT_HTML, AUDIT_JSON, BOM, CHECK_HTML, CHECK_JSON, PROFILE_HTML, PROFILE_JSON, PUBLIC_KEY, SCHEMA,
-                     SIGNATURE, SUMMARY)
+                     SIGNATURE, SUMMARY, bundle_files)
 
 
 def _gate(name: str, status: str, detail: str) -> dict[str, str]:
@@ -51,7 +51,7 @@ def _profile(model: Path, target: str, work: Path, *, host: str | None, ssh: dic
              runs: int, threads: Any) -> tuple[dict[str, Any], dict[str, str]]:
     from ..devices import load_profile
     from ..profile import dispatch
-    from ..profile.budgets import verdict
+    from ..profile.render import verdict
 
     outcome = dispatch.run(model, runs=runs, threads=threads or load_profile(target).threads,
                            hosts=[host] if host else None, ssh=ssh)
@@ -72,7 +72,7 @@ def _audit(model: Path, target: str, work: Path, eval_data: Path | None,
            source: Path | None) -> tuple[dict[str, Any] | None, dict[str, str]]:
     if eval_data is None or source is None:
         return None, _gate("audit", "not run", "needs --eval and --source")
-    from ..audit.pipeline import run_audit
+    from ..audit.run import run_audit
     from ..audit.report_html import write_report
     from ..audit.schema import to_json
 
@@ -110,21 +110,9 @@ def _public_key(key: Path) -> bytes:
                                              serialization.PublicFormat.SubjectPublicKeyInfo)
 
 
-def bundle_files(folder: Path) -> dict[str, bytes]:
-    """Every file of a bundle but its signature, by name, each read once (a folder inside is refused)."""
-    from ..errors import SignatureError
-
-    files = {}
-    for p in sorted(folder.iterdir()):
-        if p.name == SIGNATURE:
-            continue
-        files[p.name] = read_bytes(p, SignatureError, "bundle file")
-    return files
-
-
 def _check_out(out: Path, force: bool) -> None:
     """OUT must be new, an empty folder, or (with --force) an earlier bundle: never a folder of other files."""
-    from .evidence import is_bundle
+    from .layout import is_bundle
 
     if not out.exists() or (out.is_dir() and not any(out.iterdir())):
         return

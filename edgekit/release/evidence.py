@@ -19,7 +19,7 @@ from typing import Any
 
 from ..errors import SignatureError, UsageError
 from ..fsutil import parse_json, sha256_bytes
-from .layout import PUBLIC_KEY, SCHEMA, SIGNATURE, SUMMARY
+from .layout import PUBLIC_KEY, SCHEMA, SIGNATURE, SUMMARY, is_bundle
 
 
 class EvidenceError(SignatureError):
@@ -50,11 +50,6 @@ class Evidence:
         return {"bundle": str(self.folder), "target": s["target"], "passed": s["passed"],
                 "device_evidence": s["device_evidence"], "created": s["created"],
                 "gates": {g["name"]: g["status"] for g in s["gates"]}}
-
-
-def is_bundle(path: str | Path) -> bool:
-    p = Path(path)
-    return p.is_dir() and (p / SUMMARY).is_file()
 
 
 def _verify(folder: Path, files: dict[str, bytes], trusted_keys: list[Path]) -> None:
@@ -88,7 +83,7 @@ def _summary(folder: Path, files: dict[str, bytes]) -> dict[str, Any]:
 
 def check_bundle(folder: str | Path, *, target: str | None, trusted_keys: list[Path]) -> Evidence:
     """The bundle's evidence, or EvidenceError (one line) when a store requiring evidence must refuse it."""
-    from .bundle import bundle_files
+    from .layout import bundle_files
 
     folder = Path(folder)
     if not is_bundle(folder):

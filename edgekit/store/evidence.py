@@ -22,7 +22,8 @@ from typing import Any
 from ..errors import SignatureError, UsageError
 from ..fsutil import atomic_write_text, read_json
 from ..signing import signature_path_for
-from ..release.evidence import Evidence, EvidenceError, check_bundle, is_bundle
+from ..release.evidence import Evidence, EvidenceError, check_bundle
+from ..release.layout import is_bundle
 from .store import ModelStore
 
 

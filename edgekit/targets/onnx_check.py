@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from ..devices import DeviceProfile
 from ..engine.onnx_info import read_onnx_info
-from .check import CheckReport
+from .report import CheckReport
 from .rules import ERROR, INFO, WARNING, Finding, _kb
 
 # accelerator -> why it cannot take an ONNX file

@@ -104,14 +104,14 @@ def test_budget_not_measured_on_another_machine_or_an_emulator():
         doc = _doc(p95=500.0, machine=machine)  # far over budget: still no FAIL
         b = budgets.check_budget(doc, target="raspberry-pi-4")
         assert b["passed"] is None and needle in b["not_measured"], b
-        assert budgets.verdict(b) == "not measured on raspberry-pi-4"
+        assert render.verdict(b) == "not measured on raspberry-pi-4"
         budgets.enforce(b)  # no verdict, nothing to enforce
         assert render.budget_lines(b)[0].endswith(": not measured on raspberry-pi-4")
         assert "not from the target" in render.budget_lines(b)[1]
     emu_doc = _doc(machine=emulated)
     assert any("emulated device" in line for line in render.caveats(emu_doc))
     # the same machine kind as the target still gets a verdict, and explicit limits alone have no target
-    assert budgets.verdict(budgets.check_budget(_doc(machine={**PI4, "arch": "arm64"}), target="raspberry-pi-4")) == "PASS"
+    assert render.verdict(budgets.check_budget(_doc(machine={**PI4, "arch": "arm64"}), target="raspberry-pi-4")) == "PASS"
     assert budgets.check_budget(_doc(machine=x86), max_latency_ms=5)["passed"] is False
 
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 from typing import List, Optional
 
@@ -24,6 +25,7 @@ def release(
     key: Optional[Path] = typer.Option(None, "--key", help="EC private key (PEM) that signs the bundle"),
     runs: int = typer.Option(200, "--runs", help="timed runs per thread count in the profile"),
     force: bool = typer.Option(False, "--force", "-f", help="replace OUTPUT if it is a bundle folder"),
+    json_out: bool = typer.Option(False, "--json", help="print the bundle's summary.json instead of the gate table"),
 ) -> None:
     """Write MODEL, its manifest, the check, profile and audit reports, a CycloneDX ML-BOM and a summary, signed.
 
@@ -36,9 +38,12 @@ def release(
     ssh = dict(key=ssh_key, port=ssh_port, options=list(ssh_option), python=remote_python)
     summary = bundle.build_release(model, target, output, host=host, ssh=ssh, eval_data=eval_data, source=source,
                                    key=key, runs=runs, force=force)
-    for g in summary["gates"]:
-        typer.echo(f"{g['name']:7} {g['status']:13} {g['detail']}")
-    typer.echo(f"wrote {output} ({'signed' if summary['signed'] else 'UNSIGNED: pass --key to sign it'})")
+    if json_out:
+        typer.echo(json.dumps(summary, default=str))
+    else:
+        for g in summary["gates"]:
+            typer.echo(f"{g['name']:7} {g['status']:13} {g['detail']}")
+        typer.echo(f"wrote {output} ({'signed' if summary['signed'] else 'UNSIGNED: pass --key to sign it'})")
     bundle.enforce(summary)
 
 

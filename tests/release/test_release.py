@@ -215,3 +215,11 @@ def test_the_evidence_rule_survives_a_lost_index(released, digits_models, tmp_pa
         assert run(capsys, "status", "--store", store, "--repair")[0] == 0
     code, _, err = run(capsys, "deploy", digits_models("int8"), "--store", store)  # a bare model
     assert code == 2 and "requires evidence for raspberry-pi-4" in err, err
+
+
+def test_json_prints_the_summary(released, digits_models, tmp_path, capsys):
+    code, out, err = run(capsys, "release", digits_models("int8"), "--target", "raspberry-pi-4", "--runs", 5,
+                         "-o", tmp_path / "b", "--json")
+    doc = json.loads(out)
+    assert code == 0, err
+    assert doc["target"] == "raspberry-pi-4" and {g["name"] for g in doc["gates"]} >= {"check", "budget"}

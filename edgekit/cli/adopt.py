@@ -1,4 +1,4 @@
-"""``edgekit adopt``: a manifest for a .tflite edgekit did not make, so the guard, store, audit and profile take it."""
+"""``edgekit adopt``: a manifest for a .tflite or .onnx edgekit did not make, so the guard, store, audit and profile take it."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import typer
 
 
 def adopt(
-    model: Path = typer.Argument(..., help="A .tflite file made elsewhere (a published model, another team's file)."),
+    model: Path = typer.Argument(..., help="A .tflite or .onnx file made elsewhere (a published model, a PyTorch export, another team's file)."),
     calibration: List[str] = typer.Option([], "--calibration", "-c", help="Typical inputs: .npy, .npz (x; or one array per input name) or image folder; NAME=PATH per input of a several-input model (repeatable)."),
     eval_data: List[str] = typer.Option([], "--eval", "-e", help="Eval data with labels (.npz x, y) or image folder with class sub-folders: the file's accuracy goes in the manifest."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class label per line."),
@@ -19,7 +19,7 @@ def adopt(
     force: bool = typer.Option(False, "--force", "-f", help="Replace an existing manifest (the model file is never changed)."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
 ) -> None:
-    """Write the manifest next to a .tflite edgekit did not convert (the file itself is not changed).
+    """Write the manifest next to a .tflite or .onnx edgekit did not convert (the file itself is not changed).
 
     Example: edgekit adopt face_detection_short_range.tflite --calibration crops.npy --origin mediapipe==0.10.14
     """

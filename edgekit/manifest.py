@@ -115,7 +115,7 @@ class TensorSpec:
 
     @classmethod
     def from_detail(cls, d: dict[str, Any], name: str | None = None) -> "TensorSpec":
-        """From an interpreter's get_input_details() / get_output_details() entry."""
+        """From an interpreter's input or output detail entry (a dict: name, index, shape, dtype, quantization)."""
         import numpy as np
 
         sig = d.get("shape_signature")

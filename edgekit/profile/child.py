@@ -15,7 +15,7 @@ on stdout. On failure the result is ``{"error": {"kind": ..., "message": ...}}``
 With ``timeout_s`` in the config the child also kills its own measuring process after that
 long, so a device whose parent vanished (lost connection) does not keep a hung model running.
 
-Latency is the wall time of ``interpreter.invoke()`` alone (perf_counter_ns);
+Latency is the wall time of the raw session's ``invoke`` alone (perf_counter_ns);
 setting inputs happens outside the timed region, as in a minimal timing loop.
 
 Example (locally, without the CLI):

@@ -37,7 +37,7 @@ from ..fsutil import atomic_write_text, read_json
 SCHEMA = "edgekit.profile/1"
 
 METHOD = {
-    "latency": "wall time of interpreter.invoke() alone (time.perf_counter_ns) in a fresh child process, "
+    "latency": "wall time of the engine session's invoke alone (time.perf_counter_ns) in a fresh child process, "
     "after the warm-up runs; inputs are set outside the timed region",
     "memory": "RSS of the child process sampled by a thread (/proc/self/statm) every sample_interval_ms until "
     "the timed runs and every runs_sample_interval_ms during them (a denser sampler slows a busy core), "

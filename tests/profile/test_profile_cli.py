@@ -33,7 +33,7 @@ def results(digits_models, tmp_path_factory):
 def test_profile_writes_schema_json_and_a_report_with_plots(results, capsys):
     doc = schema.load(results["int8"])
     assert doc["schema"] == "edgekit.profile/1" and doc["budget"] is None
-    assert doc["method"]["latency"].startswith("wall time of interpreter.invoke()")
+    assert doc["method"]["latency"].startswith("wall time of the engine session's invoke alone")
     page = results["int8"].with_suffix(".html").read_text()
     assert page.startswith("<!doctype html>") and "<script" not in page and "http" not in page.split("<svg")[0]
     assert page.count("<svg") == 2  # percentile plot + one histogram (one thread count)

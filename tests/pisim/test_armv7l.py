@@ -47,8 +47,9 @@ def test_compat_model_loads_and_predicts_on_tflite_runtime(pi, digits, digits_co
     assert matches >= 0.99 * len(host)  # two interpreters' hybrid kernels: near ties may differ
 
 
-def test_incompatible_model_is_refused_naming_the_fix(pi, digits, digits_models, tmp_path):
-    remote_model = put_model(pi, digits_models("dynamic"), "/tmp/edgekit-test/plain")
+def _refusal(pi, model, folder: str, digits, tmp_path) -> str:
+    """`edgekit run MODEL one-digit.npy` on the device must exit 2 with one line (no traceback): that line."""
+    remote_model = put_model(pi, model, folder)
     np.save(tmp_path / "one.npy", digits.x_test[:1])
     pi.put(tmp_path / "one.npy", "/tmp/edgekit-test/one.npy")
     edgekit = pi.python.replace("/python", "/edgekit")
@@ -56,8 +57,13 @@ def test_incompatible_model_is_refused_naming_the_fix(pi, digits, digits_models,
     assert res.returncode == 2, res.stdout + res.stderr
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "tflite-runtime cannot load this model" in lines[0]
-    assert "FULLY_CONNECTED" in lines[0] and FIX in lines[0]
+    return lines[0]
+
+
+def test_incompatible_model_is_refused_naming_the_fix(pi, digits, digits_models, tmp_path):
+    line = _refusal(pi, digits_models("dynamic"), "/tmp/edgekit-test/plain", digits, tmp_path)
+    assert "tflite-runtime cannot load this model" in line
+    assert "FULLY_CONNECTED" in line and FIX in line
 
 
 def test_image_file_through_debians_pillow(pi, digits, digits_compat, tmp_path):
@@ -80,12 +86,5 @@ def test_image_file_through_debians_pillow(pi, digits, digits_compat, tmp_path):
 
 
 def test_an_onnx_model_says_in_one_line_that_armv7l_has_no_onnx_runtime(pi, digits, digits_onnx, tmp_path):
-    remote_model = put_model(pi, digits_onnx, "/tmp/edgekit-test/onnx")
-    np.save(tmp_path / "one.npy", digits.x_test[:1])
-    pi.put(tmp_path / "one.npy", "/tmp/edgekit-test/one.npy")
-    edgekit = pi.python.replace("/python", "/edgekit")
-    res = pi.run(shlex.join([edgekit, "run", remote_model, "/tmp/edgekit-test/one.npy"]))
-    assert res.returncode == 2, res.stdout + res.stderr
-    lines = res.stderr.strip().splitlines()
-    assert len(lines) == 1 and "Traceback" not in res.stderr, res.stderr
-    assert "ONNX Runtime" in lines[0] and "aarch64" in lines[0], lines[0]
+    line = _refusal(pi, digits_onnx, "/tmp/edgekit-test/onnx", digits, tmp_path)
+    assert "ONNX Runtime" in line and "aarch64" in line, line

@@ -122,7 +122,9 @@ def _manifest_line(m: dict[str, Any] | None) -> str:
     acc = ", ".join(f"{k} {round(v, 4) if isinstance(v, float) else v}" for k, v in scores.items())
     return (f"manifest: recipe {m['recipe']}, task {m['task']}, {m['labels']} labels"
             + (f", target {m['target']}" if m["target"] else "") + (f", compat {m['compat']}" if m["compat"] else "")
-            + (f", accuracy: {acc}" if acc else ""))
+            + (f", accuracy: {acc}" if acc else "")
+            + (f"\nmanifest: revision {m['revision']} is newer than this edgekit; ignored {', '.join(m['ignored'])}"
+               if m.get("ignored") else ""))
 
 
 __all__ = ["inspect_model", "manifest_summary", "render_inspect", "xnnpack_status"]

@@ -35,6 +35,15 @@ from .recipes import Recipe
 
 SCHEMA = "edgekit.manifest/2"
 SCHEMA_V1 = "edgekit.manifest/1"
+# Revisions of version 2 add optional fields only. A writer writes the lowest revision that holds what it
+# wrote (``revision`` is left out at 0), so a manifest that uses no new field stays readable by older
+# readers. A reader refuses an unknown field in a revision it knows (a typo or a damaged file), and skips,
+# listing them in ``Manifest.ignored``, the unknown fields of a newer revision: a device that has not been
+# upgraded yet keeps serving, with a weaker guard at worst. A field whose loss would make a reader unsafe
+# is named in ``requires``; a reader that does not know one of those refuses the manifest.
+#   1: ood.reach, ood.colour, provenance.adopted (adopt; the guard's reach and colour features)
+REVISION = 1
+FEATURES: frozenset[str] = frozenset()  # must-understand features this reader knows (none defined yet)
 SUFFIX = ".manifest.json"
 MANIFEST_MAX_BYTES = 4 << 20  # 4 MiB: real manifests are ~10 KB; a 100 MB one would take seconds and GBs to refuse
 TASKS = ("classification", "regression", "unknown")
@@ -201,10 +210,10 @@ class OODReference:
     log_eps: Optional[float] = None  # None: an old reference with linear std and no roughness
     # (median, bound) of the per-sample minimum, then of the maximum: nearly every calibration sample
     # reaches below the low bound and above the high one (None: an older reference without it)
-    reach: Optional[tuple[float, ...]] = None
+    reach: Optional[tuple[float, ...]] = field(default=None, metadata={"since": 1})
     # (mean, limit) of the per-sample colour feature (edgekit.calibration_stats._colour): a sample further
     # than limit from mean is out of distribution (None: one channel, or an older reference)
-    colour: Optional[tuple[float, ...]] = None
+    colour: Optional[tuple[float, ...]] = field(default=None, metadata={"since": 1})
 
     def _check(self) -> None:
         cells = math.prod(self.sketch_shape)
@@ -365,7 +374,7 @@ class Provenance:
     tools: dict[str, str] = field(default_factory=dict)
     user: Optional[str] = None
     host: Optional[str] = None
-    adopted: Optional[Adoption] = None
+    adopted: Optional[Adoption] = field(default=None, metadata={"since": 1})
 
 
 @dataclass(frozen=True)
@@ -421,10 +430,18 @@ class Manifest:
     guard: Optional[GuardThresholds] = None
     canary: Optional[CanaryBudgets] = None
     schema: str = SCHEMA
+    revision: int = field(default=0, compare=False, metadata={"since": 1})  # see REVISION; writers fill it in
+    requires: tuple[str, ...] = field(default=(), metadata={"since": 1})  # must-understand features
 
     def __post_init__(self):
         object.__setattr__(self, "inputs", tuple(self.inputs))
         object.__setattr__(self, "outputs", tuple(self.outputs))
+        object.__setattr__(self, "requires", tuple(self.requires))
+
+    @property
+    def ignored(self) -> tuple[str, ...]:
+        """Fields of a newer revision this reader skipped (``("calibration.inputs.image.ood.texture",)``)."""
+        return getattr(self, "_ignored", ())
 
     def _check(self) -> None:
         _need(self.schema == SCHEMA, "schema", f"must be {SCHEMA!r}")
@@ -497,11 +514,16 @@ class Manifest:
             "top1_converted": acc.top1_converted if acc else None, "agreement": acc.agreement if acc else None,
             "sparsity": self.pruning.sparsity_achieved if self.pruning else None,
             "guard": self.guard is not None,
+            "revision": self.revision, "ignored": list(self.ignored),
         }
 
     # ---- (de)serialisation ---------------------------------------------------------------------
     def to_dict(self) -> dict[str, Any]:
-        return {"schema": self.schema, **{k: v for k, v in _plain(self).items() if k != "schema"}}
+        """The JSON document, at the lowest revision that holds it (fields new in a revision are left
+        out while unset, and ``revision`` is written only when above 0)."""
+        body = {k: v for k, v in _plain(self).items() if k not in ("schema", "revision")}
+        rev = _revision_used(self)
+        return {"schema": self.schema, **({"revision": rev} if rev else {}), **body}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, allow_nan=False) + "\n"
@@ -517,7 +539,18 @@ class Manifest:
         elif schema != SCHEMA:
             raise ManifestError(f"{where}: schema {schema!r} is not {SCHEMA!r} (or {SCHEMA_V1!r}); "
                                 "re-run edgekit convert")
-        return _parse(cls, d, where, "")
+        rev = d.get("revision", 0)
+        if isinstance(rev, bool) or not isinstance(rev, int) or rev < 0:
+            raise _fail(where, "revision", f"must be a non-negative integer, got {rev!r}")
+        needs = d.get("requires", [])
+        unknown = [f for f in needs if f not in FEATURES] if isinstance(needs, list) else []
+        if unknown:
+            raise ManifestError(f"{where}: needs a newer edgekit (revision {rev} requires {', '.join(map(str, unknown))}"
+                                f"; this one reads revision {REVISION}); upgrade edgekit on this device")
+        ignored: list[str] | None = [] if rev > REVISION else None
+        m = _parse(cls, d, where, "", ignored)
+        object.__setattr__(m, "_ignored", tuple(sorted(ignored or ())))
+        return m
 
     def save(self, path: str | Path) -> Path:
         """Write atomically to ``path`` (a .manifest.json, or the model path it belongs to)."""
@@ -657,7 +690,8 @@ def _type_name(hint) -> str:
     return {int: "an integer", float: "a number", str: "a string", bool: "true or false"}.get(hint, str(hint))
 
 
-def _parse(hint, value, where: str, path: str):
+def _parse(hint, value, where: str, path: str, ignored: list[str] | None = None):
+    """``value`` as ``hint``, validated; unknown fields are errors, or skipped into ``ignored`` when given."""
     origin = typing.get_origin(hint)
     if origin in (typing.Union, types.UnionType):
         args = typing.get_args(hint)
@@ -666,14 +700,16 @@ def _parse(hint, value, where: str, path: str):
                 return None
             raise _fail(where, path, "is null but required")
         inner = [a for a in args if a is not type(None)]
-        return _parse(inner[0] if len(inner) == 1 else hint, value, where, path)
+        return _parse(inner[0] if len(inner) == 1 else hint, value, where, path, ignored)
     if dataclasses.is_dataclass(hint):
         if not isinstance(value, dict):
             raise _fail(where, path, f"must be an object, got {type(value).__name__}")
         hints = _hints(hint)
         unknown = sorted(set(value) - set(hints))
-        if unknown:
+        if unknown and ignored is None:
             raise _fail(where, _join(path, unknown[0]), f"unknown field (allowed: {', '.join(hints)})")
+        if ignored is not None:
+            ignored.extend(_join(path, u) for u in unknown)
         kwargs = {}
         for f in fields(hint):
             p = _join(path, f.name)
@@ -681,7 +717,7 @@ def _parse(hint, value, where: str, path: str):
                 if f.default is dataclasses.MISSING and f.default_factory is dataclasses.MISSING:
                     raise _fail(where, p, "is missing")
                 continue
-            kwargs[f.name] = _parse(hints[f.name], value[f.name], where, p)
+            kwargs[f.name] = _parse(hints[f.name], value[f.name], where, p, ignored)
         obj = hint(**kwargs)
         _check_one(obj, where, path)
         return obj
@@ -689,12 +725,12 @@ def _parse(hint, value, where: str, path: str):
         if not isinstance(value, list):
             raise _fail(where, path, f"must be a list, got {type(value).__name__}")
         args = typing.get_args(hint)
-        return tuple(_parse(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value))
+        return tuple(_parse(args[0], v, where, f"{path}[{i}]", ignored) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):
             raise _fail(where, path, f"must be an object, got {type(value).__name__}")
         vt = typing.get_args(hint)[1]
-        return {str(k): _parse(vt, v, where, _join(path, str(k))) for k, v in value.items()}
+        return {str(k): _parse(vt, v, where, _join(path, str(k)), ignored) for k, v in value.items()}
     if hint is float:
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
             raise _fail(where, path, f"must be a finite number, got {value!r}")
@@ -741,14 +777,28 @@ def _validate(obj, where: str, path: str) -> None:
 
 
 def _plain(obj):
-    """Dataclasses -> JSON-ready dicts (tuples become lists)."""
+    """Dataclasses -> JSON-ready dicts (tuples become lists); fields of a later revision left out while unset."""
     if dataclasses.is_dataclass(obj):
-        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)}
+        return {f.name: _plain(getattr(obj, f.name)) for f in fields(obj)
+                if not (f.metadata.get("since") and getattr(obj, f.name) == f.default)}
     if isinstance(obj, (tuple, list)):
         return [_plain(v) for v in obj]
     if isinstance(obj, dict):
         return {str(k): _plain(v) for k, v in obj.items()}
     return obj
+
+
+def _revision_used(obj) -> int:
+    """The highest revision among the fields ``obj`` (and every section below it) sets."""
+    if dataclasses.is_dataclass(obj):
+        return max([f.metadata.get("since", 0) for f in fields(obj)
+                    if f.name != "revision" and getattr(obj, f.name) != f.default]
+                   + [_revision_used(getattr(obj, f.name)) for f in fields(obj)], default=0)
+    if isinstance(obj, (tuple, list)):
+        return max((_revision_used(v) for v in obj), default=0)
+    if isinstance(obj, dict):
+        return max((_revision_used(v) for v in obj.values()), default=0)
+    return 0
 
 
 # ---- JSON Schema, generated from the same classes -------------------------------------------------

@@ -169,6 +169,10 @@ class EdgeModel:
             man = read_manifest(self.path)
             verify(self.path, trusted_keys, data=data, manifest_data=man)
             self.manifest = Manifest.from_bytes(man, str(manifest_path_for(self.path)))
+        if self.manifest is not None and self.manifest.ignored:  # a newer writer; the device was not upgraded yet
+            log.warning("%s: manifest revision %d is newer than this edgekit's; ignored %s (upgrade edgekit "
+                        "for the guard features they carry)", label, self.manifest.revision,
+                        ", ".join(self.manifest.ignored))
         return _verify(data, self.manifest, label, self.policy)
 
     def _load_failed(self, err: ModelLoadError | ManifestError, kind: str) -> None:
@@ -454,7 +458,8 @@ class EdgeModel:
         ``security["ok"]`` is False after a tampered file (even when the fallback answers)."""
         h: dict[str, Any] = {
             "model": {"file": str(self.path), "sha256": self.sha256, **self.active.describe(),
-                      "input_names": self.input_names, "output_names": self.output_names},
+                      "input_names": self.input_names, "output_names": self.output_names,
+                      "manifest_ignored": list(self.manifest.ignored) if self.manifest else []},
             "fallback_active": self.runner is None,
             "load_error": self.load_error,
             "security": {"ok": not self.security,

@@ -5,6 +5,7 @@ int8 model (tests/unit/data), migrated and saved as version 2, then broken one f
 """
 
 import copy
+import dataclasses
 import json
 from pathlib import Path
 
@@ -15,7 +16,7 @@ import pytest
 from edgekit.calibration_stats import compute_input_stats
 from edgekit.errors import ManifestError
 from edgekit.manifest import (
-    SCHEMA, SCHEMA_FILE, Calibration, GuardThresholds, Manifest, ModelFile, Provenance, TensorSpec, json_schema,
+    REVISION, SCHEMA, SCHEMA_FILE, Calibration, GuardThresholds, Manifest, ModelFile, Provenance, TensorSpec, json_schema,
     manifest_path_for, migrate_v1,
 )
 
@@ -220,3 +221,64 @@ def test_a_version_1_model_still_runs_guarded(digits):
         assert model.predict(x).flagged.mean() <= 0.05
         noise = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
         assert model.predict(noise).flagged.all()
+
+
+def _with_reach(reach=(0.0, 0.1, 1.0, 0.9)) -> Manifest:
+    """_small() with the OOD reach feature (a field of revision 1) set to ``reach``."""
+    m = _small()
+    st = m.calibration.inputs["features"]
+    ood = dataclasses.replace(st.ood, reach=reach, colour=None)
+    return m.replace(calibration=dataclasses.replace(
+        m.calibration, inputs={"features": dataclasses.replace(st, ood=ood)}))
+
+
+def test_a_manifest_without_new_fields_is_written_at_revision_0_for_older_readers():
+    """Fields added in a revision are left out while unset and ``revision`` only appears when used, so a
+    device still on an older edgekit reads what this one writes unless a new feature is in it."""
+    d = _with_reach(None).to_dict()
+    assert "revision" not in d and "requires" not in d and "adopted" not in d["provenance"]
+    assert "reach" not in d["calibration"]["inputs"]["features"]["ood"]
+    assert _with_reach().to_dict()["revision"] == 1
+
+
+def test_a_newer_revision_is_read_with_its_unknown_fields_ignored_and_listed(tmp_path):
+    d = _with_reach().to_dict()
+    d["revision"] = REVISION + 1
+    d["calibration"]["inputs"]["features"]["ood"]["texture"] = [0.5, 2.0]  # a feature of a future edgekit
+    d["future_section"] = {"x": 1}
+    m = Manifest.from_dict(d, where="new.json")
+    assert m.ignored == ("calibration.inputs.features.ood.texture", "future_section")
+    assert m.input_stats("features").ood.reach == (0.0, 0.1, 1.0, 0.9)
+    assert m.summary()["ignored"] == list(m.ignored)
+    # the same unknown field in a revision this reader knows is a damaged file, refused as before
+    d["revision"] = REVISION
+    with pytest.raises(ManifestError, match="future_section: unknown field"):
+        Manifest.from_dict(d, where="new.json")
+
+
+def test_a_must_understand_feature_unknown_here_is_refused_in_one_line():
+    d = _small().to_dict()
+    d.update(revision=REVISION + 1, requires=["signed-preprocessing"])
+    with pytest.raises(ManifestError, match=r"needs a newer edgekit .*signed-preprocessing.*upgrade edgekit") as err:
+        Manifest.from_dict(d, where="new.json")
+    assert "\n" not in str(err.value)
+    d["revision"] = "two"
+    with pytest.raises(ManifestError, match="revision: must be a non-negative integer"):
+        Manifest.from_dict(d, where="new.json")
+
+
+def test_a_model_with_a_newer_manifest_still_runs_guarded_and_says_what_it_ignored(digits, tmp_path, caplog):
+    from edgekit.runtime import EdgeModel
+
+    model = tmp_path / "digits-int8.tflite"
+    model.write_bytes(V1.with_name("digits-int8.v1.tflite").read_bytes())
+    d = Manifest.from_dict(_v1(), where="v1").to_dict()
+    d["revision"] = REVISION + 1
+    name = d["inputs"][0]["name"]
+    d["calibration"]["inputs"][name]["ood"]["texture"] = [0.5, 2.0]
+    manifest_path_for(model).write_text(json.dumps(d))
+    with caplog.at_level("WARNING"), EdgeModel.load(model) as m:
+        assert m.health()["model"]["manifest_ignored"] == [f"calibration.inputs.{name}.ood.texture"]
+        noise = np.random.default_rng(0).random((20, 8, 8, 1), dtype=np.float32)
+        assert m.predict(noise).flagged.all() and m.predict(digits.x_test[:20]).flagged.mean() <= 0.05
+    assert any("newer than this edgekit" in r.getMessage() for r in caplog.records)

@@ -153,6 +153,32 @@ class Monitor:
         return snap
 
 
+def _spread_step(positions: int, sample_shape: tuple[int, ...]) -> int:
+    """A step that keeps about POSITIONS of ``positions`` values, spread over rows and columns.
+
+    >>> _spread_step(128 * 128, (128, 128, 3)), _spread_step(64, (8, 8, 1))
+    (257, 1)
+    """
+    step = -(-positions // POSITIONS)
+    width = sample_shape[-2] if len(sample_shape) >= 3 and sample_shape[-2] > 1 else 1
+    while step > 1 and math.gcd(step, width) != 1:
+        step += 1
+    return step
+
+
+def _looks_swapped(x: np.ndarray, bins, scores: list[float]) -> bool:
+    """Channels 0 and 2 drifted, and each matches the other's calibration bins: BGR for RGB.
+
+    No single photo shows it (a scene's colours are as plausible swapped: 1-2% of swapped crops of
+    scikit-learn's photos stand out one by one); the window's pixels do, against the calibration's.
+    """
+    if x.shape[-1] != 3 or min(scores[0], scores[2]) < 0.25:
+        return False
+    swapped = [psi(bins.reference_share[2], bins.edges[2], x[:, :, 0].ravel()),
+               psi(bins.reference_share[0], bins.edges[0], x[:, :, 2].ravel())]
+    return max(swapped) < 0.25 and max(swapped) < 0.5 * min(scores[0], scores[2])
+
+
 class _InputRing:
     """One input's values at a fixed subset of positions (or the whole quantized sample, by reference)."""
 
@@ -162,8 +188,10 @@ class _InputRing:
         self.channels = stats.channels if stats else channels_of(sample_shape)
         self.values = math.prod(d for d in sample_shape if d > 0)  # per sample
         positions = max(1, self.values // self.channels)
-        # A strided slice, not an index array: recording then copies a view (no gather).
-        self._pos = slice(0, positions, -(-positions // POSITIONS))
+        # A strided slice, not an index array: recording then copies a view (no gather). The step is
+        # coprime with the image width: a step that is a multiple of it keeps one column (a 128x128
+        # image's step of 256 kept only the left edge, and clean photos read as drifted).
+        self._pos = slice(0, positions, _spread_step(positions, sample_shape))
         self._by_ref = quant is not None and self.values <= 4096  # whole samples only while small
         # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy store.
         self._x: list = [None] * window
@@ -207,6 +235,8 @@ class _InputRing:
         if scores:
             worst = max(scores)
             res.update(psi_max=worst, psi_worst_channel=int(np.argmax(scores)), drift=drift_level(worst))
+            if res["drift"] == "drifted" and _looks_swapped(x, bins, scores):
+                res["likely_cause"] = "red and blue swapped (BGR input to an RGB model, or the reverse)"
         elif bins is None:
             res["drift"] = "unknown (no calibration statistics in the manifest)"
         else:

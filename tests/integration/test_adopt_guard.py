@@ -3,8 +3,9 @@
 mediapipe's face detector (float input in [-1, 1]) and selfie segmenter (float input in [0, 1]),
 adopted with real photo crops; 100 held-out crops per case. Measured rates (seed 0): clean 1%;
 1000.0, 0..255 and pixels scaled for the other range 99-100%; a transposed (NCHW) image read as NHWC
-94% (face detector) and 100% (segmenter); BGR 1% (these two photos' colour statistics barely change
-when red and blue swap: not asserted).
+94% (face detector) and 100% (segmenter). BGR for RGB stands out in no single photo (1-2% of swapped
+crops, with any per-sample colour feature we tried: a scene is as plausible with red and blue swapped),
+so it is caught where it can be: the stream's drift per channel, which names the likely cause.
 """
 
 from __future__ import annotations
@@ -64,3 +65,21 @@ def test_without_a_manifest_the_guard_says_what_it_did_not_check(tmp_path, publi
     out = capsys.readouterr().out
     assert code == 0 and "0.0%" not in out
     assert any(line.split()[:3] == ["range", "not", "checked"] for line in out.splitlines())
+
+
+def test_a_bgr_stream_drifts_and_health_names_the_swap(tmp_path, published_models):
+    """400 calls of crops (shuffled: the monitor keeps every 8th large input, and a stream alternating two
+    photos would alias with it): clean is not "drifted"; red and blue swapped is, with its likely cause."""
+    crops = photo_crops(700, 128, seed=0).astype(np.float32) / 127.5 - 1.0
+    calib, held = crops[:300], crops[300:][np.random.default_rng(5).permutation(400)]
+    model = shutil.copy(published_models["face_detection"], tmp_path / "face.tflite")
+    np.save(tmp_path / "calib.npy", calib)
+    adopt(model, calibration=tmp_path / "calib.npy")
+    seen = {}
+    for name, stream in (("clean", held), ("bgr", np.ascontiguousarray(held[..., ::-1]))):
+        with EdgeModel.load(model) as guarded:
+            for i in range(len(stream)):
+                guarded.predict(stream[i:i + 1])
+            seen[name] = guarded.health()["inputs"][guarded.input_names[0]]
+    assert seen["clean"]["drift"] != "drifted" and "likely_cause" not in seen["clean"]
+    assert seen["bgr"]["drift"] == "drifted" and "BGR" in seen["bgr"]["likely_cause"]

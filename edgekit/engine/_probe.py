@@ -43,6 +43,38 @@ def _extra_runs(session, spec: dict) -> None:
     session.run(feeds)
 
 
+def _rss_bytes() -> int:
+    """Resident memory now (Linux /proc; 0 where it cannot be read)."""
+    try:
+        with open("/proc/self/statm") as f:
+            import os
+
+            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return 0
+
+
+def _peak_rss_bytes() -> int:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
+
+
+def _session_memory_refusal(before: int, max_mb: float | None) -> str | None:
+    """ONNX Runtime has no arena estimate to check before allocating (TFLite's check_memory): the probe
+    measures what the session took instead (peak resident memory over what the process held before
+    creating it), here, where a hostile graph can only exhaust this process."""
+    from edgekit.engine.safeload import _size, available_memory
+
+    used = max(_peak_rss_bytes(), _rss_bytes()) - before
+    limit = available_memory() if max_mb is None else int(max_mb * 2**20)
+    if limit is None or used <= limit:
+        return None
+    where = "the RAM available now" if max_mb is None else "Policy(max_model_memory_mb=...)"
+    return (f"its session took ~{_size(used)} (peak, measured by the load probe), over the {_size(limit)} "
+            f"limit ({where})")
+
+
 def main() -> int:
     from edgekit.errors import EdgekitError
     from edgekit.engine.safeload import check_memory, check_structure, open_checked
@@ -54,6 +86,7 @@ def main() -> int:
     try:
         # Here too, not only in the parent: inspect runs the probe on files nothing has checked.
         check_memory(check_structure(data, "<bytes>"), "<bytes>", spec.get("max_mb"))
+        before = _rss_bytes()
         session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))
@@ -66,6 +99,11 @@ def main() -> int:
         note = ""
     except Exception as err:  # an error, not a crash: the parent may run this safely
         note = f" (raised on the extra run: {type(err).__name__})"
+    if sys.argv[1] == "onnxruntime" and before:
+        refusal = _session_memory_refusal(before, spec.get("max_mb"))
+        if refusal:
+            print(refusal)
+            return 3
     print(("ok" if session.default_delegates else "ok-nodelegates") + note)
     return 0
 

@@ -85,6 +85,7 @@ class Policy:
     # MB the model's tensors may need (estimated from the file) before allocation is refused as a
     # "load" failure. None: the RAM available at load time, since a model needing more would swap or
     # get the app OOM-killed; a fixed share of total RAM would pass it on a busy device. Not an "off".
+    # An .onnx has no arena to estimate: the load probe measures its session's peak memory instead.
     max_model_memory_mb: float | None = None
     log_inputs: bool = False  # put raw input values in incident records (off: a summary only)
     max_logged_values: int = 4096  # with log_inputs: values kept per input and record (the rest counted)

@@ -5,7 +5,7 @@ median of ``|x_i - median|`` (Iglewicz and Hoaglin; 0.6745 makes it a standard s
 A device is an outlier when ``z > 3.5`` (only the bad side: a lower error rate is no problem).
 When most devices agree exactly (MAD 0: three devices at 0% OOD), a plain MAD would make any
 difference infinite, so the scale is at least a floor per metric (``FLOORS``: one percentage point
-of a rate, 0.05 PSI, 10% of the median latency): a difference smaller than that is never an outlier.
+of a rate, 0.05 PSI, 1 ms or a quarter of the median latency): a difference smaller than that is never an outlier.
 With fewer than three devices there is no "rest of the fleet" and nothing is scored.
 
 Example:
@@ -23,7 +23,7 @@ MIN_DEVICES = 3
 
 # metric -> (floor on the MAD, relative floor (share of the median) or 0)
 FLOORS = {"ood_share": (0.01, 0.0), "psi_max": (0.05, 0.0), "error_rate": (0.01, 0.0),
-          "fallback_rate": (0.01, 0.0), "incident_rate": (0.01, 0.0), "latency_p95_ms": (0.05, 0.1),
+          "fallback_rate": (0.01, 0.0), "incident_rate": (0.01, 0.0), "latency_p95_ms": (1.0, 0.25),
           "output_shift": (0.02, 0.0)}
 
 

@@ -23,6 +23,7 @@ Example:
 from __future__ import annotations
 
 import fcntl
+import hashlib
 import json
 import os
 from pathlib import Path
@@ -65,7 +66,7 @@ def pull(log: str | Path, cursor: dict[str, Any] | None, *, since: str | None = 
             except FileNotFoundError:
                 continue
             st = os.fstat(fh.fileno())
-            opened.append((p, st.st_ino, st.st_size, fh))
+            opened.append((p, _identity(st.st_ino, fh), st.st_size, fh))
         dropped_now = dropped_records(log)
     finally:
         if lock_fd is not None:
@@ -77,19 +78,36 @@ def pull(log: str | Path, cursor: dict[str, Any] | None, *, since: str | None = 
             fh.close()
 
 
+def _identity(inode: int, fh) -> str:
+    """``inode:hash of the first line``: a deleted file's inode is soon reused by a new one (seen on the
+    second rotation), so the inode alone would send the cursor into the wrong file. Files are only
+    appended to, so the first line never changes once written ("" while the file has no whole line)."""
+    first = fh.readline(65536)
+    fh.seek(0)
+    tag = hashlib.sha256(first).hexdigest()[:16] if first.endswith(b"\n") else ""
+    return f"{inode}:{tag}"
+
+
+def _same(known: str, now: str) -> bool:
+    """The cursor's file: same inode, and the same first line unless the file had none then."""
+    k_ino, _, k_tag = known.partition(":")
+    n_ino, _, n_tag = now.partition(":")
+    return k_ino == n_ino and (not k_tag or k_tag == n_tag)
+
+
 def _read(opened, cursor: dict[str, Any], dropped_now: int, since: str | None) -> dict[str, Any]:
     read_before = {str(k): int(v) for k, v in (cursor.get("read") or {}).items()}
-    inodes = [str(ino) for _, ino, _, _ in opened]
+    ids = [ident for _, ident, _, _ in opened]
     start_i, start_off = 0, 0
-    if cursor.get("inode") is not None and str(cursor["inode"]) in inodes:
-        i = inodes.index(str(cursor["inode"]))
-        if opened[i][2] >= int(cursor.get("offset") or 0):  # smaller: not the file the cursor knew
-            start_i, start_off = i, int(cursor.get("offset") or 0)
+    known = cursor.get("file")
+    match = [i for i, ident in enumerate(ids) if known and _same(str(known), ident)]
+    if match and opened[match[-1]][2] >= int(cursor.get("offset") or 0):  # smaller: not the file it knew
+        start_i, start_off = match[-1], int(cursor.get("offset") or 0)
+    read_before = {_match(k, ids): n for k, n in read_before.items()}
     records: list[dict[str, Any]] = []
     unreadable = 0
     read_now: dict[str, int] = {}
-    for i, (_, ino, size, fh) in enumerate(opened):
-        key = str(ino)
+    for i, (_, key, size, fh) in enumerate(opened):
         if i < start_i:  # read in an earlier pull and unchanged since (a backup is never appended to)
             read_now[key] = read_before.get(key, 0)
             continue
@@ -111,9 +129,11 @@ def _read(opened, cursor: dict[str, Any], dropped_now: int, since: str | None) -
             elif since is None or str(rec.get("time", "")) >= since:
                 records.append(rec)
         if i == len(opened) - 1:
-            next_cursor = {"inode": ino, "offset": off + end}
+            # a file empty until now gets its first line's hash only on the next pull: record what it is now
+            next_cursor = {"file": _identity(int(key.partition(":")[0]), fh) if not key.partition(":")[2] else key,
+                           "offset": off + end}
     if not opened:
-        next_cursor = {"inode": None, "offset": 0}
+        next_cursor = {"file": None, "offset": 0}
     prev_dropped = int(cursor.get("dropped") or 0) if cursor else 0
     gone = sum(n for k, n in read_before.items() if k not in read_now)  # read by us, then rotated out
     dropped_since = max(0, dropped_now - prev_dropped) if cursor else dropped_now
@@ -121,6 +141,14 @@ def _read(opened, cursor: dict[str, Any], dropped_now: int, since: str | None) -
     next_cursor.update(dropped=dropped_now, read=read_now)
     return {"records": records, "cursor": next_cursor, "device_dropped_total": dropped_now,
             "device_dropped_since": dropped_since, "lost": lost, "unreadable": unreadable}
+
+
+def _match(known: str, ids: list[str]) -> str:
+    """A file read before, under its identity now (a file empty then has its first line now)."""
+    for ident in ids:
+        if _same(known, ident):
+            return ident
+    return known
 
 
 def count_kinds(log: str | Path) -> dict[str, Any]:

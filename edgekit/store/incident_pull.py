@@ -88,67 +88,61 @@ def _identity(inode: int, fh) -> str:
     return f"{inode}:{tag}"
 
 
-def _same(known: str, now: str) -> bool:
-    """The cursor's file: same inode, and the same first line unless the file had none then."""
-    k_ino, _, k_tag = known.partition(":")
-    n_ino, _, n_tag = now.partition(":")
-    return k_ino == n_ino and (not k_tag or k_tag == n_tag)
+def _start(ids: list[str], sizes: list[int], cursor: dict[str, Any], read_before: dict[str, int]) -> tuple[int, int]:
+    """(index of the file to read on from, offset in it)."""
+    known = str(cursor.get("file") or "")
+    if known.partition(":")[2]:  # a file with a first line: found by its identity wherever rotation moved it
+        for i, ident in enumerate(ids):
+            if ident == known and sizes[i] >= int(cursor.get("offset") or 0):
+                return i, int(cursor.get("offset") or 0)
+        return 0, 0  # rotated out: everything there is now is newer than what was read
+    # The cursor's file had no whole line (nothing read from it): its inode alone is ambiguous (reused by
+    # the next file), so start at the first file not read before; the files read before are complete.
+    for i, ident in enumerate(ids):
+        if ident not in read_before:
+            return i, 0
+    return len(ids), 0
 
 
 def _read(opened, cursor: dict[str, Any], dropped_now: int, since: str | None) -> dict[str, Any]:
-    read_before = {str(k): int(v) for k, v in (cursor.get("read") or {}).items()}
+    read_before = {str(k): int(v) for k, v in (cursor.get("read") or {}).items() if int(v) > 0}
     ids = [ident for _, ident, _, _ in opened]
-    start_i, start_off = 0, 0
-    known = cursor.get("file")
-    match = [i for i, ident in enumerate(ids) if known and _same(str(known), ident)]
-    if match and opened[match[-1]][2] >= int(cursor.get("offset") or 0):  # smaller: not the file it knew
-        start_i, start_off = match[-1], int(cursor.get("offset") or 0)
-    read_before = {_match(k, ids): n for k, n in read_before.items()}
+    start_i, start_off = _start(ids, [size for _, _, size, _ in opened], cursor, read_before)
     records: list[dict[str, Any]] = []
     unreadable = 0
     read_now: dict[str, int] = {}
+    next_cursor: dict[str, Any] = {"file": None, "offset": 0}
     for i, (_, key, size, fh) in enumerate(opened):
         if i < start_i:  # read in an earlier pull and unchanged since (a backup is never appended to)
             read_now[key] = read_before.get(key, 0)
-            continue
-        off = start_off if i == start_i else 0
-        fh.seek(off)
-        data = fh.read(size - off)
-        end = data.rfind(b"\n") + 1  # a line still being written (or torn) waits for the next pull
-        data = data[:end]
-        lines = data.splitlines()
-        read_now[key] = (read_before.get(key, 0) if i == start_i and off else 0) + len(lines)
-        for line in lines:
-            try:
-                rec = json.loads(line)
-            except (ValueError, UnicodeDecodeError, RecursionError):
-                unreadable += 1
-                continue
-            if not isinstance(rec, dict):
-                unreadable += 1
-            elif since is None or str(rec.get("time", "")) >= since:
-                records.append(rec)
+        else:
+            off = start_off if i == start_i else 0
+            fh.seek(off)
+            data = fh.read(size - off)
+            end = data.rfind(b"\n") + 1  # a line still being written (or torn) waits for the next pull
+            lines = data[:end].splitlines()
+            read_now[key] = (read_before.get(key, 0) if off else 0) + len(lines)
+            for line in lines:
+                try:
+                    rec = json.loads(line)
+                except (ValueError, UnicodeDecodeError, RecursionError):
+                    unreadable += 1
+                    continue
+                if not isinstance(rec, dict):
+                    unreadable += 1
+                elif since is None or str(rec.get("time", "")) >= since:
+                    records.append(rec)
         if i == len(opened) - 1:
-            # a file empty until now gets its first line's hash only on the next pull: record what it is now
-            next_cursor = {"file": _identity(int(key.partition(":")[0]), fh) if not key.partition(":")[2] else key,
-                           "offset": off + end}
-    if not opened:
-        next_cursor = {"file": None, "offset": 0}
-    prev_dropped = int(cursor.get("dropped") or 0) if cursor else 0
-    gone = sum(n for k, n in read_before.items() if k not in read_now)  # read by us, then rotated out
-    dropped_since = max(0, dropped_now - prev_dropped) if cursor else dropped_now
+            offset = (off + end) if i >= start_i else int(cursor.get("offset") or 0)
+            # a file with no whole line until now may have one by now: name it by its first line if so
+            ident = key if key.partition(":")[2] else _identity(int(key.partition(":")[0]), fh)
+            next_cursor = {"file": ident if offset else key, "offset": offset}
+    gone = sum(n for k, n in read_before.items() if k not in ids)  # read by us, then rotated out
+    dropped_since = max(0, dropped_now - int(cursor.get("dropped") or 0))
     lost = max(0, dropped_since - gone)  # a first pull: everything the device dropped before was lost to us
-    next_cursor.update(dropped=dropped_now, read=read_now)
+    next_cursor.update(dropped=dropped_now, read={k: n for k, n in read_now.items() if n})
     return {"records": records, "cursor": next_cursor, "device_dropped_total": dropped_now,
             "device_dropped_since": dropped_since, "lost": lost, "unreadable": unreadable}
-
-
-def _match(known: str, ids: list[str]) -> str:
-    """A file read before, under its identity now (a file empty then has its first line now)."""
-    for ident in ids:
-        if _same(known, ident):
-            return ident
-    return known
 
 
 def count_kinds(log: str | Path) -> dict[str, Any]:

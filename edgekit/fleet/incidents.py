@@ -234,6 +234,17 @@ def write_reports(doc: dict[str, Any], folder: Path) -> None:
     atomic_write_text(folder / "report.html", render_html(doc))
 
 
+FIELDS = ("kind", "version", "input", "device", "time")  # the groups shown, in this order
+
+
+def _group_sets(doc: dict[str, Any], titles: tuple[str, str]):
+    """(title, groups) of the new records and of the archive, those with records only."""
+    for title, key in zip(titles, ("groups_new", "groups_archive")):
+        g = doc.get(key)
+        if g and g["records"]:
+            yield title, g
+
+
 def render(doc: dict[str, Any]) -> str:
     lines = []
     if "devices" in doc:
@@ -249,12 +260,9 @@ def render(doc: dict[str, Any]) -> str:
                          f"{r['device_dropped_total']} in all{extra}")
     else:
         lines.append(f"{doc['log']}: {doc['pulled']} record(s); the log dropped {doc['device_dropped_total']}")
-    for title, key in (("new", "groups_new"), ("archive", "groups_archive")):
-        g = doc.get(key)
-        if not g or not g["records"]:
-            continue
+    for title, g in _group_sets(doc, ("new", "archive")):
         lines.append(f"{title}: {g['records']} record(s)")
-        for field in ("kind", "version", "input", "device", "time"):
+        for field in FIELDS:
             items = list(g[f"by_{field}"].items())
             shown = ", ".join(f"{k} {n}" for k, n in items[-12:] if field == "time") if field == "time" else \
                 ", ".join(f"{k} {n}" for k, n in items[:8])
@@ -274,12 +282,9 @@ def render_html(doc: dict[str, Any]) -> str:
             ["device", "ok", "new", "lost", "device dropped (all)", "error"],
             [[r["name"], r["ok"], r["pulled"], r.get("lost", "-"), r.get("device_dropped_total", "-"),
               r.get("error", "")] for r in doc["devices"]]))
-    for title, key in (("New records", "groups_new"), ("Whole archive", "groups_archive")):
-        g = doc.get(key)
-        if not g or not g["records"]:
-            continue
+    for title, g in _group_sets(doc, ("New records", "Whole archive")):
         parts.append(f"<h2>{title}: {g['records']}</h2>")
-        for field in ("kind", "version", "input", "device", "time"):
+        for field in FIELDS:
             parts.append(f"<h3>by {field}</h3>" + _table([field, "records"], list(g[f"by_{field}"].items())))
         parts.append("<h3>top groups</h3>" + _table(["device", "kind", "version", "input", "records"],
                                                     [[t["device"], t["kind"], t["version"], t["input"], t["count"]]

@@ -15,36 +15,24 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "profile"))  # tests/profile/sshd.py, for its conftest
-
 WORKTREE = Path(__file__).resolve().parents[2]
 
 
-def _profile_fixtures():
-    """tests/profile/conftest.py as a module of its own name, to share its real-sshd fixture."""
+def _store_fixtures():
+    """tests/store/conftest.py as a module of its own name: its `cli` runner and the real sshd fixture
+    (which it shares from tests/profile)."""
     import importlib.util
 
-    path = Path(__file__).resolve().parents[1] / "profile" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("edgekit_tests_profile_conftest_fleet", path)
+    path = Path(__file__).resolve().parents[1] / "store" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("edgekit_tests_store_conftest_fleet", path)
     mod = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(mod)
     return mod
 
 
-ssh_server = _profile_fixtures().ssh_server  # a real OpenSSH server on 127.0.0.1
-
-
-@pytest.fixture()
-def cli(capsys):
-    """cli(*args) -> (exit code, stdout, stderr) of the real edgekit CLI in this process."""
-    from edgekit.cli import main
-
-    def run(*args):
-        code = main([str(a) for a in args])
-        out = capsys.readouterr()
-        return code, out.out, out.err
-
-    return run
+_store = _store_fixtures()
+ssh_server = _store.ssh_server  # a real OpenSSH server on 127.0.0.1 (tests/profile/sshd.py)
+cli = _store.cli  # cli(*args) -> (exit code, stdout, stderr) of the real edgekit CLI in this process
 
 
 def closed_port() -> int:

@@ -59,3 +59,33 @@ def test_since_skips_old_records_but_moves_the_cursor(tmp_path):
     res = pull(log, None, since="2026-03-01")
     assert [r["kind"] for r in res["records"]] == ["input"]
     assert pull(log, res["cursor"])["records"] == []
+
+
+def test_pulls_while_a_writer_rotates(tmp_path):
+    """A writer thread appends 3,000 records through a 4 KB log with one backup while pulls run: the lock
+    gives each pull a still picture, so the counts add up exactly."""
+    import threading
+
+    log = tmp_path / "incidents.jsonl"
+    writer = SharedJsonl(log, max_bytes=4096, backups=1)
+    total = 3000
+
+    def write() -> None:
+        for i in range(total):
+            writer.write((json.dumps({"kind": "ood", "id": i}) + "\n").encode())
+
+    t = threading.Thread(target=write)
+    t.start()
+    got, lost, cursor, pulls = [], 0, None, 0
+    while t.is_alive() or pulls == 0:
+        res = pull(log, cursor)
+        cursor, pulls = res["cursor"], pulls + 1
+        got += [r["id"] for r in res["records"]]
+        lost += res["lost"]
+    t.join()
+    writer.close()
+    res = pull(log, cursor)
+    got += [r["id"] for r in res["records"]]
+    lost += res["lost"]
+    assert pulls > 5 and len(got) == len(set(got)) and got == sorted(got)
+    assert len(got) + lost == total and lost > 0

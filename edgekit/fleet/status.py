@@ -91,7 +91,7 @@ def _row(ans: Answer, limits: Limits) -> dict[str, Any]:
                         if cand else None)
     events = doc.get("history") or []
     rollbacks = [e for e in events if e.get("event") == "rollback"]
-    row["rollbacks"] = {"recent": len(rollbacks), "automatic": sum(1 for e in rollbacks if e.get("automatic")),
+    row["rollbacks"] = {"recent": len(rollbacks), "automatic": sum(1 for e in rollbacks if _automatic(e)),
                         "last": rollbacks[-1] if rollbacks else None}
     counts = doc.get("incident_counts") or {}
     row["incidents"] = counts
@@ -132,6 +132,13 @@ def _row(ans: Answer, limits: Limits) -> dict[str, Any]:
     if problems:
         row["state"] = "unhealthy"
     return row
+
+
+def _automatic(event: dict[str, Any]) -> bool:
+    """A rollback the served model did by itself (edgekit.store.served: health rules, a version that does not
+    verify), not one by hand: the store records it with its reason."""
+    reason = str(event.get("reason", ""))
+    return reason.startswith(("automatic", "active version does not verify"))
 
 
 def _health(snap: dict[str, Any] | None) -> dict[str, Any]:

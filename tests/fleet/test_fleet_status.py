@@ -45,3 +45,29 @@ def test_status_text_and_a_healthy_fleet_exits_0(fleet, cli, tmp_path):
     code, out, err = cli("fleet", "status", "--inventory", healthy)
     assert code == 0, out + err
     assert out.strip().endswith("fleet ok")
+
+
+def test_rollbacks_by_hand_and_by_the_served_model(tmp_path, digits_models, cli):
+    """Two local stores with two versions each: one rolled back by hand (shown, no warning), one rolled back
+    the way serve() does it when its health rules break (a warning naming the reason)."""
+    from edgekit.store import ModelStore
+
+    parts = []
+    for name in ("by-hand", "by-itself"):
+        st = ModelStore(tmp_path / name, create=True)
+        st.deploy(digits_models("fp32"))
+        st.deploy(digits_models("int8"))
+        if name == "by-hand":
+            st.rollback()
+        else:  # what ServedModel._check_health records
+            st.rollback("automatic: OOD storm: 80% of the last 100 samples flagged (over 50%)", automatic=True)
+        parts.append(f'[[device]]\nname = "{name}"\nhost = "local"\nstore = "{st.root}"\n')
+    inv = tmp_path / "fleet.toml"
+    inv.write_text("\n".join(parts))
+    code, out, _ = cli("fleet", "status", "--inventory", inv, "--json")
+    assert code == 0
+    by = {d["name"]: d for d in json.loads(out)["devices"]}
+    assert by["by-hand"]["rollbacks"]["recent"] == 1 and by["by-hand"]["rollbacks"]["automatic"] == 0
+    assert by["by-itself"]["rollbacks"]["automatic"] == 1 and by["by-itself"]["state"] == "warning"
+    assert any("automatic rollback" in w and "OOD storm" in w for w in by["by-itself"]["warnings"])
+    assert all("no health snapshot" in " ".join(d["warnings"]) for d in by.values())

@@ -29,6 +29,7 @@ import os
 from pathlib import Path
 from typing import Any
 
+from ..errors import UsageError
 from ..runtime.incidents import dropped_records
 
 MAX_BACKUPS = 64
@@ -52,6 +53,7 @@ def pull(log: str | Path, cursor: dict[str, Any] | None, *, since: str | None = 
     Returns records, cursor, device_dropped_total, device_dropped_since, lost, unreadable.
     """
     log = Path(log)
+    _check_cursor(cursor)
     opened: list[tuple[Path, int, int, Any]] = []  # (path, inode, size, file)
     lock_fd = None
     try:
@@ -76,6 +78,23 @@ def pull(log: str | Path, cursor: dict[str, Any] | None, *, since: str | None = 
     finally:
         for *_, fh in opened:
             fh.close()
+
+
+def _check_cursor(cursor: Any) -> None:
+    """A cursor this module wrote, or a one-line UsageError (a hand-edited cursors.json)."""
+    if cursor is None:
+        return
+    ok = (isinstance(cursor, dict) and isinstance(cursor.get("file"), (str, type(None)))
+          and _count(cursor.get("offset", 0)) and _count(cursor.get("dropped", 0))
+          and isinstance(cursor.get("read", {}), dict)
+          and all(isinstance(k, str) and _count(v) for k, v in cursor.get("read", {}).items()))
+    if not ok:
+        raise UsageError(f"not an incident cursor edgekit wrote: {json.dumps(cursor, default=str)[:120]}; "
+                         "remove the device's entry from cursors.json to pull its whole log again")
+
+
+def _count(v: Any) -> bool:
+    return isinstance(v, int) and not isinstance(v, bool) and v >= 0
 
 
 def _identity(inode: int, fh) -> str:

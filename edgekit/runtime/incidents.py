@@ -104,6 +104,7 @@ class IncidentLog:
         self.max_bytes, self.backups, self.max_values = int(max_bytes), int(backups), int(max_values)
         self._recent: collections.deque = collections.deque(maxlen=RECENT)
         self._counts: collections.Counter = collections.Counter()
+        self._actions: collections.Counter = collections.Counter()  # (kind, action): fallback rates in health
         self._lock = threading.Lock()
         self._file = SharedJsonl(self.path, self.max_bytes, self.backups) if self.path is not None else None
         self._writing = self._file is not None  # False only after close(): a failed write keeps the file
@@ -143,6 +144,7 @@ class IncidentLog:
         with self._lock:
             self._recent.append(rec)
             self._counts[kind] += 1
+            self._actions[kind, action] += 1
             if self._writing:
                 self._file.write(line.encode("utf-8"))
         return rec
@@ -170,6 +172,14 @@ class IncidentLog:
     def counts(self) -> dict[str, int]:
         with self._lock:
             return dict(self._counts)
+
+    def actions(self) -> dict[str, dict[str, int]]:
+        """Counts per kind and action, e.g. ``{"ood": {"fallback": 3}}`` (what the policy did about them)."""
+        with self._lock:
+            out: dict[str, dict[str, int]] = {}
+            for (kind, action), n in self._actions.items():
+                out.setdefault(kind, {})[action] = n
+            return out
 
     def status(self) -> dict[str, Any]:
         """The file's bounds and what was dropped to keep them."""

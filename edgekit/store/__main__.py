@@ -12,7 +12,7 @@ import argparse
 import json
 import sys
 
-from ..errors import EdgekitError
+from ..errors import EdgekitError, UsageError
 from . import ops
 
 
@@ -35,6 +35,17 @@ def _parser() -> argparse.ArgumentParser:
         s = sub.add_parser(name)
         s.add_argument("--store", required=True)
     sub.choices["status"].add_argument("--repair", action="store_true")
+    h = sub.add_parser("health", help="the health snapshots served models wrote into the store")
+    h.add_argument("dir", nargs="?", help="the store folder (or --store)")
+    h.add_argument("--store")
+    h.add_argument("--history", type=int, default=0, help="also the last N history lines")
+    f = sub.add_parser("fleet", help="status, health and incident counts in one JSON answer")
+    f.add_argument("--store", required=True)
+    f.add_argument("--history", type=int, default=200)
+    i = sub.add_parser("incidents", help="new incident records after a cursor (JSON)")
+    i.add_argument("--store", required=True)
+    i.add_argument("--cursor", help="the cursor JSON the previous pull returned")
+    i.add_argument("--since", help="skip records older than this ISO time")
     for s in sub.choices.values():
         s.add_argument("--json", action="store_true")
     return p
@@ -49,13 +60,40 @@ def main(argv: list[str] | None = None) -> int:
                              budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS}, force=a.force)
         elif a.cmd == "rollback":
             doc = ops.rollback(a.store)
+        elif a.cmd == "health":
+            doc = ops.health(_store_arg(a), history=a.history)
+        elif a.cmd == "fleet":
+            doc = ops.fleet_report(a.store, history=a.history)
+        elif a.cmd == "incidents":
+            doc = ops.pull_incidents(a.store, _cursor(a.cursor), since=a.since)
         else:
             doc = ops.status(a.store, repair=a.repair)
     except EdgekitError as err:
         print(f"error: {err}", file=sys.stderr)
         return err.exit_code
-    print(ops.render_status(doc) if a.cmd == "status" and not a.json else json.dumps(doc, default=str))
+    if a.cmd == "health" and not a.json:
+        print("\n".join([ops.render_health_line(h) for h in doc["snapshots"]] or ["no health snapshot yet"]))
+    else:
+        print(ops.render_status(doc) if a.cmd == "status" and not a.json else json.dumps(doc, default=str))
     return 0
+
+
+def _store_arg(a: argparse.Namespace) -> str:
+    if not (a.dir or a.store):
+        raise UsageError("health: give the store folder (python -m edgekit.store health DIR)")
+    return a.store or a.dir
+
+
+def _cursor(text: str | None) -> dict | None:
+    if not text:
+        return None
+    try:
+        cur = json.loads(text)
+    except ValueError:
+        raise UsageError(f"--cursor: not JSON: {text[:80]!r}") from None
+    if not isinstance(cur, dict):
+        raise UsageError(f"--cursor: must be a JSON object, got {text[:80]!r}")
+    return cur
 
 
 if __name__ == "__main__":

@@ -9,6 +9,7 @@
       incidents.jsonl.*   its backups (.1, .2), its lock and its count of dropped records (runtime.incidents)
       objects/<sha256>/   one version: model.tflite, model.manifest.json, model.sig (when signed)
       canary/<sha256>.json  the latest canary figures of a candidate, written by the process running it
+      health/             health snapshots of the serving processes and their history (edgekit.store.health)
       trust/*.pem         public keys the store trusts (once there is one, only signed models get in)
       tmp/                versions being written; leftovers from a power cut are removed by the next writer
       lock                one writer at a time (flock); readers never take it

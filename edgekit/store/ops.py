@@ -74,9 +74,41 @@ def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str
 def status(store: str | Path, *, repair: bool = False, history: int = 50) -> dict[str, Any]:
     """The store's status, with its evidence requirement and the active version's evidence; with
     ``repair`` a missing or damaged index is rebuilt first (under "repair")."""
+    from .health import read_health
+
     st = ModelStore(store)
     done = st.repair() if repair else None
-    return dict(evidence.annotate(st, st.status(history=history)), **({"repair": done} if repair else {}))
+    doc = dict(evidence.annotate(st, st.status(history=history)), **({"repair": done} if repair else {}))
+    doc["health"] = read_health(st.root)["snapshots"]
+    return doc
+
+
+def health(store: str | Path, history: int = 0) -> dict[str, Any]:
+    """The health snapshots the serving processes wrote into the store (edgekit.store.health)."""
+    from .health import read_health
+
+    st = ModelStore(store)
+    return dict(read_health(st.root, history=history), store=str(st.root))
+
+
+def fleet_report(store: str | Path, *, history: int = 200) -> dict[str, Any]:
+    """What ``edgekit fleet status`` asks each device for, in one answer: status, health, incident counts."""
+    from .health import read_health
+    from .incident_pull import count_kinds
+
+    st = ModelStore(store)
+    doc = status(store, history=20)
+    doc["health"] = read_health(st.root, history=history)
+    doc["incident_counts"] = count_kinds(st.layout.incidents)
+    return doc
+
+
+def pull_incidents(store: str | Path, cursor: dict[str, Any] | None, since: str | None = None) -> dict[str, Any]:
+    """New incident records of the store's log after ``cursor`` (edgekit.store.incident_pull)."""
+    from .incident_pull import pull
+
+    st = ModelStore(store)
+    return dict(pull(st.layout.incidents, cursor, since=since), store=str(st.root))
 
 
 def render_status(doc: dict[str, Any]) -> str:
@@ -111,8 +143,21 @@ def render_status(doc: dict[str, Any]) -> str:
     for ev in doc.get("history") or []:
         lines.append(f"  {ev['time']}  {ev['event']:9} {str(ev.get('sha256'))[:12]}  {ev.get('reason', '')}"
                      + (f"  [forced over: {ev['override']}]" if ev.get("override") else ""))
+    for h in doc.get("health") or []:
+        lines.append(render_health_line(h))
     if doc.get("incidents"):
         lines.append("recent incidents")
         for inc in doc["incidents"][-10:]:
             lines.append(f"  {inc['time']}  {inc['kind']:9} {inc['action']}: {inc['reason'][:120]}")
     return "\n".join(lines)
+
+
+def render_health_line(h: dict[str, Any]) -> str:
+    """One snapshot as a line: who wrote it, when, and its main figures."""
+    drift = ", ".join(f"{n} {v.get('drift')}" + (f" (psi {v['psi_max']:.2f})" if v.get("psi_max") is not None else "")
+                      for n, v in (h.get("inputs") or {}).items())
+    share = h.get("flagged_share")
+    p95 = (h.get("latency_ms") or {}).get("p95")
+    return (f"health     {h.get('file')} {h.get('age_s')} s ago: {str(h.get('sha256'))[:12]}  {h.get('calls')} calls, "
+            f"OOD {share if share is None else f'{share:.1%}'}, errors {h.get('error_rate')}, "
+            f"p95 {p95 if p95 is None else f'{p95:.2f} ms'}; drift: {drift or 'n/a'}")

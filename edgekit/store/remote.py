@@ -30,15 +30,17 @@ def ssh_options(key: str | None, port: int | None, config: str | None, options: 
     return opts
 
 
-def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
-    """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code."""
+def run_remote(host: str, opts: SSHOptions, args: list[str], timeout_s: float = 300) -> dict[str, Any]:
+    """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code.
+
+    ``timeout_s``: ssh is killed after it (the store commands are short: nothing is left running there)."""
     remote = f"{shell_word(opts.python)} -m edgekit.store " + " ".join(shell_word(a) for a in args)
     try:
-        res = subprocess.run(opts.command(host, remote), capture_output=True, text=True, timeout=300)
+        res = subprocess.run(opts.command(host, remote), capture_output=True, text=True, timeout=timeout_s)
     except FileNotFoundError:
         raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
     except subprocess.TimeoutExpired:
-        raise RemoteError(f"{host}: the store command did not finish within 300 s") from None
+        raise RemoteError(f"{host}: the store command did not finish within {timeout_s:g} s") from None
     last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
     if res.returncode == SSH_EXIT_CONNECT:
         raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")

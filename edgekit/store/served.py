@@ -36,6 +36,7 @@ from ..runtime.incidents import IncidentLog
 from ..runtime.monitor import Shadow
 from ..runtime.policy import Policy
 from .canary import Budgets, decide
+from .health import HealthWriter, compact
 from .store import ModelStore, Version
 
 _perf = time.perf_counter
@@ -121,11 +122,13 @@ class ServedModel:
 
     trusted_keys: require signatures by these public keys (on top of the store's ``trust/``).
     poll_s: seconds between two index checks (0: before every call; a stat costs about a microsecond).
+    health_every_s: write the health snapshot into the store (STORE/health/, edgekit.store.health) at most this
+    often, and on close; None: never. The call path only reads the clock; the write runs in a thread.
     """
 
     def __init__(self, root: str | Path, *, trusted_keys: list[str | Path] | None = None, poll_s: float = 0.0,
                  canary_wait: bool = False, reference_rate: float = 0.1,
-                 rollback: RollbackRules | None = None, **load_kwargs: Any):
+                 rollback: RollbackRules | None = None, health_every_s: float | None = 10.0, **load_kwargs: Any):
         self.store = ModelStore(root, trusted_keys=trusted_keys)
         self.poll_s = poll_s
         self.canary_wait = canary_wait
@@ -142,7 +145,11 @@ class ServedModel:
         self._stamp: Any = None
         self._checked = 0.0
         self._slot: _Slot | None = None
+        if health_every_s is not None and not health_every_s > 0:
+            raise UsageError(f"health_every_s must be positive (or None: no snapshots), got {health_every_s!r}")
         self.refresh(force=True)
+        self._health = None if health_every_s is None or self._incident_log is None else \
+            HealthWriter(self.store.root, health_every_s)
 
     def _writable_log(self) -> Path | None:
         """The store's incidents.jsonl, unless the store is read-only (then incidents stay in memory)."""
@@ -274,6 +281,8 @@ class ServedModel:
             self._feed_canary(slot, x, pred)
         if not slot.retired and slot.calls % self.rules.check_every == 0:
             self._check_health(slot)
+        if self._health is not None and self._health.due():
+            self._health.write_soon(self.health_snapshot)
         return pred
 
     __call__ = predict
@@ -367,10 +376,23 @@ class ServedModel:
                       "canary": self.canary_figures()}
         return h
 
+    def health_snapshot(self) -> dict[str, Any] | None:
+        """The compact health document written into the store (edgekit.store.health.compact)."""
+        slot = self._slot
+        if slot is None:
+            return None
+        h = slot.model.health()
+        canary = slot.canary.figures() if slot.canary is not None else None
+        return compact(h, served={"via": slot.via, "canary": canary}, actions=slot.model.incident_log.actions())
+
     def incidents(self) -> list[dict[str, Any]]:
         return self._slot.model.incidents()
 
     def close(self) -> None:
+        if self._health is not None:  # the last state, for whoever reads the store after this process
+            self._health.write_now(self.health_snapshot)
+            self._health.close()
+            self._health = None
         with self._lock:
             slot, self._slot = self._slot, None
         if slot is not None:

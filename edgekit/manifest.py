@@ -112,6 +112,11 @@ class TensorSpec:
         k = self.batch_axis
         return self.shape if k is None else self.shape[:k] + self.shape[k + 1:]
 
+    @property
+    def role(self) -> str:
+        """data, state or shared: see ``role_of``."""
+        return role_of(self.batch_axis, len(self.shape))
+
     def _check(self) -> None:
         _need(all(d >= -1 for d in self.shape), "shape", f"dimensions must be -1 (dynamic) or >= 0, got {self.shape}")
         _need(self.batch_axis is None or 0 <= self.batch_axis < max(1, len(self.shape)), "batch_axis",
@@ -132,6 +137,15 @@ class TensorSpec:
         return cls(name=name or tensor, index=int(d["index"]), shape=tuple(shape), dtype=np.dtype(d["dtype"]).name,
                    scale=float(scale) if scale else None, zero_point=int(zp) if scale else None,
                    tensor=None if name in (None, tensor) else tensor, batch_axis=batch_axis_of(shape))
+
+
+def role_of(batch_axis: int | None, rank: int) -> str:
+    """What a tensor is to the guard: ``data`` (batch-first: checked, OOD-scored, drift-watched),
+    ``state`` (batched on another axis, a recurrent state: finite and in range, no OOD score) or
+    ``shared`` (no batch axis: one value for the whole call, checked against its calibration values)."""
+    if batch_axis is None or rank == 0:
+        return "shared"
+    return "data" if batch_axis == 0 else "state"
 
 
 def batch_axis_of(shape) -> int | None:
@@ -477,7 +491,8 @@ class Manifest:
                 _need(name in ins, f"calibration.inputs.{name}",
                       f"names no input of the model (inputs: {', '.join(ins)})")
                 shape = ins[name].sample_shape
-                want = shape[-1] if shape else 1  # statistics are per last axis (per feature for vectors)
+                # statistics are per last axis (per feature for vectors); one channel for a state or a scalar
+                want = 1 if ins[name].role != "data" else shape[-1] if shape else 1
                 _need(want in (-1, st.channels), f"calibration.inputs.{name}.channels",
                       f"is {st.channels} but input {name} has shape {list(ins[name].shape)}")
         outs = {t.name for t in self.outputs}

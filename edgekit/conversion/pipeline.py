@@ -284,7 +284,10 @@ def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, cl
     if calib is None:
         return None
     arrays = calib.arrays(list(shapes))
-    stats = {name: compute_input_stats(arrays[src_name], seed=seed)
+    specs = {t.name: t for t in inputs}
+    stats = {name: compute_input_stats(arrays[src_name], seed=seed, role=specs[name].role,
+                                       integer=specs[name].dtype.startswith(("int", "uint")) and not specs[name].quantized,
+                                       one_channel=specs[name].sample_shape[-1:] == (-1,))
              for src_name, name in _tflite_names(shapes, inputs).items()}
     return Calibration(samples=len(calib), source=calib.source, inputs=stats, seed=seed, available=available,
                        class_counts=class_counts)

@@ -27,18 +27,6 @@ from __future__ import annotations
 
 import numpy as np
 
-ROLES = ("data", "state", "shared")
-
-
-def role_of(batch_axis: int | None, rank: int) -> str:
-    """What a tensor is to the guard: ``data`` (batch-first: checked, OOD-scored, drift-watched),
-    ``state`` (batched elsewhere, a recurrent state: finite and in range, no OOD score) or ``shared``
-    (no batch axis: one value for the whole call, checked against its calibration values)."""
-    if batch_axis is None or rank == 0:
-        return "shared"
-    return "data" if batch_axis == 0 else "state"
-
-
 class Layout:
     """One tensor's batch axis (``axis``: an int, or None for a value shared by the whole call)."""
 
@@ -99,3 +87,26 @@ def layouts(specs, manifest_specs=None) -> list[Layout]:
         unknown = len(s.shape) >= 2 and all(d < 0 for d in s.shape)
         out.append(Layout(s.batch_axis if m is None else m.batch_axis, unknown=unknown))
     return out
+
+
+def observed_output_axes(session, arrays: dict) -> list[int | None]:
+    """Each output's batch axis as a run shows it: ``session`` (an engine session) runs the first
+    calibration sample, then the first two (batch-first ``arrays`` by input name, float values);
+    the axis that went from 1 to 2 is the batch axis, none means the output is shared by the call.
+    Raises InferenceError when the model will not run them (the caller keeps the file's guess)."""
+    from ..quant import Quantizer
+
+    runs = []
+    for n in (1, 2):
+        feeds = []
+        for t in session.inputs:
+            x = np.asarray(arrays[t.name])[: n if t.batch_axis is not None else 1]
+            x = Quantizer(t.scale, t.zero_point, t.dtype)(x.astype(np.float32)) if t.quantized else x.astype(t.dtype)
+            feeds.append(Layout(t.batch_axis).to_model(x))
+        session.resize([f.shape for f in feeds])
+        runs.append([np.asarray(o) for o in session.run(feeds)])
+    axes = []
+    for one, two, spec in zip(*runs, session.outputs):
+        grew = [i for i, (a, b) in enumerate(zip(one.shape, two.shape)) if a == 1 and b == 2]
+        axes.append(None if not grew and one.shape == two.shape else grew[0] if len(grew) == 1 else spec.batch_axis)
+    return axes

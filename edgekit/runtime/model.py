@@ -54,13 +54,13 @@ from ..errors import (
     OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
 from ..fsutil import read_bytes, sha256_bytes
-from ..manifest import Manifest, Preprocessing, manifest_path_for
-from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard
+from ..manifest import Manifest, Preprocessing, manifest_path_for, role_of
+from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard, channels_of, input_guard
 from .coerce import Coercer
 from .incidents import IncidentLog
 from .inputs import coercer_for
 from .interpreter_pool import Runner
-from .layout import layouts, role_of, sample_shape
+from .layout import layouts, sample_shape
 from .monitor import Monitor, Shadow
 from .policy import Policy, PolicyEngine, outputs_of
 from .prediction import Prediction
@@ -242,13 +242,13 @@ class EdgeModel:
             shape = sample_shape(spec.shape, axis)
             stats = m.input_stats(mspec.name) if mspec is not None else None
             flat = role_of(axis, len(spec.shape)) != "data"  # a state or a scalar: one channel of values
-            if stats is not None and stats.channels != (1 if flat else shape[-1] if shape else 1):
+            if stats is not None and stats.channels != (1 if flat else channels_of(shape)):
                 stats = None  # statistics for another layout: guard without them rather than misjudge
             pre = (m.preprocessing_for(mspec.name) if mspec is not None else None) or _preprocessing(
                 preprocessing, name, shape, len(names))
             coercers.append(coercer_for(shape, pre, pol.max_batch, pol.max_image_pixels, axis))
             quant = (spec.scale, spec.zero_point, spec.dtype) if own and spec.quantized else None
-            guards.append(InputGuard(shape, stats, quant, pol, ood_limit=ood_limit))
+            guards.append(input_guard(shape, stats, quant, pol, ood_limit=ood_limit))
             mon_in.append((name, stats, shape, (spec.scale, spec.zero_point) if own and spec.quantized else None))
         self.coerce_inputs = Coercer(names, coercers)  # input(s) -> ([one batch per input], batched)
         # ``coerce``: input -> (batch, batched) for one input, as callers of the single-input API use it

@@ -140,6 +140,28 @@ def silero_stream(model: Path, chunks: np.ndarray, *, rate: int = 16000) -> dict
             "prob": np.asarray(probs, np.float32)}
 
 
+def adopted_silero(folder: Path) -> Path:
+    """Silero VAD copied into ``folder`` and adopted by ``edgekit adopt`` on 300 streamed chunks of
+    speech_like audio (calib.npz: batch-first input (N, 576), state (N, 2, 128), sr (N,)); beside it
+    call.npz, one held-out call in the model's own layout (input (1, 576), state (2, 1, 128), sr ())
+    and stream.npy, 40 held-out windows (40, 576) to stream with the state carried."""
+    from edgekit.cli import main
+
+    source = fetch(*SILERO)["silero_vad"]
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "silero.onnx"
+    shutil.copyfile(source, model)
+    calib = silero_stream(source, speech_like(300, seed=1))
+    np.savez(folder / "calib.npz", input=calib["input"], state=calib["state"], sr=calib["sr"])
+    held = silero_stream(source, speech_like(40, seed=3))
+    np.savez(folder / "call.npz", input=held["input"][20:21], state=held["state"][20][:, None],
+             sr=np.array(16000, np.int64))
+    np.save(folder / "stream.npy", held["input"])
+    if main(["adopt", str(model), "--calibration", str(folder / "calib.npz")]) != 0:
+        raise RuntimeError(f"edgekit adopt {model} failed")
+    return model
+
+
 if __name__ == "__main__":
     for name, path in fetch().items():
         print(name, path)

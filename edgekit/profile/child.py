@@ -188,7 +188,7 @@ def fit_file_array(np, arr, detail, where):
     elif fits(arr.shape, want):  # one call's input in the model's own layout (a state [2, 1, 128], a scalar)
         samples = [arr]
     else:
-        raise ChildError("input", f"{where}: input {detail['name']!r} has shape {want}; "
+        raise ChildError("input", f"{where}: input {detail['name']!r} has shape {list(_shape(detail))}; "
                                   f"the file holds {list(arr.shape)}")
     dtype = np.dtype(detail["dtype"])
     scale, zero = detail.get("quantization", (0.0, 0))

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.safeload import load_session, open_checked, probe_spec, verdict
-from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
+from ..errors import InferenceError, InputValidationError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
 from .layout import Layout, layouts

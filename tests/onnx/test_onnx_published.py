@@ -9,7 +9,6 @@ The audio is synthetic (no public wheel ships speech): tests/published_models.sp
 from __future__ import annotations
 
 import json
-import shutil
 
 import numpy as np
 import pytest
@@ -31,18 +30,9 @@ def silero():
 
 @pytest.fixture(scope="module")
 def adopted(silero, tmp_path_factory):
-    """A copy of the file adopted by ``edgekit adopt`` on 300 streamed chunks (inputs batch-first: input
-    (N, 576), state (N, 2, 128), sr (N,)); also a one-call .npz in the model's own layout."""
-    folder = tmp_path_factory.mktemp("silero")
-    model = folder / "silero.onnx"
-    shutil.copyfile(silero, model)
-    calib = published.silero_stream(silero, published.speech_like(300, seed=1))
-    np.savez(folder / "calib.npz", input=calib["input"], state=calib["state"], sr=calib["sr"])
-    held = published.silero_stream(silero, published.speech_like(40, seed=3))
-    np.savez(folder / "call.npz", input=held["input"][20:21], state=held["state"][20][:, None],
-             sr=np.array(16000, np.int64))
-    assert main(["adopt", str(model), "--calibration", str(folder / "calib.npz")]) == 0
-    return model
+    """A copy of the file adopted by ``edgekit adopt`` on 300 streamed chunks, with call.npz (one held-out
+    call in the model's own layout) beside it: published_models.adopted_silero."""
+    return published.adopted_silero(tmp_path_factory.mktemp("silero"))
 
 
 def _bare(path):

@@ -10,6 +10,7 @@ mediapipe 0.10.14 (cp311 manylinux x86_64 wheel, 2024-05) carries its solutions'
 ``selfie_segmentation.tflite`` (256x256x3 float input in [0, 1], a mask).
 
     python tests/published_models.py     # fetch (or reuse) and print the paths
+    python tests/published_models.py --silero /tmp/silero    # Silero VAD adopted, with calib.npz, call.npz
 
 Real photos: ``photo_crops`` cuts scikit-learn's two sample photos (china.jpg, flower.jpg) into
 many seeded random square crops, resized to the model's input: real photo data for calibration
@@ -163,5 +164,8 @@ def adopted_silero(folder: Path) -> Path:
 
 
 if __name__ == "__main__":
-    for name, path in fetch().items():
-        print(name, path)
+    if sys.argv[1:2] == ["--silero"]:  # python tests/published_models.py --silero DIR: adopted, with call.npz
+        print(adopted_silero(Path(sys.argv[2])))
+    else:
+        for name, path in fetch().items():
+            print(name, path)

@@ -172,8 +172,10 @@ class Prediction:
                              "flagged": self.flagged.tolist()}
         if self._model.classifier:
             d["top_k"] = self.top_k(k) if self.batched else [self.top_k(k)]
-        if len(self.outputs) > 1:
-            d["outputs"] = {name: o.tolist() for name, o in zip(self.output_names, self.outputs)}
+        if len(self.outputs) > 1:  # each with its batch axis, where the model has it (a state: [2, N, 128])
+            lays = self._model._out_layouts
+            d["outputs"] = {name: (o if lay.plain else lay.caller_form(o, False)).tolist()
+                            for name, o, lay in zip(self.output_names, self.outputs, lays)}
         elif not self._model.classifier:
             d["outputs"] = [o.tolist() for o in self.outputs]
         if self.ood_score is not None:

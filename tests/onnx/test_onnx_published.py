@@ -179,7 +179,7 @@ def test_edgekit_run_and_profile_on_silero(adopted, capsys):
     out, err = capsys.readouterr()
     assert code == 0, err
     res = json.loads(out)
-    assert set(res["outputs"]) == {"output", "stateN"} and np.array(res["outputs"]["stateN"]).shape == (1, 2, 128)
+    assert set(res["outputs"]) == {"output", "stateN"} and np.array(res["outputs"]["stateN"]).shape == (2, 1, 128)
     assert {c["name"] for c in res["checks"]} >= {"sr.values", "state.range", "input.ood"}
 
     report = adopted.parent / "profile.json"

@@ -115,6 +115,7 @@ def adopt(
                         "OOD statistics")
     calib, class_counts = draw(calib, limit=MAX_CALIBRATION, seed=calibration_seed)
 
+    outputs = _observed_layouts(session, calib, shapes, warnings)
     accuracy = _accuracy(session, evald) if evald is not None else None
     label_list = _labels(labels, [evald, calib])
     if task is None:
@@ -134,6 +135,28 @@ def adopt(
     )
     saved = manifest.save(model)
     return AdoptResult(model, saved, manifest, time.perf_counter() - t0, warnings)
+
+
+def _observed_layouts(session, calib, shapes: dict, warnings: list[str]) -> list:
+    """The outputs with their batch axis as the calibration data shows it, for a model with an input
+    not batched on its first axis (a state, a scalar) or an output whose shape the file leaves open:
+    run on one sample and on two, see which axis grew (runtime/layout.py)."""
+    import dataclasses
+
+    from .errors import InferenceError
+    from .runtime.layout import observed_output_axes
+
+    outputs = list(session.outputs)
+    doubt = [o for o in outputs if len(o.shape) >= 2 and all(d < 0 for d in o.shape)]
+    if len(calib) < 2 or not (doubt or any(t.role != "data" for t in session.inputs)):
+        return outputs
+    try:
+        axes = observed_output_axes(session, calib.arrays(list(shapes)))
+    except InferenceError as err:
+        warnings.append(f"could not run two calibration samples to see the outputs' batch axes ({err}); "
+                        "kept the file's shapes")
+        return outputs
+    return [dataclasses.replace(o, batch_axis=a) for o, a in zip(outputs, axes)]
 
 
 def _image_folders(data, shapes: dict) -> list[tuple[str, Path]]:

@@ -361,12 +361,29 @@ def ood_scores(ref: OODReference, x: np.ndarray) -> np.ndarray:
     return OODScorer(ref)(np.asarray(x, dtype=np.float32))
 
 
-def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> InputStats:
-    """Statistics of one input's calibration data, shape (N, ...), for the manifest."""
+MAX_ALLOWED_VALUES = 16  # an integer input seen with at most this many distinct values records them
+
+
+def compute_input_stats(x: np.ndarray, *, seed: int = 0, role: str = "data", integer: bool = False,
+                        one_channel: bool = False) -> InputStats:
+    """Statistics of one input's calibration data, shape (N, ...), for the manifest.
+
+    ``role`` (manifest.role_of): a ``state`` or ``shared`` input (a recurrent state, a scalar sample
+    rate) gets one channel over all its values and no OOD reference: its values are checked for
+    range, never scored as an image or a signal. ``integer``: an integer input with at most
+    MAX_ALLOWED_VALUES distinct values records them (``values``: the others are flagged).
+    ``one_channel``: one channel over all values, for an input whose last axis is not channels but
+    any length (an ONNX audio input [batch, samples]; the runtime reads it as one channel too)."""
     x = np.asarray(x, dtype=np.float32)
     if x.ndim < 1 or x.shape[0] == 0:
         raise ValueError("calibration statistics need at least one sample")
-    per = _channels_last(x if x.ndim > 1 else x[:, None])
+    values = None
+    if integer:
+        seen = np.unique(x)
+        values = tuple(float(v) for v in seen) if seen.size <= MAX_ALLOWED_VALUES else None
+    if role != "data":
+        x = x.reshape(x.shape[0], -1, 1)
+    per = x.reshape(-1, 1) if one_channel else _channels_last(x if x.ndim > 1 else x[:, None])
     qs = np.quantile(per, QUANTILES, axis=0)  # (Q, C)
     spread = float(np.quantile(per, 0.999) - np.quantile(per, 0.001)) or float(per.std()) or 1.0
     deciles = np.quantile(per, np.linspace(0.1, 0.9, 9), axis=0)  # (9, C)
@@ -382,7 +399,8 @@ def compute_input_stats(x: np.ndarray, *, seed: int = 0) -> InputStats:
         mean=tuple(per.mean(axis=0).tolist()), std=tuple(per.std(axis=0).tolist()),
         quantiles={str(q): tuple(qs[i].tolist()) for i, q in enumerate(QUANTILES)},
         bins=Bins(tuple(tuple(e) for e in edges), tuple(tuple(s) for s in shares)),
-        ood=_fit_ood(x, spread, np.random.default_rng(seed)),
+        ood=_fit_ood(x, spread, np.random.default_rng(seed)) if role == "data" else None,
+        values=values,
     )
 
 

@@ -100,6 +100,9 @@ class TensorSpec:
     scale: Optional[float] = None  # quantization: real = scale * (q - zero_point)
     zero_point: Optional[int] = None
     tensor: Optional[str] = None  # interpreter tensor name, when it differs from name
+    # The axis samples are stacked along: 0 for most inputs, 1 for a recurrent state [layers, batch,
+    # hidden], None for a value shared by the whole call (a scalar sample rate). See batch_axis_of.
+    batch_axis: Optional[int] = 0
 
     def __post_init__(self):
         object.__setattr__(self, "shape", tuple(int(d) for d in self.shape))
@@ -114,10 +117,19 @@ class TensorSpec:
 
     @property
     def sample_shape(self) -> tuple[int, ...]:
-        return self.shape[1:]
+        """One sample's shape: the shape without the batch axis (all of it for a shared value)."""
+        k = self.batch_axis
+        return self.shape if k is None else self.shape[:k] + self.shape[k + 1:]
+
+    @property
+    def role(self) -> str:
+        """data, state or shared: see ``role_of``."""
+        return role_of(self.batch_axis, len(self.shape))
 
     def _check(self) -> None:
         _need(all(d >= -1 for d in self.shape), "shape", f"dimensions must be -1 (dynamic) or >= 0, got {self.shape}")
+        _need(self.batch_axis is None or 0 <= self.batch_axis < max(1, len(self.shape)), "batch_axis",
+              f"must be None or an axis of shape {list(self.shape)}, got {self.batch_axis}")
         _need((self.scale is None) == (self.zero_point is None), "zero_point", "scale and zero_point go together")
         _need(self.scale is None or (math.isfinite(self.scale) and self.scale > 0), "scale",
               f"must be a positive number, got {self.scale}")
@@ -133,7 +145,38 @@ class TensorSpec:
         tensor = str(d["name"])
         return cls(name=name or tensor, index=int(d["index"]), shape=tuple(shape), dtype=np.dtype(d["dtype"]).name,
                    scale=float(scale) if scale else None, zero_point=int(zp) if scale else None,
-                   tensor=None if name in (None, tensor) else tensor)
+                   tensor=None if name in (None, tensor) else tensor, batch_axis=batch_axis_of(shape))
+
+
+def role_of(batch_axis: int | None, rank: int) -> str:
+    """What a tensor is to the guard: ``data`` (batch-first: checked, OOD-scored, drift-watched),
+    ``state`` (batched on another axis, a recurrent state: finite and in range, no OOD score) or
+    ``shared`` (no batch axis: one value for the whole call, checked against its calibration values)."""
+    if batch_axis is None or rank == 0:
+        return "shared"
+    return "data" if batch_axis == 0 else "state"
+
+
+def batch_axis_of(shape) -> int | None:
+    """The batch axis a model file's shape shows: None for a scalar (one value for the whole call);
+    0 when the shape leads with a dynamic or size-1 axis (the usual [batch, ...]); else the first
+    dynamic axis, else the first size-1 one (a recurrent state [layers, batch, hidden]); else 0.
+    Read from the file when there is no better evidence: ``edgekit adopt`` checks outputs by running
+    the model on one and on two calibration samples, and the manifest records what it saw.
+
+    Example:
+        >>> batch_axis_of([-1, 8, 8, 1]), batch_axis_of([2, -1, 128]), batch_axis_of([])
+        (0, 1, None)
+    """
+    shape = [int(d) for d in shape]
+    if not shape:
+        return None
+    if shape[0] in (-1, 1):
+        return 0
+    for wanted in (-1, 1):
+        if wanted in shape:
+            return shape.index(wanted)
+    return 0
 
 
 @dataclass(frozen=True)
@@ -262,6 +305,9 @@ class InputStats:
     bins: Bins
     ood: Optional[OODReference] = None
     channel_axis: int = -1
+    # An integer input seen with few distinct values (a sample rate: 8000, 16000): the values allowed;
+    # others are flagged like values out of range.
+    values: Optional[tuple[float, ...]] = None
 
     def _check(self) -> None:
         c = self.channels
@@ -462,7 +508,8 @@ class Manifest:
                 _need(name in ins, f"calibration.inputs.{name}",
                       f"names no input of the model (inputs: {', '.join(ins)})")
                 shape = ins[name].sample_shape
-                want = shape[-1] if shape else 1  # statistics are per last axis (per feature for vectors)
+                # statistics are per last axis (per feature for vectors); one channel for a state or a scalar
+                want = 1 if ins[name].role != "data" else shape[-1] if shape else 1
                 _need(want in (-1, st.channels), f"calibration.inputs.{name}.channels",
                       f"is {st.channels} but input {name} has shape {list(ins[name].shape)}")
         outs = {t.name for t in self.outputs}

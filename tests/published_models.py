@@ -10,6 +10,7 @@ mediapipe 0.10.14 (cp311 manylinux x86_64 wheel, 2024-05) carries its solutions'
 ``selfie_segmentation.tflite`` (256x256x3 float input in [0, 1], a mask).
 
     python tests/published_models.py     # fetch (or reuse) and print the paths
+    python tests/published_models.py --silero /tmp/silero    # Silero VAD adopted, with calib.npz, call.npz
 
 Real photos: ``photo_crops`` cuts scikit-learn's two sample photos (china.jpg, flower.jpg) into
 many seeded random square crops, resized to the model's input: real photo data for calibration
@@ -33,6 +34,11 @@ MODELS = {  # short name -> path inside the wheel
     "face_detection": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
     "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
 }
+# Silero VAD (silero-vad 6.2.0, pure-Python wheel, 2025): a 2.3 MB ONNX voice activity detector with
+# three inputs, input [batch, samples] float (512 samples at 16 kHz), state [2, batch, 128] float
+# (a recurrent state: batched on axis 1) and sr, a scalar int64 sample rate; outputs output [batch, 1]
+# (speech probability) and stateN (the next state).
+SILERO = ("silero-vad", "6.2.0", {"silero_vad": "silero_vad/data/silero_vad.onnx"})
 CACHE = Path(os.environ.get("EDGEKIT_PUBLISHED_CACHE", Path.home() / ".cache" / "edgekit" / "published"))
 
 
@@ -82,6 +88,84 @@ def photo_crops(n: int, size: int, *, seed: int = 0) -> np.ndarray:
     return out
 
 
+def speech_like(n_chunks: int, *, seed: int = 0, chunk: int = 512, rate: int = 16000) -> np.ndarray:
+    """(n_chunks, chunk) float32 audio, seeded and synthetic (no public wheel ships speech): a room
+    hiss throughout, and "syllables" of a voiced sound (a gliding 90-250 Hz pitch with its harmonics,
+    shaped by two formant-like resonances, in a rising-falling envelope) separated by pauses."""
+    rng = np.random.default_rng(seed)
+    n = n_chunks * chunk
+    t = np.arange(n) / rate
+    x = 0.003 * rng.standard_normal(n)
+    start = int(rng.integers(rate // 10, rate // 3))
+    while start < n:
+        length = int(rng.integers(rate // 8, rate // 3))  # 125-330 ms syllables
+        end = min(n, start + length)
+        tt = t[start:end] - t[start]
+        f0 = rng.uniform(90, 250) * (1 + rng.uniform(-0.2, 0.2) * tt / max(tt[-1], 1e-3))
+        phase = 2 * np.pi * np.cumsum(f0) / rate
+        formants = rng.uniform(300, 900), rng.uniform(900, 2500)
+        voiced = sum(np.sin(k * phase) * sum(1 / (1 + ((k * f0 - f) / 150) ** 2) for f in formants)
+                     for k in range(1, 16))
+        env = np.sin(np.pi * np.linspace(0, 1, end - start)) ** 0.7
+        x[start:end] += rng.uniform(0.05, 0.4) * env * voiced / np.abs(voiced).max()
+        start = end + int(rng.integers(rate // 20, rate // 2))  # 50-500 ms pauses
+    return x.astype(np.float32).reshape(n_chunks, chunk)
+
+
+SILERO_CONTEXT = 64  # samples of the previous chunk silero-vad's own wrapper puts before each 512 (at 16 kHz)
+
+
+def silero_windows(chunks: np.ndarray) -> np.ndarray:
+    """(N, 512) chunks -> (N, 576) model inputs: each chunk after the last 64 samples of the one before,
+    as silero-vad's OnnxWrapper feeds it (without that context the model answers about 0 everywhere)."""
+    chunks = np.asarray(chunks, np.float32)
+    context = np.concatenate([np.zeros((1, SILERO_CONTEXT), np.float32), chunks[:-1, -SILERO_CONTEXT:]])
+    return np.concatenate([context, chunks], axis=1)
+
+
+def silero_stream(model: Path, chunks: np.ndarray, *, rate: int = 16000) -> dict[str, np.ndarray]:
+    """Stream ``chunks`` through Silero VAD with bare ONNX Runtime, carrying the state: per chunk what it
+    was fed, batch-first (input (N, 576), state (N, 2, 128), sr (N,)), and its speech probability."""
+    import onnxruntime as ort
+
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = 1
+    sess = ort.InferenceSession(str(model), sess_options=opts, providers=["CPUExecutionProvider"])
+    windows = silero_windows(chunks)
+    state, states, probs = np.zeros((2, 1, 128), np.float32), [], []
+    for w in windows:
+        states.append(state[:, 0])
+        prob, state = sess.run(None, {"input": w[None], "state": state, "sr": np.array(rate, np.int64)})
+        probs.append(float(prob[0, 0]))
+    return {"input": windows, "state": np.stack(states), "sr": np.full(len(windows), rate, np.int64),
+            "prob": np.asarray(probs, np.float32)}
+
+
+def adopted_silero(folder: Path) -> Path:
+    """Silero VAD copied into ``folder`` and adopted by ``edgekit adopt`` on 300 streamed chunks of
+    speech_like audio (calib.npz: batch-first input (N, 576), state (N, 2, 128), sr (N,)); beside it
+    call.npz, one held-out call in the model's own layout (input (1, 576), state (2, 1, 128), sr ())
+    and stream.npy, 40 held-out windows (40, 576) to stream with the state carried."""
+    from edgekit.cli import main
+
+    source = fetch(*SILERO)["silero_vad"]
+    folder.mkdir(parents=True, exist_ok=True)
+    model = folder / "silero.onnx"
+    shutil.copyfile(source, model)
+    calib = silero_stream(source, speech_like(300, seed=1))
+    np.savez(folder / "calib.npz", input=calib["input"], state=calib["state"], sr=calib["sr"])
+    held = silero_stream(source, speech_like(40, seed=3))
+    np.savez(folder / "call.npz", input=held["input"][20:21], state=held["state"][20][:, None],
+             sr=np.array(16000, np.int64))
+    np.save(folder / "stream.npy", held["input"])
+    if main(["adopt", str(model), "--calibration", str(folder / "calib.npz")]) != 0:
+        raise RuntimeError(f"edgekit adopt {model} failed")
+    return model
+
+
 if __name__ == "__main__":
-    for name, path in fetch().items():
-        print(name, path)
+    if sys.argv[1:2] == ["--silero"]:  # python tests/published_models.py --silero DIR: adopted, with call.npz
+        print(adopted_silero(Path(sys.argv[2])))
+    else:
+        for name, path in fetch().items():
+            print(name, path)

@@ -284,8 +284,13 @@ def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, cl
     if calib is None:
         return None
     arrays = calib.arrays(list(shapes))
-    stats = {name: compute_input_stats(arrays[src_name], seed=seed)
-             for src_name, name in _tflite_names(shapes, inputs).items()}
+    specs = {t.name: t for t in inputs}
+    stats = {}
+    for src_name, name in _tflite_names(shapes, inputs).items():
+        t = specs[name]  # a state or a scalar, an integer input, an any-length one: see compute_input_stats
+        stats[name] = compute_input_stats(arrays[src_name], seed=seed, role=t.role,
+                                          one_channel=t.sample_shape[-1:] == (-1,),
+                                          integer=t.dtype.startswith(("int", "uint")) and not t.quantized)
     return Calibration(samples=len(calib), source=calib.source, inputs=stats, seed=seed, available=available,
                        class_counts=class_counts)
 

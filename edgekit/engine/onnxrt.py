@@ -24,7 +24,7 @@ from typing import Any, Sequence
 
 from ..errors import InferenceError, MissingDependencyError, ModelLoadError, UsageError
 from ..fsutil import read_bytes
-from ..manifest import TensorSpec
+from ..manifest import TensorSpec, batch_axis_of
 from . import onnx_interp
 from .onnx_interp import DTYPES as _DTYPES
 from .onnx_interp import NAME
@@ -68,7 +68,8 @@ def _one_line(err: BaseException) -> str:
 
 def _spec(arg, index: int) -> TensorSpec:
     shape = tuple(d if isinstance(d, int) and d >= 0 else -1 for d in (arg.shape or ()))
-    return TensorSpec(name=arg.name, index=index, shape=shape, dtype=_DTYPES.get(arg.type, "float32"))
+    return TensorSpec(name=arg.name, index=index, shape=shape, dtype=_DTYPES.get(arg.type, "float32"),
+                      batch_axis=batch_axis_of(shape))
 
 
 class OnnxSession:

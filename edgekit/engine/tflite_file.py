@@ -15,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 
 from ..errors import MissingDependencyError, ModelLoadError
-from ..manifest import TensorSpec
+from ..manifest import TensorSpec, batch_axis_of
 
 DTYPES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 5: "string", 6: "bool",
            7: "int16", 9: "int8", 10: "float64", 11: "complex128", 12: "uint64", 8: "complex64", 15: "uint32",
@@ -57,7 +57,8 @@ def _spec(tensor, index: int) -> TensorSpec:
     if q is not None and q.ScaleLength() == 1:
         scale, zp = float(q.Scale(0)), int(q.ZeroPoint(0)) if q.ZeroPointLength() else 0
     return TensorSpec(name=(tensor.Name() or b"").decode(), index=index, shape=shape,
-                      dtype=DTYPES.get(tensor.Type(), f"type{tensor.Type()}"), scale=scale, zero_point=zp)
+                      dtype=DTYPES.get(tensor.Type(), f"type{tensor.Type()}"), scale=scale, zero_point=zp,
+                      batch_axis=batch_axis_of(shape))
 
 
 def io_specs(data: bytes) -> tuple[list[TensorSpec], list[TensorSpec]]:

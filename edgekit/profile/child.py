@@ -161,6 +161,8 @@ def _random_input(np, rng, detail, ranges):
         lo, hi = known or (0.0, 1.0)
         x = rng.uniform(lo, hi, size=shape).astype(np.float32)
         return x.astype(dtype) if dtype.kind == "f" else _quant().quantize(x, scale, zero, dtype)
+    if dtype.kind in "iu" and known:  # an integer input with a calibration range (a sample rate: 16000)
+        return rng.integers(int(np.ceil(known[0])), int(np.floor(known[1])), size=shape, endpoint=True).astype(dtype)
     if dtype.kind in "iu":
         info = np.iinfo(dtype)
         lo, hi = max(info.min, -(2**15)), min(info.max, 2**15 - 1)
@@ -173,16 +175,20 @@ def _random_input(np, rng, detail, ranges):
 
 def fit_file_array(np, arr, detail, where):
     """Samples (list of arrays of the input's shape and dtype) from one array in a file."""
-    shape = _shape(detail)
+    want = [int(d) for d in detail["shape"]]  # -1: any size (an ONNX audio input [batch, samples])
+
+    def fits(got, wanted):
+        return len(got) == len(wanted) and all(w < 0 or w == g for w, g in zip(wanted, got))
+
     arr = np.asarray(arr)
-    if arr.shape == shape[1:]:
+    if want and fits(arr.shape, want[1:]) and not fits(arr.shape, want):
         arr = arr[None]
-    if arr.shape == shape:
+    if want and want[0] in (1, -1) and fits(arr.shape[1:], want[1:]) and arr.shape[0] > 0:
+        samples = [arr[i : i + 1] for i in range(arr.shape[0])]  # samples along a leading batch: one at a time
+    elif fits(arr.shape, want):  # one call's input in the model's own layout (a state [2, 1, 128], a scalar)
         samples = [arr]
-    elif arr.shape[1:] == shape[1:] and shape[0] == 1 and arr.shape[0] > 0:
-        samples = [arr[i : i + 1] for i in range(arr.shape[0])]
     else:
-        raise ChildError("input", f"{where}: input {detail['name']!r} has shape {list(shape)}; "
+        raise ChildError("input", f"{where}: input {detail['name']!r} has shape {list(_shape(detail))}; "
                                   f"the file holds {list(arr.shape)}")
     dtype = np.dtype(detail["dtype"])
     scale, zero = detail.get("quantization", (0.0, 0))

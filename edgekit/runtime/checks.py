@@ -111,7 +111,7 @@ class InputVerdict:
         out = [Check("shape", "input", True, list(g.sample_shape)), Check("finite", "input", True)]
         zero = np.zeros(n)
         if g.has_range:
-            out.append(_soft("range", zero if self.range_share is None else self.range_share, 0.0, fmt="{:.1%}"))
+            out.append(_soft(g.range_name, zero if self.range_share is None else self.range_share, 0.0, fmt="{:.1%}"))
         else:  # no calibration statistics: there is no range to be inside of
             out.append(Check("range", "ood", True, NOT_CHECKED))
         if g.quantized:
@@ -226,6 +226,9 @@ class InputGuard:
         # a plain float: numpy compares its scalars with float subclasses (Policy's default) far slower
         self.ood_limit = None if limit is None else float(limit)
         self.scorer = OODScorer(ood_ref) if ood_ref and self.ood_limit is not None else None
+        if self.scorer is not None and any(d < 0 for d in self.sample_shape):
+            self.scorer = _AnyLength(self.scorer)
+        self.range_name = "range"
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
         scorer = self.scorer
@@ -263,6 +266,46 @@ class InputGuard:
             clipped = (per < self.clip_lo) | (per > self.clip_hi)
             clip_share = clipped.reshape(per.shape[0], -1).sum(axis=1) / size
         return InputVerdict(self, ood, range_share, clip_share)
+
+
+class _AnyLength:
+    """The OOD scorer of an input of any length (an ONNX audio input [batch, samples]): its reference
+    was fitted on the calibration's length; a length whose sketch does not fit it is not scored."""
+
+    __slots__ = ("scorer",)
+
+    def __init__(self, scorer: OODScorer):
+        self.scorer = scorer
+
+    def __call__(self, batch, reach=None):
+        try:
+            return self.scorer(batch, reach)
+        except ValueError:  # another sketch shape: nothing to compare with
+            return None
+
+
+class ValuesGuard(InputGuard):
+    """An InputGuard for an integer input seen with few values (a sample rate: the manifest's
+    ``values``): any other value counts as out of range, check ``values``."""
+
+    def __init__(self, sample_shape, stats: InputStats, quant, policy: Policy, **kw):
+        super().__init__(sample_shape, stats, quant, policy, **kw)
+        self.values = np.asarray(stats.values, np.float32)
+        self.range_name = "values"
+
+    def __call__(self, batch: np.ndarray) -> InputVerdict:
+        verdict = super().__call__(batch)
+        off = ~np.isin(batch.reshape(batch.shape[0], -1), self.values).all(axis=1)
+        if not self.has_range or not off.any():
+            return verdict
+        share = off.astype(np.float64) if verdict.range_share is None else np.maximum(verdict.range_share, off)
+        return InputVerdict(self, verdict.ood, share, verdict.clip_share, in_qrange=verdict.in_qrange)
+
+
+def input_guard(sample_shape, stats: InputStats | None, quant, policy: Policy, **kw) -> InputGuard:
+    """The guard of one input: a ValuesGuard when the manifest records its allowed values."""
+    cls = ValuesGuard if stats is not None and stats.values else InputGuard
+    return cls(sample_shape, stats, quant, policy, **kw)
 
 
 class OutputVerdict:

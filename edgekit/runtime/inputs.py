@@ -8,7 +8,10 @@ paths, encoded image bytes, and lists of those. Rules:
   (scale, offset, mean, std) is applied, as for images;
 - other integer arrays are model input values; bool, complex, object and string
   arrays are refused;
-- images are decoded with a pixel limit (decompression bombs) and resized to the model.
+- images are decoded with a pixel limit (decompression bombs) and resized to the model;
+- ``batch_axis`` (layout.py): a batch of an input batched on another axis (a recurrent state
+  ``[2, N, 128]``) is moved batch-first; an input with no batch axis (None: a scalar shared by the
+  call) takes one value, returned as a batch of one for coerce.py to broadcast.
 
 Anything else raises InputValidationError with a one-line message.
 
@@ -50,7 +53,9 @@ class InputCoercer:
     """Callable: input -> (float32 batch, batched?), with everything precomputed from the model."""
 
     def __init__(self, sample_shape: tuple[int, ...], preprocessing: Preprocessing | None,
-                 max_batch: int, max_pixels: int):
+                 max_batch: int, max_pixels: int, batch_axis: int | None = 0):
+        self.batch_axis = batch_axis
+        self.shared = batch_axis is None
         self.sample_shape = tuple(int(d) for d in sample_shape)
         self.rank = len(self.sample_shape)
         self.dynamic = any(d < 0 for d in self.sample_shape)
@@ -58,8 +63,10 @@ class InputCoercer:
         self.max_batch = max_batch
         self.max_pixels = max_pixels
         self._pixels = PixelNormalizer(preprocessing) if preprocessing is not None else None
-        self.wanted = (f"one sample {_shape_str(self.sample_shape)} or a batch "
-                       f"{_shape_str(('N',) + self.sample_shape)}")
+        k = batch_axis or 0
+        self.wanted = (f"one value of shape {_shape_str(self.sample_shape)} for the whole call" if self.shared else
+                       f"one sample {_shape_str(self.sample_shape)} or a batch "
+                       f"{_shape_str(self.sample_shape[:k] + ('N',) + self.sample_shape[k:])}")
 
     # ---- entry point -------------------------------------------------------
     def __call__(self, x: Any) -> tuple[np.ndarray, bool]:
@@ -184,3 +191,27 @@ class InputCoercer:
                 raise InputValidationError(f"{where}: corrupt or truncated image ({type(err).__name__}: "
                                            f"{str(err)[:120]})") from None
             return self._from_pil(img, where)
+
+
+class OffAxisCoercer(InputCoercer):
+    """An input batched on another axis than the first (a state ``[2, N, 128]``: a batch is moved
+    batch-first, a view), or on none (``batch_axis`` None: one value for the whole call, returned as
+    a batch of one that coerce.py broadcasts to the call's batch)."""
+
+    def _shaped(self, x: np.ndarray) -> tuple[np.ndarray, bool]:
+        shape, k = x.shape, self.batch_axis
+        if k is not None and len(shape) == self.rank + 1 and self._fits(shape[:k] + shape[k + 1:]):
+            self._check_batch(shape[k])
+            return np.moveaxis(x, k, 0), True
+        if self._fits(shape):
+            return x[None], False
+        if x.size == 0:
+            raise InputValidationError(f"input is empty (shape {_shape_str(shape)}); the model wants {self.wanted}")
+        raise InputValidationError(f"input has shape {_shape_str(shape)}; the model wants {self.wanted}")
+
+
+def coercer_for(sample_shape: tuple[int, ...], preprocessing: Preprocessing | None, max_batch: int, max_pixels: int,
+                batch_axis: int | None = 0) -> InputCoercer:
+    """The coercer of one input: batch-first (the common, fast one) or laid out otherwise."""
+    cls = InputCoercer if batch_axis == 0 else OffAxisCoercer
+    return cls(sample_shape, preprocessing, max_batch, max_pixels, batch_axis)

@@ -23,9 +23,10 @@ from typing import Any
 import numpy as np
 
 from ..engine.safeload import load_session, open_checked, probe_spec, verdict
-from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
+from ..errors import InferenceError, InputValidationError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
+from .layout import Layout, layouts
 
 # Ops that pass a tensor through without changing what it means (walked back to find SOFTMAX).
 # Compared upper-cased: TFLite names ops SOFTMAX, ONNX Softmax (and QuantizeLinear, Identity).
@@ -55,27 +56,13 @@ def _produced_by_softmax(session, index: int) -> bool:
     return False
 
 
-def _shares_batch(t: TensorSpec, lead: int) -> bool:
-    """Whether input ``t`` leads with the batch axis the first input leads with (-1 and 1 agree)."""
-    return bool(t.shape) and (t.shape[0] == lead or {t.shape[0], lead} <= {-1, 1})
-
-
-def check_batch_axis(inputs: list[TensorSpec], label: str) -> None:
-    """EdgeModel batches, validates and monitors every input along its first axis: refuse, at load and in
-    one line, a model whose inputs do not all lead with it (Silero VAD: state [2, batch, 128], a scalar sr)."""
-    lead = inputs[0].shape[0] if inputs[0].shape else 0
-    odd = [t for t in inputs if not _shares_batch(t, lead)]
-    if odd:
-        shown = ", ".join(f"{t.name} {list(t.shape)}" for t in odd)
-        raise ModelLoadError(f"{label}: EdgeModel needs every input to lead with the batch axis; {shown} "
-                             "do not: run this model through edgekit.engine.open_model (no guard) for now")
-
-
 class Runner:
     """A pool of interpreters for one model (any number of inputs and outputs), quantization prepared.
 
     ``inputs`` and ``outputs`` are in the interpreter's order (not the Keras order: TensorFlow sorts
-    signature inputs by name); ``run`` takes one array per input in that order.
+    signature inputs by name); ``run`` takes one array per input in that order, batch-first, and
+    returns batch-first outputs: a tensor batched on another axis, or not at all, is moved to and
+    from the model's layout here (layout.py; ``set_layouts`` takes the manifest's evidence).
     ``probe_fill``: calibration-like values per input name for the load probe (safeload.probe_spec);
     ``max_mb``: the memory limit for the model's tensors (safeload.check_memory).
     """
@@ -92,14 +79,13 @@ class Runner:
         sessions = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
                                            delegates=first.default_delegates) for _ in range(pool_size - 1)]
         ins, outs = first.inputs, first.outputs
-        check_batch_axis(ins, label)
         self.label = label
         self.backend = first.backend
         self.inputs: list[TensorSpec] = ins
         self.outputs: list[TensorSpec] = outs
         self.input: TensorSpec = ins[0]  # the first input (single-input callers)
-        self.sample_shape = tuple(int(d) for d in self.input.shape[1:])
-        self.fixed_batch = int(self.input.shape[0]) if self.input.shape and self.input.shape[0] > 0 else None
+        self.sample_shape = tuple(int(d) for d in self.input.sample_shape)
+        self.set_layouts(layouts(ins), layouts(outs))
         self._quantizers = [Quantizer(t.scale, t.zero_point, t.dtype) if t.quantized else None for t in ins]
         self._q0 = self._quantizers[0]
         self._in_dtypes = [np.dtype(t.dtype) for t in ins]
@@ -118,6 +104,14 @@ class Runner:
         self._delegates = first.default_delegates
         self._probed = {start}
         self._probe_lock = threading.Lock()
+
+    def set_layouts(self, ins: list[Layout], outs: list[Layout]) -> None:
+        """Each input's and output's batch axis (interpreter order); all plain: no moves at all."""
+        self.in_layouts, self.out_layouts = ins, outs
+        self._moves = None if all(lay.plain for lay in ins) else ins
+        self._out_moves = None if all(lay.plain for lay in outs) else outs
+        lead = next(((t, lay.axis) for t, lay in zip(self.inputs, ins) if lay.axis is not None), None)
+        self.fixed_batch = int(lead[0].shape[lead[1]]) if lead is not None and lead[0].shape[lead[1]] > 0 else None
 
     @property
     def quant(self) -> tuple[float, int, str] | None:
@@ -148,6 +142,8 @@ class Runner:
             raw = self._invoke(slot, [x], (x.shape,))
         finally:
             self._free.put(slot)
+        if self._out_moves is not None:
+            raw = self._batch_first(raw, x.shape[0])
         outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
                 for r, d in zip(raw, self._deq)]
         return outs, (x if qz is not None else None), raw
@@ -168,23 +164,48 @@ class Runner:
             xs.append(x)
         slot = self._free.get()
         try:
-            raw = self._invoke(slot, xs, tuple(x.shape for x in xs))
+            if self._moves is None:
+                raw = self._invoke(slot, xs, tuple(x.shape for x in xs))
+            else:
+                raw = self._invoke_moved(slot, xs)
         finally:
             self._free.put(slot)
+        if self._out_moves is not None:
+            raw = self._batch_first(raw, batches[0].shape[0])
         # get_tensor already returned a copy: float32 outputs are handed over as they are.
         outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
                 for r, d in zip(raw, self._deq)]
         return outs, qs, raw
 
-    def _invoke(self, slot: _Slot, xs: list[np.ndarray], shapes: tuple) -> list[np.ndarray]:
+    def _invoke(self, slot: _Slot, xs: list[np.ndarray], shapes: tuple, chunks: bool = True) -> list[np.ndarray]:
         if shapes != slot.shape:
-            if self.fixed_batch is not None and slot.shape is not None and all(
+            if chunks and self.fixed_batch is not None and slot.shape is not None and all(
                     s[1:] == o[1:] for s, o in zip(shapes, slot.shape)):
                 return self._invoke_in_chunks(slot, xs)
             if shapes not in self._probed:
                 self._probe_shapes(shapes)
             self._resize(slot, shapes)
         return slot.session.run(xs)
+
+    def _invoke_moved(self, slot: _Slot, xs: list[np.ndarray]) -> list[np.ndarray]:
+        """Batch-first arrays into the model's layout, run (a fixed-batch model chunk by chunk; each
+        chunk's outputs batch-first before they are joined)."""
+        n, b = xs[0].shape[0], self.fixed_batch
+        if b is None or n == b:
+            model = [lay.to_model(x) for lay, x in zip(self._moves, xs)]
+            return self._invoke(slot, model, tuple(x.shape for x in model), chunks=False)
+        if n % b:
+            raise InputValidationError(f"{self.label}: the model takes batches of exactly {b}; got {n} samples")
+        parts = []
+        for start in range(0, n, b):
+            model = [lay.to_model(x[start:start + b]) for lay, x in zip(self._moves, xs)]
+            out = self._invoke(slot, model, tuple(x.shape for x in model), chunks=False)
+            parts.append(out if self._out_moves is None else self._batch_first(out, b))
+        return [np.concatenate(cols) for cols in zip(*parts)]
+
+    def _batch_first(self, raw: list[np.ndarray], n: int) -> list[np.ndarray]:
+        return [r if r.ndim and r.shape[0] == n and lay.plain else lay.batch_first(r, n)
+                for lay, r in zip(self._out_moves, raw)]
 
     def _probe_shapes(self, shapes: tuple) -> None:
         """Run the crash probe on a shape no interpreter here has run (once per shape; cached on disk)."""

@@ -54,12 +54,13 @@ from ..errors import (
     OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
 from ..fsutil import read_bytes, sha256_bytes
-from ..manifest import Manifest, Preprocessing, manifest_path_for
-from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard
+from ..manifest import Manifest, Preprocessing, manifest_path_for, role_of
+from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard, channels_of, input_guard
 from .coerce import Coercer
 from .incidents import IncidentLog
-from .inputs import InputCoercer
+from .inputs import coercer_for
 from .interpreter_pool import Runner
+from .layout import layouts, sample_shape
 from .monitor import Monitor, Shadow
 from .policy import Policy, PolicyEngine, outputs_of
 from .prediction import Prediction
@@ -149,7 +150,8 @@ class EdgeModel:
             ref = ref if isinstance(ref, EdgeModel) else cls.load(ref, policy=_FALLBACK_POLICY,
                                                                    num_threads=num_threads, backend=backend)
             ins, outs = self.input_names, self.output_names
-            self.shadow = Shadow(lambda b: outputs_of(ref, ins, outs, b), shadow, classifier=self._classifiers,
+            form = self.coerce_inputs.caller_form
+            self.shadow = Shadow(lambda b: outputs_of(ref, ins, outs, b, form), shadow, classifier=self._classifiers,
                                  names=outs)
         return self
 
@@ -209,7 +211,7 @@ class EdgeModel:
             if spec is None:
                 raise ManifestError(f"{label}: the manifest names inputs {[t.name for t in m.inputs]} but the "
                                     f"model's input is {got.name!r}; the manifest belongs to another model")
-            if list(spec.shape[1:]) != list(got.shape[1:]) or spec.dtype != got.dtype:
+            if list(spec.sample_shape) != list(got.sample_shape) or spec.dtype != got.dtype:
                 raise ManifestError(f"{label}: the manifest describes input {spec.name} as {spec.shape} "
                                     f"{spec.dtype} but the model has {got.shape} {got.dtype}; the manifest "
                                     "belongs to another model")
@@ -229,6 +231,9 @@ class EdgeModel:
         """Everything predict needs, computed once."""
         m, pol, src = self.manifest, self.policy, self.active
         own = self.runner is not None  # our quantization parameters apply only when we run the model
+        if own and m is not None and m.inputs:  # batch axes: the manifest's evidence over the file's guess
+            src.set_layouts(layouts(src.inputs, [m.match(t) for t in src.inputs]),
+                            layouts(src.outputs, [m.match(t, output=True) for t in src.outputs]))
         # -- inputs, in the caller's order
         names, pos, mspecs = self._order(src.inputs, m.inputs if m else None, False)
         self.input_names = names
@@ -237,29 +242,33 @@ class EdgeModel:
         ood_limit = pol.ood_limit(m.guard.ood_threshold if m is not None and m.guard is not None else None)
         coercers, guards, mon_in = [], [], []
         for name, j, mspec in zip(names, pos, mspecs):
-            spec = src.inputs[j]
-            shape = spec.sample_shape
+            spec, axis = src.inputs[j], src.in_layouts[j].axis
+            shape = sample_shape(spec.shape, axis)
             stats = m.input_stats(mspec.name) if mspec is not None else None
-            if stats is not None and stats.channels != (shape[-1] if shape else 1):
+            flat = role_of(axis, len(spec.shape)) != "data"  # a state or a scalar: one channel of values
+            if stats is not None and stats.channels != (1 if flat else channels_of(shape)):
                 stats = None  # statistics for another layout: guard without them rather than misjudge
             pre = (m.preprocessing_for(mspec.name) if mspec is not None else None) or _preprocessing(
                 preprocessing, name, shape, len(names))
-            coercers.append(InputCoercer(shape, pre, pol.max_batch, pol.max_image_pixels))
+            coercers.append(coercer_for(shape, pre, pol.max_batch, pol.max_image_pixels, axis))
             quant = (spec.scale, spec.zero_point, spec.dtype) if own and spec.quantized else None
-            guards.append(InputGuard(shape, stats, quant, pol, ood_limit=ood_limit))
+            guards.append(input_guard(shape, stats, quant, pol, ood_limit=ood_limit))
             mon_in.append((name, stats, shape, (spec.scale, spec.zero_point) if own and spec.quantized else None))
         self.coerce_inputs = Coercer(names, coercers)  # input(s) -> ([one batch per input], batched)
         # ``coerce``: input -> (batch, batched) for one input, as callers of the single-input API use it
         # (the store feeds its canary that batch); for several inputs, coerce_inputs (a batch per input).
         self.coerce = coercers[0] if len(names) == 1 else self.coerce_inputs
         self.input_checks = InputChecks(names, guards)
-        self._single = len(names) == 1
+        # one batch-first input and outputs: the runner's own fast path (run_one), no layout moves
+        self._single = len(names) == 1 and src._moves is None
         self._coerce1, self._guard1 = coercers[0], guards[0]
         # -- outputs, in the caller's order
         onames, opos, _ = self._order(src.outputs, m.outputs if m else None, True)
         self.output_names = onames
         self._take = None if opos == list(range(len(opos))) else opos
         outs = [src.outputs[j] for j in opos]
+        self._out_layouts = [src.out_layouts[j] for j in opos]  # Prediction gives batches back in these
+        osamples = [sample_shape(o.shape, lay.axis) for o, lay in zip(outs, self._out_layouts)]
         probs = [bool(src.probability[j]) for j in opos]
         task = m.task if m is not None else "unknown"
         self._classifiers = [p or (i == 0 and task == "classification") for i, p in enumerate(probs)]
@@ -267,8 +276,8 @@ class EdgeModel:
         self.classifier_output = self._classifiers.index(True) if self.classifier else 0
         self.labels = (m.labels if m else None) or None
         oguards = [OutputGuard(p, o.dtype.startswith("float"),
-                               float(o.scale or 0.0) * max(1, int(np.prod([d for d in o.shape[1:] if d > 0] or [1]))),
-                               pol) for p, o in zip(probs, outs)]
+                               float(o.scale or 0.0) * max(1, int(np.prod([d for d in s if d > 0] or [1]))),
+                               pol) for p, o, s in zip(probs, outs, osamples)]
         g = m.guard if m is not None else None
         signal = None
         if g is not None and g.output_signal and self.classifier:
@@ -276,14 +285,15 @@ class EdgeModel:
                       probs[self.classifier_output])
         self.output_checks = OutputChecks(onames, oguards, signal)
         self._out1 = self.output_checks.single_guard  # one output, no signal: its guard directly
-        self.monitor = Monitor(mon_in, [(n, int(np.prod([d for d in o.shape[1:] if d > 0] or [1])),
+        self.monitor = Monitor(mon_in, [(n, int(np.prod([d for d in s if d > 0] or [1])),
                                          (o.scale, o.zero_point) if own and o.quantized else None)
-                                        for n, o in zip(onames, outs)], window=window, labels=self.labels)
+                                        for n, o, s in zip(onames, outs, osamples)], window=window, labels=self.labels)
         self._raw_out_quant = own and any(o.quantized for o in outs)
         self._budget = pol.latency_budget_ms
-        self._out_shapes = [tuple(d if d > 0 else 1 for d in o.shape[1:]) for o in outs]
-        self._default = None if pol.default is None else self._check_default(pol.default, outs[0])
-        self.engine = PolicyEngine(pol, self.fallback, self._default, self._record, names, onames)
+        self._out_shapes = [tuple(d if d > 0 else 1 for d in s) for s in osamples]
+        self._default = None if pol.default is None else self._check_default(pol.default, osamples[0])
+        self.engine = PolicyEngine(pol, self.fallback, self._default, self._record, names, onames,
+                                   form=self.coerce_inputs.caller_form)
 
     def _overlap_executor(self, overlap: bool | None, pool_size: int):
         if self.runner is None or overlap is False:
@@ -291,11 +301,14 @@ class EdgeModel:
         if overlap is None:
             if (os.cpu_count() or 1) < 2:
                 return None
-            zeros = [np.zeros((1,) + tuple(max(d, 1) for d in t.sample_shape), np.float32)
-                     for t in self.active.inputs]
+            zeros = [np.zeros((1,) + tuple(max(d, 1) for d in sample_shape(t.shape, lay.axis)), np.float32)
+                     for t, lay in zip(self.active.inputs, self.active.in_layouts)]
             mine = self._to_caller(zeros) if self._feed is not None else zeros
-            guard_s = min(_timed(self.input_checks, mine) for _ in range(5))
-            invoke_s = min(_timed(self.runner.run, zeros) for _ in range(3))
+            try:
+                guard_s = min(_timed(self.input_checks, mine) for _ in range(5))
+                invoke_s = min(_timed(self.runner.run, zeros) for _ in range(3))
+            except (InputValidationError, InferenceError):  # zeros are no input for it (a sample rate of 0)
+                return None
             if invoke_s < 10 * guard_s:
                 return None
         return ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="edgekit-checks")
@@ -303,13 +316,13 @@ class EdgeModel:
     def _to_caller(self, runner_order: list) -> list:
         return [runner_order[j] for j in self._in_pos]
 
-    def _check_default(self, value: Any, out0) -> np.ndarray:
+    def _check_default(self, value: Any, sample0: tuple[int, ...]) -> np.ndarray:
         arr = np.asarray(value, np.float32)
         try:
-            np.broadcast_to(arr, tuple(d if d > 0 else 1 for d in out0.shape[1:]))
+            np.broadcast_to(arr, tuple(d if d > 0 else 1 for d in sample0))
         except ValueError:
             raise UsageError(f"Policy(default=...) has shape {arr.shape}; the first output per sample "
-                             f"is {out0.shape[1:]}") from None
+                             f"is {sample0}") from None
         return arr
 
     # ---- predict -----------------------------------------------------------

@@ -138,9 +138,11 @@ class PolicyEngine:
     or None; ``record(pred, kind, reason, action, inputs, rows)``: writes the incident.
     """
 
-    def __init__(self, policy: Policy, fallback, default, record, input_names: list[str], output_names: list[str]):
+    def __init__(self, policy: Policy, fallback, default, record, input_names: list[str], output_names: list[str],
+                 form=None):
         self.policy, self.fallback, self.default, self.record = policy, fallback, default, record
         self.input_names, self.output_names = list(input_names), list(output_names)
+        self.form = form  # batch-first batches -> what a caller passes (coerce.Coercer.caller_form)
 
     def act(self, pred, rows, kind: str, reason: str, error: type, batches: list | None, action: str | None = None,
             *, log: bool = True) -> None:
@@ -175,14 +177,18 @@ class PolicyEngine:
             self.record(pred, kind, reason, action, x, rows)
 
     def _fallback_outputs(self, x: list) -> list:
-        return outputs_of(self.fallback, self.input_names, self.output_names, x)
+        return outputs_of(self.fallback, self.input_names, self.output_names, x, self.form)
 
 
-def outputs_of(other, input_names: list[str], output_names: list[str], batches: list) -> list:
-    """Another EdgeModel's outputs for ``batches`` (our input order), in our output order.
+def outputs_of(other, input_names: list[str], output_names: list[str], batches: list, form=None) -> list:
+    """Another EdgeModel's outputs for ``batches`` (our input order, batch-first), in our output order
+    (batch-first). ``form``: our batches -> what a caller passes (a state in its own layout, a shared
+    value once); None when every input leads with its batch.
 
     Inputs and outputs are matched by name, or by position when the names differ (say, a
     version 1 file next to a version 2 one)."""
+    if form is not None:
+        batches = form(list(batches))
     if set(input_names) <= set(other.input_names):
         arg = dict(zip(input_names, batches))
     else:

@@ -23,7 +23,10 @@ import numpy as np
 
 
 class Prediction:
-    """Outputs (dequantized float32, batch axis first), verdicts and provenance of one predict call."""
+    """Outputs (dequantized float32, batch axis first), verdicts and provenance of one predict call.
+
+    ``outputs`` are batch-first, as the guard saw them; ``pred[name]`` and ``pred.output`` give a
+    batch back in the model's own layout (a recurrent state to pass in again)."""
 
     __slots__ = ("outputs", "batched", "latency_ms", "incidents", "_in", "_out", "_model", "_sources", "_owned")
 
@@ -43,8 +46,15 @@ class Prediction:
     @property
     def output(self) -> np.ndarray:
         """The first output; without the batch axis when one sample was passed."""
-        out = self.outputs[0]
-        return out if self.batched else out[0]
+        return self._form(0)
+
+    def _form(self, pos: int) -> np.ndarray:
+        """Output ``pos`` as the caller gets it: one sample without its batch axis; a batch in the model's
+        own layout (a state [2, N, 128] goes back in as it came out)."""
+        out, lay = self.outputs[pos], self._model._out_layouts[pos]
+        if lay.plain:
+            return out if self.batched else out[0]
+        return lay.caller_form(out, not self.batched)
 
     @property
     def output_names(self) -> list[str]:
@@ -57,8 +67,7 @@ class Prediction:
             if key not in names:
                 raise KeyError(f"no output named {key!r}; the model's outputs are {', '.join(names)}")
             key = names.index(key)
-        out = self.outputs[key]
-        return out if self.batched else out[0]
+        return self._form(key)
 
     def __len__(self) -> int:
         return len(self.outputs)
@@ -163,8 +172,10 @@ class Prediction:
                              "flagged": self.flagged.tolist()}
         if self._model.classifier:
             d["top_k"] = self.top_k(k) if self.batched else [self.top_k(k)]
-        if len(self.outputs) > 1:
-            d["outputs"] = {name: o.tolist() for name, o in zip(self.output_names, self.outputs)}
+        if len(self.outputs) > 1:  # each with its batch axis, where the model has it (a state: [2, N, 128])
+            lays = self._model._out_layouts
+            d["outputs"] = {name: (o if lay.plain else lay.caller_form(o, False)).tolist()
+                            for name, o, lay in zip(self.output_names, self.outputs, lays)}
         elif not self._model.classifier:
             d["outputs"] = [o.tolist() for o in self.outputs]
         if self.ood_score is not None:

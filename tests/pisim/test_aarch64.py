@@ -113,3 +113,61 @@ def test_onnx_model_gives_the_x86_answers_and_profiles_on_the_device(pi, digits,
     (row,) = doc["rows"]
     assert doc["machine"]["arch"] == "aarch64" and row["interpreter"]["package"] == "onnxruntime"
     assert row["latency_ms"]["count"] == 20
+
+
+# The device side of the Silero test: the held-out windows streamed through EdgeModel and through a bare
+# ONNX Runtime session on the device, the state carried from call to call in both.
+DEVICE_SILERO = """
+import json, sys
+import numpy as np
+import onnxruntime as ort
+from edgekit.runtime import EdgeModel
+windows = np.load(sys.argv[2])
+opts = ort.SessionOptions()
+opts.intra_op_num_threads = 1
+bare = ort.InferenceSession(sys.argv[1], sess_options=opts, providers=["CPUExecutionProvider"])
+sr, ours, theirs = np.array(16000, np.int64), np.zeros((2, 1, 128), np.float32), np.zeros((2, 1, 128), np.float32)
+same, ok, probs = True, 0, []
+with EdgeModel.load(sys.argv[1], num_threads=1) as m:
+    for x in windows:
+        pred = m.predict({"input": x[None], "state": ours, "sr": sr})
+        prob, theirs = bare.run(None, {"input": x[None], "state": theirs, "sr": sr})
+        same &= bool(np.array_equal(pred["output"], prob) and np.array_equal(pred["stateN"], theirs))
+        ok += pred.ok
+        ours = pred["stateN"]
+        probs.append(float(prob[0, 0]))
+    print(json.dumps({"same": same, "ok": ok, "probs": probs, "backend": m.health()["model"]["backend"]}))
+"""
+
+
+def test_silero_vad_equals_bare_onnxruntime_and_profiles_on_the_device(pi, tmp_path):
+    """A published multi-input ONNX model (Silero VAD: a state [2, batch, 128] and a scalar sample rate)
+    adopted here, streamed through EdgeModel on the device with the state carried: outputs equal to the
+    device's bare ONNX Runtime session, probabilities within 1e-4 of this machine's; profile --host with
+    one call's inputs."""
+    import published_models as published
+
+    model = published.adopted_silero(tmp_path / "silero")
+    windows = np.load(tmp_path / "silero" / "stream.npy")
+    remote_model = put_model(pi, model, "/tmp/edgekit-test/silero")
+    pi.put(tmp_path / "silero" / "stream.npy", "/tmp/edgekit-test/silero/stream.npy")
+    device = pi.python_json(DEVICE_SILERO, remote_model, "/tmp/edgekit-test/silero/stream.npy")
+    host = published.silero_stream(model, windows[:, published.SILERO_CONTEXT:])["prob"]
+    assert device["backend"].startswith("onnxruntime") and device["same"] is True
+    assert device["ok"] == len(windows) == 40
+    assert np.abs(np.array(device["probs"]) - host).max() < 1e-4
+    out = tmp_path / "pi.json"
+    cmd = [sys.executable, "-c", "from edgekit.cli import entry; entry()", "profile", str(model),
+           *pi.profile_options, "--input", str(tmp_path / "silero" / "call.npz"), "--runs", "50", "--warmup", "5",
+           "--threads", "1", "--json", str(out)]
+    res = subprocess.run(cmd, capture_output=True, text=True, timeout=900, cwd=REPO)
+    assert res.returncode == 0, res.stderr[-2000:]
+    doc = json.loads(out.read_text())
+    (row,) = doc["rows"]
+    assert doc["machine"]["arch"] == "aarch64" and row["interpreter"]["package"] == "onnxruntime"
+    assert [(i["name"], i["shape"]) for i in row["inputs"]] == [("input", [1, 576]), ("state", [2, 1, 128]),
+                                                                ("sr", [])]
+    lat = row["latency_ms"]
+    assert lat["count"] == 50
+    print(f"\n{pi.name}: Silero VAD through EdgeModel equal to bare ONNX Runtime on 40/40 calls; profile --host "
+          f"(1 thread, 50 runs, emulated): p50 {lat['p50']:.3f} ms, p95 {lat['p95']:.3f} ms")

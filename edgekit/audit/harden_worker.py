@@ -14,13 +14,15 @@ Example:
 from __future__ import annotations
 
 import math
+import os
+import signal
 from typing import Any
 
 import numpy as np
 
 from ..errors import EdgekitError, UsageError
 from ..progress import Progress
-from .source_worker import StageCrashed, _scores, spawn, stop
+from .source_worker import CRASH_HOOK, StageCrashed, _scores, spawn, stop
 
 HINT = ("try TF_ENABLE_ONEDNN_OPTS=0 (the default here; a value you set is kept), another TensorFlow version, "
         "or fewer --steps")
@@ -126,6 +128,8 @@ def _serve(conn) -> None:
             op, kw = conn.recv()
         except EOFError:
             return
+        if os.environ.get(CRASH_HOOK) == op:  # tests: a native crash in this op
+            os.kill(os.getpid(), signal.SIGSEGV)
         try:
             conn.send(("ok", OPS[op](conn, **kw)))
         except EdgekitError as err:  # bad input (a SavedModel, an unreadable file): the parent re-raises it

@@ -179,7 +179,7 @@ def _load_arrays(path: Path) -> Dataset:
         return Dataset(arrays, None, None, str(path))
     keys = list(arrays)
     # inputs: everything but the labels ("y", "y_<output>", "labels"); one of them may carry the input's name
-    inputs = [k for k in keys if k not in ("y", "labels") and not k.startswith("y_")]
+    inputs = [k for k in keys if k not in ("y", "labels", "group") and not k.startswith("y_")]  # group: audit/groups.py
     if "x" in keys:
         x = arrays["x"]
     elif len(inputs) == 1:
@@ -254,6 +254,7 @@ def load_named(
         where = str(path)
         y = arrays.pop("y", None)
         lab = arrays.pop("labels", None)
+        arrays.pop("group", None)  # the audit's group labels (audit/groups.py), not an input
         labels = [str(v) for v in lab.tolist()] if lab is not None else None
         targets = {k[2:]: arrays.pop(k) for k in [k for k in arrays if k.startswith("y_")]} or None
     elif isinstance(source, dict):

@@ -80,7 +80,8 @@ MEASURE_2 = (
      (), "not covered: no membership-inference or data-extraction test"),
     ("MEASURE 2.11", "Fairness and bias - as identified in the MAP function - are evaluated and results are "
      "documented.",
-     ("classes",), "partly: accuracy per class (label), not per demographic group, which the data do not carry"),
+     ("classes", "groups"), "accuracy per class (label); with --groups (or an eval array 'group'), accuracy, agreement "
+     "and guard false positives per group and the largest gap between groups (partly: only the groups the data carry)"),
     ("MEASURE 2.12", "Environmental impact and sustainability of AI model training and management activities - as "
      "identified in the MAP function - are assessed and documented.",
      (), "not covered: edgekit profile measures inference latency and memory, not energy"),

@@ -1,6 +1,6 @@
 """``edgekit.audit.run_audit``: every stage of the deployment safety report, each with a progress bar.
 
-Stages: load -> accuracy -> robustness -> adversarial -> blackbox -> classes -> guard ->
+Stages: load -> accuracy -> robustness -> adversarial -> blackbox -> classes -> groups -> guard ->
 backdoor -> data -> governance. Each adds a section and its checks to one ``edgekit.audit/1``
 document (schema.py). The converted model runs through EdgeModel (models.py); the
 optional Keras source gives the reference answers and the transfer attacks' gradients,
@@ -29,7 +29,7 @@ from ..data import Dataset
 from ..errors import DataError
 from ..progress import Progress
 from ..runtime.output_score import output_score, output_signal
-from . import backdoor, classes, datacheck, governance, guard_roc, perturb
+from . import backdoor, classes, datacheck, governance, groups as groups_mod, guard_roc, perturb
 from .attacks import ATTACKS
 from .blackbox import square_attack
 from .models import ModelPair, Outcome
@@ -71,7 +71,8 @@ class Audit:
 
     def __init__(self, pair: ModelPair, ev: Dataset, *, thresholds: AuditThresholds, seed: int,
                  ood: Sequence[Dataset], calibration: Dataset | None, train: Dataset | None,
-                 progress: bool | None, declared: dict, profile_doc: dict | None, paths: dict):
+                 progress: bool | None, declared: dict, profile_doc: dict | None, paths: dict,
+                 groups: np.ndarray | None = None):
         self.pair, self.ev, self.t, self.seed = pair, ev, thresholds, seed
         self.ood_user, self.calib, self.train = list(ood), calibration, train
         self.progress, self.declared, self.profile_doc, self.paths = progress, declared, profile_doc, paths
@@ -84,6 +85,7 @@ class Audit:
         keep = _subset(len(ev), MAX_EVAL, seed)
         self.eval_note = None if len(keep) == len(ev) else f"{len(keep)} of {len(ev)} eval samples (seeded subset)"
         self.take_inputs(keep)
+        self.group_labels = None if groups is None else np.asarray(groups)[keep]  # one label per eval sample
         self.labels = pair.edge.labels
 
     def take_inputs(self, keep: np.ndarray) -> None:
@@ -255,6 +257,25 @@ class Audit:
                  note=f"class {w['label']}: {w['source']:.1%} -> {w['converted']:.1%} on {w['samples']} samples")
         return res
 
+    def groups(self) -> dict[str, Any]:
+        """Accuracy, agreement and guard false positives per group of the eval data (groups.py)."""
+        if self.group_labels is None:
+            return {"skipped": "no groups: give the eval .npz an array 'group' or pass --groups FILE"}
+        res = groups_mod.per_group(self.group_labels, self.y, self.conv_clean.top1, self.conv_clean.flagged,
+                                   self.src_clean)
+        worst = res["largest_gap"]["converted"]
+        counted = sum(r["enough"] for r in res["groups"])
+        note = (f"group {worst['group']} against the other samples" if worst else
+                f"not measurable: {counted} group(s) with at least {res['min_samples']} samples, two needed")
+        self.add("groups.max_gap", "groups", None if worst is None else worst["gap_points"],
+                 self.t.max_group_gap_points, "<=", "points", gate=worst is not None,
+                 note=f"converted model, largest accuracy gap: {note}")
+        if res["worst_drop"] is not None:  # quantization can cost one group more than the average
+            w = res["worst_drop"]
+            self.add("groups.worst_drop", "groups", w["drop_points"], self.t.max_class_drop_points, "<=", "points",
+                     note=f"group {w['group']}: source minus converted accuracy")
+        return res
+
     def _ood_sets(self) -> dict[str, np.ndarray]:
         gen = np.random.default_rng([self.seed, 99])
         lo, hi = self.range
@@ -410,7 +431,8 @@ class Audit:
             self._failed("load", self.pair.source_failure)
         for name, fn in (("reference", self.reference), ("accuracy", self.accuracy),
                          ("robustness", self.robustness), ("adversarial", self.adversarial),
-                         ("blackbox", self.blackbox), ("classes", self.classes), ("guard", self.guard),
+                         ("blackbox", self.blackbox), ("classes", self.classes), ("groups", self.groups),
+                         ("guard", self.guard),
                          ("backdoor", self.backdoor), ("data", self.data)):
             t0 = time.perf_counter()
             self.stage = name
@@ -422,7 +444,8 @@ class Audit:
                     self.pair.source = None
                     doc[name] = dict(fn(), failed=doc[name]["failed"])
             self.timings[name] = round(time.perf_counter() - t0, 2)
-        ran = {k for k in ("accuracy", "robustness", "adversarial", "blackbox", "classes", "guard", "backdoor", "data")
+        ran = {k for k in ("accuracy", "robustness", "adversarial", "blackbox", "classes", "groups", "guard", "backdoor",
+                           "data")
                if "skipped" not in doc[k]} | {"governance"}
         doc["governance"] = self.governance_section(ran)
         doc["checks"] = self.checks

@@ -56,18 +56,19 @@ def line_svg(series: list[tuple[str, list[tuple[float, float]], str, bool]], tit
     return _svg(parts, title)
 
 
-def bars_svg(groups: list[str], series: list[tuple[str, list[float], str]], title: str, y_label: str) -> str:
-    """Grouped bars in [0, 1]: one group per class (centred on its index tick), one bar per series."""
+def bars_svg(groups: list[str], series: list[tuple[str, list[float], str]], title: str, y_label: str,
+             what: str = "class") -> str:
+    """Grouped bars in [0, 1]: one group per ``what`` (a class; centred on its index tick), one bar per series."""
     n, k = len(groups), len(series)
     # 1.2: room for the legend above full bars; named classes get their names under the index ticks instead
-    parts, sx, sy = _axes(-0.5, n - 0.5, 0.0, 1.2, "class" if groups == [str(i) for i in range(n)] else "", y_label)
+    parts, sx, sy = _axes(-0.5, n - 0.5, 0.0, 1.2, what if groups == [str(i) for i in range(n)] else "", y_label)
     for g, name in enumerate(groups):
         for j, (sname, values, color) in enumerate(series):
             x0 = sx(g - 0.4 + 0.8 * j / k)
             width = sx(g - 0.4 + 0.8 * (j + 1) / k) - x0 - 1
             v = values[g]
             parts.append(f'<rect class="bar" x="{x0:.1f}" y="{sy(v):.1f}" width="{max(width, 1):.1f}" '
-                         f'height="{sy(0) - sy(v):.1f}" fill="{color}"><title>{_esc(sname)} class {_esc(name)}: '
+                         f'height="{sy(0) - sy(v):.1f}" fill="{color}"><title>{_esc(sname)} {what} {_esc(name)}: '
                          f'{v:.3f}</title></rect>')
         if name != str(g):  # the axis ticks already show the index
             parts.append(f'<text x="{sx(g):.1f}" y="{H - M["b"] + 30}" text-anchor="middle">{_esc(name)}</text>')
@@ -179,6 +180,29 @@ def _classes(sec: dict[str, Any]) -> str:
             + _table(["class", "samples", "source", "converted", "drop (points)"],
                      [[r["label"], r["samples"], _pct(r["source"]), _pct(r["converted"]), f"{r['drop_points']:+.2f}"]
                       for r in rows]))
+
+
+def _groups(sec: dict[str, Any]) -> str:
+    """Per group of the eval data: accuracy with its interval, gap to the other samples, agreement, guard FPR."""
+    def ci(r, key):
+        return "-" if r[key] is None else f"{_pct(r[key])} [{_pct(r[key + '_ci95'][0])}, {_pct(r[key + '_ci95'][1])}]"
+
+    def gap(v):
+        return "-" if v is None else f"{v:+.2f}"
+
+    largest = sec["largest_gap"]
+    text = "; ".join(f"{k}: group {v['group']} {v['gap_points']:+.2f} points" for k, v in largest.items() if v)
+    rows = [[r["group"] + ("" if r["enough"] else " (too few)"), r["samples"], ci(r, "source"), ci(r, "converted"),
+             gap(r["source_gap_points"]), gap(r["converted_gap_points"]), _pct(r["agreement"]), _pct(r["guard_fpr"])]
+            for r in sec["groups"]]
+    return (f"<p>{_esc(sec['method'])}. Largest gap: {_esc(text or 'not measurable')}."
+            + (f" Too few samples (under {sec['min_samples']}): {_esc(', '.join(sec['too_few']))}." if sec["too_few"]
+               else "") + "</p>"
+            + bars_svg([r["group"] for r in sec["groups"]],
+                       [(k, [r[k] or 0.0 for r in sec["groups"]], COLORS[i]) for i, k in enumerate(("source", "converted"))
+                        if sec["groups"][0][k] is not None], "accuracy per group", "accuracy", "group")
+            + _table(["group", "samples", "source (95% CI)", "converted (95% CI)", "source gap", "converted gap",
+                      "agreement", "guard FPR"], rows))
 
 
 def _guard(sec: dict[str, Any]) -> str:
@@ -305,6 +329,7 @@ def render_html(doc: dict[str, Any]) -> str:
              "<h2>Black-box attack on the converted file</h2>" + _section(doc.get("blackbox", {"skipped": "not run"}),
                                                                           _blackbox),
              "<h2>Classes</h2>" + _section(doc["classes"], _classes),
+             "<h2>Groups</h2>" + _section(doc.get("groups", {"skipped": "not run"}), _groups),
              "<h2>Guard</h2>" + _guard(doc["guard"]),
              "<h2>Backdoor probe</h2>" + _backdoor(doc["backdoor"]),
              "<h2>Data</h2>" + _data(doc["data"]),

@@ -19,6 +19,7 @@ from ..data import load_dataset, load_named
 from ..errors import UsageError
 from ..progress import Progress
 from . import governance
+from .groups import load_groups
 from .models import ModelPair
 from .output_audit import OutputAudit
 from .pipeline import Audit
@@ -29,13 +30,15 @@ def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, t
               ood: Sequence[Any] = (), calibration: Any = None, train: Any = None,
               thresholds: dict[str, float] | None = None, governance_file: str | Path | None = None,
               declared: dict[str, str | None] | None = None, profile: str | Path | None = None,
-              write_threshold: bool = False, seed: int = 0, progress: bool | None = None) -> dict[str, Any]:
+              write_threshold: bool = False, seed: int = 0, progress: bool | None = None,
+              groups: Any = None) -> dict[str, Any]:
     """Audit ``model`` (a .tflite with its manifest), against its Keras ``source`` if given; the edgekit.audit/1 doc.
 
     eval_data / ood / calibration / train: paths (.npy/.npz/image folder), arrays or (x, y) tuples.
     thresholds: overrides of AuditThresholds fields (None values ignored); ``target`` a device
     profile whose optional ``[audit]`` table sets them first. write_threshold: store the suggested
-    guard thresholds in the manifest.
+    guard thresholds in the manifest. groups: one group label per eval sample (a .npy/.txt path or an
+    array; default: the eval .npz's ``group`` array, if any): accuracy and the guard per group (groups.py).
     """
     t_all = time.perf_counter()
     limits = AuditThresholds.resolve(target, thresholds)
@@ -63,10 +66,16 @@ def run_audit(model: str | Path, source: str | Path | None, eval_data: Any, *, t
             from ..profile.schema import load as load_profile_result
 
             prof = load_profile_result(profile)
+        extra = {}
+        if pair.classifier:
+            extra["groups"] = load_groups(groups, eval_data, len(ev))
+        elif groups is not None:
+            raise UsageError(f"{model}: --groups compares top-1 accuracy per group and needs a classifier "
+                             "(one input, class scores out)")
         kind = Audit if pair.classifier else OutputAudit
         audit = kind(pair, ev, thresholds=limits, seed=seed, ood=oods, calibration=calib, train=tr,
-                      progress=progress, declared=decl, profile_doc=prof,
-                      paths={"model": Path(model), "source": None if source is None else Path(source)})
+                     progress=progress, declared=decl, profile_doc=prof,
+                     paths={"model": Path(model), "source": None if source is None else Path(source)}, **extra)
         doc = audit.run()
     finally:
         pair.close()

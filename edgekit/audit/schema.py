@@ -3,7 +3,8 @@
 Top level: ``schema``, ``created``, ``verdict`` {passed, failed: [check names], gating: int},
 ``checks`` (list, see ``check``), ``model``, ``source``, ``reference`` (how accuracy was
 scored), the sections ``accuracy``, ``robustness``, ``adversarial``, ``classes``, ``guard``,
-``backdoor``, ``data``, ``governance``, and ``profile``, ``timings_s`` (and ``blackbox``). A section the audit
+``backdoor``, ``data``, ``governance``, and ``profile``, ``timings_s`` (and ``blackbox``, ``groups``:
+per group of the eval data, accuracy with its Wilson 95% interval, agreement, guard FPR, gap). A section the audit
 could not run for this model (e.g. image corruptions on a vector input) is present with
 ``{"skipped": "<why>"}``.
 

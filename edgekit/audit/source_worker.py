@@ -25,7 +25,7 @@ import numpy as np
 
 from ..errors import EdgekitError, SourceModelError
 
-CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"  # tests: "STAGE" -> SIGSEGV in that stage, "STAGE:raise" -> an exception
+CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"  # tests: "STAGE" (or a harden op) -> SIGSEGV there, "STAGE:raise" -> an exception
 CHILD_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 HINT = ("try TF_ENABLE_ONEDNN_OPTS=0 (the default here; a value you set is kept), another TensorFlow "
         "version, or audit without --source: the checks on the converted file still run")
@@ -36,12 +36,38 @@ class StageCrashed(EdgekitError):
 
     exit_code = 1
 
-    def __init__(self, stage: str, exitcode: int | None, error: str | None = None):
+    def __init__(self, stage: str, exitcode: int | None, error: str | None = None, hint: str = HINT):
         self.stage, self.exitcode = stage, exitcode
         self.signal = signal.Signals(-exitcode).name if exitcode and exitcode < 0 else None
         how = f"signal {self.signal}" if self.signal else f"exit code {exitcode}"
         what = f"TensorFlow raised {error}" if error else f"the TensorFlow child process died ({how})"
-        super().__init__(f"stage {stage}: {what}; {HINT}")
+        super().__init__(f"stage {stage}: {what}; {hint}")
+
+
+def spawn(target, args: tuple, name: str):
+    """Start ``target(child_end, *args)`` in a spawned process with CHILD_ENV; returns (process, parent_end)."""
+    ctx = mp.get_context("spawn")  # a fork would copy the parent's interpreter threads into the child
+    parent, child = ctx.Pipe()
+    saved = {k: os.environ.get(k) for k in CHILD_ENV}
+    os.environ.update({k: v for k, v in CHILD_ENV.items() if saved[k] is None})
+    try:  # the spawned child copies os.environ when it starts
+        proc = ctx.Process(target=target, args=(child, *args), daemon=True, name=name)
+        proc.start()
+    finally:
+        for k, v in saved.items():
+            if v is None:
+                os.environ.pop(k, None)
+    child.close()
+    return proc, parent
+
+
+def stop(proc, conn) -> None:
+    """Close the pipe (the child's recv sees EOF and returns), wait, and kill a child that lingers."""
+    conn.close()
+    proc.join(10)
+    if proc.is_alive():
+        proc.kill()
+        proc.join()
 
 
 def _scores(model, x: np.ndarray, batch: int = 256) -> np.ndarray:
@@ -101,19 +127,7 @@ class SourceWorker:
 
     def start(self, stage: str) -> None:
         """Spawn the child and load the source there; sets ``input_shape``."""
-        ctx = mp.get_context("spawn")  # a fork would copy the parent's interpreter threads into the child
-        parent, child = ctx.Pipe()
-        saved = {k: os.environ.get(k) for k in CHILD_ENV}
-        os.environ.update({k: v for k, v in CHILD_ENV.items() if saved[k] is None})
-        try:  # the spawned child copies os.environ when it starts
-            self.proc = ctx.Process(target=_serve, args=(child, self.source), daemon=True, name="edgekit-source")
-            self.proc.start()
-        finally:
-            for k, v in saved.items():
-                if v is None:
-                    os.environ.pop(k, None)
-        child.close()
-        self.conn = parent
+        self.proc, self.conn = spawn(_serve, (self.source,), "edgekit-source")
         self.input_shape = self._receive(stage)
 
     def _receive(self, stage: str) -> Any:
@@ -147,9 +161,5 @@ class SourceWorker:
 
     def close(self) -> None:
         if self.proc is not None:
-            self.conn.close()  # the child's recv sees EOF and returns
-            self.proc.join(10)
-            if self.proc.is_alive():
-                self.proc.kill()
-                self.proc.join()
+            stop(self.proc, self.conn)
         self.proc, self.conn = None, None

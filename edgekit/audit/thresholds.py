@@ -23,6 +23,7 @@ class AuditThresholds:
 
     max_accuracy_drop_points: float = 2.0  # clean top-1, source minus converted
     max_class_drop_points: float = 5.0  # the worst single class
+    max_group_gap_points: float = 5.0  # a group of the eval data behind the other samples (--groups)
     max_robustness_gap_points: float = 10.0  # source minus converted, at any perturbation and strength
     max_adversarial_gap_points: float = 10.0  # source under attack minus converted under the same inputs
     min_attack_drop_points: float = 30.0  # the strongest attack must hurt the source this much (or it proves little)

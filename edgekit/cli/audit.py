@@ -43,6 +43,10 @@ def audit(
     model_license: Optional[str] = typer.Option(None, "--model-license", help="The model's license."),
     target_fpr: Optional[float] = typer.Option(None, "--target-fpr", help="FPR for the suggested thresholds (0.01)."),
     max_class_drop: Optional[float] = typer.Option(None, "--max-class-drop", help="Worst class drop, points (5)."),
+    groups: Optional[Path] = typer.Option(None, "--groups", help="One group label per eval sample (.npy, or .txt one "
+                                          "per line); default: the eval .npz's array 'group'. Accuracy per group."),
+    max_group_gap: Optional[float] = typer.Option(None, "--max-group-gap", help="A group behind the other samples, "
+                                                  "points (5)."),
     max_accuracy_drop: Optional[float] = typer.Option(None, "--max-accuracy-drop", help="Clean drop, points (2)."),
     min_detection: Optional[float] = typer.Option(None, "--min-detection", help="Guard detection per OOD set (0.95)."),
     max_fpr: Optional[float] = typer.Option(None, "--max-fpr", help="Guard false positives on clean data (0.02)."),
@@ -55,6 +59,9 @@ def audit(
     Example: edgekit audit digits-int8.tflite --source digits.keras --eval eval.npz --calibration calib.npz -o audit.html --json audit.json
 
     Without --source (an adopted file): edgekit audit digits-int8.tflite --eval eval.npz
+
+    Per group (site, camera...; fails when one is more than 5 points behind the rest):
+    edgekit audit digits-int8.tflite --source digits.keras --eval eval.npz --groups site.txt --max-group-gap 5
     """
     from ..audit.run import run_audit
     from ..audit.report_html import write_report
@@ -65,11 +72,11 @@ def audit(
         model, source, eval_data, target=target, ood=ood, calibration=calibration, train=train,
         thresholds={"target_fpr": target_fpr, "max_class_drop_points": max_class_drop,
                     "max_accuracy_drop_points": max_accuracy_drop, "min_ood_detection": min_detection,
-                    "max_clean_fpr": max_fpr},
+                    "max_clean_fpr": max_fpr, "max_group_gap_points": max_group_gap},
         governance_file=governance,
         declared={"eval_source": eval_source, "eval_license": eval_license, "calibration_source": calibration_source,
                   "calibration_license": calibration_license, "model_license": model_license},
-        profile=profile, write_threshold=write_threshold, seed=seed)
+        profile=profile, write_threshold=write_threshold, seed=seed, groups=groups)
     html_path = output or model.with_name(model.stem + ".audit.html")
     write_report(doc, html_path)
     if json_path is not None:

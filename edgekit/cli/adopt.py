@@ -10,7 +10,7 @@ import typer
 
 def adopt(
     model: Path = typer.Argument(..., help="A .tflite or .onnx file made elsewhere (a published model, a PyTorch export, another team's file)."),
-    calibration: List[str] = typer.Option([], "--calibration", "-c", help="Typical inputs: .npy, .npz (x; or one array per input name) or image folder; NAME=PATH per input of a several-input model (repeatable)."),
+    calibration: List[str] = typer.Option([], "--calibration", "-c", help="Typical inputs: .npy, .npz (x; or one array per input name) or image folder; NAME=PATH per input of a several-input model (repeatable). Samples stack on a new first axis for every input, also a state batched elsewhere ([2, batch, 128]: N x 2 x 128) and a scalar (N values)."),
     eval_data: List[str] = typer.Option([], "--eval", "-e", help="Eval data with labels (.npz x, y) or image folder with class sub-folders: the file's accuracy goes in the manifest."),
     labels: Optional[Path] = typer.Option(None, "--labels", help="Text file with one class label per line."),
     normalize: Optional[str] = typer.Option(None, "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw (default: what numeric calibration data or a quantized input shows; a contradiction is an error)."),

@@ -23,7 +23,7 @@ from typing import Any
 import numpy as np
 
 from ..engine.safeload import load_session, open_checked, probe_spec, verdict
-from ..errors import InferenceError, InputValidationError, UsageError
+from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
 from .layout import Layout, layouts
@@ -110,8 +110,13 @@ class Runner:
         self.in_layouts, self.out_layouts = ins, outs
         self._moves = None if all(lay.plain for lay in ins) else ins
         self._out_moves = None if all(lay.plain for lay in outs) else outs
-        lead = next(((t, lay.axis) for t, lay in zip(self.inputs, ins) if lay.axis is not None), None)
-        self.fixed_batch = int(lead[0].shape[lead[1]]) if lead is not None and lead[0].shape[lead[1]] > 0 else None
+        batched = [(t, t.shape[lay.axis]) for t, lay in zip(self.inputs, ins) if lay.axis is not None]
+        sizes = {n for _, n in batched}
+        if len(sizes) > 1 and not sizes <= {-1, 1}:  # -1 and 1 agree (a dynamic batch, a batch of one)
+            shown = ", ".join(f"{t.name} {list(t.shape)}" for t, _ in batched)
+            raise ModelLoadError(f"{self.label}: the inputs' batch axes disagree ({shown}); EdgeModel runs every "
+                                 "input's samples together: run this model through edgekit.engine.open_model")
+        self.fixed_batch = int(batched[0][1]) if batched and batched[0][1] > 0 else None
 
     @property
     def quant(self) -> tuple[float, int, str] | None:

@@ -14,7 +14,9 @@ Several inputs and outputs: pass ``{name: value}`` or a list in ``model.input_na
 (a single input keeps every array, list and image form); outputs come in ``model.output_names``
 order and by name (``pred["scores"]``). Names are the signature keys (Keras input and output
 names) or, for files without a signature, tensor names; the order is the manifest's, else the
-interpreter's. Interpreter tensors are always matched by name, never by position.
+interpreter's. Interpreter tensors are always matched by name, never by position. A tensor batched
+on another axis (a recurrent state [2, N, 128]) or on none (a scalar sample rate) is moved to and from
+the guard's batch-first view by the Runner (layout.py); ``pred[name]`` gives it back in its own layout.
 
 The "active" model is the primary's Runner, or the fallback's when the primary did not load:
 shapes, names and blank outputs come from it (``self.active``).

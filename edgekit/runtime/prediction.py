@@ -46,6 +46,9 @@ class Prediction:
     @property
     def output(self) -> np.ndarray:
         """The first output; without the batch axis when one sample was passed."""
+        if self._model._out_layouts[0].plain:  # the usual case, without a call
+            out = self.outputs[0]
+            return out if self.batched else out[0]
         return self._form(0)
 
     def _form(self, pos: int) -> np.ndarray:

@@ -74,3 +74,25 @@ def test_tflite_state_and_scalar_inputs_equal_the_bare_session(stateful):
         with pytest.raises(InputValidationError, match="input 'gain': input has shape \\(3,\\); the model wants "
                                                        "one value of shape \\(\\) for the whole call"):
             model.predict({"x": x, "state": state, "gain": np.ones(3, np.float32)})
+
+
+def test_inputs_whose_batches_disagree_are_refused_at_load_in_one_line(tmp_path):
+    """x [1, 10] and bias [4]: a fixed batch of one beside a fixed axis of 4 the file calls its first."""
+    import tensorflow as tf
+
+    from edgekit.errors import ModelLoadError
+
+    class Odd(tf.Module):
+        @tf.function(input_signature=[tf.TensorSpec([1, 10], tf.float32, name="x"),
+                                      tf.TensorSpec([4], tf.float32, name="bias")])
+        def __call__(self, x, bias):
+            return {"y": tf.reduce_sum(x, axis=1, keepdims=True) + bias[None, :]}
+
+    odd = Odd()
+    path = tmp_path / "odd.tflite"
+    path.write_bytes(tf.lite.TFLiteConverter.from_concrete_functions([odd.__call__.get_concrete_function()],
+                                                                     odd).convert())
+    with pytest.raises(ModelLoadError) as err:
+        EdgeModel.load(path)
+    assert str(err.value).startswith(f"{path}: the inputs' batch axes disagree (")
+    assert "run this model through edgekit.engine.open_model" in str(err.value) and "\n" not in str(err.value)

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import WORKTREE, shifted
+from fleet_devices import WORKTREE, shifted
 
 from edgekit.store import ModelStore, serve
 from edgekit.store.health import read_health

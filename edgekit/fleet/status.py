@@ -206,7 +206,7 @@ def _groups(rows: list[dict[str, Any]], keys_of: Callable[[dict[str, Any]], list
                   "versions": _versions(members), "median_ood_share": med("ood_share"),
                   "max_psi": max((r["health"]["psi_max"] for r in live if r["health"].get("psi_max") is not None),
                                  default=None),
-                  "median_error_rate": med("error_rate"),
+                  "median_error_rate": med("error_rate"), "median_incident_rate": med("incident_rate"),
                   "incidents": sum((r.get("incidents") or {}).get("records", 0) for r in live),
                   "rollbacks": sum((r.get("rollbacks") or {}).get("automatic", 0) for r in live)}
     return out
@@ -255,8 +255,9 @@ def render(doc: dict[str, Any]) -> str:
         for name, g in groups.items():
             vers = ", ".join(f"{v} x{len(ds)}" for v, ds in g["versions"].items()) or "-"
             lines.append(f"{title} {name}: {g['healthy']}/{g['devices']} healthy, versions {vers}, median OOD "
-                         f"{_pct(g['median_ood_share'])}, max PSI {_num(g['max_psi'])}, "
-                         f"{g['incidents']} incidents, {g['rollbacks']} automatic rollbacks")
+                         f"{_pct(g['median_ood_share'])}, max PSI {_num(g['max_psi'])}, median incidents per call "
+                         f"{_pct(g['median_incident_rate'])}, {g['incidents']} incidents logged, "
+                         f"{g['rollbacks']} automatic rollbacks")
     for r in doc["devices"]:
         for p in r["problems"]:
             lines.append(f"{r['state']}: {r['name']}: {p}")

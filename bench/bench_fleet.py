@@ -45,7 +45,8 @@ def build_fleet(work: Path, n: int, servers: list, model: Path, x, py: Path) -> 
             for row in xs:
                 m.predict(row[None])
         parts.append(f'[[device]]\nname = "dev-{i}"\nhost = "{host}"\nuser = "{user}"\nport = {server.port}\n'
-                     f'key = "{server.key}"\npython = "{py}"\nstore = "{store}"\nring = "{("canary", "early", "all")[i % 3]}"\n'
+                     f'key = "{server.key}"\npython = "{py}"\nstore = "{store}"\n'
+                     f'ring = "{("canary", "early", "all")[i % 3]}"\n'
                      f"ssh_options = [{opts}]\n")
     inv = work / f"fleet-{n}.toml"
     inv.write_text("\n".join(parts))

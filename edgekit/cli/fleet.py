@@ -16,7 +16,8 @@ fleet_app = typer.Typer(name="fleet", help="Judge many devices together: status,
                         "of devices; see docs/fleet.md).", no_args_is_help=True, add_completion=False,
                         rich_markup_mode=None)
 
-INVENTORY_HELP = "the inventory: a TOML file of [[device]] tables (name, host, port, user, key, store, python, tags, ring)"
+INVENTORY_HELP = ("the inventory: a TOML file of [[device]] tables (name, host, port, user, key, store, python, "
+                  "tags, ring)")
 
 
 def _progress(label: str, total: int, quiet: bool):

@@ -5,7 +5,8 @@ median of ``|x_i - median|`` (Iglewicz and Hoaglin; 0.6745 makes it a standard s
 A device is an outlier when ``z > 3.5`` (only the bad side: a lower error rate is no problem).
 When most devices agree exactly (MAD 0: three devices at 0% OOD), a plain MAD would make any
 difference infinite, so the scale is at least a floor per metric (``FLOORS``: one percentage point
-of a rate, 0.05 PSI, 1 ms or a quarter of the median latency): a difference smaller than that is never an outlier.
+of a rate, 0.05 PSI, 1 ms or a quarter of the median latency): a device must differ from the median by more
+than 5.2 floors (3.5 / 0.6745) to be an outlier.
 With fewer than three devices there is no "rest of the fleet" and nothing is scored.
 
 Example:

@@ -206,7 +206,7 @@ def _groups(rows: list[dict[str, Any]], keys_of: Callable[[dict[str, Any]], list
                   "versions": _versions(members), "median_ood_share": med("ood_share"),
                   "max_psi": max((r["health"]["psi_max"] for r in live if r["health"].get("psi_max") is not None),
                                  default=None),
-                  "median_error_rate": med("error_rate"),
+                  "median_error_rate": med("error_rate"), "median_incident_rate": med("incident_rate"),
                   "incidents": sum((r.get("incidents") or {}).get("records", 0) for r in live),
                   "rollbacks": sum((r.get("rollbacks") or {}).get("automatic", 0) for r in live)}
     return out
@@ -224,6 +224,10 @@ def _pct(v: float | None) -> str:
     return "-" if v is None else f"{v:.1%}"
 
 
+def _num(v: float | None) -> str:
+    return "-" if v is None else f"{v:.2f}"
+
+
 def render(doc: dict[str, Any]) -> str:
     """A table per device, then rings and tags, then the problems by name."""
     head = f"{'device':16} {'ring':8} {'state':11} {'version':12} {'calls':>7} {'OOD':>6} {'PSI':>5} " \
@@ -234,12 +238,13 @@ def render(doc: dict[str, Any]) -> str:
         if r["state"] == "unreachable":
             lines.append(f"{r['name'][:16]:16} {str(r['ring'] or '-')[:8]:8} {'UNREACHABLE':11} {r['error']}")
             continue
-        psi, p95 = h.get("psi_max"), h.get("latency_p95_ms")
+        state = r["state"].upper() if r["state"] == "unhealthy" else r["state"]
+        version = ((r.get("active") or {}).get("sha256") or "-")[:12]
+        calls = "-" if h.get("calls") is None else h["calls"]
         lines.append(
-            f"{r['name'][:16]:16} {str(r['ring'] or '-')[:8]:8} {r['state'].upper() if r['state'] == 'unhealthy' else r['state']:11} "
-            f"{((r.get('active') or {}).get('sha256') or '-')[:12]:12} {h.get('calls') if h.get('calls') is not None else '-':>7} "
-            f"{_pct(h.get('ood_share')):>6} {'-' if psi is None else f'{psi:.2f}':>5} {_pct(h.get('error_rate')):>6} "
-            f"{_pct(h.get('fallback_rate')):>6} {'-' if p95 is None else f'{p95:.2f}':>7} "
+            f"{r['name'][:16]:16} {str(r['ring'] or '-')[:8]:8} {state:11} {version:12} {calls:>7} "
+            f"{_pct(h.get('ood_share')):>6} {_num(h.get('psi_max')):>5} {_pct(h.get('error_rate')):>6} "
+            f"{_pct(h.get('fallback_rate')):>6} {_num(h.get('latency_p95_ms')):>7} "
             f"{(r.get('incidents') or {}).get('records', 0):>6} {(r.get('rollbacks') or {}).get('automatic', 0):>5}")
         cand = r.get("candidate")
         if cand:
@@ -250,8 +255,9 @@ def render(doc: dict[str, Any]) -> str:
         for name, g in groups.items():
             vers = ", ".join(f"{v} x{len(ds)}" for v, ds in g["versions"].items()) or "-"
             lines.append(f"{title} {name}: {g['healthy']}/{g['devices']} healthy, versions {vers}, median OOD "
-                         f"{_pct(g['median_ood_share'])}, max PSI {g['max_psi'] if g['max_psi'] is None else round(g['max_psi'], 2)}, "
-                         f"{g['incidents']} incidents, {g['rollbacks']} automatic rollbacks")
+                         f"{_pct(g['median_ood_share'])}, max PSI {_num(g['max_psi'])}, median incidents per call "
+                         f"{_pct(g['median_incident_rate'])}, {g['incidents']} incidents logged, "
+                         f"{g['rollbacks']} automatic rollbacks")
     for r in doc["devices"]:
         for p in r["problems"]:
             lines.append(f"{r['state']}: {r['name']}: {p}")

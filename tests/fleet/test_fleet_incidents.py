@@ -6,7 +6,7 @@ import json
 
 import pytest
 
-from conftest import device_python, feed, shifted, ssh_device_toml
+from fleet_devices import device_python, feed, shifted, ssh_device_toml
 
 from edgekit.runtime.policy import Policy
 

@@ -8,7 +8,7 @@ import subprocess
 import sys
 import time
 
-from conftest import WORKTREE, shifted
+from fleet_devices import WORKTREE, shifted
 
 from edgekit.store import ModelStore, serve
 from edgekit.store.health import read_health
@@ -99,3 +99,23 @@ def test_a_full_disk_serves_on_and_snapshots_resume(tmp_path, digits, digits_mod
             assert m._health.writes == before + 1
     finally:
         subprocess.run(["umount", str(store)], check=False)
+
+
+def test_the_snapshot_carries_the_canary(tmp_path, digits, digits_models, cli):
+    from edgekit.fsutil import sha256_file
+
+    store = tmp_path / "store"
+    ModelStore(store, create=True).deploy(digits_models("fp32"))
+    code, _, err = cli("deploy", digits_models("int8"), "--store", store, "--canary-calls", "1000")
+    assert code == 0, err
+    with serve(store, health_every_s=3600, canary_wait=True) as m:
+        for x in digits.x_test[:120]:
+            m.predict(x[None])
+    snap = read_health(store)["latest"]
+    canary = snap["canary"]
+    assert canary["sha256"] == sha256_file(digits_models("int8")) and canary["compared"] == 120
+    assert canary["planned_calls"] == 1000 and canary["disagreed"] <= 12
+    inv = tmp_path / "fleet.toml"
+    inv.write_text(f'[[device]]\nname = "one"\nhost = "local"\nstore = "{store}"\n')
+    code, out, _ = cli("fleet", "status", "--inventory", inv)
+    assert code == 0 and f"canary {canary['sha256'][:12]}: compared 100" in out, out

@@ -25,16 +25,6 @@ sys.path.insert(0, str(ROOT / "tests"))
 BEFORE_COMMIT = "8ee74e0"
 
 
-def _litert_real(path: Path) -> int | None:
-    """In a child: a model the builtin kernels cannot prepare (a custom op only XNNPACK has) must not stop the run."""
-    code = ("import sys; from edgekit.engine.arena_measure import litert_arena_bytes; "
-            "print(litert_arena_bytes(sys.argv[1]))")
-    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=600,
-                          env={"PYTHONPATH": str(ROOT), "PATH": "/usr/bin:/bin"})
-    lines = done.stdout.strip().splitlines()
-    return int(lines[-1]) if done.returncode == 0 and lines and lines[-1].isdigit() else None
-
-
 def _before_estimator():
     """read_model_info as it was at BEFORE_COMMIT (its arena_bytes is the old estimate), or None."""
     try:
@@ -66,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
 
     import published_models as published
     from edgekit.engine.arena import plan_arena
-    from edgekit.engine.arena_measure import tflm_arena_bytes
+    from edgekit.engine.arena_measure import litert_arena_bytes, tflm_arena_bytes
 
     models = published.fetch_arena_models(args.names or None)
     tflm_site = published.fetch_tflite_micro()
@@ -78,7 +68,7 @@ def main(argv: list[str] | None = None) -> int:
     for name, (kind, path) in models.items():
         data = path.read_bytes()
         lit, micro = plan_arena(data, "litert"), plan_arena(data, "tflm")
-        real_lit = _litert_real(path)
+        real_lit = litert_arena_bytes(path)
         real_micro = tflm_arena_bytes(path, tflm_site)
         old = before(data).arena_bytes if before else None
         row = {"model": name, "kind": kind, "file": path.name, "before": old,

@@ -22,6 +22,7 @@ Example:
 
 from __future__ import annotations
 
+import os
 import re
 import subprocess
 import sys
@@ -32,8 +33,19 @@ import numpy as np
 _ALIGN = 64  # TFLite's kDefaultTensorAlignment
 
 
-def litert_arena_bytes(path: str | Path) -> int:
-    """Used bytes of ai-edge-litert's activation arena for ``path`` (builtin kernels, no delegate)."""
+def litert_arena_bytes(path: str | Path) -> int | None:
+    """Used bytes of ai-edge-litert's activation arena for ``path`` (builtin kernels, no delegate), or None
+    when the builtin kernels cannot prepare the model (a custom op only XNNPACK has). Runs in a child
+    process: reading some tensors of some models (resource variables) crashes the interpreter."""
+    code = "import sys; from edgekit.engine.arena_measure import _litert_here; print(_litert_here(sys.argv[1]))"
+    root = str(Path(__file__).resolve().parents[2])
+    done = subprocess.run([sys.executable, "-c", code, str(path)], capture_output=True, text=True, timeout=600,
+                          env={**os.environ, "PYTHONPATH": root})
+    lines = done.stdout.strip().splitlines()
+    return int(lines[-1]) if done.returncode == 0 and lines and lines[-1].isdigit() else None
+
+
+def _litert_here(path: str) -> int:
     from ai_edge_litert.interpreter import Interpreter, OpResolverType
 
     interp = Interpreter(model_path=str(path),

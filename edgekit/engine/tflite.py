@@ -181,6 +181,9 @@ def open_tflite(model: str | Path | bytes, *, threads: int | None = None, backen
             first = " ".join(str(err).split())[:240]
             raise ModelLoadError(f"{label}: the model fails on a first run with zero input: {first}") from None
         reason = _first_line(err) + _load_hint(err)
+        if delegate is not None:  # most delegates (the Edge TPU's too) take static shapes only
+            reason += (f" (with the delegate {delegate}: if the model has a dynamic batch, re-convert it with "
+                       "edgekit convert --batch-size 1)")
         raise ModelLoadError(f"{label}: {be.name} cannot load this model: {reason}") from None
     return TFLiteSession(raw, label)
 

@@ -53,6 +53,12 @@ class Backend:
     def load_delegate(self, library: str, options: dict | None = None):
         """An external delegate from a shared library (a name the loader finds, or a path) with its
         options, e.g. ``load_delegate("libedgetpu.so.1", {"device": "usb"})``. ValueError when it cannot load."""
+        import ctypes
+
+        try:  # dlopen first: the packages' loader leaks an OSError (and a noisy __del__) for a missing library
+            ctypes.CDLL(library)
+        except OSError as err:
+            raise ValueError(str(err).strip() or f"cannot open {library}") from None
         mod = self.module
         load = getattr(mod, "load_delegate", None) or getattr(getattr(mod, "experimental", None), "load_delegate")
         return load(library, {str(k): str(v) for k, v in (options or {}).items()})

@@ -128,3 +128,16 @@ def test_profile_cli_takes_delegate_signature_and_refuses_bad_ones(record_delega
         code = main(["profile", str(two_signatures), "--runs", "5", "--warmup", "0", *extra])
         err = capsys.readouterr().err
         assert code == 2 and said in err and "Traceback" not in err, (extra, err)
+
+
+def test_open_model_probes_then_loads_with_the_delegate_and_signature(record_delegate, two_signatures, tmp_path):
+    from edgekit.engine import open_model
+
+    log = tmp_path / "probe.log"
+    s = open_model(two_signatures, load={"delegate": str(record_delegate), "delegate_options": {"record": str(log)},
+                                         "signature": "shift"})
+    np.testing.assert_allclose(s.run({"a": np.zeros((1, 2), np.float32)})[0], [[10.0, 10.0]])
+    assert log.read_text().count("prepared") >= 2  # once in the probe's child, once here
+    with pytest.raises(ModelLoadError) as err:  # the probe's own refusal, one line
+        open_model(two_signatures, load={"signature": "missing"})
+    assert "no signature named 'missing'" in str(err.value)

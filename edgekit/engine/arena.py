@@ -52,6 +52,9 @@ _IN_PLACE = {"RESHAPE", "SQUEEZE", "EXPAND_DIMS", "BITCAST"}
 # TFLM persistent bookkeeping on a 64-bit build, from its RecordingMicroAllocator: TfLiteEvalTensor 24 B
 # per tensor, NodeAndRegistration 64 B per op, TfLiteTensor 64 B per graph input/output.
 _TFLM_EVAL_TENSOR, _TFLM_NODE, _TFLM_IO_TENSOR = 24, 64, 64
+# Greedy placement is quadratic in the buffers: past this many (no published model comes close; a crafted
+# file can), the plan falls back to the peak of live bytes and says so, so inspect cannot be made to hang.
+MAX_PLANNED_BUFFERS = 4000
 # Per op, TFLM kernels keep an OpData struct in the persistent tail (a few words to ~100 B): 64 B fits the measured tails best.
 _TFLM_OP_DATA = 64
 
@@ -67,6 +70,7 @@ class ArenaPlan:
     expanded_weight_bytes: int  # litert: weights DEQUANTIZE / DENSIFY expand at load (not in the arena)
     unmodelled: tuple[str, ...]  # op kinds whose kernel scratch is not known from the file
     dynamic: bool  # planned at the file's shape; the real arena follows the shapes set at run time
+    too_many: bool = False  # over MAX_PLANNED_BUFFERS: planned_bytes is the peak of live bytes, not a placement
 
     @property
     def total_bytes(self) -> int:
@@ -74,7 +78,7 @@ class ArenaPlan:
 
     @property
     def certain(self) -> bool:
-        return not self.unmodelled and not self.dynamic
+        return not self.unmodelled and not self.dynamic and not self.too_many
 
     def caveat(self) -> str:
         """'' when the plan covers every op, else why it may be off, in a few words."""
@@ -83,6 +87,8 @@ class ArenaPlan:
             parts.append(f"scratch of {', '.join(self.unmodelled)} not modelled")
         if self.dynamic:
             parts.append("dynamic shapes planned at the file's shape")
+        if self.too_many:
+            parts.append("too many tensors to place: the peak of live bytes, fragmentation not counted")
         return "; ".join(parts)
 
 
@@ -114,19 +120,21 @@ def plan_arena(data: bytes, runtime: str = "litert") -> ArenaPlan:
     dynamic = any(t.dynamic for t in graphs[0][0])
     if runtime == "tflm":
         planned = peak = 0
+        too_many = False
         for tensors, ops, ins, outs in graphs:  # TFLM plans every subgraph; a called one runs inside its caller
             bufs = _lifetimes(tensors, ops, ins, outs, keep_inputs=False, scratch=_tflm_scratch, in_place=False)
-            planned = max(planned, _greedy(bufs, align=16, best_fit=False))
+            too_many = too_many or len(bufs) > MAX_PLANNED_BUFFERS
+            planned = max(planned, _place(bufs, align=16, best_fit=False))
             peak = max(peak, _peak(bufs))
-        return ArenaPlan("tflm", planned, peak, _tflm_persistent(graphs), 0, unmodelled, dynamic)
+        return ArenaPlan("tflm", planned, peak, _tflm_persistent(graphs), 0, unmodelled, dynamic, too_many)
     tensors, ops, ins, outs = graphs[0]
     expanded = _expanded_weights(tensors, ops)
     for i in expanded:
         tensors[i].constant = True  # persistent, outside the arena: counted as weights
     bufs = _lifetimes(tensors, ops, ins, outs, keep_inputs=True, scratch=_litert_scratch, in_place=True)
     variables = sum(t.size for t in tensors if t.variable)
-    return ArenaPlan("litert", _greedy(bufs, align=64, best_fit=True), _peak(bufs), variables,
-                     sum(tensors[i].size for i in expanded), unmodelled, dynamic)
+    return ArenaPlan("litert", _place(bufs, align=64, best_fit=True), _peak(bufs), variables,
+                     sum(tensors[i].size for i in expanded), unmodelled, dynamic, len(bufs) > MAX_PLANNED_BUFFERS)
 
 
 def _read_graph(s, model, k: int):
@@ -293,6 +301,12 @@ def _peak(bufs: list[tuple[int, int, int]]) -> int:
         live += d
         peak = max(peak, live)
     return peak
+
+
+def _place(bufs: list[tuple[int, int, int]], *, align: int, best_fit: bool) -> int:
+    if len(bufs) > MAX_PLANNED_BUFFERS:
+        return _peak(bufs)
+    return _greedy(bufs, align=align, best_fit=best_fit)
 
 
 def _greedy(bufs: list[tuple[int, int, int]], *, align: int, best_fit: bool) -> int:

@@ -70,3 +70,14 @@ def test_a_micro_model_passes_the_microcontroller_with_its_persistent_tail_count
     plan = plan_arena(models["micro_okay_nabu"][1].read_bytes(), "tflm")
     assert report.compatible and report.arena_bytes == plan.total_bytes
     assert plan.persistent_bytes > plan.planned_bytes  # streaming state and bookkeeping dominate this model
+
+
+def test_a_graph_too_big_to_place_falls_back_to_the_peak_and_says_so(models, monkeypatch):
+    import edgekit.engine.arena as arena
+
+    data = models["hand_recrop"][1].read_bytes()
+    placed = plan_arena(data, "litert")
+    monkeypatch.setattr(arena, "MAX_PLANNED_BUFFERS", 10)
+    peak = plan_arena(data, "litert")
+    assert peak.too_many and not peak.certain and "too many tensors" in peak.caveat()
+    assert peak.planned_bytes == placed.peak_live_bytes <= placed.planned_bytes

@@ -96,7 +96,7 @@ def available_memory() -> int | None:
 def check_memory(info: ModelInfo | None, label: str, max_mb: float | None = None) -> None:
     """Refuse a model whose tensors need more than ``max_mb`` MB (None: the RAM available now),
     before allocate_tensors tries: a hostile shape would otherwise exhaust memory or get the
-    process killed. The need is modelinfo's arena estimate (peak of live tensors plus conv scratch).
+    process killed. The need is the arena TFLite would plan (edgekit.engine.arena: tensors and kernel scratch).
 
     Example:
         >>> check_memory(read_model_info(data, "m.tflite"), "m.tflite", max_mb=1 / 1024)   # doctest: +SKIP

@@ -138,6 +138,7 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["weight_format"] = self.weight_format
+        d["arena_caveat"] = self.arena_litert.caveat() if self.arena_litert else ""
         d.pop("tensors")
         d["tensor_count"] = len(self.tensors)
         d["histogram"] = [{"op": n, "version": v, "count": c} for (n, v), c in self.histogram().items()]

@@ -99,7 +99,7 @@ def render_inspect(doc: dict[str, Any]) -> str:
     lines = [f"{doc['model']}: {doc['size_bytes'] / kb:,.1f} KB, {doc['op_count']} ops, "
              f"{doc['tensor_count']} tensors, {doc['subgraph_count']} subgraph(s)",
              f"weights {doc['weight_bytes'] / kb:,.1f} KB {_WEIGHT_FORMATS.get(doc['weight_format'], doc['weight_format'])}, activation arena ~{doc['arena_bytes'] / kb:,.1f} KB "
-             "(estimate: peak of live tensors and conv scratch)" + (f", min runtime {doc['min_runtime']}" if doc["min_runtime"] else ""),
+             f"(planned as TFLite plans it{'; ' + doc['arena_caveat'] if doc.get('arena_caveat') else ''}: docs/arena.md)" + (f", min runtime {doc['min_runtime']}" if doc["min_runtime"] else ""),
              "inputs:"] + [_tensor_line(t) for t in doc["inputs"]] + ["outputs:"] + [_tensor_line(t) for t in doc["outputs"]]
     lines.append("ops (name, version, count):")
     lines += [f"  {h['op']:28} v{h['version']:<3} x{h['count']}" for h in doc["histogram"]]

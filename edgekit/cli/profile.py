@@ -36,6 +36,12 @@ def profile(
     per_op: bool = typer.Option(False, "--per-op", help="per-op timings (benchmark_model on --adb)"),
     interpreter: Optional[str] = typer.Option(None, "--interpreter", help="ai-edge-litert, tflite-runtime or "
                                               "tensorflow (default: the first installed)"),
+    delegate: Optional[str] = typer.Option(None, "--delegate", help="external delegate library by name or path, "
+                                           "e.g. libedgetpu.so.1 (on the device with --host)"),
+    delegate_option: List[str] = typer.Option([], "--delegate-option", help="KEY=VALUE for the delegate, e.g. "
+                                              "device=usb (repeatable)"),
+    signature: Optional[str] = typer.Option(None, "--signature", help="the signature to run, by name "
+                                            "(default: the main graph)"),
     timeout: Optional[float] = typer.Option(None, "--timeout", help="seconds each process (a copy, one thread "
                                             "count's run) may take before it is killed, here and on the device "
                                             "(default 600)"),
@@ -45,9 +51,12 @@ def profile(
     Example: edgekit profile digits-int8.tflite --threads 1,2 --target raspberry-pi-4 --json out.json --report out.html
 
     Several inputs: --input image=img.npy --input features=feat.npy, or --input data.npz.
+
+    On an Edge TPU: edgekit profile m_edgetpu.tflite --host pi@coral --delegate libedgetpu.so.1 --delegate-option device=usb
     """
     from ..errors import UsageError
     from ..profile import dispatch, render
+    from ..profile.profiler import check_load
 
     if host and adb:
         raise UsageError("use --host or --adb, not both")
@@ -55,6 +64,7 @@ def profile(
         from ..devices import load_profile
 
         threads = str(load_profile(target).threads)
+    load = check_load(delegate, delegate_option, signature)
     bar = render.ProgressBar()
     try:
         outcome = dispatch.run(model, runs=runs, warmup=warmup, threads=threads, input=input or None,
@@ -62,7 +72,7 @@ def profile(
                                ssh=dict(key=ssh_key, port=ssh_port, config=ssh_config, options=list(ssh_option),
                                         python=remote_python, remote_dir=remote_dir),
                                adb=adb, benchmark_binary=benchmark_binary, per_op=per_op, on_progress=bar,
-                               timeout_s=timeout)
+                               timeout_s=timeout, load=load)
     finally:
         bar.close()
     dispatch.publish(outcome.docs, target=target, max_latency_ms=max_latency_ms, max_memory_mb=max_memory_mb,

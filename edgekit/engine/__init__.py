@@ -27,10 +27,12 @@ from .session import Op, Session
 
 def open_model(model: str | Path | bytes, *, label: str | None = None, threads: int | None = None,
                backend: str | None = None, probe: bool = True,
-               fill: dict[str, list[float]] | None = None) -> Session:
+               fill: dict[str, list[float]] | None = None, load: dict | None = None) -> Session:
     """A session for a model file or its bytes, opened the safe way (structure check, then the crash
     probe in a subprocess unless ``probe=False``; safeload.py). ``fill``: calibration-like values per
-    input name for the probe's second run."""
+    input name for the probe's second run. ``load``: an external delegate by name or path with its
+    options, and a signature by name: ``{"delegate": "libedgetpu.so.1", "delegate_options": {"device":
+    "usb"}, "signature": "serving_default"}``."""
     from ..errors import ModelLoadError
     from ..fsutil import read_bytes
     from .safeload import load_session
@@ -39,7 +41,7 @@ def open_model(model: str | Path | bytes, *, label: str | None = None, threads: 
         data, label = bytes(model), label or "<bytes>"
     else:
         data, label = read_bytes(model, ModelLoadError, "model file"), label or str(model)
-    return load_session(data, label=label, num_threads=threads, backend=backend, probe=probe, fill=fill)
+    return load_session(data, label=label, num_threads=threads, backend=backend, probe=probe, fill=fill, load=load)
 
 
 def model_format(path: str | Path) -> str:

@@ -87,7 +87,8 @@ def main() -> int:
         # Here too, not only in the parent: inspect runs the probe on files nothing has checked.
         check_memory(check_structure(data, "<bytes>"), "<bytes>", spec.get("max_mb"))
         before = _rss_bytes()
-        session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates)
+        session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates,
+                               load=spec.get("load"))
     except EdgekitError as err:
         print(str(err).replace("<bytes>: ", ""))
         return 3

@@ -41,7 +41,7 @@ import sys
 import threading
 from pathlib import Path
 
-from ..errors import MissingDependencyError, ModelLoadError
+from ..errors import MissingDependencyError, ModelLoadError, UsageError
 from . import onnxrt
 from .onnxrt import OnnxSession, is_onnx
 from .tflite import Backend, TFLiteSession, get_backend, open_tflite
@@ -96,7 +96,7 @@ def available_memory() -> int | None:
 def check_memory(info: ModelInfo | None, label: str, max_mb: float | None = None) -> None:
     """Refuse a model whose tensors need more than ``max_mb`` MB (None: the RAM available now),
     before allocate_tensors tries: a hostile shape would otherwise exhaust memory or get the
-    process killed. The need is modelinfo's arena estimate (peak of live tensors plus conv scratch).
+    process killed. The need is the arena TFLite would plan (edgekit.engine.arena: tensors and kernel scratch).
 
     Example:
         >>> check_memory(read_model_info(data, "m.tflite"), "m.tflite", max_mb=1 / 1024)   # doctest: +SKIP
@@ -126,19 +126,24 @@ def _key(data: bytes, be: Backend, delegates: bool | None, spec: str = "") -> st
 
 
 def probe_spec(threads: int | None = None, shapes: list[list[int]] | None = None,
-               fill: dict[str, list[float]] | None = None, max_mb: float | None = None) -> str:
+               fill: dict[str, list[float]] | None = None, max_mb: float | None = None,
+               load: dict | None = None) -> str:
     """What the probe runs besides the default zeros, as the JSON argument of ``_probe`` ("" for nothing).
 
     threads: the app's interpreter thread count (None: the interpreter's default);
     shapes: one shape per input, in the interpreter's input order, to resize to before running;
     fill: per-channel values by input name (signature key or tensor name) for a second, calibration-like run;
-    max_mb: the memory limit for the model's tensors (None: the RAM available, see ``check_memory``).
+    max_mb: the memory limit for the model's tensors (None: the RAM available, see ``check_memory``);
+    load: an external delegate and a signature (``open_tflite``'s delegate, delegate_options, signature):
+    the probe loads the delegate too, so a delegate that crashes takes only the probe down.
     """
-    if threads is None and not shapes and not fill and max_mb is None:
+    if threads is None and not shapes and not fill and max_mb is None and not load:
         return ""
     spec = {"threads": threads, "shapes": shapes, "fill": fill}
     if max_mb is not None:  # only then: the cache keys of existing verdicts stay as they were
         spec["max_mb"] = max_mb
+    if load:
+        spec["load"] = load
     return json.dumps(spec, sort_keys=True)
 
 
@@ -204,27 +209,35 @@ def verdict(data: bytes, be: Backend, delegates: bool | None, *, use_disk: bool 
 
 
 def open_checked(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
-                 backend: str | Backend | None = None,
-                 delegates: bool | None = None) -> TFLiteSession | OnnxSession:
+                 backend: str | Backend | None = None, delegates: bool | None = None,
+                 load: dict | None = None) -> TFLiteSession | OnnxSession:
     """Create, allocate and run once on zero inputs; with ``delegates=None`` drop XNNPACK if it fails.
 
     Zeros are set explicitly: allocated input buffers are not guaranteed to be zero, and garbage
     (say, a gather index) can fail a model that is fine. This is what the probe runs, too.
+    ``load``: {"delegate": library, "delegate_options": {...}, "signature": name} (.tflite only).
     """
     if is_onnx(data):  # one engine for ONNX files: a TFLite ``backend`` (say, shared with a fallback) is moot
+        if load:
+            raise UsageError(f"{label}: an external delegate or a signature applies to .tflite models only")
         return onnxrt.open_onnx(data, threads=num_threads, check_run=True, label=label)
     return open_tflite(data, threads=num_threads, backend=backend, default_delegates=delegates, check_run=True,
-                       label=label)
+                       label=label, **(load or {}))
 
 
 def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None = None,
                  backend: str | Backend | None = None, probe: bool = True,
                  fill: dict[str, list[float]] | None = None,
-                 max_mb: float | None = None) -> TFLiteSession | OnnxSession:
+                 max_mb: float | None = None, load: dict | None = None) -> TFLiteSession | OnnxSession:
     """A session for ``data``, after the structural and memory checks and (by default) the probe.
 
     ``fill``: calibration-like values per input name (the manifest's per-channel means) for the probe;
-    ``max_mb``: the memory limit for the tensors (``check_memory``)."""
+    ``max_mb``: the memory limit for the tensors (``check_memory``); ``load``: an external delegate and
+    a signature (``open_checked``), loaded by the probe first.
+
+    Example:
+        >>> load_session(data, load={"delegate": "libedgetpu.so.1", "signature": "serving_default"})  # doctest: +SKIP
+    """
     check_memory(check_structure(data, label), label, max_mb)
     if is_onnx(data):
         be = onnxrt.get_backend()
@@ -232,9 +245,9 @@ def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None
         be = backend if isinstance(backend, Backend) else get_backend(backend)
     delegates: bool | None = None
     if probe:
-        result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill, max_mb))
+        result = verdict(data, be, None, spec=probe_spec(num_threads, None, fill, max_mb, load))
         if not result.startswith("ok"):
             raise ModelLoadError(f"{label}: refused by the load probe: {result}")
         # Load the way the probe did: if it had to drop XNNPACK, so do we.
         delegates = not result.startswith("ok-nodelegates")
-    return open_checked(data, label=label, num_threads=num_threads, backend=be, delegates=delegates)
+    return open_checked(data, label=label, num_threads=num_threads, backend=be, delegates=delegates, load=load)

@@ -149,11 +149,18 @@ class TFLiteSession:
 
 def open_tflite(model: str | Path | bytes, *, threads: int | None = None, backend: str | Backend | None = None,
                 default_delegates: bool | None = None, verify: bool = True, check_run: bool = False,
-                label: str | None = None) -> TFLiteSession:
+                label: str | None = None, delegate: str | None = None, delegate_options: dict | None = None,
+                signature: str | None = None) -> TFLiteSession:
     """Create and allocate an interpreter; failures become one ModelLoadError (with the fix, when known).
 
     ``default_delegates=None`` tries XNNPACK first and retries without it when XNNPACK cannot prepare
-    the graph (tflite_interp.open_raw, where the retry is written once).
+    the graph (tflite_interp.open_raw, where the retry is written once). ``delegate``: an external
+    delegate library by name or path, with ``delegate_options``; ``signature``: the signature to run
+    (its subgraph, its input and output names).
+
+    Example:
+        >>> s = open_tflite("m_edgetpu.tflite", delegate="libedgetpu.so.1",
+        ...                 delegate_options={"device": "usb"}, signature="serving_default")  # doctest: +SKIP
     """
     be = backend if isinstance(backend, Backend) else get_backend(backend)
     if threads is not None and threads < 1:
@@ -162,12 +169,21 @@ def open_tflite(model: str | Path | bytes, *, threads: int | None = None, backen
         label = "<bytes>" if isinstance(model, (bytes, bytearray, memoryview)) else str(model)
     try:
         raw = tflite_interp.open_raw(be, model, threads=threads, default_delegates=default_delegates,
-                                     verify=verify, check_run=check_run)
+                                     verify=verify, check_run=check_run, delegate=delegate,
+                                     delegate_options=delegate_options, signature=signature)
     except INTERPRETER_ERRORS as err:
-        if getattr(err, "stage", "load") == "run":
+        stage = getattr(err, "stage", "load")
+        if stage == "delegate":
+            raise ModelLoadError(delegate_error(delegate, err)) from None
+        if stage == "signature":
+            raise UsageError(f"{label}: {_first_line(err)}; pick one with --signature NAME") from None
+        if stage == "run":
             first = " ".join(str(err).split())[:240]
             raise ModelLoadError(f"{label}: the model fails on a first run with zero input: {first}") from None
         reason = _first_line(err) + _load_hint(err)
+        if delegate is not None:  # most delegates (the Edge TPU's too) take static shapes only
+            reason += (f" (with the delegate {delegate}: if the model has a dynamic batch, re-convert it with "
+                       "edgekit convert --batch-size 1)")
         raise ModelLoadError(f"{label}: {be.name} cannot load this model: {reason}") from None
     return TFLiteSession(raw, label)
 
@@ -187,6 +203,12 @@ def open_trusted(model: str | Path | bytes, *, threads: int | None = None, backe
 _OLD_OP_VERSION = re.compile(r"Didn't find op for builtin opcode '[A-Z0-9_]+' version '\d+'")
 OLD_RUNTIME_HINT = ("; this interpreter is older than the converter: re-convert the model with "
                     "`edgekit convert --compat tflite-runtime-2.14`, or install ai-edge-litert where it has wheels")
+
+
+def delegate_error(library: str | None, err: Exception) -> str:
+    """The one line for an external delegate that did not load (the profiler's child says the same)."""
+    return (f"the delegate {library} could not be loaded: {_first_line(err)}; give a library the loader finds "
+            "(e.g. libedgetpu.so.1 with the Edge TPU runtime installed) or its path, and check its options")
 
 
 def _load_hint(err: Exception) -> str:

@@ -2,9 +2,9 @@
 
 ``read_model_info`` walks the main subgraph: its tensors (shape, shape signature, dtype,
 quantization, constant or not), its operators in execution order (builtin name, version,
-custom code, the dtypes they compute in), the weight bytes and an estimate of the activation
-arena. It works on any .tflite, with or without an edgekit manifest, and a hostile file gets
-a one-line ModelLoadError, never an IndexError.
+custom code, the dtypes they compute in), the weight bytes and the activation arena as TFLite
+and TFLite Micro would plan it (edgekit.engine.arena). It works on any .tflite, with or without
+an edgekit manifest, and a hostile file gets a one-line ModelLoadError, never an IndexError.
 
 Example:
     >>> info = load_model_info("digits-int8.tflite")      # doctest: +SKIP
@@ -24,6 +24,7 @@ from typing import Any
 
 from ..errors import ModelLoadError
 from ..fsutil import read_bytes
+from .arena import ArenaPlan, plan_arena
 from .tflite_file import DTYPES, is_tflite, schema
 
 _ITEMSIZE = {"float32": 4, "float16": 2, "int32": 4, "uint8": 1, "int64": 8, "bool": 1, "int16": 2,
@@ -79,7 +80,7 @@ class OpInfo:
 
 @dataclass(frozen=True)
 class ModelInfo:
-    """The structure of one .tflite file. ``arena_bytes`` is an estimate: see ``_arena_estimate``."""
+    """The structure of one .tflite file. ``arena_bytes`` is an estimate: see edgekit.engine.arena."""
 
     size_bytes: int
     schema_version: int
@@ -89,9 +90,15 @@ class ModelInfo:
     outputs: tuple[TensorInfo, ...]
     ops: tuple[OpInfo, ...]
     weight_bytes: int  # bytes of constant buffers the main subgraph uses
-    arena_bytes: int  # estimated peak of live activation tensors
+    arena_bytes: int  # TFLite's planned activation arena (edgekit.engine.arena), an estimate
     description: str
     min_runtime: str | None  # the converter's "min_runtime_version" metadata, if present
+    arena_litert: ArenaPlan | None = None  # the arena as TFLite plans it (arena_bytes is its planned part)
+    arena_tflm: ArenaPlan | None = None  # as TensorFlow Lite Micro plans it, with its persistent tail
+
+    def arena_for(self, interpreter: str) -> ArenaPlan | None:
+        """The plan for a profile's interpreter: TFLM's for ``tflite-micro``, TFLite's otherwise."""
+        return self.arena_tflm if interpreter == "tflite-micro" else self.arena_litert
 
     def histogram(self) -> dict[tuple[str, int], int]:
         """{(op name, version): count}, most frequent first."""
@@ -131,6 +138,7 @@ class ModelInfo:
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)
         d["weight_format"] = self.weight_format
+        d["arena_caveat"] = self.arena_litert.caveat() if self.arena_litert else ""
         d.pop("tensors")
         d["tensor_count"] = len(self.tensors)
         d["histogram"] = [{"op": n, "version": v, "count": c} for (n, v), c in self.histogram().items()]
@@ -283,7 +291,7 @@ def _walk(s, data: bytes) -> ModelInfo:
             raise ModelLoadError(f"an operator or I/O refers to tensor {idx} of {len(tensors)}")
         return tensors[idx]
 
-    ops, uses = [], []
+    ops = []
     for i in range(count(g.OperatorsLength(), "operator")):
         o = g.Operators(i)
         ci = o.OpcodeIndex()
@@ -299,61 +307,18 @@ def _walk(s, data: bytes) -> ModelInfo:
                           output_dtypes=tuple(t.dtype for t in outs_t),
                           weight_dtypes=tuple(t.dtype for t in ins_t if t.constant),
                           inputs=tuple(t.index for t in ins_t), outputs=tuple(t.index for t in outs_t)))
-        uses.append(([t.index for t in ins_t], [t.index for t in outs_t], _scratch_bytes(name, ins_t, outs_t)))
 
     inputs = tuple(tensor(int(v)) for v in (g.InputsAsNumpy() if g.InputsLength() else []))
     outputs = tuple(tensor(int(v)) for v in (g.OutputsAsNumpy() if g.OutputsLength() else []))
     weight_bytes = sum(buffer_size(b) for b in used_buffers)  # shared buffers count once
+    litert, tflm = plan_arena(data, "litert"), plan_arena(data, "tflm")
     return ModelInfo(
         size_bytes=len(data), schema_version=int(model.Version()), subgraph_count=n_sub, tensors=tuple(tensors),
         inputs=inputs, outputs=outputs, ops=tuple(ops), weight_bytes=weight_bytes,
-        arena_bytes=_arena_estimate(tensors, uses, inputs, outputs),
+        arena_bytes=litert.planned_bytes, arena_litert=litert, arena_tflm=tflm,
         description=(model.Description() or b"").decode("utf-8", "replace"),
         min_runtime=_min_runtime(model, n_buf, count),
     )
-
-
-def _arena_estimate(tensors, uses, inputs, outputs) -> int:
-    """Peak bytes of non-constant tensors alive at once, over the operators in file order.
-
-    TFLite runs operators in the order the file lists them; a tensor is alive from the op that
-    writes it (graph inputs: from the start) to the last op that reads it (graph outputs: to the
-    end). At each op its scratch (``_scratch_bytes``: im2col) is added. The real arena adds other
-    kernels' temporaries and alignment, and its planner does not always reach this peak:
-    bench/bench_arena_estimate.py measures ai-edge-litert's real arena (docs/targets.md has the ratios).
-    """
-    if not uses:
-        return sum(t.nbytes for t in inputs)
-    first: dict[int, int] = {t.index: 0 for t in inputs}
-    last: dict[int, int] = {t.index: len(uses) - 1 for t in outputs}
-    for step, (ins, outs, _) in enumerate(uses):
-        for idx in outs:
-            first.setdefault(idx, step)
-        for idx in ins + outs:
-            last[idx] = max(last.get(idx, step), step)
-    # Sweep: a tensor adds its bytes at its first step and removes them after its last one.
-    delta = [0] * (len(uses) + 1)
-    for i, start in first.items():
-        if not tensors[i].constant:
-            delta[start] += tensors[i].nbytes
-            delta[max(last.get(i, start), start) + 1] -= tensors[i].nbytes
-    peak = live = 0
-    for step in range(len(uses)):
-        live += delta[step]
-        peak = max(peak, live + uses[step][2])
-    return peak
-
-
-def _scratch_bytes(name: str, ins: list[TensorInfo], outs: list[TensorInfo]) -> int:
-    """TFLite's CONV_2D kernel unfolds its input (im2col) into a temporary of
-    out_h * out_w * k_h * k_w * in_c values when the kernel is bigger than 1x1."""
-    if name != "CONV_2D" or len(ins) < 2 or not outs or len(ins[1].shape) != 4 or len(outs[0].shape) != 4:
-        return 0
-    _, kh, kw, cin = ins[1].shape
-    n, oh, ow, _ = outs[0].shape
-    if kh * kw <= 1:
-        return 0
-    return max(n, 1) * oh * ow * kh * kw * cin * _ITEMSIZE.get(ins[0].dtype, 4)
 
 
 def _min_runtime(model, n_buf: int, count: _Budget) -> str | None:

@@ -50,6 +50,19 @@ class Backend:
     def interpreter_class(self):
         return self.module.Interpreter
 
+    def load_delegate(self, library: str, options: dict | None = None):
+        """An external delegate from a shared library (a name the loader finds, or a path) with its
+        options, e.g. ``load_delegate("libedgetpu.so.1", {"device": "usb"})``. ValueError when it cannot load."""
+        import ctypes
+
+        try:  # dlopen first: the packages' loader leaks an OSError (and a noisy __del__) for a missing library
+            ctypes.CDLL(library)
+        except OSError as err:
+            raise ValueError(str(err).strip() or f"cannot open {library}") from None
+        mod = self.module
+        load = getattr(mod, "load_delegate", None) or getattr(getattr(mod, "experimental", None), "load_delegate")
+        return load(library, {str(k): str(v) for k, v in (options or {}).items()})
+
     @property
     def op_resolver_type(self):
         """The OpResolverType enum (tf.lite keeps it under experimental); None when absent."""
@@ -121,46 +134,76 @@ class RawSession:
     ``times``: load_ms (create) and init_ms (allocate) of the successful open.
     """
 
-    def __init__(self, interp, backend: Backend, default_delegates: bool, times: dict):
+    def __init__(self, interp, backend: Backend, default_delegates: bool, times: dict, signature: str | None = None):
         self.interp, self.backend, self.default_delegates, self.times = interp, backend, default_delegates, times
+        self.signature, self._sig = signature, None
+        if signature is not None:
+            self._sig = _signature(interp, signature)
         self.refresh()
 
     def refresh(self) -> None:
         """Re-read the I/O details (after a resize their shapes change)."""
-        self.input_details = self.interp.get_input_details()
-        self.output_details = self.interp.get_output_details()
+        if self._sig is None:
+            self.input_details = self.interp.get_input_details()
+            self.output_details = self.interp.get_output_details()
+        else:  # the signature's own subgraph, its I/O in the signature's order
+            sub, ins, outs = self._sig
+            detail = self.interp._get_tensor_details
+            self.input_details = [detail(i, sub) for i in ins.values()]
+            self.output_details = [detail(i, sub) for i in outs.values()]
         self._in = [int(d["index"]) for d in self.input_details]
         self._out = [int(d["index"]) for d in self.output_details]
 
     def set_inputs(self, xs) -> None:
         """One array per input, in ``input_details`` order."""
+        if self._sig is not None:
+            wrapper, sub = self.interp._interpreter, self._sig[0]
+            for i, x in zip(self._in, xs):
+                wrapper.SetTensor(i, x, sub)
+            return
         interp = self.interp
         for i, x in zip(self._in, xs):
             interp.set_tensor(i, x)
 
     def invoke(self) -> None:
-        self.interp.invoke()
+        if self._sig is not None:
+            self.interp._interpreter.Invoke(self._sig[0])
+        else:
+            self.interp.invoke()
 
     def get_outputs(self) -> list:
         """Copies of the outputs, in ``output_details`` order."""
+        if self._sig is not None:
+            wrapper, sub = self.interp._interpreter, self._sig[0]
+            return [wrapper.GetTensor(i, sub) for i in self._out]
         get = self.interp.get_tensor
         return [get(i) for i in self._out]
 
     def run(self, xs) -> list:
         self.set_inputs(xs)
-        self.interp.invoke()
+        self.invoke()
         return self.get_outputs()
 
     def resize(self, shapes) -> None:
         """Resize the inputs (one shape each, in input order) and allocate."""
-        for i, s in zip(self._in, shapes):
-            self.interp.resize_tensor_input(i, list(s))
-        self.interp.allocate_tensors()
+        if self._sig is not None:
+            import numpy as np
+
+            wrapper, sub = self.interp._interpreter, self._sig[0]
+            for i, s in zip(self._in, shapes):
+                wrapper.ResizeInputTensor(i, np.array(list(s), dtype=np.int32), False, sub)
+            wrapper.AllocateTensors(sub)
+        else:
+            for i, s in zip(self._in, shapes):
+                self.interp.resize_tensor_input(i, list(s))
+            self.interp.allocate_tensors()
         self.refresh()
 
     def ops(self) -> list[dict]:
         """[{"name", "inputs", "outputs"}] in execution order, delegate nodes left out; [] when the
-        build does not expose the list (it is a private API)."""
+        build does not expose the list (it is a private API) or a signature runs another subgraph."""
+        if self._sig is not None and self._sig[0] != 0:
+            return []
         try:
             ops = self.interp._get_ops_details()
         except Exception:
@@ -169,7 +212,11 @@ class RawSession:
                  "outputs": [int(t) for t in op["outputs"]]} for op in ops if op["op_name"] != "DELEGATE"]
 
     def signature_names(self) -> tuple[dict, dict]:
-        """{tensor index: signature key} for inputs and outputs of the one serving signature ({} when absent)."""
+        """{tensor index: signature key} for inputs and outputs of the chosen signature, or of the one
+        serving signature ({} when absent)."""
+        if self._sig is not None:
+            _, ins, outs = self._sig
+            return {int(i): str(k) for k, i in ins.items()}, {int(i): str(k) for k, i in outs.items()}
         try:
             sigs = self.interp._get_full_signature_list()  # keys -> tensor indices; public API lists keys only
         except Exception:  # older interpreters: names stay tensor names
@@ -184,14 +231,37 @@ class RawSession:
         self.interp = None
 
 
+def _signature(interp, name: str) -> tuple[int, dict, dict]:
+    """(subgraph index, {input key: tensor index}, {output key: tensor index}) of signature ``name``;
+    ValueError naming the signatures the model has when it has no such one."""
+    try:
+        sigs = interp._get_full_signature_list()
+    except AttributeError:
+        sigs = {}
+    if name not in sigs:
+        have = ", ".join(sorted(sigs)) or "none"
+        err = ValueError(f"the model has no signature named {name!r} (its signatures: {have})")
+        err.stage = "signature"
+        raise err
+    sub = int(interp._interpreter.GetSubgraphIndexFromSignature(name))
+    interp._interpreter.AllocateTensors(sub)
+    return sub, dict(sigs[name].get("inputs", {})), dict(sigs[name].get("outputs", {}))
+
+
 def open_raw(backend: Backend, model, *, threads: int | None = None, default_delegates: bool | None = None,
-             verify: bool = True, check_run: bool = False) -> RawSession:
+             verify: bool = True, check_run: bool = False, delegate: str | None = None,
+             delegate_options: dict | None = None, signature: str | None = None) -> RawSession:
     """Create and allocate an interpreter for a model path or bytes; the XNNPACK retry, in one place.
 
     ``default_delegates=None`` tries XNNPACK first and retries without it when XNNPACK cannot prepare
     the graph (sparse int8 models do this). XNNPACK prepares lazily, so with ``verify`` one invoke on
     zeros proves the choice; ``verify=False`` keeps that first invoke unmeasured (the profiler).
     ``check_run``: always invoke once on zeros and read the outputs (the load probe's test).
+    ``delegate``: an external delegate library (``libedgetpu.so.1`` or a path) loaded with
+    ``delegate_options``; it takes the nodes it supports, the CPU kernels the rest. A library that
+    does not load raises ValueError with ``err.stage == "delegate"``.
+    ``signature``: run that signature's subgraph and I/O instead of the main graph's (ValueError with
+    ``err.stage == "signature"`` when the model has none of that name).
     Interpreter errors (ValueError, RuntimeError) propagate from the last attempt.
     """
     kwargs = {"num_threads": threads}
@@ -207,6 +277,12 @@ def open_raw(backend: Backend, model, *, threads: int | None = None, default_del
         opts = dict(kwargs)
         if not use:
             opts["experimental_op_resolver_type"] = resolver.BUILTIN_WITHOUT_DEFAULT_DELEGATES
+        if delegate is not None:  # a fresh one per attempt: a delegate belongs to one interpreter
+            try:
+                opts["experimental_delegates"] = [backend.load_delegate(delegate, delegate_options)]
+            except INTERPRETER_ERRORS as err:
+                err.stage = "delegate"
+                raise
         stage = "load"  # said on the error (err.stage): "run" when only check_run's first run failed
         try:
             t0 = time.perf_counter()
@@ -214,6 +290,10 @@ def open_raw(backend: Backend, model, *, threads: int | None = None, default_del
             t1 = time.perf_counter()
             interp.allocate_tensors()
             t2 = time.perf_counter()
+            if signature is not None:
+                stage = "signature"
+                sig_session = RawSession(interp, backend, use, {}, signature)
+                stage = "load"
             if verify and use and default_delegates is None and not check_run:
                 invoke_on_zeros(interp)
             if check_run:
@@ -226,5 +306,9 @@ def open_raw(backend: Backend, model, *, threads: int | None = None, default_del
                 continue  # XNNPACK could not prepare the graph: run it on the builtin kernels
             err.stage = stage
             raise
-        return RawSession(interp, backend, use, {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3})
+        times = {"load_ms": (t1 - t0) * 1e3, "init_ms": (t2 - t1) * 1e3}
+        if signature is not None:
+            sig_session.times = times
+            return sig_session
+        return RawSession(interp, backend, use, times)
     raise RuntimeError("no interpreter mode to try")  # unreachable: modes is never empty

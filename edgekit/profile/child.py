@@ -125,10 +125,12 @@ def import_interpreter(wanted: str | None, model: str = ""):
         raise ChildError("missing_dependency", f"{err} on {sys.executable}; pip install numpy {need}") from None
 
 
-def load_model(backend, path: str, threads: int):
+def load_model(backend, path: str, threads: int, load: dict | None = None):
     """A raw session, allocated; for a .tflite without default delegates when XNNPACK cannot prepare the
-    graph. The first invoke stays unmeasured here (verify=False): it is timed as first_inference_ms."""
+    graph. The first invoke stays unmeasured here (verify=False): it is timed as first_inference_ms.
+    ``load``: {"delegate": library, "delegate_options": {...}, "signature": name} (tflite_interp.open_raw)."""
     ti = _interp(path)
+    load = {k: v for k, v in (load or {}).items() if k in ("delegate", "delegate_options", "signature") and v}
     if path.lower().endswith(".onnx"):
         try:
             return ti.open_raw(backend, path, threads=threads)
@@ -136,8 +138,12 @@ def load_model(backend, path: str, threads: int):
             first = " ".join(str(err).split())[:300]
             raise ChildError("load", f"onnxruntime cannot load this model: {first}") from None
     try:
-        return ti.open_raw(backend, path, threads=threads, verify=False)
+        return ti.open_raw(backend, path, threads=threads, verify=False, **load)
     except ti.INTERPRETER_ERRORS as err:
+        stage = getattr(err, "stage", "load")
+        if stage in ("delegate", "signature"):
+            first = " ".join(ln.strip() for ln in str(err).splitlines()[:2] if ln.strip())[:300]
+            raise ChildError(stage, first) from None
         custom = custom_op_name(str(err))
         if custom:
             raise ChildError("custom_op", f"unresolved custom op {custom}") from None
@@ -256,7 +262,7 @@ def measure(cfg: dict) -> dict:
         baseline = memory.rss_bytes()
         model = os.path.expanduser(cfg["model"])  # "~/..." from --remote-dir reaches us unexpanded
         _hang_if(cfg, "load")
-        session = load_model(backend, model, threads)
+        session = load_model(backend, model, threads, cfg.get("load"))
         after_load = memory.rss_bytes()
         details = session.input_details
         inputs = make_inputs(np, details, cfg.get("input", {}))
@@ -292,7 +298,8 @@ def measure(cfg: dict) -> dict:
         uss_pss = memory.uss_pss_bytes()
     return {
         "interpreter": {"package": backend.name, "version": backend.version,
-                        "default_delegates": session.default_delegates},
+                        "default_delegates": session.default_delegates,
+                        **({k: v for k, v in cfg["load"].items() if v} if cfg.get("load") else {})},
         "threads": threads,
         "inputs": [
             {"name": d["name"], "shape": [int(v) for v in s[0].shape], "dtype": np.dtype(d["dtype"]).name,

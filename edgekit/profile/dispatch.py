@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from ..errors import CheckFailed
+from ..errors import CheckFailed, UsageError
 from . import budgets, report, schema
 from .processes import ProgressFn, interruptible
 from .profiler import output_path, profile_model
@@ -30,8 +30,9 @@ class Outcome:
 def run(model: str | Path, *, runs: int = 200, warmup: int = 20, threads: Any = None, input: Any = None,
         backend: str | None = None, hosts: list[str] | None = None, ssh: dict[str, Any] | None = None,
         adb: str | None = None, benchmark_binary: str | Path | None = None, per_op: bool = False,
-        on_progress: ProgressFn | None = None, timeout_s: float | None = None) -> Outcome:
+        on_progress: ProgressFn | None = None, timeout_s: float | None = None, load: dict | None = None) -> Outcome:
     """One result document per SSH host that worked, else one for the phone or this machine.
+    ``load``: an external delegate and a signature (profiler.check_load); not with ``adb``.
 
     Ctrl-C kills every process started (here and on the devices) and raises Interrupted (exit 130)."""
     common = dict(runs=runs, warmup=warmup, threads=threads, on_progress=on_progress, timeout_s=timeout_s)
@@ -40,13 +41,17 @@ def run(model: str | Path, *, runs: int = 200, warmup: int = 20, threads: Any = 
             from .remote_ssh import SSHOptions, profile_hosts
 
             opts = SSHOptions(**{k: v for k, v in (ssh or {}).items() if v is not None})
-            docs, failures = profile_hosts(model, list(hosts), opts, input=input, backend=backend, **common)
+            docs, failures = profile_hosts(model, list(hosts), opts, input=input, backend=backend, load=load,
+                                           **common)
             return Outcome(docs, failures)
         if adb:
             from .remote_adb import profile_adb
 
+            if load:
+                raise UsageError("--delegate and --signature work here and over --host; with --adb pass "
+                                 "benchmark_model's own flags")
             return Outcome([profile_adb(model, adb, benchmark_binary, per_op=per_op, **common)])
-        return Outcome([profile_model(model, input=input, backend=backend, **common)])
+        return Outcome([profile_model(model, input=input, backend=backend, load=load, **common)])
 
 
 def publish(docs: list[dict[str, Any]], *, target: str | None = None, max_latency_ms: float | None = None,

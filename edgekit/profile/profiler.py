@@ -90,13 +90,42 @@ def check_counts(runs: int, warmup: int) -> None:
 
 
 def child_config(model: str, *, runs: int, warmup: int, threads: int, inputs: dict, backend: str | None,
-                 progress: bool, timeout_s: float) -> dict[str, Any]:
+                 progress: bool, timeout_s: float, load: dict | None = None) -> dict[str, Any]:
     cfg = {"model": model, "runs": runs, "warmup": warmup, "threads": threads, "input": inputs,
            "backend": backend, "progress": progress, "sample_interval_ms": 1.0, "runs_sample_interval_ms": 20.0,
            "timeout_s": timeout_s}
+    if load:
+        cfg["load"] = load
     if os.environ.get(TEST_HOOK_ENV):
         cfg[child.TEST_HOOK_HANG] = os.environ[TEST_HOOK_ENV]
     return cfg
+
+
+DELEGATE_HINT = ("give a library the loader finds (e.g. libedgetpu.so.1 with the Edge TPU runtime installed) "
+                 "or its path, and check --delegate-option")
+
+
+def check_load(delegate: str | None = None, delegate_options: list[str] | dict | None = None,
+               signature: str | None = None) -> dict | None:
+    """The child's ``load`` settings from --delegate, --delegate-option KEY=VALUE and --signature; None
+    when none is given. UsageError for an option without '=' or options without a delegate.
+
+    Example: ``check_load("libedgetpu.so.1", ["device=usb"])`` -> ``{"delegate": ..., "delegate_options": {"device": "usb"}}``
+    """
+    if isinstance(delegate_options, dict):
+        opts = {str(k): str(v) for k, v in delegate_options.items()}
+    else:
+        opts = {}
+        for item in delegate_options or []:
+            key, sep, value = str(item).partition("=")
+            if not sep or not key.strip():
+                raise UsageError(f"--delegate-option {item!r}: write KEY=VALUE, e.g. --delegate-option device=usb")
+            opts[key.strip()] = value
+    if opts and not delegate:
+        raise UsageError("--delegate-option needs --delegate LIBRARY (e.g. --delegate libedgetpu.so.1)")
+    load = {"delegate": delegate, "delegate_options": opts or None, "signature": signature}
+    load = {k: v for k, v in load.items() if v}
+    return load or None
 
 
 def child_timeout(timeout_s: float) -> float:
@@ -154,6 +183,11 @@ def parse_child(res: ProcessResult, model: str, where: str = "", *, what: str = 
                              "(convert without the custom op, or profile where it is registered)")
     if kind == "load":
         raise ModelLoadError(f"{prefix}{model}: {msg}")
+    if kind == "delegate":
+        raise ModelLoadError(f"{prefix}{model}: the external delegate could not be loaded: {msg}; "
+                             f"{DELEGATE_HINT}")
+    if kind == "signature":
+        raise UsageError(f"{prefix}{model}: {msg}; pick one with --signature NAME")
     if kind == "missing_dependency":
         raise MissingDependencyError(f"{prefix}{msg}")
     if kind == "input":
@@ -228,11 +262,13 @@ def profile_model(
     on_progress: ProgressFn | None = None,
     python: str | None = None,
     timeout_s: float | None = None,
+    load: dict | None = None,
 ) -> dict[str, Any]:
     """Profile ``model`` on this machine: one fresh child per thread count (default 1 thread).
 
     ``input``: ``--input`` values (feeds.py); ``python`` runs the child (default: this one);
-    ``timeout_s`` limits each child (default 600 s).
+    ``timeout_s`` limits each child (default 600 s); ``load``: an external delegate and a signature
+    (``check_load``).
     """
     path = check_model(model)
     thread_list = parse_threads(threads)
@@ -242,14 +278,14 @@ def profile_model(
     rows, machine = [], {}
     for n in thread_list:
         cfg = child_config(str(path.resolve()), runs=runs, warmup=warmup, threads=n, inputs=plan.spec,
-                           backend=backend, progress=on_progress is not None, timeout_s=limit)
+                           backend=backend, progress=on_progress is not None, timeout_s=limit, load=load)
         res = run_process([python or sys.executable, str(CHILD_SCRIPT), json.dumps(cfg)],
                           label=plural(n, "thread"), on_progress=on_progress, timeout_s=child_timeout(limit))
         raw = parse_child(res, str(path), what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
         machine = machine or raw.get("machine") or {}
         rows.append(make_row(raw))
     settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings,
-                "timeout_s": limit}
+                "timeout_s": limit, **({"load": load} if load else {})}
     return document(model_info(path), {"kind": "local", "name": machine.get("hostname")}, machine, settings, rows)
 
 

@@ -156,8 +156,10 @@ def copy_file(host: str, opts: SSHOptions, local: Path, suffix: str, sha256: str
 
 def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 200, warmup: int = 20,
                  threads: Any = None, input: Any = None, backend: str | None = None,
-                 on_progress: ProgressFn | None = None, timeout_s: float | None = None) -> dict[str, Any]:
+                 on_progress: ProgressFn | None = None, timeout_s: float | None = None,
+                 load: dict | None = None) -> dict[str, Any]:
     """Profile ``model`` on one SSH host; the document's device is ``{"kind": "ssh", "name": host}``.
+    ``load``: the external delegate (a library on the device) and the signature (profiler.check_load).
 
     ``timeout_s`` limits each process (a copy, one thread count's child; default 600 s)."""
     path = check_model(model)
@@ -174,7 +176,7 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
     rows, mach = [], {}
     for n in thread_list:
         cfg = child_config(remote_model, runs=runs, warmup=warmup, threads=n, inputs=spec, backend=backend,
-                           progress=on_progress is not None, timeout_s=limit)
+                           progress=on_progress is not None, timeout_s=limit, load=load)
         remote = f"{shell_word(opts.python)} - {shlex.quote(json.dumps(cfg))}"
         what = f"{path.name}: the run with {plural(n, 'thread')}"
         res = _run(host, opts, remote, stdin=script, label=f"{host} {n}t", on_progress=on_progress,
@@ -182,7 +184,8 @@ def profile_host(model: str | Path, host: str, opts: SSHOptions, *, runs: int = 
         raw = parse_child(res, path.name, where=host, what=f"the run with {plural(n, 'thread')}", timeout_s=limit)
         mach = mach or raw.get("machine") or {}
         rows.append(make_row(raw))
-    settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings, "timeout_s": limit}
+    settings = {"runs": runs, "warmup": warmup, "threads": thread_list, "input": plan.settings, "timeout_s": limit,
+                **({"load": load} if load else {})}
     return document(info, {"kind": "ssh", "name": host}, mach, settings, rows)
 
 

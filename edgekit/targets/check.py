@@ -25,8 +25,11 @@ def check_info(info: ModelInfo, profile: DeviceProfile, model: str = "<model>") 
     order = {"error": 0, "warning": 1, "info": 2}
     findings.sort(key=lambda f: order[f.severity])
     interp = profile.interpreter + (f", --compat {profile.compat}" if profile.compat else "")
+    plan = info.arena_for(profile.interpreter)
     return CheckReport(model=model, target=profile.name, interpreter=interp, findings=tuple(findings),
-                       size_bytes=info.size_bytes, weight_bytes=info.weight_bytes, arena_bytes=info.arena_bytes)
+                       size_bytes=info.size_bytes, weight_bytes=info.weight_bytes,
+                       arena_bytes=plan.total_bytes if plan else info.arena_bytes,
+                       arena_caveat=plan.caveat() if plan else "")
 
 
 def check_model(model: str | Path, target: str | Path | DeviceProfile) -> CheckReport:

@@ -16,7 +16,8 @@ class CheckReport:
     findings: tuple[Finding, ...]
     size_bytes: int
     weight_bytes: int
-    arena_bytes: int | None  # estimate (see edgekit.modelinfo); None for .onnx (not estimated)
+    arena_bytes: int | None  # the target interpreter's planned arena (edgekit.engine.arena); None for .onnx
+    arena_caveat: str = ""  # why the plan may be off (ops with unknown scratch, dynamic shapes); '' when none
 
     @property
     def errors(self) -> tuple[Finding, ...]:
@@ -33,7 +34,7 @@ class CheckReport:
     def to_dict(self) -> dict[str, Any]:
         return {"model": self.model, "target": self.target, "interpreter": self.interpreter,
                 "compatible": self.compatible, "size_bytes": self.size_bytes, "weight_bytes": self.weight_bytes,
-                "arena_bytes_estimate": self.arena_bytes,
+                "arena_bytes_estimate": self.arena_bytes, "arena_caveat": self.arena_caveat or None,
                 "findings": [{"severity": f.severity, "code": f.code, "message": f.message} for f in self.findings]}
 
     def render(self) -> str:
@@ -41,5 +42,5 @@ class CheckReport:
         n_err, n_warn = len(self.errors), len(self.warnings)
         head = (f"{self.model} on {self.target} ({self.interpreter}): {verdict}: {n_err} error(s), {n_warn} warning(s); "
                 f"file {self.size_bytes / 1024:,.1f} KB, weights {self.weight_bytes / 1024:,.1f} KB"
-                + ("" if self.arena_bytes is None else f", arena ~{self.arena_bytes / 1024:,.1f} KB (estimate)"))
+                + ("" if self.arena_bytes is None else f", arena ~{self.arena_bytes / 1024:,.1f} KB (planned{'; ' + self.arena_caveat if self.arena_caveat else ''})"))
         return "\n".join([head] + [f.line() for f in self.findings])

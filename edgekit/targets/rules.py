@@ -161,8 +161,17 @@ def static_shapes(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
     return [Finding(INFO, "dynamic-shape", f"dynamic shapes ({shown}): the interpreter resizes them at run time")]
 
 
+def _arena(info: ModelInfo, profile: DeviceProfile) -> tuple[int, str]:
+    """The arena the target's interpreter would plan (bytes), and ' (why it may be off)' or ''."""
+    plan = info.arena_for(profile.interpreter)
+    if plan is None:
+        return info.arena_bytes, ""
+    return plan.total_bytes, (f" ({plan.caveat()})" if plan.caveat() else "")
+
+
 def memory(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
-    """Weights plus the estimated activation arena against the device's flash/RAM and budgets."""
+    """Weights plus the planned activation arena (edgekit.engine.arena) against the device's flash/RAM
+    and budgets. A plan with ops whose scratch is unknown says so in the finding."""
     out = []
     float_weights = any(d in ("float32", "float16") for o in info.ops for d in o.weight_dtypes)
     shrink = ("quantize (--recipe int8 stores weights in a quarter of fp32's bytes) or shrink the model"
@@ -171,25 +180,33 @@ def memory(info: ModelInfo, profile: DeviceProfile) -> list[Finding]:
         what = "flash budget" if profile.interpreter == "tflite-micro" else "size budget"
         out.append(Finding(ERROR, "size", f"the file is {_kb(info.size_bytes)}, over the {what} of "
                            f"{profile.max_size_kb:,.0f} KB; {shrink}"))
+    arena, caveat = _arena(info, profile)
     if profile.interpreter == "tflite-micro":
-        if profile.arena_kb and info.arena_bytes > profile.arena_kb * 1024:
-            out.append(Finding(ERROR, "arena", f"estimated activation arena {_kb(info.arena_bytes)} exceeds the "
+        if profile.arena_kb and arena > profile.arena_kb * 1024:
+            out.append(Finding(ERROR, "arena", f"planned tensor arena {_kb(arena)}{caveat} exceeds the "
                                f"{profile.arena_kb:,.0f} KB arena; use smaller inputs or feature maps" + ("" if not float_weights
                                else ", or --recipe int8 (a quarter of the activation bytes)")))
         ram = profile.memory_mb * 1024 * 1024
-        if info.arena_bytes > ram:
-            out.append(Finding(ERROR, "memory", f"estimated arena {_kb(info.arena_bytes)} exceeds the device's "
+        if arena > ram:
+            out.append(Finding(ERROR, "memory", f"planned arena {_kb(arena)}{caveat} exceeds the device's "
                                f"{_kb(ram)} RAM"))
+        elif caveat and not out:
+            out.append(Finding(INFO, "arena", f"planned tensor arena {_kb(arena)} is an estimate{caveat}: "
+                               "measure it on the board"))
         return out
-    need = info.weight_bytes + info.arena_bytes
+    # fp16 or sparse weights are expanded to float32 when the interpreter loads them: that is RAM too.
+    expanded = info.arena_litert.expanded_weight_bytes if info.arena_litert else 0
+    weights = info.weight_bytes + expanded
+    wtext = f"weights {_kb(info.weight_bytes)}" + (f" (+{_kb(expanded)} expanded at load)" if expanded else "")
+    need = weights + arena
     ram = profile.memory_mb * 1024 * 1024
     if need > ram:
-        out.append(Finding(ERROR, "memory", f"weights {_kb(info.weight_bytes)} + arena {_kb(info.arena_bytes)} "
+        out.append(Finding(ERROR, "memory", f"{wtext} + arena {_kb(arena)}{caveat} "
                            f"exceed the device's {profile.memory_mb:,.2f} MB RAM; {shrink}"))
     elif profile.max_memory_mb and need / 2**20 + INTERPRETER_RSS_MB > profile.max_memory_mb:
-        out.append(Finding(WARNING, "memory", f"weights + arena ({need / 2**20:,.1f} MB) + the interpreter "
-                           f"(~{INTERPRETER_RSS_MB:g} MB) may exceed the {profile.max_memory_mb:g} MB budget; "
-                           "measure with edgekit profile"))
+        out.append(Finding(WARNING, "memory", f"{wtext} + arena ({need / 2**20:,.1f} MB{caveat}) + the "
+                           f"interpreter (~{INTERPRETER_RSS_MB:g} MB) may exceed the {profile.max_memory_mb:g} MB "
+                           "budget; measure with edgekit profile"))
     return out
 
 

@@ -41,8 +41,9 @@ CALIBRATION = 300  # samples of the training data used as calibration when none 
 def _paths(source: Path, output: Path, converted: Path | None, force: bool) -> None:
     if not source.exists():
         raise SourceModelError(f"{source}: no such file")
-    if output.suffix != ".keras":
-        raise UsageError(f"{output}: the hardened model is written as Keras 3; give a path ending in .keras")
+    if output.suffix != ".keras" or output.is_dir():
+        raise UsageError(f"{output}: the hardened model is written as one Keras 3 file; give a file path ending "
+                         "in .keras")
     for p in [output] + ([converted, manifest_path_for(converted)] if converted else []):
         if p.resolve() == source.resolve():
             raise UsageError(f"{p}: would overwrite the source model; choose another output path")
@@ -96,6 +97,14 @@ def harden(source: str | Path, output: str | Path, train: Any, eval_data: Any, *
     source, output = Path(source), Path(output)
     converted = output.with_name(f"{output.stem}-{recipe}.tflite") if recipe else None
     _paths(source, output, converted, force)
+    if recipe is not None:
+        from ..recipes import load_recipe
+
+        load_recipe(recipe)  # an unknown recipe is bad input now, not after the training
+    elif calibration is not None:
+        raise UsageError("--calibration is for the conversion: give --recipe too (e.g. --recipe int8)")
+    if train_epsilon is not None and train_epsilon <= 0:
+        raise UsageError(f"--train-epsilon must be above 0, got {train_epsilon}")
     if epochs < 1 or steps < 1 or batch_size < 1:
         raise UsageError(f"--epochs, --steps and --batch-size must be at least 1 (got {epochs}, {steps}, {batch_size})")
     if not 0 < learning_rate < 1:
@@ -116,6 +125,7 @@ def harden(source: str | Path, output: str | Path, train: Any, eval_data: Any, *
         t_eps = eps[-1] if train_epsilon is None else float(train_epsilon)
         keep = _subset(len(ev), MAX_EVAL, seed)
         x_ev, y_ev = ev.x[keep], y_ev[keep]
+        output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.keras")  # Keras wants the suffix
         try:
             t = time.perf_counter()

@@ -7,6 +7,7 @@ import contextlib
 import io
 import json
 
+import numpy as np
 import pytest
 
 from edgekit.audit.source_worker import CRASH_HOOK
@@ -119,3 +120,21 @@ def test_unlabelled_training_data_is_bad_input(digits_keras, digits_npz, tmp_pat
                  "-o", str(tmp_path / "r.keras")])
     assert code == 2 and "training data needs labels y" in capsys.readouterr().err
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_third_party_logits_h5_is_hardened_with_a_logits_loss(third_party_h5, digits_npz, tmp_path, capsys):
+    """A vendor's legacy .h5 MLP with a logits head (no softmax): the training loss must read logits, or the
+    fine-tuning would wreck it; the result is a Keras 3 file that still outputs logits."""
+    _, h5, _ = third_party_h5
+    out = tmp_path / "vendor-robust.keras"
+    code = main(["harden", str(h5), "--train", str(digits_npz["train"]), "--eval", str(digits_npz["eval"]),
+                 "-o", str(out), "--epochs", "3", "--epsilon", "0.05", "--epsilon", "0.1", "--min-gain", "5", "--json"])
+    doc = json.loads(capsys.readouterr().out)
+    src, hard = doc["rows"]
+    assert code == 0 and [r["format"] for r in doc["rows"]] == ["keras", "keras"]
+    assert doc["epsilons"] == [0.05, 0.1] and doc["settings"]["train_epsilon"] == 0.1
+    assert hard["clean"] > 0.85 and doc["gain_points"]["keras"] >= 5  # 10.2 seen: a 48-unit MLP, 3 epochs
+    from edgekit.conversion.tf import import_keras
+
+    scores = import_keras().models.load_model(out)(np.load(digits_npz["eval"])["x"][:20]).numpy()
+    assert (scores < 0).any() and not np.allclose(scores.sum(axis=1), 1.0)  # logits still

@@ -184,8 +184,9 @@ def _document(rows: list[dict], eps: list[float], span: float, history: list[dic
             "epsilons": [round(e, 6) for e in eps], "epsilon_shares": [round(e / span, 4) for e in eps],
             "rows": rows, "gain_points": gain, "clean_cost_points": cost, "training": history,
             "checks": checks, "verdict": verdict(checks), "timings_s": timings,
-            "method": (f"training: Madry et al. 2018 PGD ({settings['steps']} steps, epsilon {settings['train_epsilon']:g}"
-                       " ramped over the first third of the epochs), each batch half clean, half adversarial; "
+            "method": (f"training: Madry et al. 2018 PGD ({settings['steps']} steps, epsilon "
+                       f"{settings['train_epsilon']:g} ramped over the first third of the epochs), each batch half "
+                       "clean, half adversarial; "
                        f"measure: PGD {EVAL_STEPS} steps, step 2.5*eps/{EVAL_STEPS}, seeded random start, on each "
                        "float model (white-box); its converted file gets the same examples (transfer, as the audit)")}
 
@@ -193,7 +194,8 @@ def _document(rows: list[dict], eps: list[float], span: float, history: list[dic
 def table(doc: dict[str, Any]) -> str:
     """The side-by-side text the CLI prints."""
     s = doc["settings"]
-    head = f"{'model':10} {'format':8} {'clean':>7}" + "".join(f" {'eps ' + format(e, 'g'):>10}" for e in doc["epsilons"])
+    head = f"{'model':10} {'format':8} {'clean':>7}" + "".join(f" {'eps ' + format(e, 'g'):>10}"
+                                                               for e in doc["epsilons"])
     lines = [f"harden {s['source']} -> {s['output']}: {s['epochs']} epochs, PGD eps {s['train_epsilon']:g} "
              f"({s['steps']} steps), half clean / half adversarial batches; {s['eval_samples']} eval samples",
              head]
@@ -205,8 +207,8 @@ def table(doc: dict[str, Any]) -> str:
         lines.append(f"{fmt}: robust accuracy at eps {e:g} {doc['gain_points'][fmt]:+.1f} points, clean cost "
                      f"{doc['clean_cost_points'][fmt]:.1f} points")
     for c in doc["checks"]:
-        lines.append(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']:20} {c['value']:+.2f} {c['op']} {c['threshold']:g} "
-                     f"points ({c['note']})")
+        lines.append(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']:20} {c['value']:+.2f} {c['op']} "
+                     f"{c['threshold']:g} points ({c['note']})")
     lines.append(f"wrote {s['output']}" + (f" and {s['converted']}" if s["converted"] else "")
                  + f" in {doc['timings_s']['total']:.0f} s")
     return "\n".join(lines)

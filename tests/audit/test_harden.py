@@ -131,7 +131,7 @@ def test_a_third_party_logits_h5_is_hardened_with_a_logits_loss(third_party_h5, 
                  "-o", str(out), "--epochs", "3", "--epsilon", "0.05", "--epsilon", "0.1", "--min-gain", "5", "--json"])
     doc = json.loads(capsys.readouterr().out)
     src, hard = doc["rows"]
-    assert code == 0 and [r["format"] for r in doc["rows"]] == ["keras", "keras"]
+    assert code == 0 and [r["format"] for r in doc["rows"]] == ["keras", "keras"] and src["clean"] > 0.9
     assert doc["epsilons"] == [0.05, 0.1] and doc["settings"]["train_epsilon"] == 0.1
     assert hard["clean"] > 0.85 and doc["gain_points"]["keras"] >= 5  # 10.2 seen: a 48-unit MLP, 3 epochs
     from edgekit.conversion.tf import import_keras

@@ -41,8 +41,9 @@ CALIBRATION = 300  # samples of the training data used as calibration when none 
 def _paths(source: Path, output: Path, converted: Path | None, force: bool) -> None:
     if not source.exists():
         raise SourceModelError(f"{source}: no such file")
-    if output.suffix != ".keras":
-        raise UsageError(f"{output}: the hardened model is written as Keras 3; give a path ending in .keras")
+    if output.suffix != ".keras" or output.is_dir():
+        raise UsageError(f"{output}: the hardened model is written as one Keras 3 file; give a file path ending "
+                         "in .keras")
     for p in [output] + ([converted, manifest_path_for(converted)] if converted else []):
         if p.resolve() == source.resolve():
             raise UsageError(f"{p}: would overwrite the source model; choose another output path")
@@ -96,6 +97,14 @@ def harden(source: str | Path, output: str | Path, train: Any, eval_data: Any, *
     source, output = Path(source), Path(output)
     converted = output.with_name(f"{output.stem}-{recipe}.tflite") if recipe else None
     _paths(source, output, converted, force)
+    if recipe is not None:
+        from ..recipes import load_recipe
+
+        load_recipe(recipe)  # an unknown recipe is bad input now, not after the training
+    elif calibration is not None:
+        raise UsageError("--calibration is for the conversion: give --recipe too (e.g. --recipe int8)")
+    if train_epsilon is not None and train_epsilon <= 0:
+        raise UsageError(f"--train-epsilon must be above 0, got {train_epsilon}")
     if epochs < 1 or steps < 1 or batch_size < 1:
         raise UsageError(f"--epochs, --steps and --batch-size must be at least 1 (got {epochs}, {steps}, {batch_size})")
     if not 0 < learning_rate < 1:
@@ -116,6 +125,7 @@ def harden(source: str | Path, output: str | Path, train: Any, eval_data: Any, *
         t_eps = eps[-1] if train_epsilon is None else float(train_epsilon)
         keep = _subset(len(ev), MAX_EVAL, seed)
         x_ev, y_ev = ev.x[keep], y_ev[keep]
+        output.parent.mkdir(parents=True, exist_ok=True)
         tmp = output.with_name(f".{output.stem}.{os.getpid()}.tmp.keras")  # Keras wants the suffix
         try:
             t = time.perf_counter()
@@ -174,8 +184,9 @@ def _document(rows: list[dict], eps: list[float], span: float, history: list[dic
             "epsilons": [round(e, 6) for e in eps], "epsilon_shares": [round(e / span, 4) for e in eps],
             "rows": rows, "gain_points": gain, "clean_cost_points": cost, "training": history,
             "checks": checks, "verdict": verdict(checks), "timings_s": timings,
-            "method": (f"training: Madry et al. 2018 PGD ({settings['steps']} steps, epsilon {settings['train_epsilon']:g}"
-                       " ramped over the first third of the epochs), each batch half clean, half adversarial; "
+            "method": (f"training: Madry et al. 2018 PGD ({settings['steps']} steps, epsilon "
+                       f"{settings['train_epsilon']:g} ramped over the first third of the epochs), each batch half "
+                       "clean, half adversarial; "
                        f"measure: PGD {EVAL_STEPS} steps, step 2.5*eps/{EVAL_STEPS}, seeded random start, on each "
                        "float model (white-box); its converted file gets the same examples (transfer, as the audit)")}
 
@@ -183,7 +194,8 @@ def _document(rows: list[dict], eps: list[float], span: float, history: list[dic
 def table(doc: dict[str, Any]) -> str:
     """The side-by-side text the CLI prints."""
     s = doc["settings"]
-    head = f"{'model':10} {'format':8} {'clean':>7}" + "".join(f" {'eps ' + format(e, 'g'):>10}" for e in doc["epsilons"])
+    head = f"{'model':10} {'format':8} {'clean':>7}" + "".join(f" {'eps ' + format(e, 'g'):>10}"
+                                                               for e in doc["epsilons"])
     lines = [f"harden {s['source']} -> {s['output']}: {s['epochs']} epochs, PGD eps {s['train_epsilon']:g} "
              f"({s['steps']} steps), half clean / half adversarial batches; {s['eval_samples']} eval samples",
              head]
@@ -195,8 +207,8 @@ def table(doc: dict[str, Any]) -> str:
         lines.append(f"{fmt}: robust accuracy at eps {e:g} {doc['gain_points'][fmt]:+.1f} points, clean cost "
                      f"{doc['clean_cost_points'][fmt]:.1f} points")
     for c in doc["checks"]:
-        lines.append(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']:20} {c['value']:+.2f} {c['op']} {c['threshold']:g} "
-                     f"points ({c['note']})")
+        lines.append(f"  {'ok  ' if c['passed'] else 'FAIL'} {c['name']:20} {c['value']:+.2f} {c['op']} "
+                     f"{c['threshold']:g} points ({c['note']})")
     lines.append(f"wrote {s['output']}" + (f" and {s['converted']}" if s["converted"] else "")
                  + f" in {doc['timings_s']['total']:.0f} s")
     return "\n".join(lines)

@@ -444,8 +444,8 @@ class Audit:
                     self.pair.source = None
                     doc[name] = dict(fn(), failed=doc[name]["failed"])
             self.timings[name] = round(time.perf_counter() - t0, 2)
-        ran = {k for k in ("accuracy", "robustness", "adversarial", "blackbox", "classes", "groups", "guard", "backdoor",
-                           "data")
+        ran = {k for k in ("accuracy", "robustness", "adversarial", "blackbox", "classes", "groups", "guard",
+                           "backdoor", "data")
                if "skipped" not in doc[k]} | {"governance"}
         doc["governance"] = self.governance_section(ran)
         doc["checks"] = self.checks

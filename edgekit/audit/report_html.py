@@ -199,8 +199,9 @@ def _groups(sec: dict[str, Any]) -> str:
             + (f" Too few samples (under {sec['min_samples']}): {_esc(', '.join(sec['too_few']))}." if sec["too_few"]
                else "") + "</p>"
             + bars_svg([r["group"] for r in sec["groups"]],
-                       [(k, [r[k] or 0.0 for r in sec["groups"]], COLORS[i]) for i, k in enumerate(("source", "converted"))
-                        if sec["groups"][0][k] is not None], "accuracy per group", "accuracy", "group")
+                       [(k, [r[k] or 0.0 for r in sec["groups"]], COLORS[i])
+                        for i, k in enumerate(("source", "converted")) if sec["groups"][0][k] is not None],
+                       "accuracy per group", "accuracy", "group")
             + _table(["group", "samples", "source (95% CI)", "converted (95% CI)", "source gap", "converted gap",
                       "agreement", "guard FPR"], rows))
 

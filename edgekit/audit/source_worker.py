@@ -25,7 +25,8 @@ import numpy as np
 
 from ..errors import EdgekitError, SourceModelError
 
-CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"  # tests: "STAGE" (or a harden op) -> SIGSEGV there, "STAGE:raise" -> an exception
+# tests: "STAGE" (an audit stage or a harden op) -> SIGSEGV there, "STAGE:raise" -> an exception
+CRASH_HOOK = "EDGEKIT_AUDIT_TEST_CRASH"
 CHILD_ENV = {"TF_ENABLE_ONEDNN_OPTS": "0", "TF_CPP_MIN_LOG_LEVEL": "2"}
 HINT = ("try TF_ENABLE_ONEDNN_OPTS=0 (the default here; a value you set is kept), another TensorFlow "
         "version, or audit without --source: the checks on the converted file still run")

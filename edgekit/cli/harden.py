@@ -27,7 +27,8 @@ def harden(
     calibration: Optional[Path] = typer.Option(None, "--calibration", help="Calibration data for --recipe "
                                                "(default: 300 training samples)."),
     min_gain: float = typer.Option(10.0, "--min-gain", help="Robust accuracy gain at the largest epsilon, points."),
-    max_clean_cost: float = typer.Option(3.0, "--max-clean-cost", help="Clean accuracy the hardening may cost, points."),
+    max_clean_cost: float = typer.Option(3.0, "--max-clean-cost",
+                                         help="Clean accuracy the hardening may cost, points."),
     seed: int = typer.Option(0, "--seed", help="Seed of the shuffles, PGD starts and subsets."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT (and its converted file) if they exist."),
     json_out: bool = typer.Option(False, "--json", help="Print the edgekit.harden/1 document instead of the table."),

@@ -28,7 +28,7 @@ app = typer.Typer(
 
 # Each module has register(app). Importing them is cheap: none imports TensorFlow at import time.
 COMMAND_MODULES = ("convert", "adopt", "demo", "profile", "compare", "recipes", "targets", "inspect", "check", "run",
-                   "audit", "optimize", "deploy", "rollback", "status", "sign", "release")
+                   "audit", "optimize", "deploy", "rollback", "status", "sign", "release", "fleet")
 
 for _name in COMMAND_MODULES:
     importlib.import_module(f"{__name__}.{_name}").register(app)

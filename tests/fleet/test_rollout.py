@@ -49,6 +49,7 @@ def bundle(fleet, digits_models, tmp_path_factory):
     return out
 
 
+@pytest.mark.slow
 def test_a_good_candidate_reaches_every_ring_in_order(fleet, bundle, digits_models, cli, tmp_path):
     sha = sha256_file(digits_models("int8"))
     code, out, err = cli("fleet", "deploy", bundle, "--inventory", fleet.inventory, *FLAGS,
@@ -73,6 +74,7 @@ def test_a_good_candidate_reaches_every_ring_in_order(fleet, bundle, digits_mode
     fleet.check_apps()
 
 
+@pytest.mark.slow
 def test_a_broken_candidate_stops_at_the_first_ring(fleet, broken, cli, tmp_path):
     cand = fleet.signed_copy(broken, tmp_path / "models", "broken")
     sha = sha256_file(cand)
@@ -95,10 +97,10 @@ def test_a_broken_candidate_stops_at_the_first_ring(fleet, broken, cli, tmp_path
         no_trace(fleet.stores[name], sha)
         assert ModelStore(fleet.stores[name]).index()["active"]["sha256"] == before[name]
     # the apps of the halted ring go on answering with their previous version
-    calls = {n: json.loads((fleet.stores[n].parent / "store.app-served.json").read_text())["calls"] for n in canary}
+    calls = {n: fleet.app_report(n)["calls"] for n in canary}
     time.sleep(0.5)
     for name in canary:
-        now = json.loads((fleet.stores[name].parent / "store.app-served.json").read_text())
+        now = fleet.app_report(name)
         assert now["sha256"] == before[name] and now["calls"] > calls[name]
     # the same command again: the journal says halted; no device is contacted, nothing changes
     counts = {n: len(events(s)) for n, s in fleet.stores.items()}
@@ -108,6 +110,7 @@ def test_a_broken_candidate_stops_at_the_first_ring(fleet, broken, cli, tmp_path
     fleet.check_apps()
 
 
+@pytest.mark.slow
 def test_an_interrupted_rollout_resumes_from_its_journal(fleet, digits_models, cli, tmp_path):
     cand = fleet.signed_copy(digits_models("dynamic"), tmp_path / "models", "v3")
     sha = sha256_file(cand)

@@ -29,6 +29,8 @@ def deploy(
     max_error_rate: Optional[float] = typer.Option(None, "--max-error-rate", help="canary budget (share)"),
     max_ood_rate: Optional[float] = typer.Option(None, "--max-ood-rate", help="canary budget (share)"),
     max_latency_ms: Optional[float] = typer.Option(None, "--max-latency-ms", help="canary budget on p95 latency"),
+    force: bool = typer.Option(False, "--force", help="stage it also where a store marked it bad (rejected or "
+                               "cancelled by an earlier rollout); the override is recorded in each store's history"),
     json_out: bool = typer.Option(False, "--json", help="print the rollout's report as JSON"),
 ) -> None:
     """Deploy to the first ring as a canary, wait until every device there promoted it, then the next ring.
@@ -47,7 +49,7 @@ def deploy(
     budgets = dict(max_disagreement=max_disagreement, max_error_rate=max_error_rate, max_ood_rate=max_ood_rate,
                    max_latency_ms=max_latency_ms)
     settings = Settings(calls=calls, minutes=minutes, budgets=budgets, trust=list(trust), poll_s=poll,
-                        timeout_s=timeout)
+                        timeout_s=timeout, force=force)
     inv = load_inventory(inventory)
     doc = rollout(model, inv, [r.strip() for r in rings.split(",") if r.strip()], settings=settings,
                   journal=journal, emit=lambda line: typer.echo(line, err=True))

@@ -42,24 +42,27 @@ class DeviceStore:
             self.opts = dataclasses.replace(device.ssh(), remote_dir=f"{device.store.rstrip('/')}/{INCOMING}")
 
     def deploy(self, source: str | Path, *, calls: int | None = None, minutes: float | None = None,
-               budgets: dict[str, Any] | None = None, trust: list[Path] | None = None) -> dict[str, Any]:
-        """Stage ``source`` (a model or a release bundle folder) as a canary (activated when the store is empty)."""
+               budgets: dict[str, Any] | None = None, trust: list[Path] | None = None,
+               force: bool = False) -> dict[str, Any]:
+        """Stage ``source`` (a model or a release bundle folder) as a canary (activated when the store is empty).
+
+        force: let in a version the store marked bad (the override goes into its history)."""
         from ..store import ops
 
         if self.local:
             return ops.deploy(source, self.store, trust=trust, canary_calls=calls, canary_minutes=minutes,
-                              budgets=budgets)
+                              budgets=budgets, force=force)
         try:
             if is_bundle(source):
-                return self._deploy_bundle(Path(source), calls, minutes, budgets, trust or [])
+                return self._deploy_bundle(Path(source), calls, minutes, budgets, trust or [], force)
             from ..store.remote import deploy_remote
 
             return deploy_remote(source, self.device.target, self.opts, self.store, trust=trust,
-                                 canary_calls=calls, canary_minutes=minutes, budgets=budgets)
+                                 canary_calls=calls, canary_minutes=minutes, budgets=budgets, force=force)
         finally:
             self._clear_incoming()
 
-    def _deploy_bundle(self, folder: Path, calls, minutes, budgets, trust: list[Path]) -> dict[str, Any]:
+    def _deploy_bundle(self, folder: Path, calls, minutes, budgets, trust: list[Path], force: bool) -> dict[str, Any]:
         from ..profile.remote_ssh import copy_file
         from ..store.remote import run_remote
 
@@ -73,7 +76,8 @@ class DeviceStore:
         for k, v in (budgets or {}).items():
             if v is not None:
                 args += [f"--{k.replace('_', '-')}", str(v)]
-        return dict(run_remote(self.device.target, self.opts, args + ["--json"]), host=self.device.target)
+        return dict(run_remote(self.device.target, self.opts, args + ["--force"] * force + ["--json"]),
+                    host=self.device.target)
 
     def _copy_folder(self, folder: Path) -> str:
         """Copy a bundle's files as one tar stream into STORE/incoming/<digest>.bundle; returns that path."""

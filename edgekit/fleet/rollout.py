@@ -100,6 +100,7 @@ class Settings:
     trust: list[Path] = field(default_factory=list)
     poll_s: float = 10.0
     timeout_s: float | None = None
+    force: bool = False  # stage it where a store marked it bad (a ring halted earlier cancelled it there)
 
     def __post_init__(self) -> None:
         if self.calls is None and self.minutes is None:
@@ -190,8 +191,8 @@ class _Ring:
         state = "halted" if broken else "promoted"
         self.j.set_ring(self.name, state=state, finished=_now(), seconds=seconds,
                         reason=reason if broken else None)
-        self.emit(f"ring {self.name}: {state} on {len(self.devices)} devices in {seconds:.1f} s"
-                  + (f" ({reason})" if broken else ""))
+        self.emit(f"ring {self.name}: {state} in {seconds:.1f} s" + (f": {reason}" if broken else
+                                                                      f" on {len(self.devices)} devices"))
 
     def _each(self, devices: list[Device], fn: Callable[[Device], None]) -> None:
         """fn on every device in parallel (one ssh each), waiting in slices so Ctrl-C stops it."""
@@ -213,11 +214,11 @@ class _Ring:
             previous = ((status or {}).get("active") or {}).get("sha256")
             self.j.set_device(d.name, previous=previous)
             seen = _look(status, self.cand.sha256) if status else None
-            if seen is not None and seen["step"] != "absent":  # an interrupted run got this far already
-                self._record(d, seen, "found in the store")
+            if seen is not None and seen["step"] not in ("absent", "rejected" if self.s.force else ""):
+                self._record(d, seen, "found in the store")  # an interrupted run got this far already
                 return
             res = st.deploy(self.cand.source, calls=self.s.calls, minutes=self.s.minutes,
-                            budgets=self.s.budgets, trust=self.s.trust)
+                            budgets=self.s.budgets, trust=self.s.trust, force=self.s.force)
         except EdgekitError as err:
             self.j.set_device(d.name, step="failed", reason=str(err))
             self.emit(f"  {d.name}: failed: {err}")

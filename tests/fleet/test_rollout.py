@@ -143,6 +143,53 @@ def test_an_interrupted_rollout_resumes_from_its_journal(fleet, digits_models, c
     fleet.check_apps()
 
 
+@pytest.mark.slow
+def test_a_ring_that_does_not_decide_in_time_is_put_back_on_every_device(tmp_path, ssh_server, digits,
+                                                                          digits_models, keys, cli):
+    """pi-a promotes the candidate, pi-b (its app is down) never decides: at the ring's timeout pi-a is rolled
+    back and pi-b's staged candidate dropped, both over SSH; --force stages it again later."""
+    import local_fleet
+
+    key, pub = keys["ours"]
+    v1 = local_fleet.signed_copy(digits_models("fp32"), tmp_path / "models", "v1", key)
+    fl = local_fleet.start(tmp_path, ssh_server, v1, key, pub, digits.x_test,
+                           {"pi-a": "canary", "pi-b": "canary", "pi-c": "later"})
+    try:
+        fl.apps["pi-b"].terminate()
+        fl.apps["pi-b"].wait(10)
+        cand = fl.signed_copy(digits_models("int8"), tmp_path / "models", "v2")
+        sha = sha256_file(cand)
+        flags = ["--inventory", fl.inventory, "--rings", "canary,later", "--calls", "60", "--poll", "0.2",
+                 "--timeout", "8", "--json"]
+        code, out, err = cli("fleet", "deploy", cand, *flags, "--journal", tmp_path / "j1.json")
+        assert code == 1, err
+        doc = json.loads(out)
+        ring = {d["name"]: d for d in doc["rings"][0]["devices"]}
+        assert ring["pi-a"]["step"] == "rolled-back" and ring["pi-b"]["step"] == "timeout"
+        assert "no decision within 8 s" in ring["pi-b"]["reason"] and "pi-b timeout" in doc["reason"]
+        v1_sha = sha256_file(v1)
+        for name in ("pi-a", "pi-b"):
+            assert ring[name]["active_after"] == v1_sha
+            idx = ModelStore(fl.stores[name]).index()
+            assert idx["active"]["sha256"] == v1_sha and idx["candidate"] is None
+        assert [e["event"] for e in events(fl.stores["pi-a"], sha)] == ["stage", "promote", "rollback"]
+        assert [e["event"] for e in events(fl.stores["pi-b"], sha)] == ["stage", "reject"]
+        no_trace(fl.stores["pi-c"], sha)
+        deadline = time.monotonic() + 30  # pi-a's app follows its store back to v1
+        while fl.served("pi-a") != v1_sha and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert fl.served("pi-a") == v1_sha
+        # a new rollout meets the stores' bad marks: refused without --force, staged again with it
+        code, out, err = cli("fleet", "deploy", cand, *flags, "--journal", tmp_path / "j2.json")
+        assert code == 1 and "rejected (found in the store)" in err
+        # pi-b still has no app: this ring times out again, but pi-a took the candidate in over its bad mark
+        code, out, err = cli("fleet", "deploy", cand, *flags, "--journal", tmp_path / "j3.json", "--force")
+        assert code == 1 and "pi-a: staged" in err
+        assert "forced over" not in err and any(e.get("override") for e in events(fl.stores["pi-a"], sha))
+    finally:
+        fl.stop()
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, digits_models, cli):
     store = tmp_path / "store"
     inv = tmp_path / "fleet.toml"

@@ -93,18 +93,21 @@ def main() -> int:
         v1 = local_fleet.signed_copy(fp32, work / "models", "v1", key)
         fleet = local_fleet.start(work, server, v1, key, pub, load_split(seed=0).x_test, RINGS,
                                   interval_s=1.0 / args.rate)
+        t_apps = time.monotonic()
+        calls0 = {n: fleet.app_report(n)["calls"] for n in RINGS}
         rows = []
         for label, src in (("good (int8)", int8), ("broken (shuffled labels)", broken)):
             cand = local_fleet.signed_copy(src, work / "models", label.split()[0], key)
             took, code, doc = timed_rollout(cand, fleet, work / f"{label.split()[0]}.json", args)
             rows.append((label, took, code, doc))
         fleet.check_apps()
+        rate = sum(fleet.app_report(n)["calls"] - calls0[n] for n in RINGS) / len(RINGS) / (time.monotonic() - t_apps)
     finally:
         if fleet is not None:
             fleet.stop()
         sshd.stop(server)
     print(f"\n{len(RINGS)} devices ({len(RINGS) - 1} over SSH, 1 local), rings canary/early/all, "
-          f"--calls {args.calls}, --poll {args.poll:g}, apps at about {args.rate:g} calls/s each")
+          f"--calls {args.calls}, --poll {args.poll:g}, apps measured at {rate:.0f} calls/s each (mean)")
     print(f"{'candidate':26} {'exit':>4} {'outcome':8} {'total s':>8}  per ring (s)")
     for label, took, code, doc in rows:
         rings = ", ".join(f"{r['name']} {r['state']} {r['seconds']:.1f}" if r.get("seconds") is not None

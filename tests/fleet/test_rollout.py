@@ -208,6 +208,7 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, digits_models, cli):
     other.write_text(json.dumps({"schema": "edgekit.fleet-rollout/1", "candidate": {"sha256": "ab" * 32}}))
     code, _, err = cli("fleet", "deploy", model, "--inventory", inv, "--rings", "canary", "--journal", other)
     assert code == 2 and "not of" in err and "another --journal" in err
+    assert len(err.strip().splitlines()) == 1
     assert not store.exists()  # nothing was deployed on the way
-    for text in (err,):
-        assert len(text.strip().splitlines()) == 1
+    code, out, _ = cli("fleet", "deploy", "--help")
+    assert code == 0 and "Example: edgekit fleet deploy" in " ".join(out.split())

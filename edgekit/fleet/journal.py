@@ -20,7 +20,8 @@ Example:
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "rollout.json"
     >>> j = Journal.open(path, "ab" * 32, "m.tflite", "fleet.toml", [("canary", ["pi-1"])], {"calls": 100})
     >>> j.set_device("pi-1", step="staged", previous="cd" * 32)
-    >>> Journal.open(path, "ab" * 32, "m.tflite", "fleet.toml", [("canary", ["pi-1"])], {"calls": 100}).device("pi-1")["step"]
+    >>> again = Journal.open(path, "ab" * 32, "m.tflite", "fleet.toml", [("canary", ["pi-1"])], {"calls": 100})
+    >>> again.device("pi-1")["step"]
     'staged'
 """
 

@@ -269,8 +269,9 @@ class _Ring:
 
     def _record(self, d: Device, seen: dict[str, Any], how: str) -> None:
         step = "failed" if seen["step"] == "absent" else seen["step"]
-        self.j.set_device(d.name, step=step, reason=seen.get("reason"), figures=_brief(seen.get("figures")))
-        self.emit(f"  {d.name}: {step} ({how}): {seen.get('reason')}")
+        reason = seen.get("reason") or "its canary is running"
+        self.j.set_device(d.name, step=step, reason=reason, figures=_brief(seen.get("figures")))
+        self.emit(f"  {d.name}: {step} ({how}): {reason}")
 
     def _put_back(self, d: Device, why: str) -> None:
         """After a broken ring: the candidate off this device (dropped or rolled back), the active version read back."""

@@ -1,6 +1,7 @@
-"""Deploy over SSH: copy the model, its manifest (and signature, trusted keys) to the device and run the
-same store code there (``python3 -m edgekit.store deploy ...``). The device needs edgekit installed
-(no TensorFlow). The ssh command and the copy are edgekit.profile.remote_ssh's.
+"""Deploy over SSH: copy the model, its manifest (and signature, trusted keys), or a release bundle
+folder, to the device and run the same store code there (``python3 -m edgekit.store deploy ...``).
+The device needs edgekit installed (no TensorFlow). The ssh command and the copy are
+edgekit.profile.remote_ssh's.
 
 Example:
     >>> opts = SSHOptions(port=22, python="~/edgekit/bin/python")                          # doctest: +SKIP
@@ -10,14 +11,18 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import RemoteError, StoreError
+from ..fsutil import sha256_bytes
 from ..manifest import manifest_path_for
 from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, check_host, copy_file, shell_word
+from ..release.layout import is_bundle
 from ..signing import signature_path_for
 
 
@@ -55,22 +60,51 @@ def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
         raise RemoteError(f"{host}: the device answered with no JSON ({last})") from None
 
 
+def copy_folder(host: str, opts: SSHOptions, folder: Path) -> str:
+    """Copy a flat folder (a release bundle) as one tar stream into ``opts.remote_dir/<digest>.bundle``,
+    unpacked there by ``tar`` and renamed into place whole; returns that path on the device."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in sorted(folder.iterdir()):  # a bundle is flat: the store refuses a folder inside it
+            tar.add(p, arcname=p.name, recursive=False)
+    data = buf.getvalue()
+    remote = f"{opts.remote_dir}/{sha256_bytes(data)[:16]}.bundle"
+    dest = shell_word(remote)
+    part = f"{dest}.part.$$"  # $$: the remote shell's pid, so parallel copies do not collide
+    script = (f"mkdir -p {part} && tar -xf - -C {part} && rm -rf {dest} && mv {part} {dest} "
+              f"|| {{ rm -rf {part}; exit 1; }}")
+    try:
+        res = subprocess.run(opts.command(host, script), input=data, capture_output=True, timeout=300)
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: copying {folder} did not finish within 300 s") from None
+    if res.returncode != 0:
+        last = (res.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        raise RemoteError(f"{host}: cannot copy the bundle {folder} to the device: {last}")
+    return remote
+
+
 def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *, manifest: str | Path | None = None,
                   signature: str | Path | None = None, trust: list[str | Path] | None = None,
                   canary_calls: int | None = None, canary_minutes: float | None = None,
                   budgets: dict[str, Any] | None = None, force: bool = False) -> dict[str, Any]:
-    """Copy and deploy on one SSH host; returns the device's answer with ``host`` added."""
+    """Copy and deploy on one SSH host (a model with its manifest and signature, or a release bundle folder);
+    returns the device's answer with ``host`` added."""
     check_host(host)  # before any file is read or copied
     model = Path(model)
-    man = Path(manifest) if manifest else manifest_path_for(model)
-    sig = Path(signature) if signature else signature_path_for(model)
-    for p, what in ((model, "model file"), (man, "manifest")):
-        if not p.is_file():
-            raise StoreError(f"{p}: {what} not found")
-    args = ["deploy", copy_file(host, opts, model, model.suffix or ".tflite"), "--store", store,
-            "--manifest", copy_file(host, opts, man, ".manifest.json")]
-    if sig.is_file():
-        args += ["--signature", copy_file(host, opts, sig, ".sig")]
+    if is_bundle(model):
+        args = ["deploy", copy_folder(host, opts, model), "--store", store]
+    else:
+        man = Path(manifest) if manifest else manifest_path_for(model)
+        sig = Path(signature) if signature else signature_path_for(model)
+        for p, what in ((model, "model file"), (man, "manifest")):
+            if not p.is_file():
+                raise StoreError(f"{p}: {what} not found")
+        args = ["deploy", copy_file(host, opts, model, model.suffix or ".tflite"), "--store", store,
+                "--manifest", copy_file(host, opts, man, ".manifest.json")]
+        if sig.is_file():
+            args += ["--signature", copy_file(host, opts, sig, ".sig")]
     for key in trust or []:
         args += ["--trust", copy_file(host, opts, Path(key), ".pem")]
     if canary_calls is not None:

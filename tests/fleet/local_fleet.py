@@ -6,7 +6,7 @@ and feeds real digits, so canaries are judged on live calls by the devices thems
 trusts one EC key: what is rolled out must be signed (or a signed release bundle).
 
 Example:
-    >>> fl = start(folder, server, v1, key, pub, x, {"pi-1": "canary", "gw": "canary", "pi-2": None})  # doctest: +SKIP
+    >>> fl = start(folder, server, v1, key, pub, x, {"pi-1": "canary", "gw": "canary"})  # doctest: +SKIP
     >>> fl.served("pi-1")[:12]                                                                           # doctest: +SKIP
     '3f0c9a1b2d4e'
 """

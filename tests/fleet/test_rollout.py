@@ -68,7 +68,8 @@ def test_a_good_candidate_reaches_every_ring_in_order(fleet, bundle, digits_mode
     assert ops.status(fleet.stores["pi-3"])["active"]["evidence"]["target"] == "raspberry-pi-4"  # a bundle, over SSH
     # ring after ring: no device of a ring was staged before every device of the ring before had promoted
     for first, then in (("canary", "early"), ("early", "all")):
-        promoted = max(e["time"] for n in RING_OF[first] for e in events(fleet.stores[n], sha) if e["event"] == "promote")
+        promoted = max(e["time"] for n in RING_OF[first] for e in events(fleet.stores[n], sha)
+                       if e["event"] == "promote")
         staged = min(e["time"] for n in RING_OF[then] for e in events(fleet.stores[n], sha) if e["event"] == "stage")
         assert promoted <= staged
     fleet.check_apps()

@@ -17,11 +17,10 @@ Example:
 from __future__ import annotations
 
 import dataclasses
-import subprocess
 from pathlib import Path
 from typing import Any
 
-from ..errors import StoreError
+from ..errors import RemoteError, StoreError
 from .inventory import Device
 
 INCOMING = "incoming"  # STORE/incoming/: where a remote deploy's files land before the store takes them
@@ -60,11 +59,12 @@ class DeviceStore:
     def _clear_incoming(self) -> None:
         """Best effort: the store holds what it took; the copies are not needed any more."""
         from ..profile.remote_ssh import shell_word
+        from ..store.remote import ssh_run
 
         try:
-            subprocess.run(self.opts.command(self.device.target, f"rm -rf {shell_word(self.opts.remote_dir)}"),
-                           stdin=subprocess.DEVNULL, capture_output=True, timeout=CLEAR_TIMEOUT_S)
-        except (OSError, subprocess.TimeoutExpired):
+            ssh_run(self.device.target, self.opts, f"rm -rf {shell_word(self.opts.remote_dir)}", "clearing the copies",
+                    timeout_s=CLEAR_TIMEOUT_S)
+        except RemoteError:
             pass
 
     def status(self, history: int = 50) -> dict[str, Any] | None:

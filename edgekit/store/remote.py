@@ -25,6 +25,8 @@ from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, check_host, copy_
 from ..release.layout import is_bundle
 from ..signing import signature_path_for
 
+TIMEOUT_S = 300.0  # one store command or copy on the device
+
 
 def ssh_options(key: str | None, port: int | None, config: str | None, options: list[str], python: str,
                 remote_dir: str | None = None) -> SSHOptions:
@@ -35,15 +37,24 @@ def ssh_options(key: str | None, port: int | None, config: str | None, options: 
     return opts
 
 
-def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
-    """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code."""
-    remote = f"{shell_word(opts.python)} -m edgekit.store " + " ".join(shell_word(a) for a in args)
+def ssh_run(host: str, opts: SSHOptions, remote: str, what: str, stdin: bytes | None = None,
+            timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Run a shell command on ``host`` (``stdin`` fed to it); stderr and stdout come back as text."""
     try:
-        res = subprocess.run(opts.command(host, remote), capture_output=True, text=True, timeout=300)
+        res = subprocess.run(opts.command(host, remote), input=stdin, capture_output=True, timeout=timeout_s,
+                             stdin=None if stdin is not None else subprocess.DEVNULL)
     except FileNotFoundError:
         raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
     except subprocess.TimeoutExpired:
-        raise RemoteError(f"{host}: the store command did not finish within 300 s") from None
+        raise RemoteError(f"{host}: {what} did not finish within {timeout_s:g} s") from None
+    return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(errors="replace"),
+                                       res.stderr.decode(errors="replace"))
+
+
+def run_remote(host: str, opts: SSHOptions, args: list[str]) -> dict[str, Any]:
+    """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code."""
+    remote = f"{shell_word(opts.python)} -m edgekit.store " + " ".join(shell_word(a) for a in args)
+    res = ssh_run(host, opts, remote, "the store command")
     last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
     if res.returncode == SSH_EXIT_CONNECT:
         raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")
@@ -73,14 +84,9 @@ def copy_folder(host: str, opts: SSHOptions, folder: Path) -> str:
     part = f"{dest}.part.$$"  # $$: the remote shell's pid, so parallel copies do not collide
     script = (f"mkdir -p {part} && tar -xf - -C {part} && rm -rf {dest} && mv {part} {dest} "
               f"|| {{ rm -rf {part}; exit 1; }}")
-    try:
-        res = subprocess.run(opts.command(host, script), input=data, capture_output=True, timeout=300)
-    except FileNotFoundError:
-        raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteError(f"{host}: copying {folder} did not finish within 300 s") from None
+    res = ssh_run(host, opts, script, f"copying {folder}", stdin=data)
     if res.returncode != 0:
-        last = (res.stderr.decode(errors="replace").strip().splitlines() or ["no message"])[-1]
+        last = (res.stderr.strip().splitlines() or ["no message"])[-1]
         raise RemoteError(f"{host}: cannot copy the bundle {folder} to the device: {last}")
     return remote
 

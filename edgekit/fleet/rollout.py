@@ -141,11 +141,22 @@ def rollout(source: str | Path, inventory: Inventory, rings: list[str], *, setti
     j = Journal.open(path, cand.sha256, str(cand.source), str(inventory.path),
                      [(name, [d.name for d in devs]) for name, devs in plan], settings.journaled())
     started = time.monotonic()
-    emit(f"rollout of {cand.sha256[:12]} ({cand.source}) to {len(plan)} rings, journal {path}")
+    emit(f"rollout of {cand.sha256[:12]} ({cand.source}) to {_n(len(plan), 'ring')}, journal {path}")
+    try:
+        _rings(plan, cand, j, settings, emit)
+    except KeyboardInterrupt:
+        emit(f"interrupted: {path} keeps every finished step; run the same command again to resume")
+        raise
+    return report(j, plan, time.monotonic() - started)
+
+
+def _rings(plan: list[tuple[str, list[Device]]], cand: Candidate, j: Journal, settings: Settings,
+           emit: Emit) -> None:
+    """Each ring in order; rings the journal says are promoted are skipped; a halted ring ends the rollout."""
     for index, (name, devices) in enumerate(plan):
         ring = j.ring(name)
         if ring["state"] == "promoted":
-            emit(f"ring {name}: promoted earlier on {len(devices)} devices (from the journal)")
+            emit(f"ring {name}: promoted earlier on {_n(len(devices), 'device')} (from the journal)")
             continue
         if ring["state"] == "halted" or j.state == "halted":
             emit(f"ring {name}: halted earlier: {ring.get('reason') or j.doc.get('reason')}")
@@ -162,7 +173,6 @@ def rollout(source: str | Path, inventory: Inventory, rings: list[str], *, setti
         if j.state != "done":
             j.finish("done")
         emit(f"rollout done: {cand.sha256[:12]} promoted on every ring")
-    return report(j, plan, time.monotonic() - started)
 
 
 class _Ring:
@@ -179,7 +189,7 @@ class _Ring:
         t0 = time.monotonic()
         before = self.j.ring(self.name).get("seconds") or 0.0
         self.j.set_ring(self.name, state="running", started=self.j.ring(self.name).get("started") or _now())
-        self.emit(f"ring {self.name} ({len(self.devices)} devices: {', '.join(d.name for d in self.devices)})")
+        self.emit(f"ring {self.name} ({_n(len(self.devices), 'device')}: {', '.join(d.name for d in self.devices)})")
         self._each([d for d in self.devices if self.j.device(d.name)["step"] is None], self._stage)
         self._watch()
         broken = [d.name for d in self.devices if self.j.device(d.name)["step"] in BROKEN]
@@ -192,7 +202,7 @@ class _Ring:
         self.j.set_ring(self.name, state=state, finished=_now(), seconds=seconds,
                         reason=reason if broken else None)
         self.emit(f"ring {self.name}: {state} in {seconds:.1f} s" + (f": {reason}" if broken else
-                                                                      f" on {len(self.devices)} devices"))
+                                                                      f" on {_n(len(self.devices), 'device')}"))
 
     def _each(self, devices: list[Device], fn: Callable[[Device], None]) -> None:
         """fn on every device in parallel (one ssh each), waiting in slices so Ctrl-C stops it."""
@@ -323,6 +333,10 @@ def _last(history: list[dict[str, Any]], match: Callable[[dict[str, Any]], bool]
 def _brief(figures: dict[str, Any] | None) -> dict[str, Any] | None:
     keys = ("compared", "disagreed", "errors", "ood", "disagreement", "error_rate", "ood_rate", "latency_p95_ms")
     return {k: figures.get(k) for k in keys if k in figures} if isinstance(figures, dict) else None
+
+
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
 
 
 def _now() -> str:

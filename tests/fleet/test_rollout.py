@@ -191,6 +191,34 @@ def test_a_ring_that_does_not_decide_in_time_is_put_back_on_every_device(tmp_pat
         fl.stop()
 
 
+def test_ctrl_c_keeps_the_journal_and_the_same_command_goes_on_from_it(tmp_path, digits_models, cli):
+    """A local device whose app is not running: the canary waits; Ctrl-C ends the rollout at once (exit 130),
+    the journal holds the staged device; the same command resumes watching it (no second deploy)."""
+    from edgekit.store import ops
+
+    store = tmp_path / "store"
+    ops.deploy(digits_models("fp32"), store)
+    inv = tmp_path / "fleet.toml"
+    inv.write_text(f'[[device]]\nname = "gw"\nhost = "local"\nstore = "{store}"\nring = "canary"\n')
+    model = digits_models("int8")
+    args = ["fleet", "deploy", str(model), "--inventory", str(inv), "--rings", "canary", "--poll", "0.2"]
+    proc = subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            env=dict(os.environ, PYTHONPATH=str(WORKTREE)))
+    journal = tmp_path / f"fleet.rollout-{sha256_file(model)[:12]}.json"  # the default: next to the inventory
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline and not (journal.is_file() and "staged" in journal.read_text()):
+        time.sleep(0.05)
+    proc.send_signal(2)  # SIGINT, as Ctrl-C sends it
+    _, err = proc.communicate(timeout=30)
+    assert proc.returncode == 130, err
+    assert "run the same command again to resume" in err
+    assert json.loads(journal.read_text())["device"]["gw"]["step"] == "staged"
+    code, out, err = cli(*args, "--timeout", "1")  # still no app: this time the ring times out and is put back
+    assert code == 1 and "gw timeout" in out
+    assert [e["event"] for e in events(store, sha256_file(model))] == ["stage", "reject"]  # one deploy only
+
+
 def test_bad_input_is_one_line_and_exit_2(tmp_path, digits_models, cli):
     store = tmp_path / "store"
     inv = tmp_path / "fleet.toml"

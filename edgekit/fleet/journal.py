@@ -87,13 +87,21 @@ class Journal:
                 raise UsageError(f"{where}: ring {name} was {', '.join(was or [])} when the rollout started and is "
                                  f"{', '.join(devices)} in the inventory now; restore the inventory or pass another "
                                  "--journal")
+        devices = doc.get("device")
+        if not isinstance(devices, dict) or not all(isinstance(devices.get(d), dict) for _, ds in plan for d in ds):
+            raise UsageError(f"{where}: the journal has no record of some devices (changed by hand?); "
+                             "pass another --journal")
         if doc.get("settings") != settings:
             raise UsageError(f"{where}: that rollout ran with {json.dumps(doc.get('settings'))}; resume it with the "
                              "same --calls, --minutes and budgets, or pass another --journal")
 
     def save(self) -> None:
         self.doc["updated"] = now()
-        atomic_write_text(self.path, json.dumps(self.doc, indent=1, default=str) + "\n")
+        try:
+            atomic_write_text(self.path, json.dumps(self.doc, indent=1, default=str) + "\n")
+        except OSError as err:  # the rollout must not go on unrecorded: it could not be resumed
+            raise UsageError(f"{self.path}: cannot write the rollout journal ({err.strerror}); "
+                             "pass --journal FILE in a writable folder") from None
 
     @property
     def state(self) -> str:

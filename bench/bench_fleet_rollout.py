@@ -18,6 +18,7 @@ import argparse
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -106,6 +107,7 @@ def main() -> int:
         if fleet is not None:
             fleet.stop()
         sshd.stop(server)
+        shutil.rmtree(work, ignore_errors=True)
     print(f"\n{len(RINGS)} devices ({len(RINGS) - 1} over SSH, 1 local), rings canary/early/all, "
           f"--calls {args.calls}, --poll {args.poll:g}, apps measured at {rate:.0f} calls/s each (mean)")
     print(f"{'candidate':26} {'exit':>4} {'outcome':8} {'total s':>8}  per ring (s)")

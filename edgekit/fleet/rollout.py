@@ -142,6 +142,10 @@ def rollout(source: str | Path, inventory: Inventory, rings: list[str], *, setti
                      [(name, [d.name for d in devs]) for name, devs in plan], settings.journaled())
     started = time.monotonic()
     emit(f"rollout of {cand.sha256[:12]} ({cand.source}) to {_n(len(plan), 'ring')}, journal {path}")
+    planned = {d.name for _, devs in plan for d in devs}
+    left = [d.name for d in inventory.devices if d.name not in planned]
+    if left:
+        emit(f"not in these rings, left alone: {', '.join(left)}")
     try:
         _rings(plan, cand, j, settings, emit)
     except KeyboardInterrupt:

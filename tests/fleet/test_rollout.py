@@ -199,7 +199,8 @@ def test_ctrl_c_keeps_the_journal_and_the_same_command_goes_on_from_it(tmp_path,
     store = tmp_path / "store"
     ops.deploy(digits_models("fp32"), store)
     inv = tmp_path / "fleet.toml"
-    inv.write_text(f'[[device]]\nname = "gw"\nhost = "local"\nstore = "{store}"\nring = "canary"\n')
+    inv.write_text(f'[[device]]\nname = "gw"\nhost = "local"\nstore = "{store}"\nring = "canary"\n'
+                   f'[[device]]\nname = "lab"\nhost = "local"\nstore = "{tmp_path / "lab"}"\nring = "lab"\n')
     model = digits_models("int8")
     args = ["fleet", "deploy", str(model), "--inventory", str(inv), "--rings", "canary", "--poll", "0.2"]
     proc = subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
@@ -212,11 +213,12 @@ def test_ctrl_c_keeps_the_journal_and_the_same_command_goes_on_from_it(tmp_path,
     proc.send_signal(2)  # SIGINT, as Ctrl-C sends it
     _, err = proc.communicate(timeout=30)
     assert proc.returncode == 130, err
-    assert "run the same command again to resume" in err
+    assert "run the same command again to resume" in err and "not in these rings, left alone: lab" in err
     assert json.loads(journal.read_text())["device"]["gw"]["step"] == "staged"
     code, out, err = cli(*args, "--timeout", "1")  # still no app: this time the ring times out and is put back
     assert code == 1 and "gw timeout" in out
     assert [e["event"] for e in events(store, sha256_file(model))] == ["stage", "reject"]  # one deploy only
+    assert not (tmp_path / "lab").exists()
 
 
 def test_bad_input_is_one_line_and_exit_2(tmp_path, digits_models, cli):

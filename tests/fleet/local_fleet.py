@@ -1,13 +1,13 @@
 """A fleet on this machine: real stores, each served by its own app process, reached over a real sshd or locally.
 
-Used by the fleet tests (tests/fleet/conftest.py) and by bench/bench_fleet_rollout.py. Each device
+Used by the ring-deploy tests (tests/fleet/test_rollout.py) and by bench/bench_fleet_rollout.py. Each device
 runs tests/fleet/device_app.py in a background process: it serves its store (edgekit.store.serve)
 and feeds real digits, so canaries are judged on live calls by the devices themselves. Every store
 trusts one EC key: what is rolled out must be signed (or a signed release bundle).
 
 Example:
-    >>> fl = start(folder, server, v1, key, pub, x, {"pi-1": "canary", "gw": "canary"})  # doctest: +SKIP
-    >>> fl.served("pi-1")[:12]                                                                           # doctest: +SKIP
+    >>> fl = start(folder, server, v1, key, pub, x, {"pi-1": "canary", "gw": "canary"})   # doctest: +SKIP
+    >>> fl.served("pi-1")[:12]                                                             # doctest: +SKIP
     '3f0c9a1b2d4e'
 """
 

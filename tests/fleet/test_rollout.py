@@ -1,5 +1,8 @@
 """edgekit fleet deploy: ring by ring over real stores (four behind the real sshd, one local), each served by its
-own running app that judges the canary on live digits (tests/fleet/conftest.py)."""
+own running app that judges the canary on live digits (tests/fleet/local_fleet.py).
+
+Rings: canary = pi-1 + gw (local), early = pi-2, all = pi-3 and pi-4 (pi-4 has no ring of its own).
+"""
 
 from __future__ import annotations
 
@@ -7,14 +10,17 @@ import json
 import os
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
 import pytest
 
+import local_fleet  # tests/fleet is on sys.path (prepend import mode)
 from edgekit.fsutil import sha256_file
 from edgekit.store import ModelStore
 
+os.environ.setdefault("EDGEKIT_CACHE_DIR", tempfile.mkdtemp(prefix="edgekit-test-cache-"))
 WORKTREE = Path(__file__).resolve().parents[2]
 
 # a canary of 60 compared calls per device, judged loosely enough for int8/dynamic vs fp32 (they disagree on
@@ -22,6 +28,20 @@ WORKTREE = Path(__file__).resolve().parents[2]
 FLAGS = ["--rings", "canary,early,all", "--calls", "60", "--max-disagreement", "0.1", "--poll", "0.2",
          "--timeout", "180"]
 RING_OF = {"canary": ["pi-1", "gw"], "early": ["pi-2"], "all": ["pi-3", "pi-4"]}
+RINGS = {"pi-1": "canary", "gw": "canary", "pi-2": "early", "pi-3": "all", "pi-4": None}
+
+
+@pytest.fixture(scope="module")
+def ring_fleet(tmp_path_factory, ssh_server, digits, digits_models, keys):
+    """Five stores with the signed fp32 digits model active, each served by its running app."""
+    d = tmp_path_factory.mktemp("ring-fleet")
+    key, pub = keys["ours"]
+    v1 = local_fleet.signed_copy(digits_models("fp32"), d / "models", "v1", key)
+    fl = local_fleet.start(d, ssh_server, v1, key, pub, digits.x_test, RINGS)
+    try:
+        yield fl
+    finally:
+        fl.stop()
 
 
 def events(store: Path, sha: str | None = None) -> list[dict]:
@@ -39,49 +59,51 @@ def no_trace(store: Path, sha: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def bundle(fleet, digits_models, tmp_path_factory):
+def bundle(ring_fleet, digits_models, tmp_path_factory):
     """A signed release bundle of the digits int8 model (edgekit release), signed with the key the stores trust."""
     from edgekit.cli import main
 
     out = tmp_path_factory.mktemp("release") / "bundle"
-    assert main(["release", str(digits_models("int8")), "--target", "raspberry-pi-4", "--key", str(fleet.key),
+    assert main(["release", str(digits_models("int8")), "--target", "raspberry-pi-4", "--key", str(ring_fleet.key),
                  "--runs", "20", "-o", str(out)]) == 0
     return out
 
 
 @pytest.mark.slow
-def test_a_good_candidate_reaches_every_ring_in_order(fleet, bundle, digits_models, cli, tmp_path):
+def test_a_good_candidate_reaches_every_ring_in_order(ring_fleet, bundle, digits_models, cli, tmp_path):
     sha = sha256_file(digits_models("int8"))
-    code, out, err = cli("fleet", "deploy", bundle, "--inventory", fleet.inventory, *FLAGS,
+    code, out, err = cli("fleet", "deploy", bundle, "--inventory", ring_fleet.inventory, *FLAGS,
                          "--journal", tmp_path / "rollout.json", "--json")
     assert code == 0, err
     doc = json.loads(out)
     assert doc["state"] == "done" and [r["state"] for r in doc["rings"]] == ["promoted"] * 3
     assert "ring canary (2 devices: pi-1, gw)" in err and "ring all: promoted" in err
-    for name, store in fleet.stores.items():
+    for name, store in ring_fleet.stores.items():
         assert ModelStore(store).index()["active"]["sha256"] == sha, name
         promote = [e for e in events(store, sha) if e["event"] == "promote"]
         assert len(promote) == 1 and promote[0]["figures"]["compared"] == 60, name  # decided by the device's app
         assert not (store / "incoming").exists()  # the copies went into the store, then away
     from edgekit.store import ops
 
-    assert ops.status(fleet.stores["pi-3"])["active"]["evidence"]["target"] == "raspberry-pi-4"  # a bundle, over SSH
+    evidence = ops.status(ring_fleet.stores["pi-3"])["active"]["evidence"]
+    assert evidence["target"] == "raspberry-pi-4"  # a bundle, deployed over SSH
     # ring after ring: no device of a ring was staged before every device of the ring before had promoted
     for first, then in (("canary", "early"), ("early", "all")):
-        promoted = max(e["time"] for n in RING_OF[first] for e in events(fleet.stores[n], sha)
+        promoted = max(e["time"] for n in RING_OF[first] for e in events(ring_fleet.stores[n], sha)
                        if e["event"] == "promote")
-        staged = min(e["time"] for n in RING_OF[then] for e in events(fleet.stores[n], sha) if e["event"] == "stage")
+        staged = min(e["time"] for n in RING_OF[then] for e in events(ring_fleet.stores[n], sha)
+                     if e["event"] == "stage")
         assert promoted <= staged
-    fleet.check_apps()
+    ring_fleet.check_apps()
 
 
 @pytest.mark.slow
-def test_a_broken_candidate_stops_at_the_first_ring(fleet, broken, cli, tmp_path):
-    cand = fleet.signed_copy(broken, tmp_path / "models", "broken")
+def test_a_broken_candidate_stops_at_the_first_ring(ring_fleet, broken, cli, tmp_path):
+    cand = ring_fleet.signed_copy(broken, tmp_path / "models", "broken")
     sha = sha256_file(cand)
-    before = {n: ModelStore(s).index()["active"]["sha256"] for n, s in fleet.stores.items()}
+    before = {n: ModelStore(s).index()["active"]["sha256"] for n, s in ring_fleet.stores.items()}
     journal = tmp_path / "rollout.json"
-    code, out, err = cli("fleet", "deploy", cand, "--inventory", fleet.inventory, *FLAGS, "--journal", journal,
+    code, out, err = cli("fleet", "deploy", cand, "--inventory", ring_fleet.inventory, *FLAGS, "--journal", journal,
                          "--json")
     assert code == 1, err
     doc = json.loads(out)
@@ -91,32 +113,32 @@ def test_a_broken_candidate_stops_at_the_first_ring(fleet, broken, cli, tmp_path
     assert any(d["step"] == "rejected" and "disagreement" in d["reason"] for d in canary.values())
     for name, d in canary.items():
         assert d["step"] in ("rejected", "cancelled") and d["active_after"] == before[name] == d["previous"]
-        idx = ModelStore(fleet.stores[name]).index()
+        idx = ModelStore(ring_fleet.stores[name]).index()
         assert idx["active"]["sha256"] == before[name] and idx["candidate"] is None and sha in idx["bad"]
-        assert not (fleet.stores[name] / "incoming").exists()
+        assert not (ring_fleet.stores[name] / "incoming").exists()
     for name in doc["untouched"]:  # the later rings never saw it
-        no_trace(fleet.stores[name], sha)
-        assert ModelStore(fleet.stores[name]).index()["active"]["sha256"] == before[name]
+        no_trace(ring_fleet.stores[name], sha)
+        assert ModelStore(ring_fleet.stores[name]).index()["active"]["sha256"] == before[name]
     # the apps of the halted ring go on answering with their previous version
-    calls = {n: fleet.app_report(n)["calls"] for n in canary}
+    calls = {n: ring_fleet.app_report(n)["calls"] for n in canary}
     time.sleep(0.5)
     for name in canary:
-        now = fleet.app_report(name)
+        now = ring_fleet.app_report(name)
         assert now["sha256"] == before[name] and now["calls"] > calls[name]
     # the same command again: the journal says halted; no device is contacted, nothing changes
-    counts = {n: len(events(s)) for n, s in fleet.stores.items()}
-    code, out, err = cli("fleet", "deploy", cand, "--inventory", fleet.inventory, *FLAGS, "--journal", journal)
+    counts = {n: len(events(s)) for n, s in ring_fleet.stores.items()}
+    code, out, err = cli("fleet", "deploy", cand, "--inventory", ring_fleet.inventory, *FLAGS, "--journal", journal)
     assert code == 1 and "halted earlier" in err
-    assert {n: len(events(s)) for n, s in fleet.stores.items()} == counts
-    fleet.check_apps()
+    assert {n: len(events(s)) for n, s in ring_fleet.stores.items()} == counts
+    ring_fleet.check_apps()
 
 
 @pytest.mark.slow
-def test_an_interrupted_rollout_resumes_from_its_journal(fleet, digits_models, cli, tmp_path):
-    cand = fleet.signed_copy(digits_models("dynamic"), tmp_path / "models", "v3")
+def test_an_interrupted_rollout_resumes_from_its_journal(ring_fleet, digits_models, cli, tmp_path):
+    cand = ring_fleet.signed_copy(digits_models("dynamic"), tmp_path / "models", "v3")
     sha = sha256_file(cand)
     journal = tmp_path / "rollout.json"
-    args = ["fleet", "deploy", str(cand), "--inventory", str(fleet.inventory), *FLAGS, "--journal", str(journal)]
+    args = ["fleet", "deploy", str(cand), "--inventory", str(ring_fleet.inventory), *FLAGS, "--journal", str(journal)]
     args[args.index("--calls") + 1] = "150"  # rings long enough that the kill lands inside the rollout
     with open(tmp_path / "first.log", "wb") as log:
         proc = subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
@@ -136,12 +158,12 @@ def test_an_interrupted_rollout_resumes_from_its_journal(fleet, digits_models, c
     code, out, err = cli(*args[:-2], "--journal", journal, "--calls", "150")
     assert code == 0, err
     assert "ring canary: promoted earlier on 2 devices (from the journal)" in err
-    for name, store in fleet.stores.items():
+    for name, store in ring_fleet.stores.items():
         assert ModelStore(store).index()["active"]["sha256"] == sha, name
         staged = [e for e in events(store, sha) if e["event"] == "stage"]
         assert len(staged) == 1, (name, staged)  # finished steps were not redone: one deploy per device
     assert json.loads(journal.read_text())["state"] == "done"
-    fleet.check_apps()
+    ring_fleet.check_apps()
 
 
 @pytest.mark.slow
@@ -149,8 +171,6 @@ def test_a_ring_that_does_not_decide_in_time_is_put_back_on_every_device(tmp_pat
                                                                           digits_models, keys, cli):
     """pi-a promotes the candidate, pi-b (its app is down) never decides: at the ring's timeout pi-a is rolled
     back and pi-b's staged candidate dropped, both over SSH; --force stages it again later."""
-    import local_fleet
-
     key, pub = keys["ours"]
     v1 = local_fleet.signed_copy(digits_models("fp32"), tmp_path / "models", "v1", key)
     fl = local_fleet.start(tmp_path, ssh_server, v1, key, pub, digits.x_test,

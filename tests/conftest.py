@@ -2,7 +2,8 @@
 
 Everything is built once per test session in a temporary folder (training the
 tiny CNN takes a few seconds on 2 cores). Tests that need TensorFlow use these;
-unit tests do not touch them. With EDGEKIT_TEST_MODELS set (tests/prebuilt_models.py),
+unit tests do not touch them. The store and fleet tests also share a broken model (trained on
+shuffled labels), EC key pairs, the real sshd on 127.0.0.1 and an `edgekit` CLI runner. With EDGEKIT_TEST_MODELS set (tests/prebuilt_models.py),
 ``digits`` and ``digits_models`` come from that prebuilt folder instead, so the runtime
 tests run in environments without TensorFlow or scikit-learn.
 """
@@ -11,6 +12,8 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -19,6 +22,7 @@ import pytest
 import prebuilt_models  # tests/ is on sys.path (rootdir conftest, prepend import mode)
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
+sys.path.insert(0, str(Path(__file__).resolve().parent / "profile"))  # tests/profile/sshd.py, for its conftest
 
 
 @pytest.fixture(scope="session")
@@ -136,3 +140,63 @@ def published_models():
     import published_models as published
 
     return published.fetch()
+
+
+@pytest.fixture(scope="session")
+def broken(tmp_path_factory, digits) -> Path:
+    """A digits CNN trained like the good one but on shuffled labels: about 10% top-1 (chance)."""
+    import dataclasses
+
+    import edgekit
+    from edgekit.digits import train_cnn
+
+    shuffled = dataclasses.replace(digits, y_train=np.random.default_rng(1).permutation(digits.y_train))
+    out = tmp_path_factory.mktemp("broken")
+    keras_path = out / "broken.keras"
+    train_cnn(shuffled, epochs=8).save(keras_path)
+    res = edgekit.convert(keras_path, out / "broken-fp32.tflite", recipe="fp32", calibration=digits.x_calib,
+                          eval_data=(digits.x_test, digits.y_test), labels=digits.labels,
+                          preprocessing="digits", quiet=True)
+    return res.output
+
+
+def _keypair(folder: Path, name: str) -> tuple[Path, Path]:
+    key, pub = folder / f"{name}.pem", folder / f"{name}.pub.pem"
+    subprocess.run(["openssl", "ecparam", "-name", "prime256v1", "-genkey", "-noout", "-out", str(key)], check=True)
+    subprocess.run(["openssl", "ec", "-in", str(key), "-pubout", "-out", str(pub)], check=True,
+                   capture_output=True)
+    return key, pub
+
+
+@pytest.fixture(scope="session")
+def keys(tmp_path_factory):
+    """Two EC P-256 key pairs: (key, pub) for "ours" and for "other"."""
+    d = tmp_path_factory.mktemp("keys")
+    return {"ours": _keypair(d, "ours"), "other": _keypair(d, "other")}
+
+
+@pytest.fixture()
+def cli(capsys):
+    """cli(*args) -> (exit code, stdout, stderr) of the real edgekit CLI in this process."""
+    from edgekit.cli import main
+
+    def run(*args):
+        code = main([str(a) for a in args])
+        out = capsys.readouterr()
+        return code, out.out, out.err
+
+    return run
+
+
+def _profile_fixtures():
+    """tests/profile/conftest.py as a module of its own name, to share its real-sshd fixture."""
+    import importlib.util
+
+    path = Path(__file__).resolve().parent / "profile" / "conftest.py"
+    spec = importlib.util.spec_from_file_location("edgekit_tests_profile_conftest", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+ssh_server = _profile_fixtures().ssh_server  # a real OpenSSH server on 127.0.0.1 (tests/profile/sshd.py)

@@ -1,4 +1,5 @@
-"""``edgekit fleet ...`` and ``edgekit incidents``: many devices' stores judged together (status, incidents).
+"""``edgekit fleet ...`` and ``edgekit incidents``: many devices' stores judged together (status, incidents;
+deploy by rings).
 
 The sub-app is ``fleet_app``; other modules add their commands to it (``fleet_app.command("deploy")``).
 """
@@ -12,8 +13,8 @@ from typing import Optional
 
 import typer
 
-fleet_app = typer.Typer(name="fleet", help="Judge many devices together: status, incidents (inventory: a TOML file "
-                        "of devices; see docs/fleet.md).", no_args_is_help=True, add_completion=False,
+fleet_app = typer.Typer(name="fleet", help="Judge many devices together: status, incidents, ring deploys "
+                        "(inventory: a TOML file of devices; see docs/fleet.md).", no_args_is_help=True, add_completion=False,
                         rich_markup_mode=None)
 
 INVENTORY_HELP = ("the inventory: a TOML file of [[device]] tables (name, host, port, user, key, store, python, "
@@ -125,6 +126,11 @@ def _check_bucket(bucket: int) -> None:
 
     if bucket < 1:
         raise UsageError(f"--bucket must be at least 1 minute, got {bucket}")
+
+
+from .fleet_deploy import add_deploy  # noqa: E402 - the sub-app first, then the modules that add to it
+
+add_deploy(fleet_app)
 
 
 def register(app: typer.Typer) -> None:

@@ -4,6 +4,7 @@ Light on purpose (argparse, no typer): it is what a device runs. Prints JSON wit
 
 Example:
     $ python3 -m edgekit.store deploy model.tflite --store /var/lib/app/models --canary-calls 200 --json
+    $ python3 -m edgekit.store reject SHA256 --store /var/lib/app/models --reason "rollout halted" --json
 """
 
 from __future__ import annotations
@@ -31,9 +32,13 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--force", action="store_true")
     for key in ops.BUDGET_KEYS:
         d.add_argument(f"--{key.replace('_', '-')}", type=float, dest=key)
-    for name in ("rollback", "status"):
+    for name in ("rollback", "status", "reject"):
         s = sub.add_parser(name)
         s.add_argument("--store", required=True)
+    for name in ("rollback", "reject"):
+        sub.choices[name].add_argument("--reason")
+    sub.choices["rollback"].add_argument("--expect", help="only if this sha256 is still active")
+    sub.choices["reject"].add_argument("sha256", help="the candidate to drop (only if it is still the candidate)")
     sub.choices["status"].add_argument("--repair", action="store_true")
     h = sub.add_parser("health", help="the health snapshots served models wrote into the store")
     h.add_argument("dir", nargs="?", help="the store folder (or --store)")
@@ -59,7 +64,9 @@ def main(argv: list[str] | None = None) -> int:
                              canary_calls=a.canary_calls, canary_minutes=a.canary_minutes, target=a.target,
                              budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS}, force=a.force)
         elif a.cmd == "rollback":
-            doc = ops.rollback(a.store)
+            doc = ops.rollback(a.store, a.reason or "rolled back by hand", expect=a.expect)
+        elif a.cmd == "reject":
+            doc = ops.reject(a.store, a.sha256, a.reason or "rejected by hand")
         elif a.cmd == "health":
             doc = ops.health(_store_arg(a), history=a.history)
         elif a.cmd == "fleet":

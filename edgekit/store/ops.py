@@ -67,8 +67,22 @@ def canary_budgets(model: str | Path, manifest: str | Path | None, target: str |
     return resolve_budgets(flags, man, profile).to_dict()
 
 
-def rollback(store: str | Path, reason: str = "rolled back by hand") -> dict[str, Any]:
-    return dict(ModelStore(store).rollback(reason), store=str(store))
+def rollback(store: str | Path, reason: str = "rolled back by hand", *, expect: str | None = None) -> dict[str, Any]:
+    """Go back to the previous good version; with ``expect``, only while that sha256 is active
+    (else {"action": "unchanged"}: someone else moved the store on)."""
+    done = ModelStore(store).rollback(reason, expect=expect)
+    if done is None:
+        return {"action": "unchanged", "store": str(store), "expect": expect}
+    return dict(done, action="rolled-back", store=str(store))
+
+
+def reject(store: str | Path, sha256: str, reason: str = "rejected by hand") -> dict[str, Any]:
+    """Drop the staged candidate ``sha256`` (marked bad; the active version stays), if it is still the candidate.
+
+    Example: ``reject("/var/lib/app/models", sha, "rollout halted on another device")["action"]`` -> 'rejected'
+    """
+    done = ModelStore(store).reject(sha256, reason=reason)
+    return {"action": "rejected" if done else "unchanged", "sha256": sha256, "store": str(store)}
 
 
 def status(store: str | Path, *, repair: bool = False, history: int = 50) -> dict[str, Any]:

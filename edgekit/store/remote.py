@@ -1,6 +1,7 @@
-"""Deploy over SSH: copy the model, its manifest (and signature, trusted keys) to the device and run the
-same store code there (``python3 -m edgekit.store deploy ...``). The device needs edgekit installed
-(no TensorFlow). The ssh command and the copy are edgekit.profile.remote_ssh's.
+"""Deploy over SSH: copy the model, its manifest (and signature, trusted keys), or a release bundle
+folder, to the device and run the same store code there (``python3 -m edgekit.store deploy ...``).
+The device needs edgekit installed (no TensorFlow). The ssh command and the copy are
+edgekit.profile.remote_ssh's.
 
 Example:
     >>> opts = SSHOptions(port=22, python="~/edgekit/bin/python")                          # doctest: +SKIP
@@ -10,15 +11,21 @@ Example:
 
 from __future__ import annotations
 
+import io
 import json
 import subprocess
+import tarfile
 from pathlib import Path
 from typing import Any
 
 from ..errors import RemoteError, StoreError
+from ..fsutil import sha256_bytes
 from ..manifest import manifest_path_for
 from ..profile.remote_ssh import SSH_EXIT_CONNECT, SSHOptions, check_host, copy_file, shell_word
+from ..release.layout import is_bundle
 from ..signing import signature_path_for
+
+TIMEOUT_S = 300.0  # one store command or copy on the device
 
 
 def ssh_options(key: str | None, port: int | None, config: str | None, options: list[str], python: str,
@@ -30,17 +37,26 @@ def ssh_options(key: str | None, port: int | None, config: str | None, options: 
     return opts
 
 
-def run_remote(host: str, opts: SSHOptions, args: list[str], timeout_s: float = 300) -> dict[str, Any]:
+def ssh_run(host: str, opts: SSHOptions, remote: str, what: str, stdin: bytes | None = None,
+            timeout_s: float = TIMEOUT_S) -> subprocess.CompletedProcess:
+    """Run a shell command on ``host`` (``stdin`` fed to it); stderr and stdout come back as text."""
+    try:
+        res = subprocess.run(opts.command(host, remote), input=stdin, capture_output=True, timeout=timeout_s,
+                             stdin=None if stdin is not None else subprocess.DEVNULL)
+    except FileNotFoundError:
+        raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
+    except subprocess.TimeoutExpired:
+        raise RemoteError(f"{host}: {what} did not finish within {timeout_s:g} s") from None
+    return subprocess.CompletedProcess(res.args, res.returncode, res.stdout.decode(errors="replace"),
+                                       res.stderr.decode(errors="replace"))
+
+
+def run_remote(host: str, opts: SSHOptions, args: list[str], timeout_s: float = TIMEOUT_S) -> dict[str, Any]:
     """Run ``python -m edgekit.store ARGS --json`` on ``host``; its error is raised here with the same exit code.
 
     ``timeout_s``: ssh is killed after it (the store commands are short: nothing is left running there)."""
     remote = f"{shell_word(opts.python)} -m edgekit.store " + " ".join(shell_word(a) for a in args)
-    try:
-        res = subprocess.run(opts.command(host, remote), capture_output=True, text=True, timeout=timeout_s)
-    except FileNotFoundError:
-        raise RemoteError("ssh is not installed here; install openssh-client to deploy over SSH") from None
-    except subprocess.TimeoutExpired:
-        raise RemoteError(f"{host}: the store command did not finish within {timeout_s:g} s") from None
+    res = ssh_run(host, opts, remote, "the store command", timeout_s=timeout_s)
     last = (res.stderr.strip().splitlines() or ["no message"])[-1].strip()
     if res.returncode == SSH_EXIT_CONNECT:
         raise RemoteError(f"{host}: cannot connect over ssh ({last}); check the host, --ssh-port and --ssh-key")
@@ -57,22 +73,46 @@ def run_remote(host: str, opts: SSHOptions, args: list[str], timeout_s: float = 
         raise RemoteError(f"{host}: the device answered with no JSON ({last})") from None
 
 
+def copy_folder(host: str, opts: SSHOptions, folder: Path) -> str:
+    """Copy a flat folder (a release bundle) as one tar stream into ``opts.remote_dir/<digest>.bundle``,
+    unpacked there by ``tar`` and renamed into place whole; returns that path on the device."""
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w") as tar:
+        for p in sorted(folder.iterdir()):  # a bundle is flat: the store refuses a folder inside it
+            tar.add(p, arcname=p.name, recursive=False)
+    data = buf.getvalue()
+    remote = f"{opts.remote_dir}/{sha256_bytes(data)[:16]}.bundle"
+    dest = shell_word(remote)
+    part = f"{dest}.part.$$"  # $$: the remote shell's pid, so parallel copies do not collide
+    script = (f"mkdir -p {part} && tar -xf - -C {part} && rm -rf {dest} && mv {part} {dest} "
+              f"|| {{ rm -rf {part}; exit 1; }}")
+    res = ssh_run(host, opts, script, f"copying {folder}", stdin=data)
+    if res.returncode != 0:
+        last = (res.stderr.strip().splitlines() or ["no message"])[-1]
+        raise RemoteError(f"{host}: cannot copy the bundle {folder} to the device: {last}")
+    return remote
+
+
 def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *, manifest: str | Path | None = None,
                   signature: str | Path | None = None, trust: list[str | Path] | None = None,
                   canary_calls: int | None = None, canary_minutes: float | None = None,
                   budgets: dict[str, Any] | None = None, force: bool = False) -> dict[str, Any]:
-    """Copy and deploy on one SSH host; returns the device's answer with ``host`` added."""
+    """Copy and deploy on one SSH host (a model with its manifest and signature, or a release bundle folder);
+    returns the device's answer with ``host`` added."""
     check_host(host)  # before any file is read or copied
     model = Path(model)
-    man = Path(manifest) if manifest else manifest_path_for(model)
-    sig = Path(signature) if signature else signature_path_for(model)
-    for p, what in ((model, "model file"), (man, "manifest")):
-        if not p.is_file():
-            raise StoreError(f"{p}: {what} not found")
-    args = ["deploy", copy_file(host, opts, model, model.suffix or ".tflite"), "--store", store,
-            "--manifest", copy_file(host, opts, man, ".manifest.json")]
-    if sig.is_file():
-        args += ["--signature", copy_file(host, opts, sig, ".sig")]
+    if is_bundle(model):
+        args = ["deploy", copy_folder(host, opts, model), "--store", store]
+    else:
+        man = Path(manifest) if manifest else manifest_path_for(model)
+        sig = Path(signature) if signature else signature_path_for(model)
+        for p, what in ((model, "model file"), (man, "manifest")):
+            if not p.is_file():
+                raise StoreError(f"{p}: {what} not found")
+        args = ["deploy", copy_file(host, opts, model, model.suffix or ".tflite"), "--store", store,
+                "--manifest", copy_file(host, opts, man, ".manifest.json")]
+        if sig.is_file():
+            args += ["--signature", copy_file(host, opts, sig, ".sig")]
     for key in trust or []:
         args += ["--trust", copy_file(host, opts, Path(key), ".pem")]
     if canary_calls is not None:

@@ -13,23 +13,6 @@ import pytest
 from fleet_devices import Fleet, closed_port, device_python, feed, shifted, ssh_device_toml  # tests/fleet on sys.path
 
 
-def _store_fixtures():
-    """tests/store/conftest.py as a module of its own name: its `cli` runner and the real sshd fixture
-    (which it shares from tests/profile)."""
-    import importlib.util
-
-    path = Path(__file__).resolve().parents[1] / "store" / "conftest.py"
-    spec = importlib.util.spec_from_file_location("edgekit_tests_store_conftest_fleet", path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
-
-
-_store = _store_fixtures()
-ssh_server = _store.ssh_server  # a real OpenSSH server on 127.0.0.1 (tests/profile/sshd.py)
-cli = _store.cli  # cli(*args) -> (exit code, stdout, stderr) of the real edgekit CLI in this process
-
-
 @pytest.fixture(scope="module")
 def fleet(tmp_path_factory, ssh_server, digits, digits_models) -> Fleet:
     """Five devices: three healthy (two over SSH, one local), one fed drifted digits (SSH), one unreachable."""

@@ -158,3 +158,28 @@ def test_status_json_carries_incidents(tmp_path, good, good_int8):
 def test_help_has_a_runnable_example(command, cli):
     code, out, _ = cli(command, "--help")
     assert code == 0 and f"Example: edgekit {command}" in " ".join(out.split())
+
+
+def test_device_commands_reject_a_candidate_and_roll_back_only_the_expected_version(tmp_path, good, good_int8):
+    """``python -m edgekit.store reject`` / ``rollback --expect`` (what edgekit fleet deploy runs on a device):
+    each acts only while the store is as the caller saw it."""
+    import subprocess
+    import sys
+
+    def device(*args):
+        res = subprocess.run([sys.executable, "-m", "edgekit.store", *map(str, args), "--json"], capture_output=True,
+                             text=True)
+        assert res.returncode == 0, res.stderr
+        return json.loads(res.stdout)
+
+    st = ModelStore(tmp_path / "s", create=True)
+    a = st.deploy(good)["sha256"]
+    b = st.deploy(good_int8, canary={"calls": 10})["sha256"]
+    assert device("reject", a, "--store", st.root, "--reason", "not the candidate")["action"] == "unchanged"
+    assert device("reject", b, "--store", st.root, "--reason", "rollout halted")["action"] == "rejected"
+    assert st.index()["candidate"] is None and b in st.index()["bad"] and st.history()[-1]["reason"] == "rollout halted"
+    st.deploy(good_int8, force=True)  # active now
+    assert device("rollback", "--store", st.root, "--expect", a)["action"] == "unchanged"
+    assert st.index()["active"]["sha256"] == b
+    doc = device("rollback", "--store", st.root, "--expect", b, "--reason", "rollout halted")
+    assert doc["action"] == "rolled-back" and doc["sha256"] == a and st.index()["active"]["sha256"] == a

@@ -632,7 +632,10 @@ def migrate_v1(d: dict[str, Any], *, where: str = "manifest") -> dict[str, Any]:
 
 # ---- the typed parser, driven by the dataclass fields ---------------------------------------------
 def _hints(cls) -> dict[str, Any]:
-    return _HINTS.setdefault(cls, typing.get_type_hints(cls))
+    hints = _HINTS.get(cls)  # resolved once per class (get_type_hints is slow; setdefault would call it anyway)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
@@ -689,6 +692,8 @@ def _parse(hint, value, where: str, path: str):
         if not isinstance(value, list):
             raise _fail(where, path, f"must be a list, got {type(value).__name__}")
         args = typing.get_args(hint)
+        if args[0] is float and all(type(v) is float and math.isfinite(v) or type(v) is int for v in value):
+            return tuple(float(v) for v in value)  # the common case (statistics): no call per number
         return tuple(_parse(args[0], v, where, f"{path}[{i}]") for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):

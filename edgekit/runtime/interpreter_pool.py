@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.safeload import load_session, open_checked, probe_spec, verdict
+from ..engine.safeload import cache_dir, digest_of, load_session, open_checked, probe_spec, verdict
 from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
@@ -53,6 +53,33 @@ def _produced_by_softmax(session, index: int) -> bool:
             return False
         index = op.inputs[0]
     return False
+
+
+_softmax_known: dict[str, list[bool]] = {}
+
+
+def _softmax_outputs(session, data: bytes, outs: list[TensorSpec]) -> list[bool]:
+    """Per output: produced by a softmax? Read from the ops once per model file and machine (the
+    interpreter's op list costs ms in Python on a large model; ONNX needs a second parse of the graph)."""
+    key = f"{digest_of(data).hex()}.softmax-{session.engine.replace(' ', '-')}"
+    known = _softmax_known.get(key)
+    path = cache_dir() / key
+    if known is None:
+        try:
+            known = [c == "1" for c in path.read_text().strip()]
+        except OSError:
+            known = None
+    if known is not None and len(known) == len(outs):
+        _softmax_known[key] = known
+        return known
+    known = [_produced_by_softmax(session, o.index) for o in outs]
+    _softmax_known[key] = known
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join("1" if k else "0" for k in known))
+    except OSError:
+        pass
+    return known
 
 
 def _shares_batch(t: TensorSpec, lead: int) -> bool:
@@ -104,7 +131,7 @@ class Runner:
         self._q0 = self._quantizers[0]
         self._in_dtypes = [np.dtype(t.dtype) for t in ins]
         self._deq = [Dequantizer(o.scale, o.zero_point, o.dtype) if o.quantized else None for o in outs]
-        self.probability = [_produced_by_softmax(first, o.index) for o in outs]
+        self.probability = _softmax_outputs(first, data, outs)
         start = tuple(first.current_shapes())
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for session in sessions:

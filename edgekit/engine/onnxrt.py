@@ -112,6 +112,13 @@ class OnnxSession:
         except self._errors as err:
             raise InferenceError(f"{self.label}: ONNX Runtime failed: {_one_line(err)}") from None
 
+    def run1(self, x) -> list[Any]:
+        """``run`` for a one-input model: the array, no list (the guarded runtime's per-call path)."""
+        try:
+            return self.sess.run(None, {self._names[0]: x})  # None: every output, in the session's order
+        except self._errors as err:
+            raise InferenceError(f"{self.label}: ONNX Runtime failed: {_one_line(err)}") from None
+
     def set_inputs(self, feeds: Feeds) -> None:
         self._feeds = self._feed(feeds)
 

@@ -105,6 +105,13 @@ class TFLiteSession:
         except INTERPRETER_ERRORS as err:
             raise _failed(self.label, err) from None
 
+    def run1(self, x) -> list[Any]:
+        """``run`` for a one-input model: the array, no list (the guarded runtime's per-call path)."""
+        try:
+            return self.raw.run1(x)
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
     def set_inputs(self, feeds: Feeds) -> None:
         try:
             self.raw.set_inputs(self._ordered(feeds))

@@ -131,6 +131,7 @@ class RawSession:
         self.output_details = self.interp.get_output_details()
         self._in = [int(d["index"]) for d in self.input_details]
         self._out = [int(d["index"]) for d in self.output_details]
+        self._first = self._in[0] if self._in else None
 
     def set_inputs(self, xs) -> None:
         """One array per input, in ``input_details`` order."""
@@ -144,6 +145,14 @@ class RawSession:
     def get_outputs(self) -> list:
         """Copies of the outputs, in ``output_details`` order."""
         get = self.interp.get_tensor
+        return [get(i) for i in self._out]
+
+    def run1(self, x) -> list:
+        """``run`` for a one-input model, without the input list."""
+        interp = self.interp
+        interp.set_tensor(self._first, x)
+        interp.invoke()
+        get = interp.get_tensor
         return [get(i) for i in self._out]
 
     def run(self, xs) -> list:

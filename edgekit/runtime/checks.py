@@ -28,6 +28,7 @@ Example:
 
 from __future__ import annotations
 
+import math
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,7 @@ from .policy import Policy
 
 _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path
 _MIN, _MAX, _SUM = np.minimum.reduce, np.maximum.reduce, np.add.reduce
+_isfinite = math.isfinite
 _TRUE = np.ones(1, bool)
 _TRUE.flags.writeable = False
 NOT_CHECKED = "not checked"  # a check's value when there was nothing to check against (no manifest)
@@ -359,10 +361,9 @@ class OutputGuard:
             return OutputVerdict(_any(nonfinite), bad_sum, low, sums, conf)
         if not self.float_output:
             return CLEAN_OUTPUT
-        flat = out.reshape(n, -1)
-        if np.isfinite(flat.sum()):  # a sum is cheaper than a mask; exact scan only on failure
+        if _isfinite(float(_SUM(out, axis=None))):  # a sum is cheaper than a mask; exact scan only on failure
             return CLEAN_OUTPUT
-        return OutputVerdict(_any(~np.isfinite(flat).all(axis=1)))
+        return OutputVerdict(_any(~np.isfinite(out.reshape(n, -1)).all(axis=1)))
 
     def checks(self, v: OutputVerdict, n: int, prefix: str = "") -> list[Check]:
         def failed(mask):

@@ -73,6 +73,7 @@ class TFLiteSession:
         self.backend: Backend = raw.backend
         self.engine = f"{raw.backend.name} {raw.backend.version}"
         self.default_delegates = raw.default_delegates
+        self.first_run_ms = raw.times.get("first_run_ms")  # the load's run on zeros, when it made one
         self._specs()
 
     def _specs(self) -> None:

@@ -123,6 +123,7 @@ class Runner:
         check_batch_axis(ins, label)
         self.label = label
         self.backend = first.backend
+        self.first_run_ms = getattr(first, "first_run_ms", None)  # the load's run on zeros (XNNPACK prepared in it)
         self.inputs: list[TensorSpec] = ins
         self.outputs: list[TensorSpec] = outs
         self.input: TensorSpec = ins[0]  # the first input (single-input callers)

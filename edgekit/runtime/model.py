@@ -291,9 +291,11 @@ class EdgeModel:
             zeros = [np.zeros((1,) + tuple(max(d, 1) for d in t.sample_shape), np.float32)
                      for t in self.active.inputs]
             mine = self._to_caller(zeros) if self._feed is not None else zeros
-            # one warm invoke (the load already ran one on zeros) and the checks twice: enough for a 10x rule
+            # the checks twice; the invoke from the load's own run on zeros (an upper bound: the interpreter
+            # prepares during it), else one more run: enough for a 10x rule, and no model run added to the load
             guard_s = min(_timed(self.input_checks, mine) for _ in range(2))
-            invoke_s = _timed(self.runner.run, zeros)
+            first = self.runner.first_run_ms
+            invoke_s = first / 1e3 if first is not None else _timed(self.runner.run, zeros)
             if invoke_s < 10 * guard_s:
                 return None
         return ThreadPoolExecutor(max_workers=pool_size, thread_name_prefix="edgekit-checks")

@@ -97,3 +97,17 @@ def test_the_structure_walk_runs_once_per_model_file(tmp_path, monkeypatch, int8
     changed = data[:-1] + bytes([data[-1] ^ 1])  # other bytes: walked again
     safeload._checked_structure(changed, "m.tflite")
     assert walks == ["m.tflite"]
+
+
+def test_load_runs_the_model_once_and_decides_overlap_from_that_run(int8_path, monkeypatch):
+    """Nothing waits for the first call, and the load adds no model run of its own (issue 20 item 2)."""
+    from edgekit.engine.tflite import TFLiteSession
+    from edgekit.runtime import EdgeModel
+
+    runs = []
+    real = TFLiteSession.run
+    monkeypatch.setattr(TFLiteSession, "run", lambda self, feeds: runs.append(1) or real(self, feeds))
+    with EdgeModel.load(int8_path, overlap=None) as model:
+        assert model.runner.first_run_ms is not None and model.runner.first_run_ms > 0
+        assert runs == []  # the run on zeros happened inside the engine's open, and was timed there
+        assert model.predict(np.zeros((8, 8, 1), np.float32)).outputs[0].shape == (1, 10)

@@ -156,18 +156,20 @@ def cache_dir() -> Path:
     return Path(env) / "verified" if env else Path.home() / ".cache" / "edgekit" / "verified"
 
 
-_last_digest: list = [None, b""]  # (bytes object, its sha256): one load hashes its bytes once, not per step
+# [(bytes object, its sha256)]: one load hashes its bytes once, not per step. The pair is one tuple, read and
+# replaced whole, so a thread never sees one model's bytes with another's digest.
+_last_digest: list = [(None, b"")]
 
 
 def digest_of(data: bytes) -> bytes:
     """sha256 of ``data``, remembered for the last bytes object (immutable: the same object, the same digest)."""
-    last = _last_digest
-    if last[0] is data:
-        return last[1]
-    d = hashlib.sha256(data).digest()
+    seen, digest = _last_digest[0]
+    if seen is data:
+        return digest
+    digest = hashlib.sha256(data).digest()
     if type(data) is bytes:  # a bytearray could change under the same identity
-        _last_digest[:] = [data, d]
-    return d
+        _last_digest[0] = (data, digest)
+    return digest
 
 
 def _key(data: bytes, be: Backend, delegates: bool | None, spec: str = "") -> str:

@@ -66,6 +66,9 @@ from .policy import Policy, PolicyEngine, outputs_of
 from .prediction import Prediction
 
 _perf = time.perf_counter
+# Checks cheaper than this stay on the calling thread: handing them to the helper thread and back costs
+# 30-60 us of CPU here (a future, two thread wake-ups), more than such checks save (bench_runtime.py).
+_OVERLAP_MIN_CHECKS_S = 25e-6
 log = logging.getLogger("edgekit.runtime")
 
 
@@ -107,7 +110,8 @@ class EdgeModel:
         shadow: share of calls (0..1) also run through ``reference`` (default: the fallback)
         on a background thread, to measure disagreement with the primary model's own outputs.
         overlap: run the input checks on a helper thread while the interpreter works (None: when
-        the machine has 2+ cores and one invoke takes over 10x the checks, measured at load).
+        the machine has 2+ cores, the checks take 25 us or more and one invoke over 10x the checks,
+        measured at load).
         preprocessing: for image inputs the manifest does not describe (published files): a
         ``--normalize`` preset ("0-1", "-1-1", "imagenet", "raw"), a Preprocessing, or one per input name.
         trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
@@ -294,6 +298,8 @@ class EdgeModel:
             # the checks twice; the invoke from the load's own run on zeros (an upper bound: the interpreter
             # prepares during it), else one more run: enough for a 10x rule, and no model run added to the load
             guard_s = min(_timed(self.input_checks, mine) for _ in range(2))
+            if guard_s < _OVERLAP_MIN_CHECKS_S:  # the hand-off to the helper would cost more than the checks
+                return None
             first = self.runner.first_run_ms
             invoke_s = first / 1e3 if first is not None else _timed(self.runner.run, zeros)
             if invoke_s < 10 * guard_s:

@@ -88,6 +88,7 @@ def test_the_structure_walk_runs_once_per_model_file(tmp_path, monkeypatch, int8
 
     monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path))
     data = int8_path.read_bytes()
+    safeload._memory.clear()  # remembered by earlier tests in this process: walk it here, into tmp_path
     first = safeload._checked_structure(data, "m.tflite")
     walks = []
     monkeypatch.setattr(safeload, "check_structure", lambda d, label: walks.append(label))

@@ -1,31 +1,41 @@
-"""Guarded predict vs the raw interpreter, in one process: the runtime's overhead as ratios.
+"""The guard's cost against the bare interpreter, in one run: per-call CPU time and wall clock, load time, memory.
 
-Builds two real models with TensorFlow (this script only; the runtime itself never imports it):
-- MobileNetV2 at 96x96 (weights=None, random weights: latency is what matters), fp32, about 1 ms;
-- the digits CNN (trained a few epochs), int8 with float input and output, about 10 us.
+Models (built or adopted into ``--workdir``, reused next time):
+- three published mediapipe 0.10.14 models of different sizes (tests/published_models.py, from the public
+  wheel), adopted by ``edgekit.adopt`` with 300 real photo crops so the guard runs every check (range,
+  finiteness, the OOD score with reach and colour, output checks, drift monitor): the face detector
+  (128x128x3, ~1 ms), the selfie segmenter (256x256x3, ~3 ms), the palm detector (192x192x3, ~8 ms);
+- the digits CNN as int8 with float input and output (``edgekit.convert``; needs TensorFlow, this script only).
+``--engines`` adds the digits CNN as fp32 .tflite and fp32 .onnx: the guard's extra cost on each engine.
 
-Both go through ``edgekit.convert`` so their manifests carry calibration statistics and the
-guard runs every check (range, int8 clipping, OOD score, output distribution, monitoring).
-"Raw" is set_tensor + invoke + get_tensor on its own interpreter with the same thread count,
-fed an already-quantized array. Three ways, medians over rounds:
-- paired:   calls alternate raw, guarded, raw, ... so both see the same background load;
-- loop:     blocks of calls to one model, as an app runs it (blocks alternate between the two);
-- loop-cpu: the loop by process CPU time, all threads: the overlap helper thread's work counts,
-            time taken by other processes on a shared machine does not.
-Large inputs on slow models run the input checks on a helper thread during invoke (``overlap``),
-so their wall-clock cost hides behind inference while their CPU cost shows in loop-cpu.
+Per call: "raw" is the bare engine on its own session with the same thread count (TFLite: set_tensor, invoke,
+get_tensor of every output, fed an already-quantized array; ONNX Runtime: InferenceSession.run); "guarded"
+is ``EdgeModel.predict`` of the float sample with OOD, drift monitoring and an incident log file on.
+Rounds interleave raw and guarded blocks of calls in one process; each block is timed by process CPU time
+(all threads: a helper thread's work counts, other processes' does not) and by the wall clock. Medians of
+the per-round ratios and differences. Configurations: 1 thread and the core count; checks ``inline``
+(overlap=False: no second core) and ``default`` (overlap=None: on a helper thread when the machine has
+2+ cores and one invoke costs over 10x the checks).
 
-Run:  .venv/bin/python bench/bench_runtime.py [--rounds 15] [--threads 1] [--workdir DIR] [--engines]
---engines adds the digits CNN as fp32 .tflite and fp32 .onnx: the guard's extra cost on each engine
-("raw" for ONNX is a bare onnxruntime.InferenceSession.run with the same session options).
-Acceptance (issue 3): ratio <= 1.05 on the ~1 ms model; extra <= 30 us per call on the tiny one.
+Load: bare = create + allocate + one invoke on zeros (the interpreter prepares XNNPACK on its first
+invoke; EdgeModel.load does that run at load, so nothing waits for the first call); guarded =
+``EdgeModel.load`` with the probe verdict cached (what every load after the first on a machine costs).
+Memory: resident set growth of a fresh process that loads the model and makes 600 calls (the monitor
+window is 500), guarded minus bare.
+
+Run:  .venv/bin/python bench/bench_runtime.py [--rounds 7] [--workdir DIR] [--engines] [--quick]
+Acceptance (issue 20): 1 thread, inline, CPU time: <= 1.03x on every published model of 1 ms or more,
+<= +8 us per clean call on digits int8; load <= 2x bare; RSS <= +5 MB on digits and the face detector.
+(issue 16 item 7): the guard adds no more on ONNX Runtime than on TFLite.
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -34,153 +44,248 @@ from pathlib import Path
 import numpy as np
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "3")
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+sys.path.insert(0, str(ROOT / "tests"))
+
+# published model -> (input side, the scaling it was trained with)
+PUBLISHED = {
+    "face_detection": (128, lambda p: p / 127.5 - 1.0),
+    "selfie_segmentation": (256, lambda p: p / 255.0),
+    "palm_detection": (192, lambda p: p / 127.5 - 1.0),
+}
 
 
-def build_models(out: Path) -> dict[str, tuple[Path, np.ndarray]]:
-    """{name: (tflite path, one float sample)} for the MobileNetV2 and the digits model (reused if in ``out``)."""
-    from edgekit.digits import load_split
+def build_models(out: Path, engines: bool) -> dict[str, tuple[Path, np.ndarray]]:
+    """{name: (model path, one clean float sample)}: published models adopted, the digits CNN converted."""
+    from published_models import fetch, photo_crops
 
-    rng = np.random.default_rng(0)
-    calib = rng.uniform(-1, 1, (64, 96, 96, 3)).astype(np.float32)
-    split = load_split()
-    mnet, digits = out / "mobilenetv2-96-fp32.tflite", out / "digits-int8.tflite"
-    if not (mnet.exists() and digits.exists()):
-        _convert_both(out, calib, split)
-    models = {"mobilenetv2-96 fp32": (mnet, calib[0]), "digits int8": (digits, split.x_test[0])}
-    if ENGINES:  # the same digits CNN as fp32 on both engines (issue 16: the guard's cost on ONNX Runtime)
-        for suffix in (".tflite", ".onnx"):
-            path = out / f"digits-fp32{suffix}"
-            if not path.exists():
-                import edgekit
+    from edgekit.adopt import adopt
 
-                edgekit.convert(out / "digits.keras", path, recipe="fp32", calibration=split.x_calib,
-                                labels=split.labels, preprocessing="digits", quiet=True, force=True)
-            models[f"digits fp32 {suffix[1:]}"] = (path, split.x_test[0])
+    models = {}
+    files = fetch()
+    for name, (side, scale) in PUBLISHED.items():
+        dst = out / f"{name}.tflite"
+        crops = photo_crops(340, side, seed=0).astype(np.float32)
+        if not (dst.exists() and dst.with_suffix(".manifest.json").exists()):
+            dst.write_bytes(files[name].read_bytes())
+            np.save(out / f"{name}-calib.npy", scale(crops[:300]).astype(np.float32))
+            adopt(dst, calibration=out / f"{name}-calib.npy", origin="mediapipe==0.10.14", force=True)
+        models[name] = (dst, scale(crops[300:]).astype(np.float32))  # held-out crops: pick a clean one later
+    models.update(_digits(out, engines))
     return models
 
 
-ENGINES = False  # --engines: add the digits fp32 model as .tflite and as .onnx
+def _digits(out: Path, engines: bool) -> dict[str, tuple[Path, np.ndarray]]:
+    from edgekit.digits import load_split
+
+    split = load_split()
+    wanted = {"digits int8": (out / "digits-int8.tflite", "int8")}
+    if engines:
+        wanted["digits fp32 tflite"] = (out / "digits-fp32.tflite", "fp32")
+        wanted["digits fp32 onnx"] = (out / "digits-fp32.onnx", "fp32")
+    if not all(p.exists() for p, _ in wanted.values()):
+        import edgekit
+        from edgekit.digits import train_cnn
+
+        keras_file = out / "digits.keras"
+        if not keras_file.exists():
+            import keras
+
+            keras.utils.set_random_seed(0)
+            train_cnn(split, epochs=3).save(keras_file)
+        for path, recipe in wanted.values():
+            if not path.exists():
+                edgekit.convert(keras_file, path, recipe=recipe, calibration=split.x_calib, labels=split.labels,
+                                preprocessing="digits", quiet=True, force=True)
+    return {name: (path, split.x_test[:40]) for name, (path, _) in wanted.items()}
 
 
-def _convert_both(out: Path, calib: np.ndarray, split) -> None:
-    import keras
-
-    import edgekit
-    from edgekit.digits import train_cnn
-
-    keras.utils.set_random_seed(0)
-    net = keras.applications.MobileNetV2(input_shape=(96, 96, 3), weights=None, classes=10)
-    net.save(out / "mobilenetv2.keras")
-    edgekit.convert(out / "mobilenetv2.keras", out / "mobilenetv2-96-fp32.tflite", recipe="fp32",
-                    calibration=calib, quiet=True, force=True)
-    train_cnn(split, epochs=3).save(out / "digits.keras")
-    edgekit.convert(out / "digits.keras", out / "digits-int8.tflite", recipe="int8", calibration=split.x_calib,
-                    labels=split.labels, preprocessing="digits", quiet=True, force=True)
-
-
-def paired_round(raw, guarded, calls: int) -> tuple[float, float]:
-    """Mean wall us per call of each, alternating call by call (both see the same background load)."""
-    clock = time.perf_counter
-    t_raw = t_guarded = 0.0
-    for _ in range(calls):
-        t0 = clock()
-        raw()
-        t1 = clock()
-        guarded()
-        t2 = clock()
-        t_raw += t1 - t0
-        t_guarded += t2 - t1
-    return t_raw / calls * 1e6, t_guarded / calls * 1e6
-
-
-def loop_round(raw, guarded, calls: int, clock) -> tuple[float, float]:
-    """Mean us per call of each over a loop of ``calls`` calls (one model at a time, as an app runs)."""
-    out = []
-    for fn in (raw, guarded):
-        t0 = clock()
-        for _ in range(calls):
-            fn()
-        out.append((clock() - t0) / calls * 1e6)
-    return out[0], out[1]
-
-
-def measure(path: Path, sample: np.ndarray, rounds: int, threads: int | None,
-            overlap: bool | None = None) -> dict[str, float]:
+# ---- the bare engine ----------------------------------------------------------------------------------
+def bare_call(path: Path, sample: np.ndarray, threads: int | None):
+    """A bare-engine call on ``sample`` (quantized beforehand for int8 inputs), no edgekit in the loop."""
     from edgekit.engine.tflite import get_backend
     from edgekit.engine.tflite_interp import open_raw
     from edgekit.quant import quantize
-    from edgekit.runtime import EdgeModel
 
-    model = EdgeModel.load(path, num_threads=threads, overlap=overlap)
-    if path.suffix == ".onnx":  # the bare ONNX Runtime session, same options as edgekit's
+    if path.suffix == ".onnx":
         from edgekit.engine import onnx_interp
 
         sess = onnx_interp.open_raw(onnx_interp.import_backend(), path.read_bytes(), threads=threads).sess
         name, raw_x = sess.get_inputs()[0].name, sample[None].astype(np.float32)
+        return lambda: sess.run(None, {name: raw_x})
+    interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp
+    inp, outs = interp.get_input_details()[0], [d["index"] for d in interp.get_output_details()]
+    scale, zp = inp["quantization"]
+    raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+    index, set_tensor, invoke, get = inp["index"], interp.set_tensor, interp.invoke, interp.get_tensor
 
-        def raw():
-            return sess.run(None, {name: raw_x})
+    def raw():
+        set_tensor(index, raw_x)
+        invoke()
+        return [get(i) for i in outs]
+
+    return raw
+
+
+def bare_load(path: Path, threads: int | None) -> float:
+    """Seconds to create, allocate and run once on zeros a bare session (what an app does before serving)."""
+    data = path.read_bytes()
+    t0 = time.perf_counter()
+    if path.suffix == ".onnx":
+        from edgekit.engine import onnx_interp
+
+        sess = onnx_interp.open_raw(onnx_interp.import_backend(), data, threads=threads).sess
+        feeds = {a.name: np.zeros([d if isinstance(d, int) else 1 for d in a.shape], np.float32)
+                 for a in sess.get_inputs()}
+        sess.run(None, feeds)
     else:
-        interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp  # the bare interpreter
-        inp, out = interp.get_input_details()[0], interp.get_output_details()[0]
-        scale, zp = inp["quantization"]
-        raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+        from edgekit.engine.tflite import get_backend
+        from edgekit.engine.tflite_interp import invoke_on_zeros, open_raw
 
-        def raw():
-            interp.set_tensor(inp["index"], raw_x)
-            interp.invoke()
-            return interp.get_tensor(out["index"])
-
-    def guarded():
-        return model.predict(sample)
-
-    assert guarded().ok, "the benchmark sample must pass every check (measure the clean path)"
-    once, _ = paired_round(raw, guarded, 20)
-    calls = max(20, min(5000, int(100_000 / max(once, 1.0))))  # about 0.2 s per round
-    paired_round(raw, guarded, calls // 4)  # warm up
-    res: dict[str, float] = {"calls": calls}
-    # paired: call by call; loop: blocks of calls, wall clock and process CPU time (all threads, so
-    # the overlap helper's work counts; time taken by other processes does not).
-    modes = (("paired", lambda: paired_round(raw, guarded, calls)),
-             ("loop", lambda: loop_round(raw, guarded, calls, time.perf_counter)),
-             ("loop-cpu", lambda: loop_round(raw, guarded, calls, time.process_time)))
-    for tag, fn in modes:
-        pairs = [fn() for _ in range(rounds)]
-        res[tag] = {"raw_us": statistics.median(r for r, _ in pairs),
-                    "guarded_us": statistics.median(g for _, g in pairs),
-                    "ratio": statistics.median(g / r for r, g in pairs),
-                    "extra_us": statistics.median(g - r for r, g in pairs)}
-    return res
+        invoke_on_zeros(open_raw(get_backend(), data, threads=threads, default_delegates=True, verify=False).interp)
+    return time.perf_counter() - t0
 
 
+def guarded_load(path: Path, threads: int | None, log: Path) -> float:
+    from edgekit.runtime import EdgeModel
+
+    t0 = time.perf_counter()
+    model = EdgeModel.load(path, num_threads=threads, incident_log=log)
+    dt = time.perf_counter() - t0
+    model.close()
+    return dt
+
+
+# ---- timing -------------------------------------------------------------------------------------------
+def _block(fn, calls: int) -> tuple[float, float]:
+    """(CPU us, wall us) per call over ``calls`` calls."""
+    c0, w0 = time.process_time(), time.perf_counter()
+    for _ in range(calls):
+        fn()
+    return (time.process_time() - c0) / calls * 1e6, (time.perf_counter() - w0) / calls * 1e6
+
+
+def measure(raw, guarded, rounds: int) -> dict[str, float]:
+    one = min(_block(raw, 3)[1] for _ in range(3))
+    calls = max(20, min(20000, int(150_000 / max(one, 1.0))))  # about 0.15 s per block
+    _block(raw, calls // 4)
+    _block(guarded, calls // 4)
+    rows = []
+    for r in range(rounds):  # interleaved, the order alternating so neither side always goes first
+        if r % 2:
+            g, w = _block(guarded, calls), _block(raw, calls)
+        else:
+            w, g = _block(raw, calls), _block(guarded, calls)
+        rows.append((w, g))
+    med = statistics.median
+    return {"raw_us": med(w[1] for w, _ in rows), "raw_cpu_us": med(w[0] for w, _ in rows),
+            "cpu_ratio": med(g[0] / w[0] for w, g in rows), "cpu_extra_us": med(g[0] - w[0] for w, g in rows),
+            "wall_ratio": med(g[1] / w[1] for w, g in rows), "wall_extra_us": med(g[1] - w[1] for w, g in rows)}
+
+
+def clean_sample(model, samples: np.ndarray) -> np.ndarray:
+    """The first held-out sample every check passes (the clean path is what is measured)."""
+    for x in samples:
+        x = np.ascontiguousarray(x, np.float32)
+        if model.predict(x).ok:
+            return x
+    raise SystemExit("no clean held-out sample: the guard flags all of them")
+
+
+# ---- memory (a fresh process per side) ----------------------------------------------------------------
+def _rss() -> int:
+    with open("/proc/self/statm") as fh:
+        return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+
+
+def rss_child(side: str, path: Path, sample_file: Path, threads: int) -> None:
+    import edgekit.runtime  # noqa: F401  (both sides import the same code before the baseline)
+    from edgekit.engine.tflite import get_backend
+
+    get_backend()
+    if path.suffix == ".onnx":
+        from edgekit.engine.onnxrt import get_backend as onnx_backend
+
+        onnx_backend()
+    sample = np.load(sample_file)
+    base = _rss()
+    if side == "bare":
+        fn = bare_call(path, sample, threads)
+    else:
+        from edgekit.runtime import EdgeModel
+
+        model = EdgeModel.load(path, num_threads=threads, incident_log=sample_file.with_suffix(".jsonl"))
+        fn = lambda: model.predict(sample)  # noqa: E731
+    for _ in range(600):
+        fn()
+    print(json.dumps({"rss": _rss() - base}))
+
+
+def rss_delta_mb(path: Path, sample: np.ndarray, threads: int, work: Path) -> float:
+    sample_file = work / f"{path.stem}-sample.npy"
+    np.save(sample_file, sample)
+    got = {}
+    for side in ("bare", "guarded"):
+        out = subprocess.run([sys.executable, __file__, "--rss-child", side, str(path), str(sample_file),
+                              str(threads)], capture_output=True, text=True, check=True)
+        got[side] = json.loads(out.stdout.strip().splitlines()[-1])["rss"]
+    return (got["guarded"] - got["bare"]) / 2**20
+
+
+# ---- main ---------------------------------------------------------------------------------------------
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--rounds", type=int, default=15)
-    ap.add_argument("--threads", type=int, default=1)
+    ap.add_argument("--rounds", type=int, default=7)
     ap.add_argument("--workdir", type=Path, help="keep the built models here and reuse them next time")
     ap.add_argument("--engines", action="store_true", help="also the digits fp32 CNN as .tflite and as .onnx")
+    ap.add_argument("--quick", action="store_true", help="1 thread and inline checks only")
+    ap.add_argument("--rss-child", nargs=4, help=argparse.SUPPRESS)
     args = ap.parse_args()
-    global ENGINES
-    ENGINES = args.engines
+    if args.rss_child:
+        side, path, sample, threads = args.rss_child
+        rss_child(side, Path(path), Path(sample), int(threads))
+        return 0
+    from edgekit.runtime import EdgeModel
+
+    cores = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
-        models = build_models(work)
-        print(f"guarded EdgeModel.predict vs raw set_tensor/invoke/get_tensor; {args.threads} thread(s), "
-              f"median of {args.rounds} rounds of alternating calls; {os.cpu_count()} cores, "
-              f"load average {os.getloadavg()[0]:.2f} at start")
-        print(f"{'model':22} {'mode':8} {'raw us':>9} {'guarded us':>11} {'ratio':>7} {'extra us':>9}")
-        # The large model once more with its checks inline (no helper thread), for comparison.
-        runs = [(name, path, sample, None) for name, (path, sample) in models.items()]
-        runs.insert(1, ("mobilenetv2 no overlap", *models["mobilenetv2-96 fp32"], False))
-        for name, path, sample, overlap in runs:
-            r = measure(path, sample, args.rounds, args.threads, overlap)
-            for mode in ("paired", "loop", "loop-cpu"):
-                m = r[mode]
-                print(f"{name:22} {mode:8} {m['raw_us']:9.1f} {m['guarded_us']:11.1f} {m['ratio']:7.3f} "
-                      f"{m['extra_us']:9.1f}")
-        print(f"load average {os.getloadavg()[0]:.2f} at the end (other processes inflate both columns)")
+        models = build_models(work, args.engines)
+        log = work / "incidents.jsonl"
+        print(f"EdgeModel.predict (OOD, drift, incident log on) vs the bare engine; medians of {args.rounds} "
+              f"interleaved rounds; {cores} cores, load average {os.getloadavg()[0]:.2f} at start")
+        print(f"{'model':20} {'raw ms':>7} {'thr':>3} {'checks':7} {'cpu x':>6} {'cpu +us':>8} "
+              f"{'wall x':>6} {'wall +us':>8}")
+        threads_list = [1] if args.quick else sorted({1, cores})
+        modes = [("inline", False)] if args.quick else [("inline", False), ("default", None)]
+        extra = {}
+        samples = {}
+        for name, (path, held) in models.items():
+            for threads in threads_list:
+                for mode, overlap in modes:
+                    model = EdgeModel.load(path, num_threads=threads, overlap=overlap, incident_log=log)
+                    x = samples.setdefault(name, clean_sample(model, held))
+                    r = measure(bare_call(path, x, threads), lambda: model.predict(x), args.rounds)
+                    model.close()
+                    if threads == 1 and mode == "inline":
+                        extra[name] = r
+                    print(f"{name:20} {r['raw_us'] / 1e3:7.3f} {threads:3d} {mode:7} {r['cpu_ratio']:6.3f} "
+                          f"{r['cpu_extra_us']:8.1f} {r['wall_ratio']:6.3f} {r['wall_extra_us']:8.1f}", flush=True)
+        print()
+        print(f"{'model':20} {'bare load ms':>12} {'EdgeModel.load ms':>17} {'ratio':>6} {'RSS +MB':>8}")
+        for name, (path, _) in models.items():
+            guarded_load(path, 1, log)  # the probe verdict cached: every load after the first on a machine
+            pairs = [(bare_load(path, 1), guarded_load(path, 1, log)) for _ in range(7)]
+            b, g = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+            rss = rss_delta_mb(path, samples[name], 1, work)
+            print(f"{name:20} {b * 1e3:12.2f} {g * 1e3:17.2f} {g / b:6.2f} {rss:8.2f}", flush=True)
+        if args.engines:
+            t, o = extra["digits fp32 tflite"]["cpu_extra_us"], extra["digits fp32 onnx"]["cpu_extra_us"]
+            print(f"\nguard's extra CPU per call, digits fp32, 1 thread, inline: .tflite +{t:.1f} us, "
+                  f".onnx +{o:.1f} us (onnx/tflite {o / t:.2f})")
+        print(f"load average {os.getloadavg()[0]:.2f} at the end (other processes inflate wall-clock columns)")
     return 0
 
 

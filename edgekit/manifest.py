@@ -263,7 +263,7 @@ class OODReference:
         _need(len(self.sketch_mean) == cells, "sketch_mean",
               f"has {len(self.sketch_mean)} values but sketch_shape {list(self.sketch_shape)} has {cells} cells")
         _need(len(self.sketch_std) == cells, "sketch_std", f"has {len(self.sketch_std)} values, expected {cells}")
-        _need(all(s > 0 for s in self.sketch_std), "sketch_std", "must be positive")
+        _need(min(self.sketch_std, default=1.0) > 0, "sketch_std", "must be positive")
         _need(len(self.global_mean) == len(self.global_std) and 2 <= len(self.global_mean) <= 3, "global_std",
               "global_mean and global_std need the same 2 or 3 values")
         _need(all(s > 0 for s in self.global_std), "global_std", "must be positive")
@@ -712,10 +712,14 @@ def migrate_v1(d: dict[str, Any], *, where: str = "manifest") -> dict[str, Any]:
 
 # ---- the typed parser, driven by the dataclass fields ---------------------------------------------
 def _hints(cls) -> dict[str, Any]:
-    return _HINTS.setdefault(cls, typing.get_type_hints(cls))
+    hints = _HINTS.get(cls)  # resolved once per class (get_type_hints is slow; setdefault would call it anyway)
+    if hints is None:
+        hints = _HINTS[cls] = typing.get_type_hints(cls)
+    return hints
 
 
 _HINTS: dict[type, dict[str, Any]] = {}
+_NUMBERS = {float, int}
 
 
 def _fail(where: str, path: str, message: str) -> ManifestError:
@@ -772,6 +776,10 @@ def _parse(hint, value, where: str, path: str, ignored: list[str] | None = None)
         if not isinstance(value, list):
             raise _fail(where, path, f"must be a list, got {type(value).__name__}")
         args = typing.get_args(hint)
+        # The common case (statistics: thousands of numbers): plain numbers whose sum is finite are all finite
+        # (a sum that overflows only sends the list to the exact check below). bool is its own type: refused.
+        if args[0] is float and set(map(type, value)) <= _NUMBERS and math.isfinite(sum(value)):
+            return tuple(map(float, value))
         return tuple(_parse(args[0], v, where, f"{path}[{i}]", ignored) for i, v in enumerate(value))
     if origin is dict:
         if not isinstance(value, dict):

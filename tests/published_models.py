@@ -7,7 +7,8 @@ session reuses the folder without the network.
 
 mediapipe 0.10.14 (cp311 manylinux x86_64 wheel, 2024-05) carries its solutions' models, e.g.
 ``face_detection_short_range.tflite`` (128x128x3 float input in [-1, 1], 896 anchors) and
-``selfie_segmentation.tflite`` (256x256x3 float input in [0, 1], a mask).
+``selfie_segmentation.tflite`` (256x256x3 float input in [0, 1], a mask), ``hand_landmark_full.tflite``
+(224x224x3 in [0, 1], 21 landmarks) and ``palm_detection_lite.tflite`` (192x192x3 in [-1, 1]).
 
     python tests/published_models.py     # fetch (or reuse) and print the paths
     python tests/published_models.py --silero /tmp/silero    # Silero VAD adopted, with calib.npz, call.npz
@@ -33,6 +34,9 @@ PACKAGE, VERSION = "mediapipe", "0.10.14"
 MODELS = {  # short name -> path inside the wheel
     "face_detection": "mediapipe/modules/face_detection/face_detection_short_range.tflite",
     "selfie_segmentation": "mediapipe/modules/selfie_segmentation/selfie_segmentation.tflite",
+    # larger models of other sizes, for the guard's cost (bench/bench_runtime.py)
+    "hand_landmark": "mediapipe/modules/hand_landmark/hand_landmark_full.tflite",
+    "palm_detection": "mediapipe/modules/palm_detection/palm_detection_lite.tflite",
 }
 # Silero VAD (silero-vad 6.2.0, pure-Python wheel, 2025): a 2.3 MB ONNX voice activity detector with
 # three inputs, input [batch, samples] float (512 samples at 16 kHz), state [2, batch, 128] float

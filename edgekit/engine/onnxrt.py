@@ -76,6 +76,7 @@ class OnnxSession:
     """One onnxruntime.InferenceSession behind the session protocol (engine/session.py)."""
 
     default_delegates = True  # no delegate retry on ONNX Runtime: the CPU provider runs every graph
+    first_run_ms = None  # the load's run on zeros (open_onnx(check_run=True)), when it made one
 
     def __init__(self, sess, be: Backend, label: str, data: bytes):
         self.sess, self.backend, self.label = sess, be, label
@@ -110,6 +111,13 @@ class OnnxSession:
         fed = self._feed(feeds)
         try:
             return self.sess.run(self._out_names, fed)
+        except self._errors as err:
+            raise InferenceError(f"{self.label}: ONNX Runtime failed: {_one_line(err)}") from None
+
+    def run1(self, x) -> list[Any]:
+        """``run`` for a one-input model: the array, no list (the guarded runtime's per-call path)."""
+        try:
+            return self.sess.run(None, {self._names[0]: x})  # None: every output, in the session's order
         except self._errors as err:
             raise InferenceError(f"{self.label}: ONNX Runtime failed: {_one_line(err)}") from None
 
@@ -188,10 +196,14 @@ def open_onnx(model: str | Path | bytes, *, threads: int | None = None, check_ru
         raise ModelLoadError(f"{label}: onnxruntime cannot load this model: {_one_line(err)}") from None
     session = OnnxSession(sess, be, label, data)
     if check_run:
+        import time
+
         import numpy as np
 
         try:
+            t0 = time.perf_counter()
             session.run([np.zeros(s, t.dtype) for t, s in zip(session.inputs, session.current_shapes())])
+            session.first_run_ms = (time.perf_counter() - t0) * 1e3
         except InferenceError as err:
             if _guessed_shapes(session):  # zeros of a guessed size say nothing about the model; a crash
                 return session           # would still have killed the probe process, which is the point

@@ -78,6 +78,42 @@ def check_structure(data: bytes, label: str) -> ModelInfo | None:
         return None
 
 
+class _Known:
+    """A structure check passed earlier for the same bytes: what check_memory needs from it."""
+
+    def __init__(self, arena_bytes: int):
+        self.arena_bytes = arena_bytes
+
+
+def _checked_structure(data: bytes, label: str):
+    """``check_structure``, once per model file and machine: a pass is remembered by the bytes' sha256
+    (in memory and beside the probe verdicts) with the arena estimate check_memory needs. The walk over
+    every index of a large model costs tens of ms in Python; the interpreter parses the file anyway."""
+    key = digest_of(data).hex() + ".structure"
+    with _lock:
+        known = _memory.get(key)
+    if known is None:
+        try:
+            known = (cache_dir() / key).read_text().strip()
+        except OSError:
+            known = None
+    if known is not None and known.isdigit():
+        return _Known(int(known))
+    info = check_structure(data, label)
+    if info is None:  # ONNX, or no schema here to walk with: nothing was checked, nothing to remember
+        return None
+    text = str(int(info.arena_bytes))
+    with _lock:
+        _memory[key] = text
+    try:
+        path = cache_dir() / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(text)
+    except OSError:
+        pass
+    return info
+
+
 def available_memory() -> int | None:
     """Bytes of RAM available now (Linux MemAvailable, else free pages), or None when unknown."""
     try:
@@ -120,9 +156,25 @@ def cache_dir() -> Path:
     return Path(env) / "verified" if env else Path.home() / ".cache" / "edgekit" / "verified"
 
 
+# [(bytes object, its sha256)]: one load hashes its bytes once, not per step. The pair is one tuple, read and
+# replaced whole, so a thread never sees one model's bytes with another's digest.
+_last_digest: list = [(None, b"")]
+
+
+def digest_of(data: bytes) -> bytes:
+    """sha256 of ``data``, remembered for the last bytes object (immutable: the same object, the same digest)."""
+    seen, digest = _last_digest[0]
+    if seen is data:
+        return digest
+    digest = hashlib.sha256(data).digest()
+    if type(data) is bytes:  # a bytearray could change under the same identity
+        _last_digest[0] = (data, digest)
+    return digest
+
+
 def _key(data: bytes, be: Backend, delegates: bool | None, spec: str = "") -> str:
     tag = f"{be.name}-{be.version}-{delegates}{spec}".encode()
-    return hashlib.sha256(hashlib.sha256(data).digest() + tag).hexdigest()
+    return hashlib.sha256(digest_of(data) + tag).hexdigest()
 
 
 def probe_spec(threads: int | None = None, shapes: list[list[int]] | None = None,
@@ -238,7 +290,7 @@ def load_session(data: bytes, *, label: str = "<bytes>", num_threads: int | None
     Example:
         >>> load_session(data, load={"delegate": "libedgetpu.so.1", "signature": "serving_default"})  # doctest: +SKIP
     """
-    check_memory(check_structure(data, label), label, max_mb)
+    check_memory(_checked_structure(data, label), label, max_mb)
     if is_onnx(data):
         be = onnxrt.get_backend()
     else:

@@ -73,6 +73,7 @@ class TFLiteSession:
         self.backend: Backend = raw.backend
         self.engine = f"{raw.backend.name} {raw.backend.version}"
         self.default_delegates = raw.default_delegates
+        self.first_run_ms = raw.times.get("first_run_ms")  # the load's run on zeros, when it made one
         self._specs()
 
     def _specs(self) -> None:
@@ -102,6 +103,13 @@ class TFLiteSession:
     def run(self, feeds: Feeds) -> list[Any]:
         try:
             return self.raw.run(self._ordered(feeds))
+        except INTERPRETER_ERRORS as err:
+            raise _failed(self.label, err) from None
+
+    def run1(self, x) -> list[Any]:
+        """``run`` for a one-input model: the array, no list (the guarded runtime's per-call path)."""
+        try:
+            return self.raw.run1(x)
         except INTERPRETER_ERRORS as err:
             raise _failed(self.label, err) from None
 

@@ -28,6 +28,8 @@ Example:
 
 from __future__ import annotations
 
+import math
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -36,11 +38,13 @@ import numpy as np
 from ..errors import InputValidationError
 from ..calibration_stats import OODScorer
 from ..manifest import InputStats
+from .check_plan import OODPlan
 from .output_score import output_score
 from .policy import Policy
 
 _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the fast path
 _MIN, _MAX, _SUM = np.minimum.reduce, np.maximum.reduce, np.add.reduce
+_isfinite = math.isfinite
 _TRUE = np.ones(1, bool)
 _TRUE.flags.writeable = False
 NOT_CHECKED = "not checked"  # a check's value when there was nothing to check against (no manifest)
@@ -122,6 +126,20 @@ class InputVerdict:
         elif g.scorer is None and g.ood_limit is not None:  # on, but no OOD reference to score against
             out.append(Check("ood", "ood", True, NOT_CHECKED))
         return out
+
+
+def _verdict1(guard: "InputGuard", score: float) -> InputVerdict:
+    """The clean-path verdict of one sample scored by the compiled plan (InputVerdict without its logic)."""
+    v = _NEW_VERDICT(InputVerdict)
+    v._guard = guard
+    v.in_qrange = guard._qr
+    v.ood = np.array((score,))
+    v.range_share = v.clip_share = None
+    v.flagged = _TRUE if score > guard.ood_limit else None
+    return v
+
+
+_NEW_VERDICT = object.__new__
 
 
 class InputsVerdict:
@@ -229,8 +247,32 @@ class InputGuard:
         if self.scorer is not None and any(d < 0 for d in self.sample_shape):
             self.scorer = _AnyLength(self.scorer)
         self.range_name = "range"
+        # The clean path of one sample, compiled once (check_plan.py): a float32 C-contiguous (1, *shape)
+        self._one_shape = (1,) + self.sample_shape if all(d > 0 for d in self.sample_shape) else None
+        self._plan = OODPlan.build(self.scorer, self.sample_shape) if self._one_shape else None
+        self._plan_lock = threading.Lock()
+        self._lo_bound, self._hi_bound = self._scalar_bounds
+        self._qr = self.fast_covers_qrange
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
+        if batch.shape == self._one_shape and batch.flags.c_contiguous:
+            lo, hi = float(_MIN(batch, axis=None)), float(_MAX(batch, axis=None))
+            if lo >= self._lo_bound and hi <= self._hi_bound:  # NaN fails, Inf exceeds the finite bound
+                plan = self._plan
+                if plan is None:
+                    scorer = self.scorer
+                    ood = scorer and scorer(batch, (lo, hi))
+                    return InputVerdict(self, ood, in_qrange=self._qr)
+                if self._plan_lock.acquire(False):
+                    try:
+                        score = plan(batch, lo, hi)
+                    finally:
+                        self._plan_lock.release()
+                    return _verdict1(self, score)
+                return InputVerdict(self, self.scorer(batch, (lo, hi)), in_qrange=self._qr)
+        return self._general(batch)
+
+    def _general(self, batch: np.ndarray) -> InputVerdict:
         scorer = self.scorer
         # NaN fails every comparison and Inf exceeds _BIG, so a clean pass proves finiteness too.
         # First the whole batch against the tightest channel's bounds: two contiguous reductions and two
@@ -362,10 +404,9 @@ class OutputGuard:
             return OutputVerdict(_any(nonfinite), bad_sum, low, sums, conf)
         if not self.float_output:
             return CLEAN_OUTPUT
-        flat = out.reshape(n, -1)
-        if np.isfinite(flat.sum()):  # a sum is cheaper than a mask; exact scan only on failure
+        if _isfinite(float(_SUM(out, axis=None))):  # a sum is cheaper than a mask; exact scan only on failure
             return CLEAN_OUTPUT
-        return OutputVerdict(_any(~np.isfinite(flat).all(axis=1)))
+        return OutputVerdict(_any(~np.isfinite(out.reshape(n, -1)).all(axis=1)))
 
     def checks(self, v: OutputVerdict, n: int, prefix: str = "") -> list[Check]:
         def failed(mask):

@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from ..engine.safeload import load_session, open_checked, probe_spec, verdict
+from ..engine.safeload import cache_dir, digest_of, load_session, open_checked, probe_spec, verdict
 from ..errors import InferenceError, InputValidationError, ModelLoadError, UsageError
 from ..manifest import TensorSpec
 from ..quant import Dequantizer, Quantizer
@@ -35,11 +35,12 @@ _PASS_THROUGH = {"QUANTIZE", "DEQUANTIZE", "RESHAPE", "CAST", "SQUEEZE", "QUANTI
 
 
 class _Slot:
-    __slots__ = ("session", "shape")
+    __slots__ = ("session", "shape", "run1")
 
     def __init__(self, session, shape):
         self.session = session
         self.shape = shape  # the input shape the session is currently allocated for
+        self.run1 = getattr(session, "run1", None) if len(session.inputs) == 1 else None
 
 
 def _produced_by_softmax(session, index: int) -> bool:
@@ -54,6 +55,33 @@ def _produced_by_softmax(session, index: int) -> bool:
             return False
         index = op.inputs[0]
     return False
+
+
+_softmax_known: dict[str, list[bool]] = {}
+
+
+def _softmax_outputs(session, data: bytes, outs: list[TensorSpec]) -> list[bool]:
+    """Per output: produced by a softmax? Read from the ops once per model file and machine (the
+    interpreter's op list costs ms in Python on a large model; ONNX needs a second parse of the graph)."""
+    key = f"{digest_of(data).hex()}.softmax-{session.engine.replace(' ', '-')}"
+    known = _softmax_known.get(key)
+    path = cache_dir() / key
+    if known is None:
+        try:
+            known = [c == "1" for c in path.read_text().strip()]
+        except OSError:
+            known = None
+    if known is not None and len(known) == len(outs):
+        _softmax_known[key] = known
+        return known
+    known = [_produced_by_softmax(session, o.index) for o in outs]
+    _softmax_known[key] = known
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("".join("1" if k else "0" for k in known))
+    except OSError:
+        pass
+    return known
 
 
 class Runner:
@@ -81,6 +109,7 @@ class Runner:
         ins, outs = first.inputs, first.outputs
         self.label = label
         self.backend = first.backend
+        self.first_run_ms = getattr(first, "first_run_ms", None)  # the load's run on zeros (XNNPACK prepared in it)
         self.inputs: list[TensorSpec] = ins
         self.outputs: list[TensorSpec] = outs
         self.input: TensorSpec = ins[0]  # the first input (single-input callers)
@@ -90,7 +119,8 @@ class Runner:
         self._q0 = self._quantizers[0]
         self._in_dtypes = [np.dtype(t.dtype) for t in ins]
         self._deq = [Dequantizer(o.scale, o.zero_point, o.dtype) if o.quantized else None for o in outs]
-        self.probability = [_produced_by_softmax(first, o.index) for o in outs]
+        self._float_outs = all(d is None and o.dtype == "float32" for d, o in zip(self._deq, outs))
+        self.probability = _softmax_outputs(first, data, outs)
         start = tuple(first.current_shapes())
         self._free: queue.SimpleQueue = queue.SimpleQueue()
         for session in sessions:
@@ -144,11 +174,15 @@ class Runner:
             x = batch if batch.dtype == self._in_dtypes[0] else batch.astype(self._in_dtypes[0])
         slot = self._free.get()
         try:
-            raw = self._invoke(slot, [x], (x.shape,))
+            # the session's one-input call when it is allocated for this shape (no lists, no resize check)
+            raw = slot.run1(x) if slot.shape == (x.shape,) and slot.run1 is not None else self._invoke(
+                slot, [x], (x.shape,))
         finally:
             self._free.put(slot)
         if self._out_moves is not None:
             raw = self._batch_first(raw, x.shape[0])
+        if self._float_outs:  # float32 outputs, fresh copies from the engine: handed over as they are
+            return raw, (x if qz is not None else None), raw
         outs = [(r if r.dtype == np.float32 else r.astype(np.float32)) if d is None else d(r)
                 for r, d in zip(raw, self._deq)]
         return outs, (x if qz is not None else None), raw

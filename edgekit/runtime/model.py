@@ -55,7 +55,8 @@ from ..errors import (
     InferenceError, InputValidationError, LatencyBudgetError, ManifestError, ModelLoadError,
     OutOfDistributionError, OutputValidationError, SignatureError, TamperedModelError, UsageError,
 )
-from ..fsutil import read_bytes, sha256_bytes
+from ..engine.safeload import digest_of
+from ..fsutil import read_bytes
 from ..manifest import Manifest, Preprocessing, manifest_path_for, role_of
 from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard, channels_of, input_guard
 from .coerce import Coercer
@@ -68,6 +69,9 @@ from .policy import Policy, PolicyEngine, outputs_of
 from .prediction import Prediction
 
 _perf = time.perf_counter
+# Checks cheaper than this stay on the calling thread: handing them to the helper thread and back costs
+# 30-60 us of CPU here (a future, two thread wake-ups), more than such checks save (bench_runtime.py).
+_OVERLAP_MIN_CHECKS_S = 25e-6
 log = logging.getLogger("edgekit.runtime")
 
 
@@ -76,7 +80,7 @@ class TamperWarning(UserWarning):
 
 
 def _verify(data: bytes, manifest: Manifest | None, label: str, policy: Policy) -> str:
-    digest = sha256_bytes(data)
+    digest = digest_of(data).hex()  # the load probe's cache key reuses it
     want = manifest.model.sha256 if manifest else None
     if policy.verify_sha256 and want and want != digest:
         raise TamperedModelError(
@@ -109,7 +113,8 @@ class EdgeModel:
         shadow: share of calls (0..1) also run through ``reference`` (default: the fallback)
         on a background thread, to measure disagreement with the primary model's own outputs.
         overlap: run the input checks on a helper thread while the interpreter works (None: when
-        the machine has 2+ cores and one invoke takes over 10x the checks, measured at load).
+        the machine has 2+ cores, the checks take 25 us or more and one invoke over 10x the checks,
+        measured at load).
         preprocessing: for image inputs the manifest does not describe (published files): a
         ``--normalize`` preset ("0-1", "-1-1", "imagenet", "raw"), a Preprocessing, or one per input name.
         trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
@@ -168,7 +173,7 @@ class EdgeModel:
         else:  # before the manifest is parsed or any byte reaches an interpreter
             from ..signing import read_manifest, verify
 
-            self.sha256 = sha256_bytes(data)
+            self.sha256 = digest_of(data).hex()
             # the manifest is read once: the bytes that verified are the bytes parsed (a swap cannot slip in)
             man = read_manifest(self.path)
             verify(self.path, trusted_keys, data=data, manifest_data=man)
@@ -306,9 +311,14 @@ class EdgeModel:
             zeros = [np.zeros((1,) + tuple(max(d, 1) for d in sample_shape(t.shape, lay.axis)), np.float32)
                      for t, lay in zip(self.active.inputs, self.active.in_layouts)]
             mine = self._to_caller(zeros) if self._feed is not None else zeros
+            # the checks twice; the invoke from the load's own run on zeros (an upper bound: the interpreter
+            # prepares during it), else one more run: enough for a 10x rule, and no model run added to the load
             try:
-                guard_s = min(_timed(self.input_checks, mine) for _ in range(5))
-                invoke_s = min(_timed(self.runner.run, zeros) for _ in range(3))
+                guard_s = min(_timed(self.input_checks, mine) for _ in range(2))
+                if guard_s < _OVERLAP_MIN_CHECKS_S:  # the hand-off to the helper would cost more than the checks
+                    return None
+                first = self.runner.first_run_ms
+                invoke_s = first / 1e3 if first is not None else _timed(self.runner.run, zeros)
             except (InputValidationError, InferenceError):  # zeros are no input for it (a sample rate of 0)
                 return None
             if invoke_s < 10 * guard_s:

@@ -48,3 +48,47 @@ def test_debug_needs_calibration_and_denylist_needs_known_layers(tmp_path, digit
     code, _, err = cli("convert", digits_keras, "-o", tmp_path / "c.tflite", "--recipe", "dynamic",
                        "-c", digits_npz["calib"], "--denylist", "dense")
     assert code == 2 and "needs an int8 recipe" in err
+
+
+def _float_weight_nodes(path) -> set[str]:
+    """Names of the Gemm/Conv/MatMul nodes whose weight is a float initializer (not dequantized int8)."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name for i in g.initializer}
+    return {n.name for n in g.node if n.op_type in ("Gemm", "Conv", "MatMul") and n.input[1] in inits}
+
+
+def test_onnx_debug_ranks_the_planted_layer_first_and_denylist_keeps_its_nodes_in_float(tmp_path, planted):
+    report = tmp_path / "nodes.json"
+    code, out, err = cli("convert", planted["source"], "-o", tmp_path / "int8.onnx", "--recipe", "int8",
+                         "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
+    assert code == 0, err
+    m = json.loads((tmp_path / "int8.onnx.manifest.json").read_text())
+    assert m["accuracy"]["outputs"][0]["top1_delta_points"] < -2.0  # ONNX Runtime's int8 loses too
+    doc = json.loads(report.read_text())
+    assert doc["metric"] == "noise added dB" and doc["key"] == "noise_added_db"
+    nodes = doc["layers"]
+    assert nodes[0]["name"] == PLANTED and nodes[0]["layer"] == PLANTED  # tf2onnx node names mapped to Keras
+    healthy = [e["noise_added_db"] for e in nodes if e["layer"] in ("conv1", "conv2", "hidden")]
+    assert healthy and nodes[0]["noise_added_db"] > max(healthy) + 20  # 100x more noise than a healthy layer
+    assert "nodes ranked by the error int8 quantization adds" in out
+    assert not _float_weight_nodes(tmp_path / "int8.onnx")  # plain int8: every weight dequantized
+
+    code, _, err = cli("convert", planted["source"], "-o", tmp_path / "mixed.onnx", "--recipe", "int8",
+                       "-c", planted["calib"], "--denylist", PLANTED, "--json")
+    assert code == 0, err
+    kept = _float_weight_nodes(tmp_path / "mixed.onnx")
+    assert kept and all(f"/{PLANTED}_" in n for n in kept)  # only the planted layer's Gemm stays float
+    m = json.loads((tmp_path / "mixed.onnx.manifest.json").read_text())
+    assert m["recipe"]["float_layers"] == [PLANTED]
+
+
+def test_onnx_denylist_names_are_checked_and_need_a_static_recipe(tmp_path, digits_keras, digits_npz):
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "b.onnx", "--recipe", "int8",
+                       "-c", digits_npz["calib"], "--denylist", "no_such_node")
+    assert code == 2 and "no_such_node" in err and "--debug" in err and "Traceback" not in err
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "c.onnx", "--recipe", "dynamic",
+                       "-c", digits_npz["calib"], "--denylist", "dense")
+    assert code == 2 and "needs an int8 recipe" in err
+    assert not (tmp_path / "b.onnx").exists() and not (tmp_path / "c.onnx").exists()

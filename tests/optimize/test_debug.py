@@ -9,15 +9,22 @@ import pytest
 from optimize_helpers import PLANTED, cli
 
 
-@pytest.mark.slow
-def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, planted):
-    report = tmp_path / "layers.json"
-    code, out, err = cli("convert", planted["source"], "-o", tmp_path / "int8.tflite", "--recipe", "int8-float-io",
+def debug_planted(tmp_path, planted, out_name: str, recipe: str) -> tuple[str, dict]:
+    """convert the planted model with --debug: (stdout, the report); plain int8 must lose over 2 points."""
+    from edgekit.manifest import manifest_path_for
+
+    report = tmp_path / f"{out_name}.json"
+    code, out, err = cli("convert", planted["source"], "-o", tmp_path / out_name, "--recipe", recipe,
                          "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
     assert code == 0, err
-    m = json.loads((tmp_path / "int8.manifest.json").read_text())
+    m = json.loads(manifest_path_for(tmp_path / out_name).read_text())
     assert m["accuracy"]["outputs"][0]["top1_delta_points"] < -2.0  # plain int8 really loses more than 2 points
-    doc = json.loads(report.read_text())
+    return out, json.loads(report.read_text())
+
+
+@pytest.mark.slow
+def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, planted):
+    out, doc = debug_planted(tmp_path, planted, "int8.tflite", "int8-float-io")
     assert doc["metric"] == "rmse/scale"
     layers = doc["layers"]
     assert layers[0]["layer"] == PLANTED
@@ -60,13 +67,7 @@ def _float_weight_nodes(path) -> set[str]:
 
 
 def test_onnx_debug_ranks_the_planted_layer_first_and_denylist_keeps_its_nodes_in_float(tmp_path, planted):
-    report = tmp_path / "nodes.json"
-    code, out, err = cli("convert", planted["source"], "-o", tmp_path / "int8.onnx", "--recipe", "int8",
-                         "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
-    assert code == 0, err
-    m = json.loads((tmp_path / "int8.onnx.manifest.json").read_text())
-    assert m["accuracy"]["outputs"][0]["top1_delta_points"] < -2.0  # ONNX Runtime's int8 loses too
-    doc = json.loads(report.read_text())
+    out, doc = debug_planted(tmp_path, planted, "int8.onnx", "int8")  # ONNX Runtime's int8 loses too
     assert doc["metric"] == "noise added dB" and doc["key"] == "noise_added_db"
     nodes = doc["layers"]
     assert nodes[0]["name"] == PLANTED and nodes[0]["layer"] == PLANTED  # tf2onnx node names mapped to Keras

@@ -77,12 +77,15 @@ def test_onnx_debug_ranks_the_planted_layer_first_and_denylist_keeps_its_nodes_i
     assert not _float_weight_nodes(tmp_path / "int8.onnx")  # plain int8: every weight dequantized
 
     code, _, err = cli("convert", planted["source"], "-o", tmp_path / "mixed.onnx", "--recipe", "int8",
-                       "-c", planted["calib"], "--denylist", PLANTED, "--json")
+                       "-c", planted["calib"], "-e", planted["eval"], "--denylist", PLANTED, "--json")
     assert code == 0, err
     kept = _float_weight_nodes(tmp_path / "mixed.onnx")
     assert kept and all(f"/{PLANTED}_" in n for n in kept)  # only the planted layer's Gemm stays float
     m = json.loads((tmp_path / "mixed.onnx.manifest.json").read_text())
     assert m["recipe"]["float_layers"] == [PLANTED]
+    # its input comes without int8 rounding too (onnx._float_inputs): the accuracy comes back, as on TFLite;
+    # with nodes_to_exclude alone the planted unit rounded to zero on the way in and top-1 fell 10 points
+    assert m["accuracy"]["outputs"][0]["top1_delta_points"] > -1.0
 
 
 def test_onnx_denylist_names_are_checked_and_need_a_static_recipe(tmp_path, digits_keras, digits_npz):

@@ -41,7 +41,15 @@ class OnnxRecipe:
     quantization: str = "none"
     per_channel: bool = True  # weight scales per output channel; per-tensor is sometimes better on ORT
     calibration_method: str = "MinMax"
+    note: str = ""  # what differs from the recipe's TFLite meaning (said by convert and edgekit recipes)
 
+    def summary(self) -> str:
+        """One line: what ONNX Runtime gets, e.g. ``static QDQ int8, per channel, MinMax``."""
+        if self.quantization != "static":
+            return {"none": "float32 as exported", "fp16": "float16 weights and compute, float32 I/O",
+                    "dynamic": "int8 weights, activations quantized at run time"}[self.quantization]
+        return (f"static QDQ int8, per {'channel' if self.per_channel else 'tensor'}, {self.calibration_method} "
+                "calibration, float32 I/O")
 
 
 @dataclass(frozen=True)

@@ -232,6 +232,53 @@ def adopted_silero(folder: Path) -> Path:
     return model
 
 
+# PaddleOCR's text-direction classifier (MobileNetV3, opset 11; input x [N, 3, 48, W] in [-1, 1], output
+# [N, 2]: upright or upside down), shipped in rapidocr-onnxruntime's pure-Python wheel
+OCR_WHEEL = ("rapidocr-onnxruntime", "1.4.4",
+             {"text_direction": "rapidocr_onnxruntime/models/ch_ppocr_mobile_v2.0_cls_infer.onnx"})
+WORDS = ("the quick brown fox jumps over lazy dog model edge device int8 float quantize calibrate runtime guard "
+         "invoice total amount date number street city receipt price tax 2026 12 06 09:40 OK").split()
+
+
+def text_lines(n: int, *, seed: int = 0, height: int = 48, width: int = 192) -> tuple[np.ndarray, np.ndarray]:
+    """n text-line crops as the classifier takes them, and their labels (1: upside down), seeded.
+
+    Words in the DejaVu fonts (Debian's fonts-dejavu-core) drawn on crops of scikit-learn's two sample
+    photos, light or dark against the crop, half of them blurred, half turned 180 degrees, with sensor-like
+    noise; resized to ``height`` keeping the aspect, padded to ``width``, scaled to [-1, 1] as RapidOCR does."""
+    import glob
+
+    from PIL import Image, ImageDraw, ImageFilter, ImageFont
+    from sklearn.datasets import load_sample_images
+
+    fonts = sorted(glob.glob("/usr/share/fonts/truetype/dejavu/*.ttf"))
+    if not fonts:
+        raise RuntimeError("no DejaVu fonts in /usr/share/fonts/truetype/dejavu: apt-get install fonts-dejavu-core")
+    photos = load_sample_images().images
+    rng = np.random.default_rng(seed)
+    x, y = np.zeros((n, 3, height, width), np.float32), np.zeros(n, np.int64)
+    for i in range(n):
+        font = ImageFont.truetype(fonts[rng.integers(len(fonts))], int(rng.integers(14, 34)))
+        text = " ".join(rng.choice(WORDS, int(rng.integers(1, 5))))
+        left, top, right, bottom = font.getbbox(text)
+        w, h = right - left + 8, bottom - top + 8
+        photo = photos[rng.integers(len(photos))]
+        r, c = int(rng.integers(0, photo.shape[0] - h)), int(rng.integers(0, photo.shape[1] - w))
+        img = Image.fromarray(photo[r:r + h, c:c + w])
+        ink = rng.integers(0, 60, 3) if np.asarray(img).mean() > 110 else rng.integers(200, 256, 3)
+        ImageDraw.Draw(img).text((4 - left, 4 - top), text, font=font, fill=tuple(int(v) for v in ink))
+        if rng.random() < 0.5:
+            img = img.filter(ImageFilter.GaussianBlur(float(rng.uniform(0.3, 1.2))))
+        y[i] = int(rng.random() < 0.5)
+        if y[i]:
+            img = img.rotate(180)
+        fit = min(width, int(np.ceil(height * img.width / img.height)))
+        a = np.asarray(img.resize((fit, height), Image.BILINEAR), np.float32)
+        a = np.clip(a + rng.normal(0, rng.uniform(0, 12), a.shape), 0, 255) / 127.5 - 1.0
+        x[i, :, :, :fit] = a.transpose(2, 0, 1)
+    return x, y
+
+
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--silero"]:  # python tests/published_models.py --silero DIR: adopted, with call.npz
         print(adopted_silero(Path(sys.argv[2])))

@@ -24,9 +24,9 @@ def convert(
     normalize: Optional[str] = typer.Option(None, "--normalize", help="Image input scaling: 0-1, -1-1, imagenet or raw (default: what numeric calibration data shows, else 0-1; a contradiction is an error)."),
     force: bool = typer.Option(False, "--force", "-f", help="Replace OUTPUT if it exists (never the source)."),
     json_out: bool = typer.Option(False, "--json", help="Print the manifest as JSON instead of the table."),
-    debug: bool = typer.Option(False, "--debug", help="Rank layers by the error int8 quantization adds (needs --calibration)."),
+    debug: bool = typer.Option(False, "--debug", help="Rank layers (ONNX: nodes) by the error int8 quantization adds (needs --calibration)."),
     debug_report: Optional[Path] = typer.Option(None, "--debug-report", help="Write the full per-layer table as JSON (implies --debug)."),
-    denylist: Optional[list[str]] = typer.Option(None, "--denylist", help="Keep this layer in float in an int8 recipe (repeatable; names from --debug)."),
+    denylist: Optional[list[str]] = typer.Option(None, "--denylist", help="Keep this layer (ONNX: node, or a Keras layer's nodes) in float in an int8 recipe (repeatable; names from --debug)."),
     batch_size: Optional[int] = typer.Option(None, "--batch-size", help="Fix the batch dimension (e.g. 1): static input shapes, as the Edge TPU and microcontrollers need (Keras sources)."),
 ) -> None:
     """Convert a model to TensorFlow Lite with a recipe, and check its accuracy.
@@ -36,6 +36,8 @@ def convert(
     Example: edgekit convert digits.keras -o d.tflite --recipe int8-float-io -c calib.npz --debug --debug-report layers.json
 
     Example: edgekit convert digits.onnx -o digits-int8.onnx --recipe int8 --calibration calib.npz --eval eval.npz
+
+    Example: edgekit convert digits.onnx -o d.onnx --recipe int8 -c calib.npz --debug --denylist probs
     """
     from ..conversion import convert as run
     from ..data import named_sources
@@ -52,7 +54,8 @@ def convert(
         if debug_report is not None:
             write_report(result.debug, debug_report)
         if not json_out:
-            typer.echo("\nlayers ranked by the error int8 quantization adds:\n" + result.debug.table())
+            what = "nodes" if output.suffix.lower() == ".onnx" else "layers"
+            typer.echo(f"\n{what} ranked by the error int8 quantization adds:\n" + result.debug.table())
 
 
 def register(app: typer.Typer) -> None:

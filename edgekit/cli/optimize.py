@@ -31,8 +31,9 @@ class _Bars:
 
 
 def optimize(
-    source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file or a SavedModel folder."),
-    output: Path = typer.Option(..., "-o", "--output", help="Where to write the chosen .tflite (manifest next to it)."),
+    source: Path = typer.Argument(..., help="A .keras file, a legacy .h5 file, a SavedModel folder or an .onnx file."),
+    output: Path = typer.Option(..., "-o", "--output", help="Where to write the chosen model (manifest next to it); with several engines the pick keeps its own suffix (.tflite or .onnx)."),
+    engines: Optional[str] = typer.Option(None, "--engines", help="tflite, onnx or tflite,onnx: whose candidates to search, in one table (default: the engine OUTPUT's suffix names)."),
     calibration: Optional[Path] = typer.Option(None, "--calibration", "-c", help="Calibration data (.npy/.npz/images); without it no int8 candidates."),
     eval_data: Optional[Path] = typer.Option(None, "--eval", "-e", help="Eval data: .npz x (and y for labels); without labels the drop is disagreement with the source."),
     train: Optional[Path] = typer.Option(None, "--train", help="Labelled data (.npz x, y): adds pruned candidates, fine-tuned on it."),
@@ -58,10 +59,14 @@ def optimize(
 ) -> None:
     """Try fp16, dynamic, int8, int8 with sensitive layers in float and pruning; pick the fastest within budgets.
 
+    On ONNX Runtime (-o OUT.onnx or --engines onnx) int8 is tried per channel and per tensor with three
+    calibration methods, and with the nodes that add the most error kept in float.
     Finished trials are journalled in OUT.optimize/: rerunning the same command resumes.
     Exit 1 when no candidate meets every budget (the closest are listed).
 
     Example: edgekit optimize digits.keras -o digits.tflite --calibration calib.npz --eval eval.npz --max-accuracy-drop 1 --max-size-kb 60
+
+    Example: edgekit optimize digits.keras -o digits.tflite --engines tflite,onnx -c calib.npz -e eval.npz --max-size-kb 90
     """
     from ..errors import CheckFailed
     from ..optimize import Budgets, LatencySettings, optimize as run
@@ -75,7 +80,8 @@ def optimize(
         res = run(source, output, calibration=calibration, eval_data=eval_data, train_data=train, target=target,
                   budgets=budgets, candidates=[c.strip() for c in candidates.split(",")] if candidates else None,
                   float_top_k=float_top_k, workers=workers, ray=ray, latency=lat, normalize=normalize,
-                  labels=labels, force=force, on_event=bars)
+                  labels=labels, force=force, on_event=bars,
+                  engines=[e.strip() for e in engines.split(",") if e.strip()] if engines else None)
     finally:
         bars.close()
     sel = res.selection
@@ -87,9 +93,11 @@ def optimize(
                    f"latency measured {res.latency_where}, {threads} thread(s)")
         for note in res.notes[1:]:  # the first is the conversion time, said above as trials
             typer.echo(f"note: {note}")
-        if res.debug and res.debug.get("layers"):
-            top = ", ".join(f"{e['layer'] or e['tensor']} ({e['rmse_per_scale']:.3g})" for e in res.debug["layers"][:3])
-            typer.echo(f"most error-prone layers in int8 (rmse/scale): {top}")
+        for engine, rep in res.debug_reports.items():
+            key = rep.get("key", "rmse_per_scale")
+            top = ", ".join(f"{e.get('name') or e['layer'] or e['tensor']} ({e[key]:.3g})" for e in rep["layers"][:3])
+            what = "layers" if engine == "tflite" else "ONNX nodes"
+            typer.echo(f"most error-prone {what} in int8 ({rep.get('metric', key)}): {top}")
         if sel.pick:
             typer.echo(f"picked {sel.pick['name']}: wrote {res.output} and its manifest")
     if sel.pick is None:

@@ -15,6 +15,8 @@ def recipes() -> None:
     for name in list_recipes():
         r = load_recipe(name)
         typer.echo(f"{name:16} {r.description}")
+        onnx = f"{r.onnx.summary()}. {r.onnx.note}".rstrip(". ") + "." if r.onnx else "no ONNX form (.tflite only)."
+        typer.echo(f"{'':16} ONNX: {onnx}")
 
 
 def register(app: typer.Typer) -> None:

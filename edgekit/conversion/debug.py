@@ -56,41 +56,58 @@ class LayerError:
     scale: float
     num_elements: int
 
+    HEADER = ("layer", "op", METRIC, "rmse", "max abs error")
+
     @property
     def name(self) -> str:
         return self.layer or self.tensor
 
+    def cells(self) -> tuple[str, ...]:
+        return (self.name[:48], self.op, f"{self.rmse_per_scale:.3g}", f"{self.rmse:.3g}", f"{self.max_abs_error:.3g}")
+
+    @staticmethod
+    def footer(count: int, samples: int) -> str:
+        return (f"({METRIC} of plain rounding noise is {ROUNDING_NOISE:.2f}; "
+                f"{count} quantized layers, {samples} samples)")
+
 
 @dataclass
 class DebugReport:
-    """Layers ranked by ``rmse / scale``, worst first."""
+    """Layers (TFLite: LayerError) or nodes (ONNX: onnx_debug.NodeError) ranked worst first on ``key``."""
 
-    layers: list[LayerError]
+    layers: list[Any]
     samples: int
     metric: str = METRIC
     notes: list[str] = field(default_factory=list)
+    key: str = "rmse_per_scale"  # the field the ranking is on
 
     def top(self, k: int) -> list[str]:
-        """Names (Keras layer, else tensor) of the k worst layers that carry weights or compute."""
-        return [e.name for e in self.layers[:k]]
+        """The k worst distinct names (Keras layer, else tensor or node): what --denylist takes."""
+        names: list[str] = []
+        for e in self.layers:
+            if e.name not in names:
+                names.append(e.name)
+        return names[:k]
 
     def to_dict(self) -> dict[str, Any]:
-        return {"metric": self.metric, "rounding_noise": ROUNDING_NOISE, "samples": self.samples,
-                "layers": [asdict(e) for e in self.layers], "notes": self.notes}
+        out = {"metric": self.metric, "key": self.key, "samples": self.samples,
+               "layers": [{"name": e.name, **asdict(e)} for e in self.layers], "notes": self.notes}
+        if self.key == "rmse_per_scale":
+            out["rounding_noise"] = ROUNDING_NOISE
+        return out
 
     def table(self, top: int = 5) -> str:
-        rows = [("rank", "layer", "op", METRIC, "rmse", "max abs error")]
-        for i, e in enumerate(self.layers[:top], 1):
-            rows.append((str(i), e.name[:48], e.op, f"{e.rmse_per_scale:.3g}", f"{e.rmse:.3g}",
-                         f"{e.max_abs_error:.3g}"))
+        if not self.layers:
+            return "(no quantized layers)"
+        kind = type(self.layers[0])
+        rows = [("rank",) + kind.HEADER] + [(str(i),) + e.cells() for i, e in enumerate(self.layers[:top], 1)]
         widths = [max(len(r[c]) for r in rows) for c in range(len(rows[0]))]
         lines = ["  ".join(v.ljust(w) for v, w in zip(r, widths)).rstrip() for r in rows]
-        lines.append(f"({METRIC} of plain rounding noise is {ROUNDING_NOISE:.2f}; "
-                     f"{len(self.layers)} quantized layers, {self.samples} samples)")
+        lines.append(kind.footer(len(self.layers), self.samples))
         return "\n".join(lines)
 
 
-def _keras_layer_names(model) -> list[str]:
+def keras_layer_names(model) -> list[str]:
     names, stack = [], [model]
     while stack:
         layer = stack.pop()
@@ -102,14 +119,18 @@ def _keras_layer_names(model) -> list[str]:
 
 
 def layer_of(tensor: str, layer_names: Sequence[str], model_name: str | None = None) -> str | None:
-    """The Keras layer a TFLite tensor name belongs to: ``m_1/dense_2_1/MatMul;...`` -> ``dense_2``.
+    """The Keras layer a TFLite tensor (or tf2onnx node) name belongs to: ``m_1/dense_2_1/MatMul;...`` -> ``dense_2``.
 
-    TensorFlow appends ``_1`` (the call count) to scope names; both spellings are tried.
+    TensorFlow appends ``_1`` (the call count) to scope names; both spellings are tried. When the model's
+    own scope carries that suffix (``digits_cnn_1/...``) every layer's does, so the stripped spelling is
+    tried first: ``conv2d_1`` there is layer ``conv2d``, and ``conv2d_1_2`` is layer ``conv2d_1``.
     """
     known = set(layer_names)
+    called = model_name is not None and re.search(rf"(^|[/;]){re.escape(model_name)}_\d+/", tensor) is not None
     for part in tensor.split(";"):
         for seg in part.split("/"):
-            for cand in (seg, re.sub(r"_\d+$", "", seg)):
+            stripped = re.sub(r"_\d+$", "", seg)
+            for cand in ((stripped, seg) if called else (seg, stripped)):
                 if cand in known and cand != model_name:
                     return cand
     return None
@@ -168,7 +189,7 @@ def debug_layers(src: Source, calibration: np.ndarray, *, eval_x: np.ndarray | N
         warnings.simplefilter("ignore")
         dbg.run()
         rows = _rows(dbg)
-    names = _keras_layer_names(src.keras) if src.keras is not None else []
+    names = keras_layer_names(src.keras) if src.keras is not None else []
     model_name = src.keras.name if src.keras is not None else None
     out: list[LayerError] = []
     for r in rows:
@@ -190,7 +211,7 @@ def _tensor_names(dbg, wanted: Sequence[str], src: Source) -> list[str]:
         warnings.simplefilter("ignore")
         dbg.run()  # on the one sample it was given: the statistics table is the list of quantized ops
         tensors = [r["tensor_name"] for r in _rows(dbg)]
-    names = _keras_layer_names(src.keras) if src.keras is not None else []
+    names = keras_layer_names(src.keras) if src.keras is not None else []
     model_name = src.keras.name if src.keras is not None else None
     found: list[str] = []
     for w in wanted:

@@ -39,6 +39,7 @@ from .tf import captured
 from .debug import quantize_with_denylist
 from .tflite import COMPAT_TARGETS, to_tflite
 from .onnx import check_onnx_options, is_onnx_output, quantize_onnx, to_onnx
+from .onnx_debug import debug_nodes, quantize_with_float_nodes
 
 MIN_CALIBRATION = 100
 MAX_CALIBRATION = 1000  # more adds time, not accuracy
@@ -172,20 +173,23 @@ def convert(
     if rec.requires_calibration and calibration is None:
         raise DataError(f"recipe {rec.name!r} quantizes activations and needs --calibration data "
                         "(100-500 typical inputs as .npy/.npz or an image folder)")
-    if rec.note:
+    if rec.note and not is_onnx_output(output):
         warnings.append(rec.note)
+    if is_onnx_output(output) and rec.onnx is not None and rec.onnx.note and rec.name == "int8":
+        warnings.append(rec.onnx.note)  # int8 promises int8 I/O on TFLite; say what ONNX gives instead
 
     src = load_source(source)
     onnx_out = is_onnx_output(output)
     if onnx_out:
-        check_onnx_options(src, rec, prune=sparsity is not None, debug=debug, denylist=denylist, compat=compat,
-                           select_tf_ops=select_tf_ops)
+        check_onnx_options(src, rec, prune=sparsity is not None, compat=compat, select_tf_ops=select_tf_ops)
+        if denylist and rec.onnx.quantization != "static":
+            raise UsageError(f"keeping layers in float needs an int8 recipe (int8, int8-float-io), not {rec.name!r}")
     elif src.onnx is not None:
         raise UsageError(f"{source}: an ONNX source converts to .onnx only (ONNX to .tflite is not supported)")
     if sparsity is not None and src.keras is None:
         raise UsageError(f"{source}: pruning needs a Keras source (.keras or .h5), not a SavedModel")
     shapes = src.input_shapes()
-    if (debug or denylist) and src.multi_io:
+    if (debug or denylist) and src.multi_io and not onnx_out:  # ONNX Runtime's debugger takes several
         raise UsageError("--debug and --denylist take models with one input and one output")
     pre, calib = scaled_calibration(preprocessing, normalize, shapes, calibration, warnings=warnings)
     evald, traind = (_load(d, shapes, pre, what) for d, what in ((eval_data, "eval"), (train_data, "training")))
@@ -215,7 +219,11 @@ def convert(
     x_calib = calib.x if calib is not None else None
     if onnx_out:
         float_onnx = src.onnx if src.onnx is not None else to_onnx(src)
-        data = quantize_onnx(float_onnx, rec.onnx, _onnx_calibration(calib, shapes, float_onnx))
+        onnx_calib = _onnx_calibration(calib, shapes, float_onnx)
+        if denylist:  # int8 with nodes (or a Keras layer's nodes) kept in float: onnx_debug.py
+            data = quantize_with_float_nodes(float_onnx, rec.onnx, onnx_calib, denylist, **_layers_of(src))
+        else:
+            data = quantize_onnx(float_onnx, rec.onnx, onnx_calib)
     elif denylist:  # int8 with layers kept in float: the quantization debugger builds it (debug.py)
         data = quantize_with_denylist(src, x_calib, denylist, recipe=rec, compat=compat, sparse=sparsity is not None)
     else:
@@ -272,12 +280,25 @@ def convert(
     atomic_write_bytes(output, data)
     mpath = manifest.save(output)
     report = None
-    if debug:
+    if debug and onnx_out:
+        report = debug_nodes(float_onnx, rec.onnx, onnx_calib,
+                             _onnx_calibration(evald, shapes, float_onnx) if evald is not None else onnx_calib,
+                             **_layers_of(src))
+    elif debug:
         from .debug import debug_layers
 
         report = debug_layers(src, calib.x if calib is not None else None,
                               eval_x=evald.x if evald is not None else None, recipe=rec, compat=compat)
     return ConvertResult(output, mpath, manifest, time.perf_counter() - t0, warnings, debug=report)
+
+
+def _layers_of(src) -> dict[str, Any]:
+    """The Keras layer names ONNX node names are matched to (a Keras source exported to ONNX), else none."""
+    if src.keras is None:
+        return {}
+    from .debug import keras_layer_names
+
+    return {"layer_names": keras_layer_names(src.keras), "model_name": src.keras.name}
 
 
 def _calibration(calib: Dataset | None, shapes, inputs, seed: int, available, class_counts) -> Calibration | None:

@@ -34,7 +34,8 @@ from ..manifest import manifest_path_for
 from .executor import make_executor
 from .journal import Journal, input_hashes, trial_key
 from .pareto import Budgets, Selection, contenders, select
-from .space import DEBUG_RECIPE, FLOAT_TOP_K, Candidate, base_candidates, float_layer_candidates, select_names
+from .space import (ENGINES, FLOAT_TOP_K, Candidate, base_candidates, file_name, float_bases, float_layer_candidates,
+                    onnx_candidates, select_names)
 from .trials import LatencySettings, TrialInputs, head_to_head, profile_once, run_trial
 
 KERAS_SUFFIXES = (".keras", ".h5", ".hdf5")
@@ -55,8 +56,10 @@ class OptimizeResult:
     reused: int  # trials taken from the journal
     executor: str
     latency_where: str
-    debug: dict[str, Any] | None = None
+    debug: dict[str, Any] | None = None  # the first engine's debugger ranking
     notes: list[str] = field(default_factory=list)
+    engines: list[str] = field(default_factory=lambda: ["tflite"])
+    debug_reports: dict[str, Any] = field(default_factory=dict)  # engine -> its ranking
 
     @property
     def pick(self) -> dict[str, Any] | None:
@@ -68,22 +71,38 @@ class OptimizeResult:
                 "work_dir": str(self.work_dir), "trials_run": self.ran, "trials_reused": self.reused,
                 "executor": self.executor, "latency_where": self.latency_where,
                 "speed_rule": "fastest p50 among budget-meeting candidates; within 5% counts as equal, "
-                              "then smaller size", "debug": self.debug, "notes": self.notes}
+                              "then smaller size", "debug": self.debug, "notes": self.notes,
+                "engines": self.engines, "debug_reports": self.debug_reports}
 
 
 def work_dir_for(output: Path) -> Path:
     return output.with_name(f"{output.stem}.optimize")
 
 
-def _check(source: Path, output: Path, eval_data, force: bool) -> None:
+def engines_for(source: Path, output: Path, engines: Sequence[str] | None) -> list[str]:
+    """The engines to search: ``engines`` as given (checked), else the one OUT's suffix names."""
+    if output.suffix not in (".tflite", ".onnx"):
+        raise UsageError(f"{output}: the output file must end in .tflite (or .onnx for ONNX Runtime)")
+    chosen = list(engines) if engines else ["onnx" if output.suffix == ".onnx" else "tflite"]
+    unknown = [e for e in chosen if e not in ENGINES]
+    if unknown or not chosen:
+        raise UsageError(f"--engines {','.join(chosen)}: choose from {', '.join(ENGINES)} (comma-separated)")
+    if source.suffix.lower() == ".onnx" and "tflite" in chosen:
+        raise UsageError(f"{source}: an ONNX source converts to .onnx only; use --engines onnx (or -o OUT.onnx)")
+    if source.is_dir() and "onnx" in chosen:
+        raise UsageError(f"{source}: ONNX candidates need a Keras (.keras, .h5) or ONNX source, not a SavedModel")
+    return [e for e in ENGINES if e in chosen]
+
+
+def _check(source: Path, output: Path, eval_data, force: bool, engines: Sequence[str]) -> None:
     if not source.exists():
         raise SourceModelError(f"{source}: no such file or folder")
-    if output.suffix != ".tflite":
-        raise UsageError(f"{output}: the output file must end in .tflite")
-    if output.resolve() == source.resolve():
-        raise UsageError(f"{output}: would overwrite the source model; choose another output path")
-    if output.exists() and not force:
-        raise UsageError(f"{output}: already exists; pass --force to replace it")
+    for engine in engines:  # the pick is written with its engine's suffix
+        out = output.with_name(file_name(output.name, engine))
+        if out.resolve() == source.resolve():
+            raise UsageError(f"{out}: would overwrite the source model; choose another output path")
+        if out.exists() and not force:
+            raise UsageError(f"{out}: already exists; pass --force to replace it")
     if eval_data is None:
         raise UsageError("optimize needs --eval data to measure each candidate's accuracy drop "
                          "(.npz with x, and y when there are labels)")
@@ -135,14 +154,18 @@ def optimize(
     labels: Sequence[str] | str | Path | None = None,
     force: bool = False,
     on_event: EventFn | None = None,
+    engines: Sequence[str] | None = None,
 ) -> OptimizeResult:
     """Search the candidates for ``source`` and write the best budget-meeting one to ``output``.
 
     Data arguments are file paths (.npz / .npy / image folders), as for ``edgekit convert``;
     so are ``normalize`` (checked against numeric calibration data before any trial) and ``labels``.
+    ``engines``: tflite, onnx or both (one table, one rule); None: the engine OUT's suffix names. The
+    pick is written to OUT with its own engine's suffix (``-o m.tflite`` and an ONNX pick: ``m.onnx``).
     """
     source, output = Path(source), Path(output)
-    _check(source, output, eval_data, force)
+    engines = engines_for(source, output, engines)
+    _check(source, output, eval_data, force, engines)
     _check_scaling(normalize, calibration)
     label_list = _labels(labels, [])
     budgets = budgets or Budgets()
@@ -160,7 +183,10 @@ def optimize(
                          normalize=normalize, labels=tuple(label_list) if label_list else None)
     hashes = input_hashes(source=source, calibration=calibration, eval=eval_data, train=train_data)
     keras = source.suffix.lower() in KERAS_SUFFIXES
-    base = base_candidates(calibration=calibration is not None, keras=keras, train=train_data is not None)
+    base = base_candidates(calibration=calibration is not None, keras=keras,
+                           train=train_data is not None) if "tflite" in engines else []
+    if "onnx" in engines:
+        base += onnx_candidates(calibration=calibration is not None)
     todo = select_names(base, candidates)
     if candidates and not todo:
         names = ", ".join(c.name for c in base)
@@ -168,7 +194,7 @@ def optimize(
 
     done = journal.done()
     rows: dict[str, dict[str, Any]] = {}
-    debug: dict[str, Any] | None = None
+    reports: dict[str, dict[str, Any]] = {}  # engine -> its debugger's ranking
     ran = reused = 0
     pending: dict[Future, tuple[Candidate, str]] = {}
     order: list[str] = []  # candidates in the order they were started (base list, then float variants)
@@ -182,13 +208,13 @@ def optimize(
         return trial_key({**c.params(), **inputs.settings()}, hashes)
 
     def finished(c: Candidate, key: str, res: dict[str, Any]) -> None:
-        nonlocal debug, total
+        nonlocal total
         row = {"name": c.name, "key": key, **c.params(), **res}
         rows[c.name] = row
         if c.debug and res.get("debug") and float_top_k > 0:
-            debug = res["debug"]
-            ranked = [e["layer"] or e["tensor"] for e in debug["layers"]]
-            extra = float_layer_candidates(ranked, float_top_k)
+            reports[c.engine] = res["debug"]
+            ranked = list(dict.fromkeys(e.get("name") or e["layer"] or e["tensor"] for e in res["debug"]["layers"]))
+            extra = float_layer_candidates(ranked, float_top_k, float_bases(c))
             total += len(extra)
             for e in extra:
                 start(e)
@@ -200,7 +226,7 @@ def optimize(
         key = keyed(c)
         prev = done.get(key)
         folder = _trial_dir(work, c, key)
-        if prev is not None and (prev.get("error") or (folder / output.name).is_file()):
+        if prev is not None and (prev.get("error") or (folder / file_name(output.name, c.engine)).is_file()):
             reused += 1
             finished(c, key, {**prev, "reused": True})
             return
@@ -224,10 +250,10 @@ def optimize(
                     continue
                 res = out["result"]
                 if "model" in out:
-                    folder = _trial_dir(work, c, key)
-                    atomic_write_bytes(folder / output.name, out["model"])
-                    atomic_write_text(manifest_path_for(folder / output.name), out["manifest"])
-                    res["path"] = str(folder / output.name)
+                    path = _trial_dir(work, c, key) / file_name(output.name, c.engine)
+                    atomic_write_bytes(path, out["model"])
+                    atomic_write_text(manifest_path_for(path), out["manifest"])
+                    res["path"] = str(path)
                 journal.append(key, c.name, res)  # after the files: a journalled trial has them
                 ran += 1
                 finished(c, key, {**res, "reused": False})
@@ -254,22 +280,25 @@ def optimize(
             r["h2h_p50"] = h2h[r["name"]]["p50"]
             r["h2h_rounds_p50"] = h2h[r["name"]]["rounds"]
 
-    fp32 = next((r for r in measured if r["name"] == "fp32"), None)
-    for r in measured:
-        r["size_ratio_fp32"] = r["size_bytes"] / fp32["size_bytes"] if fp32 else None
+    fp32 = {r.get("engine", "tflite"): r for r in measured if r["recipe"] == "fp32" and not r.get("prune")}
+    for r in measured:  # against the same engine's float file: an .onnx carries names and shapes a .tflite does not
+        ref = fp32.get(r.get("engine", "tflite"))
+        r["size_ratio_fp32"] = r["size_bytes"] / ref["size_bytes"] if ref else None
     selection = select(ordered, budgets)
     written = None
     if selection.pick is not None:
         src = Path(selection.pick["path"])
-        atomic_write_bytes(output, src.read_bytes())
-        atomic_write_text(manifest_path_for(output), manifest_path_for(src).read_text(encoding="utf-8"))
-        written = output
+        written = output.with_name(file_name(output.name, selection.pick.get("engine", "tflite")))
+        atomic_write_bytes(written, src.read_bytes())
+        atomic_write_text(manifest_path_for(written), manifest_path_for(src).read_text(encoding="utf-8"))
+    debug = next((reports[e] for e in engines if e in reports), None)  # the first engine's, as before
     notes = [f"conversions took {search_seconds:.1f} s"]
     if target and not lat.host:  # speeds rank differently on another CPU: say whose speed this is
         notes.append(f"ranked by this machine's speed, not {target}'s: pass --host to measure on the device")
     result = OptimizeResult(ordered, selection, budgets, written, work, ran, reused, ex.kind, lat.where,
-                            debug, notes)
+                            debug, notes, engines, reports)
     atomic_write_text(work / "results.json", json.dumps(result.to_dict(), indent=2, default=str) + "\n")
-    if debug is not None:
-        atomic_write_text(work / "debug.json", json.dumps(debug, indent=2) + "\n")
+    for engine, report in reports.items():
+        name = "debug.json" if report is debug else f"debug-{engine}.json"
+        atomic_write_text(work / name, json.dumps(report, indent=2) + "\n")
     return result

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from ..errors import EdgekitError
-from .space import Candidate
+from .space import Candidate, file_name
 
 
 @dataclass
@@ -112,6 +112,20 @@ def figures(result) -> dict[str, Any]:
     }
 
 
+def recipe_of(cand: Candidate):
+    """The recipe name, or the recipe with the candidate's ONNX overrides (per channel, calibration method)."""
+    if cand.per_channel is None and cand.calibration_method is None:
+        return cand.recipe
+    import dataclasses
+
+    from ..recipes import load_recipe
+
+    rec = load_recipe(cand.recipe)
+    over = {k: v for k, v in (("per_channel", cand.per_channel), ("calibration_method", cand.calibration_method))
+            if v is not None}
+    return dataclasses.replace(rec, onnx=dataclasses.replace(rec.onnx, **over))
+
+
 def run_trial(candidate: dict[str, Any], inputs: TrialInputs) -> dict[str, Any]:
     """Convert with one candidate; returns {"result": figures or {"error"}, "model": bytes, "manifest": text}."""
     import edgekit
@@ -120,11 +134,11 @@ def run_trial(candidate: dict[str, Any], inputs: TrialInputs) -> dict[str, Any]:
     cand = Candidate.from_dict(candidate)
     with tempfile.TemporaryDirectory(prefix="edgekit-trial-") as tmp:
         paths = _unpack(inputs, Path(tmp))
-        out = Path(tmp) / "out" / inputs.out_name
+        out = Path(tmp) / "out" / file_name(inputs.out_name, cand.engine)
         out.parent.mkdir()
         try:
             res = edgekit.convert(
-                paths["source"], out, recipe=cand.recipe, calibration=paths["calibration"],
+                paths["source"], out, recipe=recipe_of(cand), calibration=paths["calibration"],
                 eval_data=paths["eval_data"], train_data=paths["train_data"] if cand.prune else None,
                 target=inputs.target, prune=cand.prune, fine_tune_epochs=inputs.fine_tune_epochs,
                 compat=inputs.compat, quiet=True, force=True, debug=cand.debug,

@@ -9,15 +9,22 @@ import pytest
 from optimize_helpers import PLANTED, cli
 
 
-@pytest.mark.slow
-def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, planted):
-    report = tmp_path / "layers.json"
-    code, out, err = cli("convert", planted["source"], "-o", tmp_path / "int8.tflite", "--recipe", "int8-float-io",
+def debug_planted(tmp_path, planted, out_name: str, recipe: str) -> tuple[str, dict]:
+    """convert the planted model with --debug: (stdout, the report); plain int8 must lose over 2 points."""
+    from edgekit.manifest import manifest_path_for
+
+    report = tmp_path / f"{out_name}.json"
+    code, out, err = cli("convert", planted["source"], "-o", tmp_path / out_name, "--recipe", recipe,
                          "-c", planted["calib"], "-e", planted["eval"], "--debug", "--debug-report", report)
     assert code == 0, err
-    m = json.loads((tmp_path / "int8.manifest.json").read_text())
+    m = json.loads(manifest_path_for(tmp_path / out_name).read_text())
     assert m["accuracy"]["outputs"][0]["top1_delta_points"] < -2.0  # plain int8 really loses more than 2 points
-    doc = json.loads(report.read_text())
+    return out, json.loads(report.read_text())
+
+
+@pytest.mark.slow
+def test_int8_loses_points_and_debug_ranks_the_planted_layer_first(tmp_path, planted):
+    out, doc = debug_planted(tmp_path, planted, "int8.tflite", "int8-float-io")
     assert doc["metric"] == "rmse/scale"
     layers = doc["layers"]
     assert layers[0]["layer"] == PLANTED
@@ -48,3 +55,44 @@ def test_debug_needs_calibration_and_denylist_needs_known_layers(tmp_path, digit
     code, _, err = cli("convert", digits_keras, "-o", tmp_path / "c.tflite", "--recipe", "dynamic",
                        "-c", digits_npz["calib"], "--denylist", "dense")
     assert code == 2 and "needs an int8 recipe" in err
+
+
+def _float_weight_nodes(path) -> set[str]:
+    """Names of the Gemm/Conv/MatMul nodes whose weight is a float initializer (not dequantized int8)."""
+    import onnx
+
+    g = onnx.load(str(path)).graph
+    inits = {i.name for i in g.initializer}
+    return {n.name for n in g.node if n.op_type in ("Gemm", "Conv", "MatMul") and n.input[1] in inits}
+
+
+def test_onnx_debug_ranks_the_planted_layer_first_and_denylist_keeps_its_nodes_in_float(tmp_path, planted):
+    out, doc = debug_planted(tmp_path, planted, "int8.onnx", "int8")  # ONNX Runtime's int8 loses too
+    assert doc["metric"] == "noise added dB" and doc["key"] == "noise_added_db"
+    nodes = doc["layers"]
+    assert nodes[0]["name"] == PLANTED and nodes[0]["layer"] == PLANTED  # tf2onnx node names mapped to Keras
+    healthy = [e["noise_added_db"] for e in nodes if e["layer"] in ("conv1", "conv2", "hidden")]
+    assert healthy and nodes[0]["noise_added_db"] > max(healthy) + 20  # 100x more noise than a healthy layer
+    assert "nodes ranked by the error int8 quantization adds" in out
+    assert not _float_weight_nodes(tmp_path / "int8.onnx")  # plain int8: every weight dequantized
+
+    code, _, err = cli("convert", planted["source"], "-o", tmp_path / "mixed.onnx", "--recipe", "int8",
+                       "-c", planted["calib"], "-e", planted["eval"], "--denylist", PLANTED, "--json")
+    assert code == 0, err
+    kept = _float_weight_nodes(tmp_path / "mixed.onnx")
+    assert kept and all(f"/{PLANTED}_" in n for n in kept)  # only the planted layer's Gemm stays float
+    m = json.loads((tmp_path / "mixed.onnx.manifest.json").read_text())
+    assert m["recipe"]["float_layers"] == [PLANTED]
+    # its input comes without int8 rounding too (onnx._float_inputs): the accuracy comes back, as on TFLite;
+    # with nodes_to_exclude alone the planted unit rounded to zero on the way in and top-1 fell 10 points
+    assert m["accuracy"]["outputs"][0]["top1_delta_points"] > -1.0
+
+
+def test_onnx_denylist_names_are_checked_and_need_a_static_recipe(tmp_path, digits_keras, digits_npz):
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "b.onnx", "--recipe", "int8",
+                       "-c", digits_npz["calib"], "--denylist", "no_such_node")
+    assert code == 2 and "no_such_node" in err and "--debug" in err and "Traceback" not in err
+    code, _, err = cli("convert", digits_keras, "-o", tmp_path / "c.onnx", "--recipe", "dynamic",
+                       "-c", digits_npz["calib"], "--denylist", "dense")
+    assert code == 2 and "needs an int8 recipe" in err
+    assert not (tmp_path / "b.onnx").exists() and not (tmp_path / "c.onnx").exists()

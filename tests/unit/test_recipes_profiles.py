@@ -111,3 +111,14 @@ def test_missing_required_field_names_field_and_file(tmp_path):
     with pytest.raises(DeviceProfileError, match="missing required field 'memory_mb'") as err:
         load_profile(p)
     assert str(p) in str(err.value)
+
+
+def test_recipes_say_what_each_recipe_is_on_onnx_and_that_int8_float_io_is_int8_there(capsys):
+    from edgekit.cli import main
+
+    assert main(["recipes"]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    onnx = {lines[i].split()[0]: lines[i + 1].strip() for i in range(0, len(lines) - 1, 2)}
+    assert onnx["int8-float-io"].startswith("ONNX: static QDQ int8, per channel, MinMax calibration, float32 I/O")
+    assert "the same .onnx file as int8" in onnx["int8-float-io"] and "int8 I/O is TFLite only" in onnx["int8"]
+    assert onnx["int16x8"] == "ONNX: no ONNX form (.tflite only)."

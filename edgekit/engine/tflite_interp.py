@@ -182,6 +182,8 @@ class RawSession:
 
     def run1(self, x) -> list:
         """``run`` for a one-input model, without the input list."""
+        if self._sig is not None:  # another subgraph: the signature's own tensor calls
+            return self.run((x,))
         interp = self.interp
         interp.set_tensor(self._first, x)
         interp.invoke()

@@ -97,15 +97,17 @@ class Runner:
 
     def __init__(self, data: bytes, *, label: str, num_threads: int | None = None,
                  backend: str | None = None, probe: bool = True, pool_size: int = 1,
-                 probe_fill: dict[str, list[float]] | None = None, max_mb: float | None = None):
+                 probe_fill: dict[str, list[float]] | None = None, max_mb: float | None = None,
+                 load: dict | None = None):
         if pool_size < 1:
             raise UsageError(f"pool_size must be at least 1, got {pool_size}")
         first = load_session(data, label=label, num_threads=num_threads, backend=backend, probe=probe,
-                             fill=probe_fill, max_mb=max_mb)
+                             fill=probe_fill, max_mb=max_mb, load=load)
         # The bytes are checked and the delegate choice is made: the rest of the pool loads the same way
         # (no second structure check, sha256 or verdict lookup per session).
         sessions = [first] + [open_checked(data, label=label, num_threads=num_threads, backend=first.backend,
-                                           delegates=first.default_delegates) for _ in range(pool_size - 1)]
+                                           delegates=first.default_delegates, load=load)
+                              for _ in range(pool_size - 1)]
         ins, outs = first.inputs, first.outputs
         self.label = label
         self.backend = first.backend
@@ -131,6 +133,7 @@ class Runner:
         self._data = data if probe else None
         self._threads = num_threads
         self._fill = probe_fill
+        self._load = load
         self._delegates = first.default_delegates
         self._probed = {start}
         self._probe_lock = threading.Lock()
@@ -253,7 +256,7 @@ class Runner:
         with self._probe_lock:
             if shapes in self._probed:
                 return
-            spec = probe_spec(self._threads, [list(s) for s in shapes], self._fill)
+            spec = probe_spec(self._threads, [list(s) for s in shapes], self._fill, load=self._load)
             result = verdict(self._data, self.backend, self._delegates, spec=spec)
             if not result.startswith("ok"):
                 raise InferenceError(f"{self.label}: refused input shape {[list(s) for s in shapes]} "

@@ -106,7 +106,8 @@ class EdgeModel:
              reference: "str | Path | EdgeModel | None" = None, monitor_window: int = 500,
              overlap: bool | None = None,
              preprocessing: "str | Preprocessing | dict[str, Preprocessing] | None" = None,
-             trusted_keys: "list[str | Path] | None" = None) -> "EdgeModel":
+             trusted_keys: "list[str | Path] | None" = None, delegate: str | None = None,
+             delegate_options: dict[str, str] | None = None, signature: str | None = None) -> "EdgeModel":
         """Load ``path`` (a .tflite with its manifest next to it) behind the guard.
 
         fallback: a model (path or EdgeModel) used when the policy says "fallback".
@@ -120,6 +121,9 @@ class EdgeModel:
         trusted_keys: public keys (PEM); the model and its manifest must carry a signature by one of
         them (edgekit sign), checked before the manifest is parsed or any byte reaches an interpreter
         (SignatureError, incident kind ``signature``).
+        delegate: an external delegate library by name or path (``libedgetpu.so.1``), with its
+        ``delegate_options``; the load probe loads it first, so a delegate that crashes is a refused load.
+        signature: run this signature of a .tflite with several (by name; inputs and outputs take its names).
 
         A file whose sha256 differs from its manifest's is a security event: a ``tamper`` incident,
         a TamperWarning, ``health()["security"]``; with ``on_load="fallback"`` the fallback answers.
@@ -138,9 +142,11 @@ class EdgeModel:
         try:
             data = read_bytes(path, ModelLoadError, "model file")
             self.sha256 = self._check_integrity(data, label, trusted_keys)
+            load = {k: v for k, v in (("delegate", delegate), ("delegate_options", delegate_options),
+                                      ("signature", signature)) if v} or None
             self.runner = Runner(data, label=label, num_threads=num_threads, backend=backend,
                                  probe=policy.probe, pool_size=pool_size, probe_fill=_probe_fill(self.manifest),
-                                 max_mb=policy.max_model_memory_mb)
+                                 max_mb=policy.max_model_memory_mb, load=load)
             self._check_manifest_matches(label)
         except TamperedModelError as err:  # a security event: a bad signature or a changed file
             self._load_failed(err, "signature" if isinstance(err, SignatureError) else "tamper")

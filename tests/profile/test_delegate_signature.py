@@ -141,3 +141,19 @@ def test_open_model_probes_then_loads_with_the_delegate_and_signature(record_del
     with pytest.raises(ModelLoadError) as err:  # the probe's own refusal, one line
         open_model(two_signatures, load={"signature": "missing"})
     assert "no signature named 'missing'" in str(err.value)
+
+
+def test_edgemodel_serves_a_signature_through_an_external_delegate_behind_the_guard(record_delegate, two_signatures,
+                                                                                   tmp_path):
+    from edgekit.runtime import EdgeModel, Policy
+
+    log = tmp_path / "edgemodel.log"
+    with EdgeModel.load(two_signatures, delegate=str(record_delegate), delegate_options={"record": str(log)},
+                        signature="shift", policy=Policy(on_load="raise", verify_sha256=False)) as model:
+        assert model.input_names == ["a"] and model.output_names == ["b"]
+        np.testing.assert_allclose(model.predict(np.array([[1.0, 2.0]], np.float32)).output, [[11.0, 12.0]])
+        with pytest.raises(Exception, match="NaN|finite"):
+            model.predict(np.array([[np.nan, 1.0]], np.float32))  # the guard still stands in front of it
+    assert log.read_text().count("prepared") >= 2  # the load probe's child and this process
+    with pytest.raises(ModelLoadError, match="no signature named 'nope'"):  # refused by the load probe
+        EdgeModel.load(two_signatures, signature="nope", policy=Policy(on_load="raise", verify_sha256=False))

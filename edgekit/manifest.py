@@ -160,23 +160,23 @@ def role_of(batch_axis: int | None, rank: int) -> str:
 def batch_axis_of(shape) -> int | None:
     """The batch axis a model file's shape shows: None for a scalar (one value for the whole call);
     0 when the shape leads with a dynamic or size-1 axis (the usual [batch, ...]); else the first
-    dynamic axis, else the first size-1 one (a recurrent state [layers, batch, hidden]); else 0.
+    dynamic axis, else the first size-1 one but the last (a recurrent state [layers, batch, hidden]);
+    else 0. A last size-1 axis is channels: an image converted with ``--batch-size 2`` is [2, 8, 8, 1].
     Read from the file when there is no better evidence: ``edgekit adopt`` checks outputs by running
     the model on one and on two calibration samples, and the manifest records what it saw.
 
     Example:
-        >>> batch_axis_of([-1, 8, 8, 1]), batch_axis_of([2, -1, 128]), batch_axis_of([])
-        (0, 1, None)
+        >>> batch_axis_of([-1, 8, 8, 1]), batch_axis_of([2, -1, 128]), batch_axis_of([2, 8, 8, 1]), batch_axis_of([])
+        (0, 1, 0, None)
     """
     shape = [int(d) for d in shape]
     if not shape:
         return None
     if shape[0] in (-1, 1):
         return 0
-    for wanted in (-1, 1):
-        if wanted in shape:
-            return shape.index(wanted)
-    return 0
+    if -1 in shape:
+        return shape.index(-1)
+    return shape.index(1) if 1 in shape[:-1] else 0
 
 
 @dataclass(frozen=True)

@@ -55,9 +55,16 @@ def _rss_bytes() -> int:
 
 
 def _peak_rss_bytes() -> int:
-    import resource
-
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024  # KB on Linux
+    """This process image's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux carries
+    that across exec from the parent's peak, so a probe started by a 1.7 GB process read 1.7 GB."""
+    try:
+        with open("/proc/self/status") as f:
+            for line in f:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    return 0
 
 
 def _session_memory_refusal(before: int, max_mb: float | None) -> str | None:

@@ -28,6 +28,15 @@ def test_help_does_not_import_tensorflow():
     assert "Usage" in r.stdout and r.stdout.strip().endswith("ok")
 
 
+def test_python_m_edgekit_is_the_cli_without_tensorflow():
+    r = subprocess.run([sys.executable, "-c", BLOCK_TF + "import runpy; runpy.run_module('edgekit', run_name='__main__')",
+                        "--help"], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0 and "Usage" in r.stdout and "convert" in r.stdout, r.stderr
+    r = subprocess.run([sys.executable, "-m", "edgekit", "inspect", "/nonexistent.tflite"], capture_output=True,
+                       text=True, timeout=120)
+    assert r.returncode == 2 and r.stderr.startswith("error: ") and "Traceback" not in r.stderr, r.stderr
+
+
 def test_every_module_imports_with_tensorflow_blocked():
     names = [m.name for m in pkgutil.walk_packages(edgekit.__path__, "edgekit.")]
     assert "edgekit.conversion.pipeline" in names

@@ -43,48 +43,25 @@ def _extra_runs(session, spec: dict) -> None:
     session.run(feeds)
 
 
-def _rss_bytes() -> int:
-    """Resident memory now (Linux /proc; 0 where it cannot be read)."""
-    try:
-        with open("/proc/self/statm") as f:
-            import os
-
-            return int(f.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
-    except (OSError, ValueError, IndexError):
-        return 0
-
-
-def _peak_rss_bytes() -> int:
-    """This process image's peak resident memory (VmHWM). Not getrusage's ru_maxrss: Linux carries
-    that across exec from the parent's peak, so a probe started by a 1.7 GB process read 1.7 GB."""
-    try:
-        with open("/proc/self/status") as f:
-            for line in f:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) * 1024
-    except (OSError, ValueError, IndexError):
-        pass
-    return 0
-
-
 def _session_memory_refusal(before: int, max_mb: float | None) -> str | None:
-    """ONNX Runtime has no arena estimate to check before allocating (TFLite's check_memory): the probe
+    """ONNX Runtime has no arena to estimate before it allocates (TFLite's check_memory): the probe
     measures what the session took instead (peak resident memory over what the process held before
-    creating it), here, where a hostile graph can only exhaust this process."""
-    from edgekit.engine.safeload import _size, available_memory
+    creating it), here, where a hostile graph can only exhaust this process. The peak is VmHWM, not
+    getrusage's ru_maxrss: Linux carries that across exec from the parent's peak (a probe started by
+    a 1.7 GB pytest read 1.7 GB)."""
+    from edgekit.engine.safeload import _size, memory_limit, proc_bytes
 
-    used = max(_peak_rss_bytes(), _rss_bytes()) - before
-    limit = available_memory() if max_mb is None else int(max_mb * 2**20)
+    used = (proc_bytes("/proc/self/status", "VmHWM:") or 0) - before
+    limit, where = memory_limit(max_mb)
     if limit is None or used <= limit:
         return None
-    where = "the RAM available now" if max_mb is None else "Policy(max_model_memory_mb=...)"
     return (f"its session took ~{_size(used)} (peak, measured by the load probe), over the {_size(limit)} "
             f"limit ({where})")
 
 
 def main() -> int:
     from edgekit.errors import EdgekitError
-    from edgekit.engine.safeload import check_memory, check_structure, open_checked
+    from edgekit.engine.safeload import check_memory, check_structure, open_checked, proc_bytes
 
     backend = None if sys.argv[1] in ("auto", "onnxruntime") else sys.argv[1]
     delegates = {"auto": None, "on": True, "off": False}[sys.argv[2]]
@@ -93,7 +70,7 @@ def main() -> int:
     try:
         # Here too, not only in the parent: inspect runs the probe on files nothing has checked.
         check_memory(check_structure(data, "<bytes>"), "<bytes>", spec.get("max_mb"))
-        before = _rss_bytes()
+        before = proc_bytes("/proc/self/status", "VmRSS:") or 0
         session = open_checked(data, num_threads=spec.get("threads"), backend=backend, delegates=delegates,
                                load=spec.get("load"))
     except EdgekitError as err:

@@ -114,15 +114,32 @@ def _checked_structure(data: bytes, label: str):
     return info
 
 
-def available_memory() -> int | None:
-    """Bytes of RAM available now (Linux MemAvailable, else free pages), or None when unknown."""
+def proc_bytes(path: str, key: str) -> int | None:
+    """A ``KEY: N kB`` line of a Linux /proc file in bytes, or None where it cannot be read.
+
+    Example: ``proc_bytes("/proc/self/status", "VmHWM:")`` (this process's peak resident memory)."""
     try:
-        with open("/proc/meminfo") as fh:
+        with open(path) as fh:
             for line in fh:
-                if line.startswith("MemAvailable:"):
+                if line.startswith(key):
                     return int(line.split()[1]) * 1024
     except (OSError, ValueError, IndexError):
         pass
+    return None
+
+
+def memory_limit(max_mb: float | None) -> tuple[int | None, str]:
+    """The byte limit for a model's memory, and what set it (``Policy(max_model_memory_mb)`` or the RAM)."""
+    if max_mb is None:
+        return available_memory(), "the RAM available now"
+    return int(max_mb * 2**20), "Policy(max_model_memory_mb=...)"
+
+
+def available_memory() -> int | None:
+    """Bytes of RAM available now (Linux MemAvailable, else free pages), or None when unknown."""
+    avail = proc_bytes("/proc/meminfo", "MemAvailable:")
+    if avail is not None:
+        return avail
     try:
         return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
     except (ValueError, OSError, AttributeError):
@@ -140,9 +157,8 @@ def check_memory(info: ModelInfo | None, label: str, max_mb: float | None = None
     """
     if info is None:  # no schema here to read the tensors with (check_structure)
         return
-    limit = available_memory() if max_mb is None else int(max_mb * 2**20)
+    limit, where = memory_limit(max_mb)
     if limit is not None and info.arena_bytes > limit:
-        where = "the RAM available now" if max_mb is None else "Policy(max_model_memory_mb=...)"
         raise ModelLoadError(f"{label}: its tensors need ~{_size(info.arena_bytes)}, over the {_size(limit)} "
                              f"limit ({where}); refused before allocating them")
 

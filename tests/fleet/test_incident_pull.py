@@ -63,7 +63,7 @@ def test_since_skips_old_records_but_moves_the_cursor(tmp_path):
 
 def test_pulls_while_a_writer_rotates(tmp_path):
     """A writer thread appends 3,000 records through a 4 KB log with one backup while pulls run: the lock
-    gives each pull a still picture, so the counts add up exactly."""
+    gives each pull a still picture, so the counts add up exactly (pulled once, or counted lost)."""
     import threading
 
     log = tmp_path / "incidents.jsonl"
@@ -88,4 +88,6 @@ def test_pulls_while_a_writer_rotates(tmp_path):
     got += [r["id"] for r in res["records"]]
     lost += res["lost"]
     assert pulls > 5 and len(got) == len(set(got)) and got == sorted(got)
-    assert len(got) + lost == total and lost > 0
+    # whether a pull fell behind a rotation depends on the scheduler (lost is 0 on some runs): the counts add up
+    # either way, over ~90 KB through a 4 KB log, so it rotated many times under the pulls
+    assert len(got) + lost == total and log.with_name(log.name + ".1").exists()

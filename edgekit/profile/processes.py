@@ -117,6 +117,12 @@ def run_process(cmd: list[str], *, stdin: bytes | None = None, label: str = "",
     live = _Live(proc, on_kill)
     with _LOCK:
         _LIVE.add(live)
+    if _STOPPING.is_set():  # kill_all() ran between the check above and the add: its list missed this one
+        live.kill()
+        with _LOCK:
+            _LIVE.discard(live)
+        waiting.wait_process(proc)
+        raise KeyboardInterrupt
     err_lines: list[str] = []
 
     def pump_stderr():

@@ -280,3 +280,30 @@ def test_every_string_in_the_profile_report_is_escaped(digits_models, tmp_path):
     assert "<script" not in html and "&lt;script&gt;" in html
     with pytest.raises(UsageError, match=r"rows\[0\]\.threads"):
         schema.validate(hostile, "r.json")
+
+
+def test_a_process_started_while_ctrl_c_stops_the_others_is_killed_too(monkeypatch):
+    """Ctrl-C's kill_all() can run between a worker's "are we stopping?" check and its process joining the
+    live list; that process was missed and kept the CLI waiting for it at exit (seen once in a cold CI run).
+    Here kill_all() runs in exactly that window: the process is killed and the worker stops."""
+    import subprocess
+    import sys
+
+    from edgekit.profile import processes
+
+    real_popen = subprocess.Popen
+    started = []
+
+    def popen_then_ctrl_c(*args, **kwargs):
+        proc = real_popen(*args, **kwargs)
+        started.append(proc)
+        processes.kill_all()  # Ctrl-C in the main thread, right after this worker's check
+        return proc
+
+    monkeypatch.setattr(processes.subprocess, "Popen", popen_then_ctrl_c)
+    try:
+        with pytest.raises(KeyboardInterrupt):
+            processes.run_process([sys.executable, "-c", "import time; time.sleep(60)"], timeout_s=120)
+    finally:
+        processes._STOPPING.clear()
+    assert started and started[0].poll() is not None and not processes._LIVE

@@ -53,6 +53,7 @@ def test_the_batch_axis_read_from_a_shape():
     assert unknown.batch_first(np.zeros((2, 3, 4)), 3).shape == (3, 2, 4) and unknown.axis == 1
 
 
+@pytest.mark.full_env  # the stateful model is made here with TensorFlow (dev install only)
 def test_tflite_state_and_scalar_inputs_equal_the_bare_session(stateful):
     bare = open_model(stateful)
     assert [(t.name, t.batch_axis) for t in bare.inputs] == [("state", 1), ("x", 0), ("gain", None)]
@@ -76,6 +77,7 @@ def test_tflite_state_and_scalar_inputs_equal_the_bare_session(stateful):
             model.predict({"x": x, "state": state, "gain": np.ones(3, np.float32)})
 
 
+@pytest.mark.full_env  # made here with TensorFlow
 def test_inputs_whose_batches_disagree_are_refused_at_load_in_one_line(tmp_path):
     """x [1, 10] and bias [4]: a fixed batch of one beside a fixed axis of 4 the file calls its first."""
     import tensorflow as tf

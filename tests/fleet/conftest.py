@@ -6,8 +6,6 @@ The devices' python is this venv's with this checkout on its path (a wrapper scr
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import pytest
 
 from fleet_devices import Fleet, closed_port, device_python, feed, shifted, ssh_device_toml  # tests/fleet on sys.path

@@ -9,7 +9,8 @@ Models (built or adopted into ``--workdir``, reused next time):
 ``--engines`` adds the digits CNN as fp32 .tflite and fp32 .onnx: the guard's extra cost on each engine.
 
 Per call: "raw" is the bare engine on its own session with the same thread count (TFLite: set_tensor, invoke,
-get_tensor of every output, fed an already-quantized array; ONNX Runtime: InferenceSession.run); "guarded"
+get_tensor of every output; for integer input and output, quantize before and dequantize after, as an app with
+float data must; ONNX Runtime: InferenceSession.run); "guarded"
 is ``EdgeModel.predict`` of the float sample with OOD, drift monitoring and an incident log file on.
 Rounds interleave raw and guarded blocks of calls in one process; each block is timed by process CPU time
 (all threads: a helper thread's work counts, other processes' does not) and by the wall clock. Medians of
@@ -103,10 +104,15 @@ def _digits(out: Path, engines: bool) -> dict[str, tuple[Path, np.ndarray]]:
 
 # ---- the bare engine ----------------------------------------------------------------------------------
 def bare_call(path: Path, sample: np.ndarray, threads: int | None):
-    """A bare-engine call on ``sample`` (quantized beforehand for int8 inputs), no edgekit in the loop."""
+    """A bare-engine call on the float ``sample``, no edgekit checks in the loop.
+
+    A model with integer input and output (digits int8) takes and gives codes: an app with float data
+    must quantize its input and dequantize the outputs on every call, so the bare loop does too, with
+    edgekit.quant's Quantizer and Dequantizer (numpy; the fastest way we know, so the baseline is not
+    inflated). The issue measured its 38.7 us raw call the same way ("raw with quantize and dequantize")."""
     from edgekit.engine.tflite import get_backend
     from edgekit.engine.tflite_interp import open_raw
-    from edgekit.quant import quantize
+    from edgekit.quant import Dequantizer, Quantizer
 
     if path.suffix == ".onnx":
         from edgekit.engine import onnx_interp
@@ -115,17 +121,27 @@ def bare_call(path: Path, sample: np.ndarray, threads: int | None):
         name, raw_x = sess.get_inputs()[0].name, sample[None].astype(np.float32)
         return lambda: sess.run(None, {name: raw_x})
     interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp
-    inp, outs = interp.get_input_details()[0], [d["index"] for d in interp.get_output_details()]
+    inp, out_details = interp.get_input_details()[0], interp.get_output_details()
+    outs = [d["index"] for d in out_details]
     scale, zp = inp["quantization"]
-    raw_x = quantize(sample[None], scale, zp, inp["dtype"]) if scale else sample[None].astype(inp["dtype"])
+    x = sample[None].astype(np.float32)
     index, set_tensor, invoke, get = inp["index"], interp.set_tensor, interp.invoke, interp.get_tensor
+    if not scale:
+        def raw():
+            set_tensor(index, x)
+            invoke()
+            return [get(i) for i in outs]
 
-    def raw():
-        set_tensor(index, raw_x)
+        return raw
+    quantize = Quantizer(scale, zp, inp["dtype"])
+    deq = [Dequantizer(*d["quantization"], d["dtype"]) if d["quantization"][0] else None for d in out_details]
+
+    def raw_quantized():
+        set_tensor(index, quantize(x))
         invoke()
-        return [get(i) for i in outs]
+        return [get(i) if d is None else d(get(i)) for i, d in zip(outs, deq)]
 
-    return raw
+    return raw_quantized
 
 
 def bare_load(path: Path, threads: int | None) -> float:

@@ -73,7 +73,7 @@ def check_structure(data: bytes, label: str) -> ModelInfo | None:
         raise ModelLoadError(f"{label}: truncated or corrupt .tflite (root offset {root} of {len(data)} bytes); "
                              "copy the file again")
     try:
-        return read_model_info(data, label)
+        return read_model_info(data, label, tflm=False)  # the memory check reads TFLite's plan only
     except MissingDependencyError:
         return None
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import importlib
 import os
+import sys
 import time
 
 # (edgekit name, module holding Interpreter, distribution names for the version)
@@ -72,6 +73,12 @@ class Backend:
 
 
 def _version(dists, module) -> str:
+    # The module's own __version__ first: importlib.metadata imports the email package with it, ~20 ms
+    # of every app's start here and 110-130 ms on the emulated Pi (bench/bench_load_device.py --profile).
+    root = sys.modules.get(getattr(module, "__name__", "").split(".")[0])
+    own = getattr(module, "__version__", None) or getattr(root, "__version__", None)
+    if isinstance(own, str) and own[:1].isdigit():
+        return own
     from importlib import metadata
 
     for d in dists:

@@ -90,6 +90,37 @@ def test_output_guard_distribution_and_confidence():
     assert low.low_conf.tolist() == [True]
 
 
+
+def test_output_guard_one_sample_fast_paths_agree_with_the_exact_checks():
+    """The one-sample paths prove a sum (probabilities) or finiteness (other float outputs) with one dot
+    product; a value that overflows the dot product must fall to the exact scan, not be flagged."""
+    probs = OutputGuard(True, True, 0.0, Policy())
+    assert probs(np.array([[0.7, 0.2, 0.1]], np.float32)).flagged is None
+    assert probs(np.array([[0.7, 0.2, 0.3]], np.float32)).flagged.tolist() == [True]
+    assert probs(np.array([[0.5, 0.5]], np.float32)).flagged is None  # another size: a new ones vector
+    assert probs(np.array([[np.nan, 1.0]], np.float32)).nonfinite.tolist() == [True]
+    boxes = OutputGuard(False, True, 0.0, Policy())
+    assert boxes(np.zeros((1, 896, 16), np.float32)).flagged is None
+    huge = np.full((1, 8), 3e19, np.float32)  # finite, but its squares overflow float32
+    assert boxes(huge).flagged is None
+    for bad in (np.nan, np.inf, -np.inf):
+        x = np.zeros((1, 896, 16), np.float32)
+        x[0, 500, 3] = bad
+        assert boxes(x).flagged.tolist() == [True], bad
+
+
+def test_quantizer_clips_and_gives_nan_a_defined_code_without_a_warning():
+    import warnings
+
+    from edgekit.quant import Quantizer
+
+    q = Quantizer(1 / 255, -128, "int8")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # numpy warns on a NaN -> int cast; the quantizer must not cast NaN
+        codes = q(np.array([0.0, 1.0, 2.0, -1.0, np.nan, np.inf, -np.inf], np.float32))
+    assert codes.tolist() == [-128, 127, 127, -128, 127, 127, -128]
+    assert q(np.array([0.5], np.float32), in_range=True).tolist() == [0]
+
 def test_monitor_psi_stable_then_drifted(uniform_stats):
     mon = Monitor([("image", uniform_stats, (6, 6, 1), None)], [("scores", 3, None)], window=200,
                   labels=["a", "b", "c"])

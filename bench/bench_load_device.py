@@ -36,7 +36,6 @@ import argparse
 import json
 import os
 import shlex
-import statistics
 import subprocess
 import sys
 import tempfile
@@ -142,10 +141,15 @@ def run_host(models: dict[str, Path], runs: int, profile: bool) -> dict:
     return json.loads(res.stdout.strip().splitlines()[-1])
 
 
+def pisim_options(flavour: str) -> list[str]:
+    """pi-sim's flavour names ("aarch64", "aarch64-bookworm") -> its options (as tests/pisim/conftest.py)."""
+    arch, _, suite = flavour.partition("-")
+    return ["--arch", arch] + (["--suite", suite] if suite else [])
+
+
 def start_device(flavour: str) -> tuple[PiDevice, bool]:
     """(the device, whether this script started it): pi-sim's own start, as tests/pisim/conftest.py does."""
-    arch, _, suite = flavour.partition("-")
-    opts = ["--arch", arch] + (["--suite", suite] if suite else [])
+    opts = pisim_options(flavour)
     was_running = subprocess.run([sys.executable, str(PISIM), "status", *opts], capture_output=True).returncode == 0
     print(f"pi-sim {flavour}: {'running, reused' if was_running else 'starting (the first start builds for minutes)'}",
           flush=True)
@@ -159,9 +163,7 @@ def start_device(flavour: str) -> tuple[PiDevice, bool]:
 
 
 def stop_device(flavour: str) -> None:
-    arch, _, suite = flavour.partition("-")
-    opts = ["--arch", arch] + (["--suite", suite] if suite else [])
-    subprocess.run([sys.executable, str(PISIM), "stop", *opts], capture_output=True, timeout=120)
+    subprocess.run([sys.executable, str(PISIM), "stop", *pisim_options(flavour)], capture_output=True, timeout=120)
 
 
 def run_device(dev: PiDevice, models: dict[str, Path], runs: int, profile: bool) -> dict:

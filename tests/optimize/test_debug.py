@@ -96,3 +96,52 @@ def test_onnx_denylist_names_are_checked_and_need_a_static_recipe(tmp_path, digi
                        "-c", digits_npz["calib"], "--denylist", "dense")
     assert code == 2 and "needs an int8 recipe" in err
     assert not (tmp_path / "b.onnx").exists() and not (tmp_path / "c.onnx").exists()
+
+
+@pytest.fixture(scope="module")
+def two_inputs(tmp_path_factory):
+    """A Keras model with an image input and a feature input (two branches joined), exported to ONNX by
+    edgekit, with calibration and evaluation sets that name both inputs."""
+    import keras
+    import numpy as np
+
+    keras.utils.set_random_seed(0)
+    d = tmp_path_factory.mktemp("two_inputs")
+    image, meta = keras.Input((8, 8, 1), name="image"), keras.Input((4,), name="meta")
+    x = keras.layers.Flatten()(keras.layers.Conv2D(8, 3, activation="relu", name="conv")(image))
+    y = keras.layers.Dense(8, activation="relu", name="meta_dense")(meta)
+    out = keras.layers.Dense(3, activation="softmax", name="probs")(keras.layers.Concatenate()([x, y]))
+    model = keras.Model([image, meta], out)
+    model.compile("adam", "sparse_categorical_crossentropy")
+    rng = np.random.default_rng(0)
+    x1, x2 = rng.uniform(0, 1, (320, 8, 8, 1)).astype("float32"), rng.normal(size=(320, 4)).astype("float32")
+    labels = (x1.mean(axis=(1, 2, 3)) * 3 + x2[:, 0]).astype(int) % 3
+    model.fit([x1, x2], labels, epochs=3, verbose=0)
+    model.save(d / "two.keras")
+    np.savez(d / "calib.npz", image=x1[:160], meta=x2[:160])
+    np.savez(d / "eval.npz", image=x1[160:], meta=x2[160:], y=labels[160:])
+    code, _, err = cli("convert", d / "two.keras", "-o", d / "two.onnx", "--normalize", "0-1")
+    assert code == 0, err
+    return d
+
+
+def test_onnx_debug_and_denylist_on_a_model_with_two_inputs(tmp_path, two_inputs):
+    d = two_inputs
+    report = tmp_path / "debug.json"
+    code, out, err = cli("convert", d / "two.onnx", "-o", tmp_path / "int8.onnx", "--recipe", "int8",
+                         "-c", d / "calib.npz", "-e", d / "eval.npz", "--normalize", "0-1",
+                         "--debug", "--debug-report", report)
+    assert code == 0, err
+    nodes = json.loads(report.read_text())["layers"]
+    names = " ".join(e["name"] for e in nodes)
+    # both branches (each fed from its own array of the calibration set) and the joined head are ranked
+    assert all(f"/{layer}_1/" in names for layer in ("conv", "meta_dense", "probs")), names
+    worst = next(e["name"] for e in nodes if e["op"] in ("Gemm", "Conv"))  # the worst node that has weights
+    code, _, err = cli("convert", d / "two.onnx", "-o", tmp_path / "mixed.onnx", "--recipe", "int8",
+                       "-c", d / "calib.npz", "-e", d / "eval.npz", "--normalize", "0-1", "--denylist", worst)
+    assert code == 0, err
+    assert _float_weight_nodes(tmp_path / "mixed.onnx") == {worst}
+    assert not _float_weight_nodes(tmp_path / "int8.onnx")
+    m = json.loads((tmp_path / "mixed.onnx.manifest.json").read_text())
+    assert [t["name"] for t in m["inputs"]] == ["image", "meta"] and m["recipe"]["float_layers"] == [worst]
+    assert m["accuracy"]["samples"] == 160 and m["accuracy"]["outputs"][0]["agreement"] >= 0.9

@@ -181,7 +181,12 @@ def convert(
     src = load_source(source)
     onnx_out = is_onnx_output(output)
     if onnx_out:
-        check_onnx_options(src, rec, prune=sparsity is not None, compat=compat, select_tf_ops=select_tf_ops)
+        if sparsity is not None and src.onnx is not None:
+            raise UsageError(f"{source}: --prune needs the training model (.keras or .h5; from PyTorch, prune with "
+                             "torch.nn.utils.prune before torch.onnx.export): an ONNX graph has no training step "
+                             "to win back what pruning costs")
+        # a Keras source is pruned in place (prune_model), then exported: the .onnx carries the zeros
+        check_onnx_options(src, rec, compat=compat, select_tf_ops=select_tf_ops)
         if denylist and rec.onnx.quantization != "static":
             raise UsageError(f"keeping layers in float needs an int8 recipe (int8, int8-float-io), not {rec.name!r}")
     elif src.onnx is not None:

@@ -86,6 +86,6 @@ def test_onnx_output_refuses_what_it_does_not_take_yet_before_any_work(digits_ke
     out = tmp_path / "d.onnx"
     with pytest.raises(UsageError, match="recipe 'int16x8' has no ONNX form"):
         convert(digits_keras, out, recipe="int16x8", calibration=digits.x_calib, quiet=True)
-    with pytest.raises(UsageError, match="ONNX output does not take --prune yet"):
-        convert(digits_keras, out, recipe="fp32", prune=0.5, quiet=True)
+    with pytest.raises(UsageError, match="ONNX output does not take --select-tf-ops yet"):
+        convert(digits_keras, out, recipe="fp32", select_tf_ops=True, quiet=True)
     assert list(tmp_path.iterdir()) == []

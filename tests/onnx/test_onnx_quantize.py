@@ -112,3 +112,26 @@ def test_garbage_or_cut_onnx_source_is_one_line_source_error(digits_onnx, tmp_pa
     with pytest.raises(SourceModelError, match="cut.onnx: .*onnxruntime cannot load this model"):
         convert(cut, tmp_path / "b.onnx", recipe="dynamic", quiet=True)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["cut.onnx", "notes.onnx"]
+
+
+def test_a_pruned_keras_model_exports_to_onnx_with_its_zeros_and_an_onnx_source_is_refused(digits_keras, digits,
+                                                                                           tmp_path):
+    """--prune with .onnx output: the Keras source is pruned (and fine-tuned) before the export, so the .onnx
+    carries the zeros, int8 keeps them (symmetric weights: 0 -> 0) and compresses smaller; the manifest says so."""
+    from onnx import numpy_helper
+
+    kw = dict(recipe="int8", calibration=digits.x_calib, eval_data=(digits.x_test, digits.y_test), quiet=True)
+    plain = convert(digits_keras, tmp_path / "plain.onnx", **kw)
+    pruned = convert(digits_keras, tmp_path / "pruned.onnx", prune=0.6, train_data=(digits.x_train, digits.y_train),
+                     fine_tune_epochs=1, **kw)
+    p = pruned.manifest.pruning
+    assert p is not None and p.fine_tuned and abs(p.sparsity_achieved - 0.6) < 0.02
+    g = onnx.load(str(tmp_path / "pruned.onnx")).graph
+    weights = [numpy_helper.to_array(i) for i in g.initializer if i.data_type == onnx.TensorProto.INT8]
+    big = [w for w in weights if w.size >= 1000]  # the conv and dense kernels as int8 codes
+    assert big and all((w == 0).mean() >= 0.55 for w in big)
+    assert pruned.manifest.sizes.tflite_zlib_bytes < 0.85 * plain.manifest.sizes.tflite_zlib_bytes
+    assert _agreement(pruned) >= 0.95
+
+    code = main(["convert", str(tmp_path / "plain.onnx"), "-o", str(tmp_path / "again.onnx"), "--prune", "0.5"])
+    assert code == 2 and not (tmp_path / "again.onnx").exists()

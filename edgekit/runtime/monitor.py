@@ -69,6 +69,12 @@ class Monitor:
         # single-sample call is plenty for drift statistics (a 96x96x3 image: every 6th).
         values = sum(r.values for r in self.inputs)
         self.stride = max(1, min(8, values // 4096))
+        # The calls between two kept ones vary (1 to 2*stride-1, stride on average) in a fixed, seeded
+        # order: a fixed step aliases with periodic streams (two cameras taking turns and a stride of 8 kept
+        # one camera's frames only, and drift on the other was never seen).
+        self._gaps = _gaps(self.stride)
+        self._gap_i = 0
+        self._until = 0  # calls left before the next kept one
         self._lock = threading.Lock()
 
     def record(self, batches: list[np.ndarray], outs: list[np.ndarray] | None, ood: np.ndarray | None,
@@ -80,7 +86,9 @@ class Monitor:
         with self._lock:
             i = self.samples % self.window
             if n == 1:
-                if self.calls % self.stride == 0:  # large inputs: values from every stride-th call
+                if self._until == 0:  # large inputs: values from every stride-th call on average
+                    self._until = self._gaps[self._gap_i]
+                    self._gap_i = (self._gap_i + 1) % len(self._gaps)
                     k = self.kept % self.window
                     # inlined ring stores (this runs on every call): see _InputRing.put / _OutputRing.put
                     for j, ring in enumerate(self.inputs):
@@ -93,6 +101,7 @@ class Monitor:
                                 ring._out[k] = (raw[0] if raw is not None and ring.quant is not None
                                                 else np.array(outs[j][0], np.float32))
                     self.kept += 1
+                self._until -= 1
                 self._ood[i] = math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
@@ -151,6 +160,22 @@ class Monitor:
             if self.outputs[0].name in per_out:
                 snap["output"] = per_out[self.outputs[0].name]
         return snap
+
+
+def _gaps(stride: int, pairs: int = 127) -> list[int]:
+    """Calls between kept ones: ``2 * pairs`` values in 1..2*stride-1, in a seeded shuffled order, built as
+    pairs (g, 2*stride - g) so their mean is exactly ``stride``; [1] when every call is kept.
+
+    >>> g = _gaps(8); len(g), min(g) >= 1, max(g) <= 15, sum(g) / len(g)
+    (254, True, True, 8.0)
+    """
+    if stride <= 1:
+        return [1]
+    rng = np.random.default_rng(stride)
+    half = rng.integers(1, 2 * stride, pairs)
+    gaps = np.concatenate([half, 2 * stride - half])
+    rng.shuffle(gaps)
+    return [int(g) for g in gaps]
 
 
 def _spread_step(positions: int, sample_shape: tuple[int, ...]) -> int:

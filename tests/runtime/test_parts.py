@@ -136,6 +136,20 @@ def test_monitor_psi_stable_then_drifted(uniform_stats):
     assert snap["samples"] == 400 and snap["input"]["drift"] == "drifted" and snap["input"]["psi_max"] > 0.25
 
 
+
+def test_monitor_sampling_of_large_inputs_does_not_alias_with_a_periodic_stream():
+    """Two cameras taking turns on one model (period 2): the monitor keeps large inputs from every
+    stride-th call on average, and both cameras must reach its statistics (a fixed even stride kept one)."""
+    shape = (128, 128, 3)
+    mon = Monitor([("x", None, shape, None)], window=500)
+    assert mon.stride == 8
+    cams = [np.full((1,) + shape, 0.2, np.float32), np.full((1,) + shape, 0.8, np.float32)]
+    for call in range(800):
+        mon.record([cams[call % 2]], None, None, None, 1.0)
+    kept = mon.snapshot()["inputs"]["x"]
+    assert 90 <= mon.kept <= 110  # one call in 8 on average
+    assert 0.4 < kept["channels"][0]["mean"] < 0.6  # both cameras, about evenly; one camera alone reads 0.2
+
 def test_shadow_counts_disagreements_off_thread():
     rolled = Shadow(lambda b: np.roll(b, 1, axis=1), 0.5, classifier=True)
     same = Shadow(lambda b: b * 2, 1.0, classifier=True)

@@ -16,7 +16,8 @@ What the plan folds together (calibration_stats.OODScorer has the maths):
 - the sketch's cell z-score, mean and mean square: one product of [sketch^2, sketch] with the
   stacked weights;
 - the colour feature: one product gives each cell's channel mean and mean square;
-- roughness: one subtraction into a buffer and one dot product.
+- roughness: one subtraction over the rows laid end to end, the row-spanning differences zeroed, one
+  dot product.
 
 Shapes it does not compile (padding, other ranks, pooling along one axis only) keep the general path.
 
@@ -75,9 +76,15 @@ class OODPlan:
             # sums the k1 columns of each cell per channel and divides by the cell size: sketch means
             self.E = (np.kron(np.ones((k1, 1)), np.eye(c)) / float(k0 * k1)).astype(np.float32)
             self.lin2d = self.lin.reshape(-1, c)
-            self.diff = np.empty((self.p_rows, (w - 1) * c), np.float32)
-            self.k0, self.wc, self.c = k0, w * c, c
-            self.rough_scale = (1.0 / k0) ** 2 / float(self.diff.size)
+            # roughness: neighbouring columns' differences over the rows laid end to end (one contiguous
+            # subtraction, 2-3x cheaper than the same on the 2-D strided views); the differences that span
+            # two rows (the last c of each row but the last) are zeroed before the dot product
+            wc = w * c
+            self.diff = np.empty(self.p_rows * wc - c, np.float32)
+            self.cross = np.array([r * wc + j for r in range(self.p_rows - 1) for j in range(wc - c, wc)], np.intp)
+            self.rows_flat = self.rows.reshape(-1)
+            self.k0, self.wc, self.c = k0, wc, c
+            self.rough_scale = (1.0 / k0) ** 2 / float(self.p_rows * (w - 1) * c)
         self.rough = scorer.rough and pool is not None
 
     @classmethod
@@ -110,10 +117,10 @@ class OODPlan:
             _ADD(x.reshape(self.p_rows, self.k0, self.wc), axis=1, out=rows)  # the one pass over the input
             _dot(rows.reshape(-1, self.E.shape[0]), self.E, out=self.lin2d)
             if self.rough:
-                d = self.diff
-                _sub(rows[:, self.c:], rows[:, :-self.c], out=d)
-                dv = d.reshape(-1)
-                rough = _sqrt_f(float(_dot(dv, dv)) * self.rough_scale)
+                d, flat_rows, c = self.diff, self.rows_flat, self.c
+                _sub(flat_rows[c:], flat_rows[:-c], out=d)
+                d[self.cross] = 0.0  # index assignment: a third of np.put's cost here
+                rough = _sqrt_f(float(_dot(d, d)) * self.rough_scale)
         _mul(lin, lin, out=sq)
         c2, m, m2 = _dot(self.buf_flat, self.w2).tolist()
         gm, gi, eps = s.g_mean, s.g_inv, s.log_eps

@@ -125,6 +125,38 @@ def _guarded(recipe: OnnxRecipe, work):
         raise ConversionError(f"ONNX {recipe.quantization} quantization failed: {type(err).__name__}: {text}") from None
 
 
+class _SkipTempSave:
+    """The ``onnx`` module as onnxruntime's symbolic shape inference sees it, minus one save.
+
+    ``SymbolicShapeInference.infer_shapes`` (onnxruntime/tools/symbolic_shape_infer.py, 1.32) saves
+    ``sym_shape_infer_temp.onnx``, with the weights as uuid-named ``.data`` files, into the current
+    directory before it raises on an incomplete inference. ``prepare`` catches that and retries without it,
+    so the files were only litter in the user's folder (they reached this repository once). Only that
+    module's name ``onnx`` is replaced, and only that one file name is skipped."""
+
+    TEMP = "sym_shape_infer_temp.onnx"
+
+    def __init__(self, module):
+        self._module = module
+
+    def __getattr__(self, name: str):
+        return getattr(self._module, name)
+
+    def save_model(self, proto, f, *args, **kwargs):
+        if isinstance(f, str) and f == self.TEMP:
+            return None
+        return self._module.save_model(proto, f, *args, **kwargs)
+
+
+def _no_litter_from_symbolic_inference() -> None:
+    try:
+        from onnxruntime.tools import symbolic_shape_infer as ssi
+    except ImportError:  # another layout of onnxruntime: nothing to keep quiet
+        return
+    if not isinstance(getattr(ssi, "onnx", None), _SkipTempSave) and hasattr(ssi, "onnx"):
+        ssi.onnx = _SkipTempSave(ssi.onnx)
+
+
 def prepare(model: bytes) -> bytes:
     """The float graph the quantizer works on: opset 13 or newer (per-channel QuantizeLinear needs the
     ``axis`` attribute, new in 13; the quantizer writes it and the model does not load otherwise, as a
@@ -132,6 +164,7 @@ def prepare(model: bytes) -> bytes:
     folding: fewer, fused nodes to quantize). Its symbolic shape inference asserts on some real graphs
     (a Concat on axis 1 there): then it runs with ONNX's own shape inference only."""
     mod = _quantizer(OnnxRecipe("static"))
+    _no_litter_from_symbolic_inference()
 
     def work() -> bytes:
         with tempfile.TemporaryDirectory(prefix="edgekit-onnxp-") as workdir:

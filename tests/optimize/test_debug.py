@@ -145,3 +145,17 @@ def test_onnx_debug_and_denylist_on_a_model_with_two_inputs(tmp_path, two_inputs
     m = json.loads((tmp_path / "mixed.onnx.manifest.json").read_text())
     assert [t["name"] for t in m["inputs"]] == ["image", "meta"] and m["recipe"]["float_layers"] == [worst]
     assert m["accuracy"]["samples"] == 160 and m["accuracy"]["outputs"][0]["agreement"] >= 0.9
+
+
+def test_onnx_quantization_leaves_nothing_in_the_working_folder(tmp_path, two_inputs, monkeypatch):
+    """onnxruntime's symbolic shape inference gives up on this graph and, before it raises, saves its
+    half-inferred model (sym_shape_infer_temp.onnx plus uuid-named .data weight files) into the current
+    folder; convert falls back without it and must not leave those files in the user's folder."""
+    cwd = tmp_path / "cwd"
+    cwd.mkdir()
+    monkeypatch.chdir(cwd)
+    d = two_inputs
+    code, _, err = cli("convert", d / "two.onnx", "-o", tmp_path / "int8.onnx", "--recipe", "int8",
+                       "-c", d / "calib.npz", "--normalize", "0-1")
+    assert code == 0, err
+    assert sorted(p.name for p in cwd.iterdir()) == []

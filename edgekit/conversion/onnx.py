@@ -150,7 +150,7 @@ class _SkipTempSave:
 
 def _no_litter_from_symbolic_inference() -> None:
     try:
-        from onnxruntime.tools import symbolic_shape_infer as ssi
+        import onnxruntime.tools.symbolic_shape_infer as ssi  # a graph pass that quant_pre_process runs
     except ImportError:  # another layout of onnxruntime: nothing to keep quiet
         return
     if not isinstance(getattr(ssi, "onnx", None), _SkipTempSave) and hasattr(ssi, "onnx"):

@@ -4,7 +4,8 @@ Read from the source (ast), so it holds for code no test happens to run: outside
 package no module imports an interpreter package or calls an interpreter method. The converter
 side (tf.lite.TFLiteConverter, the quantization debugger) is TensorFlow's converter, not an
 interpreter, and is not affected; nor are ONNX Runtime's graph rewriters (onnxruntime.quantization,
-onnxruntime.transformers.float16), which edgekit/conversion/onnx.py imports by their full names.
+onnxruntime.transformers.float16, and the symbolic shape inference quant_pre_process runs), which
+edgekit/conversion/onnx.py imports by their full names.
 """
 
 from __future__ import annotations
@@ -25,7 +26,8 @@ INTERPRETER_METHODS = {
     "_get_full_signature_list", "_get_ops_details", "InferenceSession", "Interpreter",
 }
 INTERPRETER_MODULES = ("ai_edge_litert.interpreter", "tflite_runtime", "onnxruntime")
-CONVERTER_MODULES = ("onnxruntime.quantization", "onnxruntime.transformers.float16")  # rewrite graphs, run none
+CONVERTER_MODULES = ("onnxruntime.quantization", "onnxruntime.transformers.float16",  # rewrite graphs, run none
+                     "onnxruntime.tools.symbolic_shape_infer")
 
 
 def _sources():

@@ -406,16 +406,16 @@ class OutputGuard:
             return OutputVerdict(_any(nonfinite), bad_sum, low, sums, conf)
         if not self.float_output:
             return CLEAN_OUTPUT
-        # One BLAS dot product proves finiteness (NaN or Inf anywhere makes it non-finite); it is 2-6x
-        # cheaper than a sum (numpy's pairwise add.reduce) and far cheaper than a mask. It can also
-        # overflow on values over ~1e19: then the exact scan below decides.
-        v = out.reshape(-1)
-        if _isfinite(float(_dot(v, v))):
+        # The sum as one BLAS dot product with ones proves finiteness (NaN or Inf anywhere makes it
+        # non-finite); it is 2-6x cheaper than numpy's pairwise add.reduce and far cheaper than a mask. A sum
+        # of finite values past float32's range (~3e38) overflows: then the exact scan below decides. Not
+        # v.v: its squares overflow from ~1e19, and numpy 2 warns on every such call.
+        if _isfinite(self._sum1(out)):
             return CLEAN_OUTPUT
         return OutputVerdict(_any(~np.isfinite(out.reshape(n, -1)).all(axis=1)))
 
     def _sum1(self, out: np.ndarray) -> float:
-        """The sum of one sample's probabilities: a dot product with ones (BLAS, cheaper than add.reduce)."""
+        """The sum of all of ``out``'s values: a dot product with ones (BLAS, cheaper than add.reduce)."""
         v = out.reshape(-1)
         ones = self._ones
         if ones is None or ones.shape[0] != v.shape[0] or v.dtype != ones.dtype:

@@ -34,11 +34,13 @@ Example:
 
 from __future__ import annotations
 
+import ctypes
 import math
 
 import numpy as np
 
 from ..calibration_stats import OODScorer, _plan
+from .native import PlanStruct, kernel
 
 _ADD = np.add.reduce
 _dot, _mul, _sub, _max0, _sqrt = np.dot, np.multiply, np.subtract, np.maximum, np.sqrt
@@ -144,3 +146,67 @@ class OODPlan:
             colour = _log(spread + eps) - _log(std + eps)
             score = max(score, abs(colour - self.colour[0]) * self.colour[1])
         return score
+
+
+class NativePlan:
+    """Callable: one float32 sample (1, *shape) -> its OOD score (0.0 without a scorer), -1.0 when it
+    leaves [lo_bound, hi_bound] or holds NaN / Inf, -2.0 when it is not a C-contiguous float32 array of
+    the shape: the bounds check and ``OODPlan`` in one C call (guard_kernel.c, built by native.py).
+
+    Not thread-safe (its scratch buffers), like OODPlan. tests/runtime/test_native.py holds its scores
+    to OODPlan's; native.py checks the struct's layout and the bounds verdicts when it builds the kernel.
+
+    Example:
+        >>> import numpy as np
+        >>> from edgekit.calibration_stats import compute_input_stats, OODScorer
+        >>> calib = np.random.default_rng(0).uniform(-1, 1, (200, 32, 32, 3)).astype("float32")
+        >>> plan = OODPlan.build(OODScorer(compute_input_stats(calib).ood), (32, 32, 3))
+        >>> fast = NativePlan.build((32, 32, 3), -2.0, 2.0, plan)
+        >>> x = calib[:1].copy()
+        >>> fast is None or abs(fast(x) - plan(x, float(x.min()), float(x.max()))) < 1e-4
+        True
+    """
+
+    def __init__(self, lib, shape: tuple[int, ...], lo_bound: float, hi_bound: float, plan: OODPlan | None):
+        self.plan = plan
+        p = self.struct = PlanStruct()
+        p.size = math.prod(shape)
+        p.lo_bound, p.hi_bound = lo_bound, hi_bound
+        self._keep = []  # the arrays the struct points into live as long as this plan
+        if plan is not None:
+            s = plan.scorer
+            p.f = s.features
+            p.c = plan.channels
+            p.mode = 1 if plan.pool is None else 2
+            if plan.pool is not None:
+                p.h, p.w = shape[0], shape[1]
+                p.k0, p.k1 = plan.pool
+                p.rough, p.rough_scale = int(plan.rough), plan.rough_scale if plan.rough else 0.0
+                rows = np.empty(plan.rows.size, np.float32)
+                p.rows = rows.ctypes.data
+                self._keep.append(rows)
+            w2 = np.ascontiguousarray(plan.w2, np.float32)
+            lin = np.empty(s.features, np.float64)
+            p.w2, p.lin = w2.ctypes.data, lin.ctypes.data
+            self._keep += [w2, lin]
+            p.g_mean[:] = (list(s.g_mean) + [0.0] * 3)[:3]
+            p.g_inv[:] = (list(s.g_inv) + [0.0] * 3)[:3]
+            p.log_eps, p.cell_const, p.inv_cell, p.inv_glob = s.log_eps, s.cell_const, s.inv_cell, s.inv_glob
+            if s.reach is not None:
+                p.reach, p.reach_p[:] = 1, s.reach
+            if plan.colour is not None:
+                p.colour, p.colour_p[:] = 1, plan.colour
+        self.ptr = ctypes.addressof(p)
+        self.fn = lib.edgekit_check
+
+    def __call__(self, x: np.ndarray) -> float:
+        return self.fn(x, self.ptr)
+
+    @classmethod
+    def build(cls, shape: tuple[int, ...], lo_bound: float, hi_bound: float,
+              plan: OODPlan | None) -> "NativePlan | None":
+        """The kernel's plan, or None (no kernel here: native.why_not() says why)."""
+        lib = kernel()
+        if lib is None or any(d <= 0 for d in shape):
+            return None
+        return cls(lib, tuple(shape), lo_bound, hi_bound, plan)

@@ -38,7 +38,8 @@ import numpy as np
 from ..errors import InputValidationError
 from ..calibration_stats import OODScorer
 from ..manifest import InputStats
-from .check_plan import OODPlan
+from .check_plan import NativePlan, OODPlan
+from .native import kernel
 from .output_score import output_score
 from .policy import Policy
 
@@ -46,6 +47,7 @@ _BIG = np.float32(np.finfo(np.float32).max)  # a finite bound: Inf must fail the
 _MIN, _MAX = np.minimum.reduce, np.maximum.reduce
 _dot = np.dot
 _isfinite = math.isfinite
+_F32 = np.dtype(np.float32)
 _TRUE = np.ones(1, bool)
 _TRUE.flags.writeable = False
 NOT_CHECKED = "not checked"  # a check's value when there was nothing to check against (no manifest)
@@ -254,9 +256,26 @@ class InputGuard:
         self._plan_lock = threading.Lock()
         self._lo_bound, self._hi_bound = self._scalar_bounds
         self._qr = self.fast_covers_qrange
+        # The same clean path as one C call where the kernel builds (native.py); the numpy plan otherwise.
+        # A scorer without a compiled numpy plan keeps the numpy path (its reach needs the min and max).
+        self._native = None
+        if self._one_shape and (self.scorer is None or self._plan is not None):
+            self._native = NativePlan.build(self.sample_shape, self._lo_bound, self._hi_bound, self._plan)
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
         if batch.shape == self._one_shape and batch.flags.c_contiguous:
+            native = self._native
+            if native is not None and self._plan_lock.acquire(False):
+                try:
+                    score = native(batch)
+                finally:
+                    self._plan_lock.release()
+                if score >= 0.0:
+                    if self.scorer is None:
+                        return InputVerdict(self, None, in_qrange=self._qr)
+                    return _verdict1(self, score)
+                if score == -1.0:  # out of bounds or not finite: the exact checks decide
+                    return self._general(batch)
             lo, hi = float(_MIN(batch, axis=None)), float(_MAX(batch, axis=None))
             if lo >= self._lo_bound and hi <= self._hi_bound:  # NaN fails, Inf exceeds the finite bound
                 plan = self._plan
@@ -385,6 +404,8 @@ class OutputGuard:
         self.min_conf = policy.min_confidence if probability else None
         self.sum_limit = f"1 ± {float(self.sum_tol):.3f}"
         self._ones: np.ndarray | None = None  # _sum1's vector, sized on first use
+        lib = kernel()
+        self._native_sum = None if lib is None else lib.edgekit_sum
 
     def __call__(self, out: np.ndarray) -> OutputVerdict:
         n = out.shape[0]
@@ -415,7 +436,10 @@ class OutputGuard:
         return OutputVerdict(_any(~np.isfinite(out.reshape(n, -1)).all(axis=1)))
 
     def _sum1(self, out: np.ndarray) -> float:
-        """The sum of all of ``out``'s values: a dot product with ones (BLAS, cheaper than add.reduce)."""
+        """The sum of all of ``out``'s values: the kernel's float64 sum of a float32 array (native.py: one
+        pass, and it cannot overflow), else a dot product with ones (BLAS, cheaper than add.reduce)."""
+        if self._native_sum is not None and out.dtype is _F32:
+            return self._native_sum(out)  # NaN also for a non-contiguous array: the exact path decides
         v = out.reshape(-1)
         ones = self._ones
         if ones is None or ones.shape[0] != v.shape[0] or v.dtype != ones.dtype:

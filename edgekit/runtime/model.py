@@ -64,6 +64,7 @@ from .incidents import IncidentLog
 from .inputs import coercer_for
 from .interpreter_pool import Runner
 from .layout import layouts, sample_shape
+from . import native
 from .monitor import Monitor, Shadow
 from .policy import Policy, PolicyEngine, outputs_of
 from .prediction import Prediction
@@ -493,6 +494,8 @@ class EdgeModel:
                       "manifest_ignored": list(self.manifest.ignored) if self.manifest else []},
             "fallback_active": self.runner is None,
             "load_error": self.load_error,
+            # how the clean-path checks run here: the compiled kernel, or numpy and why (native.py)
+            "guard_kernel": "compiled" if native.kernel() is not None else f"numpy ({native.why_not()})",
             "security": {"ok": not self.security,
                          "events": [{k: e[k] for k in ("time", "kind", "reason", "action")} for e in self.security]},
         }

@@ -80,6 +80,7 @@ def test_health_reports_rolling_stats_and_drift(int8_path, digits, ood_sets):
     h = model.health()
     assert h["calls"] == 200 and h["samples"] == 200 and h["input"]["drift"] == "stable"
     assert h["model"]["sha256"] == model.sha256 and h["latency_ms"]["p50"] > 0
+    assert h["guard_kernel"] == "compiled"  # this machine has a C compiler (tests/runtime/test_native.py)
     assert 0.05 < h["output"]["top1_share"]["3"] < 0.2
     model.predict(ood_sets["inverted"])
     h = model.health()

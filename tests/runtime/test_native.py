@@ -83,7 +83,8 @@ def test_the_guard_gives_the_same_verdicts_with_and_without_the_kernel(ood):
     stats = compute_input_stats(calib)
     policy = Policy() if ood else Policy(ood_threshold=None)
     quant = (1 / 128, 0, "int8")  # the int8 range [-1, 1): clip shares are computed too
-    with_kernel, numpy_only = InputGuard((32, 32, 3), stats, quant, policy), InputGuard((32, 32, 3), stats, quant, policy)
+    with_kernel = InputGuard((32, 32, 3), stats, quant, policy)
+    numpy_only = InputGuard((32, 32, 3), stats, quant, policy)
     numpy_only._native = None
     assert with_kernel._native is not None
     flagged = 0
@@ -194,3 +195,16 @@ def test_the_kernel_is_built_once_per_machine_and_can_be_turned_off(fresh_kernel
     monkeypatch.setenv("EDGEKIT_NATIVE", "0")
     native._reset()
     assert native.kernel() is None and native.why_not() == "EDGEKIT_NATIVE=0"
+
+
+def test_a_compiler_without_march_native_still_builds_the_kernel(fresh_kernel, tmp_path, monkeypatch):
+    cc = tmp_path / "old-cc"
+    cc.write_text('#!/bin/sh\nfor a in "$@"; do [ "$a" = "-march=native" ] && { echo "bad -march" >&2; exit 1; }; done\n'
+                  f'exec {shutil.which("cc")} "$@"\n')
+    cc.chmod(0o755)
+    monkeypatch.setenv("CC", str(cc))
+    assert native.kernel() is not None, native.why_not()
+    calib = _smooth_images(60, (32, 32, 3), seed=6)
+    guard = InputGuard((32, 32, 3), compute_input_stats(calib), None, Policy())
+    x = np.ascontiguousarray(calib[:1])
+    assert guard._native(x) == pytest.approx(guard._plan(x, float(x.min()), float(x.max())), rel=1e-4)

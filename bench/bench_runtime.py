@@ -8,15 +8,20 @@ Models (built or adopted into ``--workdir``, reused next time):
 - the digits CNN as int8 with float input and output (``edgekit.convert``; needs TensorFlow, this script only).
 ``--engines`` adds the digits CNN as fp32 .tflite and fp32 .onnx: the guard's extra cost on each engine.
 
-Per call: "raw" is the bare engine on its own session with the same thread count (TFLite: set_tensor, invoke,
-get_tensor of every output; for integer input and output, quantize before and dequantize after, as an app with
-float data must; ONNX Runtime: InferenceSession.run); "guarded"
-is ``EdgeModel.predict`` of the float sample with OOD, drift monitoring and an incident log file on.
-Rounds interleave raw and guarded blocks of calls in one process; each block is timed by process CPU time
-(all threads: a helper thread's work counts, other processes' does not) and by the wall clock. Medians of
-the per-round ratios and differences. Configurations: 1 thread and the core count; checks ``inline``
-(overlap=False: no second core) and ``default`` (overlap=None: on a helper thread when the machine has
-2+ cores and one invoke costs over 10x the checks).
+Per call: "raw" is the bare engine API called directly on the interpreter (or InferenceSession) the
+EdgeModel itself holds (TFLite: set_tensor, invoke, get_tensor of every output; for integer input and
+output, quantize before and dequantize after, as an app with float data must; ONNX Runtime:
+InferenceSession.run); "guarded" is ``EdgeModel.predict`` of the float sample with OOD, drift monitoring and
+an incident log file on. One instance for both sides because two instances of one model differ by up to
+~2% in speed on their own (where the allocator put their buffers): the "instance spread" lines measure
+two separate bare instances the same way, the noise floor of any comparison between instances.
+Rounds interleave raw and guarded blocks of calls (about 20 ms each, 8 pairs per round) in one process;
+each block is timed by process CPU time (all threads: a helper thread's work counts, other processes' does
+not) and by the wall clock. Medians of the per-pair ratios and differences: a burst of other work on this
+shared machine slows the blocks it falls in, and short paired blocks confine it to a few pairs.
+Configurations: 1 thread and the core count; checks ``inline`` (overlap=False: no second core) and
+``default`` (overlap=None: on a helper thread when the machine has 2+ cores and one invoke costs over 10x
+the checks).
 
 Load: bare = create + allocate + one invoke on zeros (the interpreter prepares XNNPACK on its first
 invoke; EdgeModel.load does that run at load, so nothing waits for the first call); guarded =
@@ -103,8 +108,18 @@ def _digits(out: Path, engines: bool) -> dict[str, tuple[Path, np.ndarray]]:
 
 
 # ---- the bare engine ----------------------------------------------------------------------------------
-def bare_call(path: Path, sample: np.ndarray, threads: int | None):
-    """A bare-engine call on the float ``sample``, no edgekit checks in the loop.
+def own_engine(model):
+    """The EdgeModel's own interpreter (TFLite) or InferenceSession (ONNX Runtime): its pool's one slot."""
+    free = model.runner._free
+    slot = free.get()
+    free.put(slot)
+    raw = slot.session.raw if hasattr(slot.session, "raw") else slot.session
+    return getattr(raw, "interp", None) or raw.sess
+
+
+def bare_call(path: Path, sample: np.ndarray, threads: int | None, engine=None):
+    """A bare-engine call on the float ``sample``, no edgekit checks in the loop: on ``engine`` (an
+    interpreter or InferenceSession: the EdgeModel's own, see own_engine) or a new one from ``path``.
 
     A model with integer input and output (digits int8) takes and gives codes: an app with float data
     must quantize its input and dequantize the outputs on every call, so the bare loop does too, with
@@ -117,10 +132,10 @@ def bare_call(path: Path, sample: np.ndarray, threads: int | None):
     if path.suffix == ".onnx":
         from edgekit.engine import onnx_interp
 
-        sess = onnx_interp.open_raw(onnx_interp.import_backend(), path.read_bytes(), threads=threads).sess
+        sess = engine or onnx_interp.open_raw(onnx_interp.import_backend(), path.read_bytes(), threads=threads).sess
         name, raw_x = sess.get_inputs()[0].name, np.asarray(sample[None], np.float32)  # a view: --camera writes it
         return lambda: sess.run(None, {name: raw_x})
-    interp = open_raw(get_backend(), path.read_bytes(), threads=threads).interp
+    interp = engine or open_raw(get_backend(), path.read_bytes(), threads=threads).interp
     inp, out_details = interp.get_input_details()[0], interp.get_output_details()
     outs = [d["index"] for d in out_details]
     scale, zp = inp["quantization"]
@@ -182,13 +197,16 @@ def _block(fn, calls: int) -> tuple[float, float]:
     return (time.process_time() - c0) / calls * 1e6, (time.perf_counter() - w0) / calls * 1e6
 
 
+PAIRS_PER_ROUND = 8  # short blocks, many pairs: a burst of another process's work spoils few of them
+
+
 def measure(raw, guarded, rounds: int) -> dict[str, float]:
     one = min(_block(raw, 3)[1] for _ in range(3))
-    calls = max(20, min(20000, int(150_000 / max(one, 1.0))))  # about 0.15 s per block
-    _block(raw, calls // 4)
-    _block(guarded, calls // 4)
+    calls = max(5, min(2500, int(20_000 / max(one, 1.0))))  # about 20 ms per block
+    _block(raw, calls * 2)
+    _block(guarded, calls * 2)
     rows = []
-    for r in range(rounds):  # interleaved, the order alternating so neither side always goes first
+    for r in range(rounds * PAIRS_PER_ROUND):  # interleaved, the order alternating: neither side always first
         if r % 2:
             g, w = _block(guarded, calls), _block(raw, calls)
         else:
@@ -215,7 +233,7 @@ def camera_pair(bare, model, path: Path, sample: np.ndarray):
     differs from the plain rounds (the guard reads an input the app has just written)."""
     frames = [sample.copy() for _ in range(8)]
     buf = np.empty_like(sample)
-    raw_call = bare(path, buf, 1)
+    raw_call = bare(path, buf, 1, own_engine(model))
     state = [0]
 
     def write():
@@ -309,7 +327,7 @@ def main() -> int:
                 for mode, overlap in modes:
                     model = EdgeModel.load(path, num_threads=threads, overlap=overlap, incident_log=log)
                     x = samples.setdefault(name, clean_sample(model, held))
-                    r = measure(bare_call(path, x, threads), lambda: model.predict(x), args.rounds)
+                    r = measure(bare_call(path, x, threads, own_engine(model)), lambda: model.predict(x), args.rounds)
                     model.close()
                     if threads == 1 and mode == "inline":
                         extra[name] = r
@@ -324,6 +342,11 @@ def main() -> int:
                 model.close()
                 print(f"{name:20} {r['raw_us'] / 1e3:7.3f} {1:3d} {'camera':7} {r['cpu_ratio']:6.3f} "
                       f"{r['cpu_extra_us']:8.1f} {r['wall_ratio']:6.3f} {r['wall_extra_us']:8.1f}", flush=True)
+        print("\ninstance spread: two separately created bare instances, 1 thread, measured as above")
+        for name, (path, _) in models.items():
+            r = measure(bare_call(path, samples[name], 1), bare_call(path, samples[name], 1), args.rounds)
+            print(f"{name:20} {r['raw_us'] / 1e3:7.3f} {1:3d} {'bare':7} {r['cpu_ratio']:6.3f} "
+                  f"{r['cpu_extra_us']:8.1f} {r['wall_ratio']:6.3f} {r['wall_extra_us']:8.1f}", flush=True)
         print()
         print(f"{'model':20} {'bare load ms':>12} {'EdgeModel.load ms':>17} {'ratio':>6} {'RSS +MB':>8}")
         for name, (path, _) in models.items():

@@ -73,14 +73,15 @@ static int float_view(void *obj, Py_buffer *v, int64_t size) {
     return 1;
 }
 
-/* min, max and the sum of n floats, one pass; lanes of 8 so the compiler keeps them in vector
-   registers (the comparisons are written so a NaN never replaces a lane; the sum catches it). */
+/* min, max and the sum of n floats, one pass; 32 lanes: the compiler keeps them in vector registers,
+   several independent ones, so the loop is not bound by one add's latency (the sum catches a NaN). */
+#define LANES 32
 SCAN static void min_max_sum(const float *x, int64_t n, float *lo, float *hi, double *sum) {
-    float mn[8], mx[8], s[8];
+    float mn[LANES], mx[LANES], s[LANES];
     int64_t i = 0;
-    for (int k = 0; k < 8; k++) { mn[k] = INFINITY; mx[k] = -INFINITY; s[k] = 0.0f; }
-    for (; i + 8 <= n; i += 8)
-        for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < LANES; k++) { mn[k] = INFINITY; mx[k] = -INFINITY; s[k] = 0.0f; }
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) {
             float v = x[i + k];
             mn[k] = v < mn[k] ? v : mn[k];
             mx[k] = v > mx[k] ? v : mx[k];
@@ -88,7 +89,7 @@ SCAN static void min_max_sum(const float *x, int64_t n, float *lo, float *hi, do
         }
     double total = 0.0;
     float a = INFINITY, b = -INFINITY;
-    for (int k = 0; k < 8; k++) {
+    for (int k = 0; k < LANES; k++) {
         a = mn[k] < a ? mn[k] : a;
         b = mx[k] > b ? mx[k] : b;
         total += s[k];
@@ -153,12 +154,32 @@ SCAN static double pool_cells(const plan_t *p) {
     double rough = 0.0;
     for (int64_t r = 0; r < pr; r++) {
         const float *row = p->rows + r * wc;
-        for (int64_t q = 0; q < pc; q++)
-            for (int64_t ch = 0; ch < c; ch++) {
-                double s = 0;
-                for (int64_t t = 0; t < k1; t++) s += row[(q * k1 + t) * c + ch];
-                p->lin[(r * pc + q) * c + ch] = s * inv;
+        if (c == 3 || c == 1) {  /* images: each cell's k1 * c values are contiguous, summed in registers */
+            for (int64_t q = 0; q < pc; q++) {
+                const float *blk = row + q * k1 * c;
+                double *out = p->lin + (r * pc + q) * c;
+                if (c == 3) {
+                    float s0 = 0, s1 = 0, s2 = 0;
+                    for (int64_t t = 0; t < k1; t++) {
+                        s0 += blk[3 * t];
+                        s1 += blk[3 * t + 1];
+                        s2 += blk[3 * t + 2];
+                    }
+                    out[0] = s0 * inv; out[1] = s1 * inv; out[2] = s2 * inv;
+                } else {
+                    float s0 = 0;
+                    for (int64_t t = 0; t < k1; t++) s0 += blk[t];
+                    out[0] = s0 * inv;
+                }
             }
+        } else {
+            for (int64_t q = 0; q < pc; q++)
+                for (int64_t ch = 0; ch < c; ch++) {
+                    double s = 0;
+                    for (int64_t t = 0; t < k1; t++) s += row[(q * k1 + t) * c + ch];
+                    p->lin[(r * pc + q) * c + ch] = s * inv;
+                }
+        }
         if (p->rough) {
             float ss = 0;  /* per row in float, like numpy's float32 dot; the rows in double */
             for (int64_t j = c; j < wc; j++) {

@@ -106,6 +106,11 @@ class InputVerdict:
     parts = None
 
     @property
+    def ood_value(self):
+        """``ood`` for the monitor (a one-sample verdict of the compiled plan gives its float)."""
+        return self.ood
+
+    @property
     def qrange(self) -> list[bool]:
         return [self.in_qrange]
 
@@ -131,12 +136,36 @@ class InputVerdict:
         return out
 
 
+class _Verdict1(InputVerdict):
+    """The clean-path verdict of one sample scored by a compiled plan (InputVerdict without its logic):
+    the score kept as a float; its one-element ``ood`` array is made only when read (the monitor takes
+    ``ood_value``, the float, so most calls never make it)."""
+
+    __slots__ = ("score",)
+
+    @property
+    def ood(self) -> np.ndarray:
+        try:
+            return _OOD_SLOT.__get__(self)
+        except AttributeError:
+            arr = np.array((self.score,))
+            _OOD_SLOT.__set__(self, arr)
+            return arr
+
+    @property
+    def ood_value(self) -> float:
+        return self.score
+
+
+_OOD_SLOT = InputVerdict.__dict__["ood"]  # InputVerdict's slot, which _Verdict1's property shadows
+
+
 def _verdict1(guard: "InputGuard", score: float) -> InputVerdict:
-    """The clean-path verdict of one sample scored by the compiled plan (InputVerdict without its logic)."""
-    v = _NEW_VERDICT(InputVerdict)
+    """The clean-path verdict of one sample scored by the compiled plan."""
+    v = _NEW_VERDICT(_Verdict1)
     v._guard = guard
     v.in_qrange = guard._qr
-    v.ood = np.array((score,))
+    v.score = score
     v.range_share = v.clip_share = None
     v.flagged = _TRUE if score > guard.ood_limit else None
     return v
@@ -161,6 +190,10 @@ class InputsVerdict:
                 ood = v.ood if ood is None else np.fmax(ood, v.ood)
         self.flagged, self.ood = flagged, ood
         self.qrange = [v.in_qrange for v in parts]
+
+    @property
+    def ood_value(self):
+        return self.ood
 
     def checks(self, n: int) -> list[Check]:
         return [c for name, v in zip(self.names, self.parts) for c in v.checks(n, f"{name}.")]

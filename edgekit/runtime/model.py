@@ -409,9 +409,9 @@ class EdgeModel:
             self._resolve(pred, batches)  # 5. policy (replaces rows on copies: outs stay the model's own)
         # 6. record
         if pred.incidents:  # outputs may have been replaced: record what the caller got
-            self.monitor.record(batches, pred.outputs, iv.ood, pred.flagged, latency)
+            self.monitor.record(batches, pred.outputs, iv.ood_value, pred.flagged, latency)
         else:  # the monitor keeps our own quantized inputs and raw outputs by reference
-            self.monitor.record(batches, outs, iv.ood, None, latency, qs, raws if self._raw_out_quant else None)
+            self.monitor.record(batches, outs, iv.ood_value, None, latency, qs, raws if self._raw_out_quant else None)
         if self.shadow is not None:
             self.shadow.offer(batches, outs)  # the primary's own outputs, never the fallback's answer
         return pred
@@ -479,7 +479,7 @@ class EdgeModel:
         self.engine.act(pred, np.ones(pred.n, bool), "load", f"the primary model did not load: {self.load_error}",
                         ModelLoadError, batches, "fallback", log=False)
         pred.latency_ms = (_perf() - t0) * 1000.0
-        self.monitor.record(batches, pred.outputs, iv.ood, iv.flagged, pred.latency_ms)
+        self.monitor.record(batches, pred.outputs, iv.ood_value, iv.flagged, pred.latency_ms)
         return pred
 
     # ---- reporting ---------------------------------------------------------

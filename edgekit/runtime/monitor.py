@@ -77,11 +77,12 @@ class Monitor:
         self._until = 0  # calls left before the next kept one
         self._lock = threading.Lock()
 
-    def record(self, batches: list[np.ndarray], outs: list[np.ndarray] | None, ood: np.ndarray | None,
+    def record(self, batches: list[np.ndarray], outs: list[np.ndarray] | None, ood: np.ndarray | float | None,
                flagged: np.ndarray | None, latency_ms: float, qs: list | None = None,
                raws: list | None = None) -> None:
-        """Add one call's samples: the float32 model inputs and outputs (model order); qs and raws, when
-        given, are the quantized inputs (None where float) and raw outputs the runtime owns (kept by reference)."""
+        """Add one call's samples: the float32 model inputs and outputs (model order), the OOD scores (an
+        array, None, or for one sample its float); qs and raws, when given, are the quantized inputs (None
+        where float) and raw outputs the runtime owns (kept by reference)."""
         n = batches[0].shape[0]
         with self._lock:
             i = self.samples % self.window
@@ -102,7 +103,7 @@ class Monitor:
                                                 else np.array(outs[j][0], np.float32))
                     self.kept += 1
                 self._until -= 1
-                self._ood[i] = math.nan if ood is None else float(ood[0])
+                self._ood[i] = math.nan if ood is None else float(ood) if isinstance(ood, float) else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
                 self._record_batch(batches, outs, ood, flagged, n, i)

@@ -524,10 +524,22 @@ class OutputChecks:
     def __init__(self, names: list[str], guards: list[OutputGuard], signal=None):
         self.names, self.guards, self.signal = list(names), list(guards), signal
         self.single_guard = self.guards[0] if len(guards) == 1 and signal is None else None
+        # Several float outputs with nothing but finiteness to check (a detector's boxes and scores):
+        # one loop of the kernel's sums, then one shared clean verdict (never modified: like CLEAN_OUTPUT)
+        lib = kernel()
+        plain = all(g.float_output and not g.probability for g in self.guards)
+        self._sum = lib.edgekit_sum if lib is not None and plain and signal is None and len(guards) > 1 else None
+        self._clean = OutputsVerdict([CLEAN_OUTPUT] * len(self.guards))
 
     def __call__(self, outs: list[np.ndarray]):
         if self.single_guard is not None:
             return self.single_guard(outs[0])
+        if self._sum is not None:
+            total, f = 0.0, self._sum
+            for o in outs:
+                total += f(o)  # NaN for an output that is not contiguous float32: the per-output checks
+            if _isfinite(total):
+                return self._clean
         parts = [g(o) for g, o in zip(self.guards, outs)]
         scores = flagged = None
         if self.signal is not None:

@@ -19,7 +19,7 @@ from edgekit.calibration_stats import compute_input_stats
 from edgekit.errors import InputValidationError
 from edgekit.runtime import native
 from edgekit.runtime.check_plan import NativePlan, OODPlan
-from edgekit.runtime.checks import CLEAN_OUTPUT, InputGuard, OutputGuard
+from edgekit.runtime.checks import CLEAN_OUTPUT, InputGuard, OutputChecks, OutputGuard
 from edgekit.runtime.policy import Policy
 from test_check_plan import _cases, _smooth_images
 
@@ -148,6 +148,21 @@ def test_output_checks_on_the_kernel_sum():
     p = np.full((1, 10), 0.1, np.float32)
     assert probs(p) is CLEAN_OUTPUT
     assert probs(p * 2).bad_sum.tolist() == [True]
+
+
+def test_several_float_outputs_are_checked_in_one_loop_of_sums():
+    checks = OutputChecks(["boxes", "scores"], [OutputGuard(False, True, 0.0, Policy()) for _ in range(2)])
+    assert checks._sum is not None
+    rng = np.random.default_rng(1)
+    boxes, scores = rng.normal(size=(1, 896, 16)).astype(np.float32), rng.normal(size=(1, 896, 1)).astype(np.float32)
+    clean = checks([boxes, scores])
+    assert clean.flagged is None and [p.flagged for p in clean.parts] == [None, None]
+    bad = scores.copy()
+    bad[0, 3, 0] = np.inf
+    v = checks([boxes, bad])
+    assert v.flagged.tolist() == [True] and v.parts[0].flagged is None and v.parts[1].nonfinite.tolist() == [True]
+    assert checks([boxes.astype(np.float64), scores]).flagged is None  # another dtype: checked one by one
+    assert checks([boxes, scores]) is clean  # the shared clean verdict again, untouched
 
 
 def test_without_a_compiler_the_guard_keeps_numpy_and_says_why(fresh_kernel, monkeypatch, tmp_path):

@@ -101,6 +101,13 @@ def _load():
 def _open(path: Path):
     """(the library with its functions typed, None) or (None, why): it must match PlanStruct."""
     try:
+        st = path.stat()
+    except OSError as err:
+        return None, f"kernel did not load: {err}"
+    # code loaded into this process: only a file this user made and nobody else can change
+    if hasattr(os, "getuid") and (st.st_uid != os.getuid() or st.st_mode & 0o022):
+        return None, f"kernel {path} is not this user's or is writable by others: not loaded (remove it)"
+    try:
         lib = ctypes.PyDLL(str(path))  # PyDLL: the GIL stays held (the kernel calls the buffer API)
         lib.edgekit_check.restype = ctypes.c_double
         lib.edgekit_check.argtypes = [ctypes.py_object, ctypes.c_void_p]

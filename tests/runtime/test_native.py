@@ -223,3 +223,11 @@ def test_a_compiler_without_march_native_still_builds_the_kernel(fresh_kernel, t
     guard = InputGuard((32, 32, 3), compute_input_stats(calib), None, Policy())
     x = np.ascontiguousarray(calib[:1])
     assert guard._native(x) == pytest.approx(guard._plan(x, float(x.min()), float(x.max())), rel=1e-4)
+
+
+def test_a_kernel_file_others_can_write_is_not_loaded(fresh_kernel):
+    assert native.kernel() is not None, native.why_not()
+    (built,) = fresh_kernel.glob("*.so")
+    built.chmod(0o666)  # anyone could have replaced it: never load it into this process
+    native._reset()
+    assert native.kernel() is None and "writable by others" in native.why_not()

@@ -22,6 +22,10 @@ from edgekit.store import ModelStore
 
 os.environ.setdefault("EDGEKIT_CACHE_DIR", tempfile.mkdtemp(prefix="edgekit-test-cache-"))
 WORKTREE = Path(__file__).resolve().parents[2]
+# The CLI with Python's own Ctrl-C handler: a child of a shell's background job starts with SIGINT ignored
+# (no job control: POSIX), so without this the test's SIGINT would never reach it.
+INTERRUPTIBLE = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "from edgekit.cli import entry; entry()")
 
 # a canary of 60 compared calls per device, judged loosely enough for int8/dynamic vs fp32 (they disagree on
 # well under 5% of digits) and far too tight for a model trained on shuffled labels (about 90%)
@@ -141,7 +145,7 @@ def test_an_interrupted_rollout_resumes_from_its_journal(ring_fleet, digits_mode
     args = ["fleet", "deploy", str(cand), "--inventory", str(ring_fleet.inventory), *FLAGS, "--journal", str(journal)]
     args[args.index("--calls") + 1] = "150"  # rings long enough that the kill lands inside the rollout
     with open(tmp_path / "first.log", "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
+        proc = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, *args],
                                 stdout=log, stderr=subprocess.STDOUT, env=dict(os.environ, PYTHONPATH=str(WORKTREE)))
     deadline = time.monotonic() + 180
     try:
@@ -223,7 +227,7 @@ def test_ctrl_c_keeps_the_journal_and_the_same_command_goes_on_from_it(tmp_path,
                    f'[[device]]\nname = "lab"\nhost = "local"\nstore = "{tmp_path / "lab"}"\nring = "lab"\n')
     model = digits_models("int8")
     args = ["fleet", "deploy", str(model), "--inventory", str(inv), "--rings", "canary", "--poll", "0.2"]
-    proc = subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *args],
+    proc = subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, *args],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
                             env=dict(os.environ, PYTHONPATH=str(WORKTREE)))
     journal = tmp_path / f"fleet.rollout-{sha256_file(model)[:12]}.json"  # the default: next to the inventory

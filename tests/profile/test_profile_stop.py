@@ -23,6 +23,10 @@ from edgekit.cli import main
 from edgekit.profile import processes, profiler
 
 WORKTREE = Path(__file__).resolve().parents[2]
+# The CLI with Python's own Ctrl-C handler: a child of a shell's background job starts with SIGINT ignored
+# (no job control: POSIX), so without this the test's SIGINT would never reach it.
+INTERRUPTIBLE = ("import signal; signal.signal(signal.SIGINT, signal.default_int_handler); "
+                 "from edgekit.cli import entry; entry()")
 
 
 def run(capsys, *args):
@@ -110,7 +114,7 @@ def test_ssh_timeout_kills_the_remote_process_too(ssh_server, own_model, tmp_pat
 def _cli(args, env_extra):
     env = dict(os.environ, **env_extra)
     env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(WORKTREE), env.get("PYTHONPATH")]))
-    return subprocess.Popen([sys.executable, "-c", "from edgekit.cli import entry; entry()", *map(str, args)],
+    return subprocess.Popen([sys.executable, "-c", INTERRUPTIBLE, *map(str, args)],
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env)
 
 

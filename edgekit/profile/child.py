@@ -50,7 +50,9 @@ PROGRESS_TAG = "EDGEKIT-PROGRESS "
 PID_TAG = "EDGEKIT-PID "
 ERROR_EXIT = 3
 # Test hook, used only by tests/profile: a config key naming the point ("load" or "runs")
-# where the child sleeps forever, to prove timeouts and Ctrl-C kill what was started.
+# where the child sleeps forever, to prove timeouts and Ctrl-C kill what was started; "crash:load"
+# kills it there with SIGSEGV (a hostile model's crash is undefined behaviour: whether it faults
+# depends on the heap's layout, and over one SSH session here it stopped faulting).
 TEST_HOOK_HANG = "test_hook_hang_at"
 MB = float(2**20)
 
@@ -106,6 +108,10 @@ def _hang_if(cfg: dict, point: str) -> None:
     if cfg.get(TEST_HOOK_HANG) == point:
         while True:
             time.sleep(3600)
+    if cfg.get(TEST_HOOK_HANG) == "crash:" + point:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGSEGV)
 
 
 def custom_op_name(text: str) -> str | None:

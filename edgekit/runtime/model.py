@@ -71,8 +71,10 @@ from .prediction import Prediction
 
 _perf = time.perf_counter
 # Checks cheaper than this stay on the calling thread: handing them to the helper thread and back costs
-# 30-60 us of CPU here (a future, two thread wake-ups), more than such checks save (bench_runtime.py).
-_OVERLAP_MIN_CHECKS_S = 25e-6
+# 30-60 us of CPU here (a future, two thread wake-ups), more than such checks save (bench_runtime.py: with
+# the guard kernel the selfie segmenter's 31 us checks on the helper cost 1.075x CPU against 1.031x inline,
+# for no wall-clock gain, so the floor is the hand-off's upper cost).
+_OVERLAP_MIN_CHECKS_S = 60e-6
 log = logging.getLogger("edgekit.runtime")
 
 
@@ -115,7 +117,7 @@ class EdgeModel:
         shadow: share of calls (0..1) also run through ``reference`` (default: the fallback)
         on a background thread, to measure disagreement with the primary model's own outputs.
         overlap: run the input checks on a helper thread while the interpreter works (None: when
-        the machine has 2+ cores, the checks take 25 us or more and one invoke over 10x the checks,
+        the machine has 2+ cores, the checks take 60 us or more and one invoke over 10x the checks,
         measured at load).
         preprocessing: for image inputs the manifest does not describe (published files): a
         ``--normalize`` preset ("0-1", "-1-1", "imagenet", "raw"), a Preprocessing, or one per input name.

@@ -241,17 +241,18 @@ double edgekit_check(void *obj, plan_t *p) {
     if (!float_view(obj, &v, p->size)) return -2.0;
     const float *x = (const float *)v.buf;
     float lo, hi;
-    double result = 0.0, rough = 0.0;
+    double rough = 0.0;
+    int finite = 1;  /* mode 2: its row sums reach score(), which checks them */
     if (p->mode == 2) {
         pool_rows(x, p, &lo, &hi);
     } else {
         double sum;
         min_max_sum(x, p->size, &lo, &hi, &sum);
-        if (!isfinite(sum)) result = -1.0;
+        finite = isfinite(sum);
     }
     p->lo = lo;
     p->hi = hi;
-    if (result < 0 || !(lo >= p->lo_bound && hi <= p->hi_bound)) {
+    if (!finite || !(lo >= p->lo_bound && hi <= p->hi_bound)) {
         PyBuffer_Release(&v);
         return -1.0;
     }
@@ -261,22 +262,22 @@ double edgekit_check(void *obj, plan_t *p) {
         rough = pool_cells(p);
     }
     PyBuffer_Release(&v);
-    return p->mode == 0 ? (isfinite(result) ? 0.0 : -1.0) : score(p, rough);
+    return p->mode == 0 ? 0.0 : score(p, rough);
 }
 
-/* The sum of a float32 buffer's values in double (never overflows: a float32 is at most ~3.4e38), so
-   the sum is finite exactly when every value is; NaN when the object is not a contiguous float32
-   buffer (the caller then runs its exact scan). */
-SCAN static double sum4(const float *x, int64_t n) {
+SCAN static double sum_f64(const float *x, int64_t n) {
     double total = 0.0;
     for (int64_t i = 0; i < n; i++) total += x[i];
     return total;
 }
 
+/* The sum of a float32 buffer's values in double (never overflows: a float32 is at most ~3.4e38), so
+   the sum is finite exactly when every value is; NaN when the object is not a contiguous float32
+   buffer (the caller then runs its exact scan). */
 double edgekit_sum(void *obj) {
     Py_buffer v;
     if (!float_view(obj, &v, -1)) return NAN;
-    const double total = sum4((const float *)v.buf, v.len / 4);
+    const double total = sum_f64((const float *)v.buf, v.len / 4);
     PyBuffer_Release(&v);
     return total;
 }

@@ -20,6 +20,13 @@ import tempfile
 from pathlib import Path
 
 
+def cache_dir(part: str) -> Path:
+    """edgekit's cache folder for ``part`` ("verified", "native"): ``$EDGEKIT_CACHE_DIR/part``, else
+    ``~/.cache/edgekit/part``."""
+    env = os.environ.get("EDGEKIT_CACHE_DIR")
+    return (Path(env) if env else Path.home() / ".cache" / "edgekit") / part
+
+
 def _umask() -> int:
     # os.umask can only be read by setting it; /proc tells without touching it (Linux)
     try:

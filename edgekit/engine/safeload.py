@@ -41,6 +41,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .. import fsutil
 from ..errors import MissingDependencyError, ModelLoadError, UsageError
 from . import onnxrt
 from .onnxrt import OnnxSession, is_onnx
@@ -168,8 +169,7 @@ def _size(n: int) -> str:
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("EDGEKIT_CACHE_DIR")
-    return Path(env) / "verified" if env else Path.home() / ".cache" / "edgekit" / "verified"
+    return fsutil.cache_dir("verified")
 
 
 # [(bytes object, its sha256)]: one load hashes its bytes once, not per step. The pair is one tuple, read and

@@ -168,7 +168,6 @@ class NativePlan:
     """
 
     def __init__(self, lib, shape: tuple[int, ...], lo_bound: float, hi_bound: float, plan: OODPlan | None):
-        self.plan = plan
         p = self.struct = PlanStruct()
         p.size = math.prod(shape)
         p.lo_bound, p.hi_bound = lo_bound, hi_bound

@@ -27,6 +27,8 @@ import tempfile
 import threading
 from pathlib import Path
 
+from .. import fsutil
+
 SOURCE = Path(__file__).with_name("guard_kernel.c")
 FLAGS = ["-O3", "-shared", "-fPIC", "-fno-math-errno"]
 # Built where it runs, so for this CPU's vector units (2x on the sums here); a compiler that does not
@@ -50,8 +52,7 @@ class PlanStruct(ctypes.Structure):
 
 
 def cache_dir() -> Path:
-    env = os.environ.get("EDGEKIT_CACHE_DIR")
-    return Path(env) / "native" if env else Path.home() / ".cache" / "edgekit" / "native"
+    return fsutil.cache_dir("native")
 
 
 def kernel():
@@ -183,15 +184,14 @@ def _build(path: Path, flags: list[str]) -> str | None:
                 break
         if r.returncode != 0:
             why = "kernel build failed: " + " ".join((r.stderr or r.stdout).split())[:300]
+        else:
+            lib, why = _open(Path(tmp))
+            why = why or _selftest(lib)
+        if why is not None:  # remembered: this compiler and source are not retried on every load
             try:
                 path.with_suffix(".failed").write_text(why + "\n")
             except OSError:
                 pass
-            return why
-        lib, why = _open(Path(tmp))
-        why = why or _selftest(lib)
-        if why is not None:
-            path.with_suffix(".failed").write_text(why + "\n")
             return why
         os.replace(tmp, path)
         return None

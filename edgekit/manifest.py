@@ -753,8 +753,9 @@ def _kind(hint) -> tuple:
             kind = ("union", type(None) in args, inner[0] if len(inner) == 1 else None)
         elif dataclasses.is_dataclass(hint):
             hints = _hints(hint)
-            kind = ("object", hints, [(f.name, hints[f.name], f.default is dataclasses.MISSING
-                                       and f.default_factory is dataclasses.MISSING) for f in fields(hint)])
+            kind = ("object", hints, [(f.name, *_field_hint(hints[f.name]), f.default is dataclasses.MISSING
+                                       and f.default_factory is dataclasses.MISSING, _leaf(hints[f.name]))
+                                      for f in fields(hint)])
         elif origin is tuple:
             kind = ("list", typing.get_args(hint)[0])
         elif origin is dict:
@@ -766,6 +767,25 @@ def _kind(hint) -> tuple:
 
 
 _KINDS: dict[Any, tuple] = {}
+_LEAVES = (str, int, bool, float)
+
+
+def _field_hint(hint) -> tuple[Any, bool]:
+    """(the hint a non-null value is parsed as, whether null is allowed): an Optional's inner type
+    directly, one ``_parse`` call per field rather than two."""
+    kind = _kind(hint)
+    if kind[0] == "union" and kind[2] is not None:
+        return kind[2], kind[1]
+    return hint, False
+
+
+def _leaf(hint) -> type | None:
+    """The plain type a field's value is taken as is when it has exactly that type (a string for a str or
+    an Optional[str] field, ...): most fields of a manifest, read without a call of ``_parse`` each."""
+    kind = _kind(hint)
+    if kind[0] == "union" and kind[2] in _LEAVES:
+        return kind[2]
+    return hint if hint in _LEAVES else None
 
 
 def _parse(hint, value, where: str, path: str, ignored: list[str] | None = None):
@@ -788,12 +808,19 @@ def _parse(hint, value, where: str, path: str, ignored: list[str] | None = None)
         if ignored is not None:
             ignored.extend(_join(path, u) for u in unknown)
         kwargs = {}
-        for name, field_hint, required in kind[2]:
+        for name, field_hint, nullable, required, leaf in kind[2]:
             if name not in value:
                 if required:
                     raise _fail(where, _join(path, name), "is missing")
                 continue
-            kwargs[name] = _parse(field_hint, value[name], where, _join(path, name), ignored)
+            v = value[name]
+            # exactly the leaf's type (so not a bool for an int): valid as it is, but for a float's finiteness
+            if type(v) is leaf and (leaf is not float or math.isfinite(v)):
+                kwargs[name] = v
+            elif v is None and nullable:
+                kwargs[name] = None
+            else:
+                kwargs[name] = _parse(field_hint, v, where, _join(path, name), ignored)
         obj = hint(**kwargs)
         _check_one(obj, where, path)
         return obj
@@ -805,6 +832,8 @@ def _parse(hint, value, where: str, path: str, ignored: list[str] | None = None)
         # (a sum that overflows only sends the list to the exact check below). bool is its own type: refused.
         if item is float and set(map(type, value)) <= _NUMBERS and math.isfinite(sum(value)):
             return tuple(map(float, value))
+        if item in (str, int) and all(type(v) is item for v in value):  # labels, shapes: valid as they are
+            return tuple(value)
         return tuple(_parse(item, v, where, f"{path}[{i}]", ignored) for i, v in enumerate(value))
     if tag == "dict":
         if not isinstance(value, dict):

@@ -291,9 +291,10 @@ class InputGuard:
         self._qr = self.fast_covers_qrange
         # The same clean path as one C call where the kernel builds (native.py); the numpy plan otherwise.
         # A scorer without a compiled numpy plan keeps the numpy path (its reach needs the min and max).
-        self._native = None
+        self._native_plan = self._native = None
         if self._one_shape and (self.scorer is None or self._plan is not None):
-            self._native = NativePlan.build(self.sample_shape, self._lo_bound, self._hi_bound, self._plan)
+            self._native_plan = NativePlan.build(self.sample_shape, self._lo_bound, self._hi_bound, self._plan)
+            self._native = None if self._native_plan is None else self._native_plan.fn
 
     def __call__(self, batch: np.ndarray) -> InputVerdict:
         if batch.shape == self._one_shape and batch.flags.c_contiguous:
@@ -438,7 +439,7 @@ class OutputGuard:
         self.sum_limit = f"1 ± {float(self.sum_tol):.3f}"
         self._ones: np.ndarray | None = None  # _sum1's vector, sized on first use
         lib = kernel()
-        self._native_sum = None if lib is None else lib.edgekit_sum
+        self._native_sum = None if lib is None else lib.sum
 
     def __call__(self, out: np.ndarray) -> OutputVerdict:
         n = out.shape[0]
@@ -528,7 +529,7 @@ class OutputChecks:
         # one loop of the kernel's sums, then one shared clean verdict (never modified: like CLEAN_OUTPUT)
         lib = kernel()
         plain = all(g.float_output and not g.probability for g in self.guards)
-        self._sum = lib.edgekit_sum if lib is not None and plain and signal is None and len(guards) > 1 else None
+        self._sum = lib.sum if lib is not None and plain and signal is None and len(guards) > 1 else None
         self._clean = OutputsVerdict([CLEAN_OUTPUT] * len(self.guards))
 
     def __call__(self, outs: list[np.ndarray]):

@@ -37,6 +37,7 @@ from ..calibration_stats import psi
 from ..manifest import InputStats
 from .checks import channels_of
 
+_F32 = np.dtype(np.float32)
 POSITIONS = 64  # values kept per channel and sample for the rolling input statistics
 MIN_SAMPLES_FOR_DRIFT = 30
 
@@ -91,26 +92,29 @@ class Monitor:
                 if self._until == 0:  # large inputs: values from every stride-th call on average
                     self._until = self._gaps[self._gap_i]
                     self._gap_i = (self._gap_i + 1) % len(self._gaps)
-                    k = self.kept % self.window
-                    # inlined ring stores (this runs on every call): see _InputRing.put / _OutputRing.put
-                    for j, ring in enumerate(self.inputs):
-                        q = None if qs is None else qs[j]
-                        ring._x[k] = q[0] if q is not None and ring._by_ref else ring._subsample(batches[j])[0]
-                    if outs is not None:
-                        for j, ring in enumerate(self.outputs):
-                            if ring.keep:
-                                raw = None if raws is None else raws[j]
-                                ring._out[k] = (raw[0] if raw is not None and ring.quant is not None
-                                                else np.array(outs[j][0], np.float32))
-                    self.kept += 1
+                    self._keep1(batches, outs, qs, raws)
                 self._until -= 1
-                self._ood[i] = math.nan if ood is None else float(ood) if isinstance(ood, float) else float(ood[0])
+                self._ood[i] = ood if type(ood) is float else math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
                 self._record_batch(batches, outs, ood, flagged, n, i)
             self._lat[self.calls % self.window] = latency_ms
             self.samples += n
             self.calls += 1
+
+    def _keep1(self, batches, outs, qs, raws) -> None:
+        """One sample's values into the rings (inlined ring stores, as this runs on most calls: see
+        _InputRing.put and _OutputRing.put)."""
+        k = self.kept % self.window
+        for j, ring in enumerate(self.inputs):
+            q = None if qs is None else qs[j]
+            ring._x[k] = q[0] if q is not None and ring._by_ref else ring.one(batches[j])
+        if outs is not None:
+            for j, ring in enumerate(self.outputs):
+                if ring.keep:
+                    raw = None if raws is None else raws[j]
+                    ring._out[k] = raw[0] if raw is not None and ring.quant is not None else ring.one(outs[j])
+        self.kept += 1
 
     def _record_batch(self, batches, outs, ood, flagged, n: int, i: int) -> None:
         start = max(0, n - self.window)  # a batch larger than the window keeps its tail
@@ -222,11 +226,22 @@ class _InputRing:
         # image's step of 256 kept only the left edge, and clean photos read as drifted).
         self._pos = slice(0, positions, _spread_step(positions, sample_shape))
         self._by_ref = quant is not None and self.values <= 4096  # whole samples only while small
+        # one sample's kept values: rows of its (positions, channels) view; all rows need no slicing
+        self._rows = (-1, self.channels)
+        self._all = self._pos == slice(0, positions, 1)
         # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy store.
         self._x: list = [None] * window
 
     def put(self, k: int, batch: np.ndarray, q: np.ndarray | None) -> None:
-        self._x[k] = q[0] if q is not None and self._by_ref else self._subsample(batch)[0]
+        self._x[k] = q[0] if q is not None and self._by_ref else self.one(batch)
+
+    def one(self, batch: np.ndarray) -> np.ndarray:
+        """A one-sample batch's kept values, a float32 copy (``_subsample(batch)[0]`` in 2-3 numpy calls
+        fewer: 0.3-0.5 against 0.9 us, on every call of a small model)."""
+        x = batch.reshape(self._rows)
+        if not self._all:
+            x = x[self._pos]
+        return x.copy() if x.dtype is _F32 else x.astype(_F32)
 
     def put_batch(self, kept: int, batch: np.ndarray) -> None:
         xs = self._subsample(batch)
@@ -283,7 +298,13 @@ class _OutputRing:
 
     def put(self, k: int, out: np.ndarray, raw: np.ndarray | None) -> None:
         if self.keep:
-            self._out[k] = raw[0] if raw is not None and self.quant is not None else np.array(out[0], np.float32)
+            self._out[k] = raw[0] if raw is not None and self.quant is not None else self.one(out)
+
+    @staticmethod
+    def one(out: np.ndarray) -> np.ndarray:
+        """A one-sample output's values, a float32 copy."""
+        x = out[0]
+        return x.copy() if x.dtype is _F32 else x.astype(_F32)
 
     def put_batch(self, kept: int, out: np.ndarray | None) -> None:
         w = len(self._out)

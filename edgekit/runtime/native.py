@@ -2,7 +2,8 @@
 
 edgekit is a pure-Python wheel and devices rarely have Python's headers, so the kernel is plain C with
 no Python.h, built on first use into the cache (``$EDGEKIT_CACHE_DIR/native`` or
-``~/.cache/edgekit/native``, keyed by the source, the flags and the machine) and loaded with ctypes.
+``~/.cache/edgekit/native``, keyed by the source, the flags and the machine) and loaded with ctypes; its
+checks are called as Python builtins it makes itself (Kernel).
 Where there is no compiler, the platform is not Linux or macOS, the build fails, or
 ``EDGEKIT_NATIVE=0``, ``kernel()`` returns None and the guard keeps its numpy plan (check_plan.py),
 which computes the same verdicts and stays the reference the tests compare against.
@@ -10,7 +11,7 @@ which computes the same verdicts and stays the reference the tests compare again
 Example:
     >>> import numpy as np
     >>> k = kernel()
-    >>> k is None or k.edgekit_sum(np.ones(5, np.float32)) == 5.0
+    >>> k is None or k.sum(np.ones(5, np.float32)) == 5.0
     True
 """
 
@@ -56,7 +57,7 @@ def cache_dir() -> Path:
 
 
 def kernel():
-    """The loaded kernel (a ctypes.PyDLL with its functions typed), or None; built once per machine."""
+    """The loaded Kernel, or None; built once per machine."""
     if "lib" in _state:
         return _state["lib"]
     with _lock:
@@ -110,18 +111,35 @@ def _open(path: Path):
         return None, f"kernel {path} is not this user's or is writable by others: not loaded (remove it)"
     try:
         lib = ctypes.PyDLL(str(path))  # PyDLL: the GIL stays held (the kernel calls the buffer API)
-        lib.edgekit_check.restype = ctypes.c_double
-        lib.edgekit_check.argtypes = [ctypes.py_object, ctypes.c_void_p]
-        lib.edgekit_sum.restype = ctypes.c_double
-        lib.edgekit_sum.argtypes = [ctypes.py_object]
         lib.edgekit_layout.restype = ctypes.c_int64
         lib.edgekit_layout.argtypes = []
+        lib.edgekit_builtin.restype = ctypes.py_object  # a new reference, which ctypes takes over
+        lib.edgekit_builtin.argtypes = [ctypes.c_int, ctypes.py_object]
     except (OSError, AttributeError) as err:
         return None, f"kernel did not load: {err}"
     want = ctypes.sizeof(PlanStruct) * 65536 + PlanStruct.lo.offset
     if lib.edgekit_layout() != want:
         return None, "kernel's plan layout differs from PlanStruct (rebuild: remove the cached .so)"
-    return lib, None
+    return Kernel(lib), None
+
+
+class Kernel:
+    """The loaded kernel's two checks as Python builtins (guard_kernel.c says why not ctypes calls).
+
+    ``sum(a)``: the float64 sum of a C-contiguous float32 array's values (NaN for anything else);
+    ``checker(plan)``: a function of one sample bound to a PlanStruct (check_plan.NativePlan fills it).
+
+    Example: ``native.kernel().sum(np.ones(4, np.float32))`` is 4.0.
+    """
+
+    def __init__(self, lib):
+        self.lib = lib
+        self.sum = lib.edgekit_builtin(1, None)
+
+    def checker(self, plan: PlanStruct, keep: list):
+        """sample -> score, -1.0 or -2.0 (guard_kernel.c); holds ``plan`` and ``keep`` (the arrays it
+        points into) alive for as long as the function lives."""
+        return self.lib.edgekit_builtin(0, (ctypes.addressof(plan), (plan, keep)))
 
 
 def _selftest(lib) -> str | None:
@@ -131,7 +149,7 @@ def _selftest(lib) -> str | None:
     rng = np.random.default_rng(0)
     p = PlanStruct()
     p.size, p.lo_bound, p.hi_bound = 1000, -1.0, 1.0
-    addr = ctypes.addressof(p)
+    check = lib.checker(p, [])
     x = rng.uniform(-1, 1, 1000).astype(np.float32)
     cases = [(x, 0.0), (x * 2, -1.0), (x[:999], -2.0), (x.astype(np.float64), -2.0), (x.reshape(20, 50).T, -2.0)]
     for bad in (np.nan, np.inf):
@@ -139,18 +157,18 @@ def _selftest(lib) -> str | None:
         y[517] = bad
         cases.append((y, -1.0))
     for arr, want in cases:
-        got = lib.edgekit_check(arr, addr)
+        got = check(arr)
         if got != want:
             return f"kernel self-test failed: check gave {got}, expected {want}"
-    lib.edgekit_check(x, addr)
+    check(x)
     if not (p.lo == float(x.min()) and p.hi == float(x.max())):
         return "kernel self-test failed: min / max"
     big = np.full(4097, 3e38, np.float32)
     for arr, want in ((x, float(x.astype(np.float64).sum())), (big, 4097 * float(big[0]))):
-        got = lib.edgekit_sum(arr)
+        got = lib.sum(arr)
         if not abs(got - want) <= 1e-9 * max(1.0, abs(want)):
             return f"kernel self-test failed: sum gave {got}, expected {want}"
-    if lib.edgekit_sum(x[::2]) == lib.edgekit_sum(x[::2]):  # not contiguous: NaN, the caller's exact path
+    if lib.sum(x[::2]) == lib.sum(x[::2]):  # not contiguous: NaN, the caller's exact path
         return "kernel self-test failed: a strided array was summed"
     return None
 

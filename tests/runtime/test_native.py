@@ -44,8 +44,8 @@ def test_the_kernel_scores_as_the_numpy_plan(shape):
     calib = _smooth_images(120, shape, seed=0) if len(shape) == 3 else (
         np.random.default_rng(0).normal(size=(200,) + shape).astype(np.float32))
     guard = InputGuard(shape, compute_input_stats(calib), None, Policy())
-    plan, fast = guard._plan, guard._native
-    assert isinstance(plan, OODPlan) and isinstance(fast, NativePlan)
+    plan, fast = guard._plan, guard._native_plan
+    assert isinstance(plan, OODPlan) and isinstance(fast, NativePlan) and guard._native is fast.fn
     cases = _cases(calib) if len(shape) == 3 else [np.ascontiguousarray(c[None]) for c in calib[:8]]
     scored = 0
     for x in cases:

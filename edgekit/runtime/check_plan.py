@@ -183,10 +183,10 @@ class NativePlan:
                 rows = np.empty(plan.rows.size, np.float32)
                 p.rows = rows.ctypes.data
                 self._keep.append(rows)
-            w2 = np.ascontiguousarray(plan.w2, np.float32)
+            w6 = np.ascontiguousarray(plan.w2.reshape(2, -1, 3).transpose(0, 2, 1), np.float32)  # (2f, 3) -> (6, f)
             lin = np.empty(s.features, np.float64)
-            p.w2, p.lin = w2.ctypes.data, lin.ctypes.data
-            self._keep += [w2, lin]
+            p.w6, p.lin = w6.ctypes.data, lin.ctypes.data
+            self._keep += [w6, lin]
             p.g_mean[:] = (list(s.g_mean) + [0.0] * 3)[:3]
             p.g_inv[:] = (list(s.g_inv) + [0.0] * 3)[:3]
             p.log_eps, p.cell_const, p.inv_cell, p.inv_glob = s.log_eps, s.cell_const, s.inv_cell, s.inv_glob

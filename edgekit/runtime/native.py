@@ -48,7 +48,7 @@ class PlanStruct(ctypes.Structure):
                 ("g_mean", ctypes.c_double * 3), ("g_inv", ctypes.c_double * 3),
                 *[(n, ctypes.c_double) for n in ("log_eps", "cell_const", "inv_cell", "inv_glob", "rough_scale")],
                 ("reach_p", ctypes.c_double * 4), ("colour_p", ctypes.c_double * 2),
-                ("w2", ctypes.c_void_p), ("rows", ctypes.c_void_p), ("lin", ctypes.c_void_p),
+                ("w6", ctypes.c_void_p), ("rows", ctypes.c_void_p), ("lin", ctypes.c_void_p),
                 ("lo", ctypes.c_double), ("hi", ctypes.c_double)]
 
 

@@ -19,6 +19,7 @@ Example:
 
 from __future__ import annotations
 
+import functools
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -98,6 +99,21 @@ class OnnxSession:
         # Private API: when a version lacks it, or it refuses the call, the public run is used.
         inner = getattr(sess, "_sess", None)
         self._run_fast = getattr(inner, "run", None)
+        # Faster still (another ~0.6 us, in a loop): an I/O binding, its outputs bound by name (ONNX Runtime
+        # allocates them, any shape) and the input array bound on each call (no copy: it reads the caller's
+        # contiguous array in place). Private too; None: run1 uses the call above.
+        self._bound = self._io_binding(inner)
+
+    def _io_binding(self, inner):
+        """(bind the input, run, copy the outputs out) as ONNX Runtime's own functions, or None."""
+        try:
+            binding = self.sess.io_binding()
+            for name in self._out_names:
+                binding.bind_output(name, "cpu")  # the public call (it makes the device): allocated on each run
+            bound = binding._iobinding
+            return bound.bind_input, functools.partial(inner.run_with_iobinding, bound, None), bound.copy_outputs_to_cpu
+        except Exception:  # noqa: BLE001 - any version difference: the plain call serves
+            return None
 
     def _feed(self, feeds: Feeds) -> dict[str, Any]:
         if not isinstance(feeds, dict):
@@ -124,6 +140,16 @@ class OnnxSession:
         """``run`` for a one-input model: the array, no list (the guarded runtime's per-call path)."""
         fast = self._run_fast
         try:
+            bound = self._bound
+            if bound is not None and x.flags.c_contiguous:
+                bind, run, outputs = bound
+                try:
+                    bind(self._names[0], x)
+                except TypeError:  # the private call's signature changed: the plain one from now on
+                    self._bound = None
+                else:
+                    run()
+                    return outputs()
             if fast is not None:
                 try:
                     return fast(self._out_names, {self._names[0]: x}, None)

@@ -78,6 +78,12 @@ class Monitor:
         self._gap_i = 0
         self._until = 0  # calls left before the next kept one
         self._lock = threading.Lock()
+        # What one sample's record stores, worked out once (record runs on every call; after an ONNX Runtime
+        # run its ring methods and loops had cost 4.5 us on the digits CNN): per input (its position, its
+        # ring, the sample's (positions, channels) view shape, the kept rows or None for all of them, whether
+        # a quantized sample is kept whole by reference); per kept output (its position, ring, quantized).
+        self._in1 = [(j, r._x, r._rows, None if r._all else r._pos, r._by_ref) for j, r in enumerate(self.inputs)]
+        self._out1 = [(j, r._out, r.quant is not None) for j, r in enumerate(self.outputs) if r.keep]
 
     def record(self, batches: list[np.ndarray], outs: list[np.ndarray] | None, ood: np.ndarray | float | None,
                flagged: np.ndarray | None, latency_ms: float, qs: list | None = None,
@@ -87,34 +93,39 @@ class Monitor:
         where float) and raw outputs the runtime owns (kept by reference)."""
         n = batches[0].shape[0]
         with self._lock:
-            i = self.samples % self.window
+            w = self.window
+            i = self.samples % w
             if n == 1:
-                if self._until == 0:  # large inputs: values from every stride-th call on average
-                    self._until = self._gaps[self._gap_i]
+                until = self._until
+                if until == 0:  # large inputs: values from every stride-th call on average
+                    until = self._gaps[self._gap_i]
                     self._gap_i = (self._gap_i + 1) % len(self._gaps)
-                    self._keep1(batches, outs, qs, raws)
-                self._until -= 1
+                    k = self.kept % w
+                    for j, ring, rows, pos, by_ref in self._in1:  # a float32 copy of the kept values
+                        q = None if qs is None else qs[j]
+                        if q is not None and by_ref:
+                            ring[k] = q[0]
+                        else:
+                            x = batches[j].reshape(rows)
+                            if pos is not None:
+                                x = x[pos]
+                            ring[k] = x.copy() if x.dtype is _F32 else x.astype(_F32)
+                    if outs is not None:
+                        for j, ring, quant in self._out1:  # a raw quantized output by reference, else a copy
+                            if quant and raws is not None:
+                                ring[k] = raws[j][0]
+                            else:
+                                x = outs[j][0]
+                                ring[k] = x.copy() if x.dtype is _F32 else x.astype(_F32)
+                    self.kept += 1
+                self._until = until - 1
                 self._ood[i] = ood if type(ood) is float else math.nan if ood is None else float(ood[0])
                 self._flag[i] = False if flagged is None else bool(flagged[0])
             else:
                 self._record_batch(batches, outs, ood, flagged, n, i)
-            self._lat[self.calls % self.window] = latency_ms
+            self._lat[self.calls % w] = latency_ms
             self.samples += n
             self.calls += 1
-
-    def _keep1(self, batches, outs, qs, raws) -> None:
-        """One sample's values into the rings (inlined ring stores, as this runs on most calls: see
-        _InputRing.put and _OutputRing.put)."""
-        k = self.kept % self.window
-        for j, ring in enumerate(self.inputs):
-            q = None if qs is None else qs[j]
-            ring._x[k] = q[0] if q is not None and ring._by_ref else ring.one(batches[j])
-        if outs is not None:
-            for j, ring in enumerate(self.outputs):
-                if ring.keep:
-                    raw = None if raws is None else raws[j]
-                    ring._out[k] = raw[0] if raw is not None and ring.quant is not None else ring.one(outs[j])
-        self.kept += 1
 
     def _record_batch(self, batches, outs, ood, flagged, n: int, i: int) -> None:
         start = max(0, n - self.window)  # a batch larger than the window keeps its tail
@@ -226,22 +237,11 @@ class _InputRing:
         # image's step of 256 kept only the left edge, and clean photos read as drifted).
         self._pos = slice(0, positions, _spread_step(positions, sample_shape))
         self._by_ref = quant is not None and self.values <= 4096  # whole samples only while small
-        # one sample's kept values: rows of its (positions, channels) view; all rows need no slicing
+        # one sample's kept values (Monitor.record): rows of its (positions, channels) view, sliced unless all
         self._rows = (-1, self.channels)
-        self._all = self._pos == slice(0, positions, 1)
+        self._all = self._pos == slice(0, positions, 1) and all(d > 0 for d in sample_shape)  # a fixed size
         # Rings are Python lists of per-sample arrays: a list store costs a fraction of a numpy store.
         self._x: list = [None] * window
-
-    def put(self, k: int, batch: np.ndarray, q: np.ndarray | None) -> None:
-        self._x[k] = q[0] if q is not None and self._by_ref else self.one(batch)
-
-    def one(self, batch: np.ndarray) -> np.ndarray:
-        """A one-sample batch's kept values, a float32 copy (``_subsample(batch)[0]`` in 2-3 numpy calls
-        fewer: 0.3-0.5 against 0.9 us, on every call of a small model)."""
-        x = batch.reshape(self._rows)
-        if not self._all:
-            x = x[self._pos]
-        return x.copy() if x.dtype is _F32 else x.astype(_F32)
 
     def put_batch(self, kept: int, batch: np.ndarray) -> None:
         xs = self._subsample(batch)
@@ -295,16 +295,6 @@ class _OutputRing:
         self.name, self.quant = name, quant
         self.keep = bool(size and size <= 1024)
         self._out: list = [None] * window
-
-    def put(self, k: int, out: np.ndarray, raw: np.ndarray | None) -> None:
-        if self.keep:
-            self._out[k] = raw[0] if raw is not None and self.quant is not None else self.one(out)
-
-    @staticmethod
-    def one(out: np.ndarray) -> np.ndarray:
-        """A one-sample output's values, a float32 copy."""
-        x = out[0]
-        return x.copy() if x.dtype is _F32 else x.astype(_F32)
 
     def put_batch(self, kept: int, out: np.ndarray | None) -> None:
         w = len(self._out)

@@ -27,6 +27,28 @@ def test_pool_of_onnx_sessions_under_threads(digits_onnx, digits):
     assert got == expected.tolist() * 3
 
 
+def test_the_bound_one_input_call_equals_the_plain_run(digits_onnx, digits):
+    """run1's I/O binding (the input bound in place on each call, outputs allocated by ONNX Runtime) gives
+    what InferenceSession.run gives, call after call: a binding that copied the input at bind time or kept
+    a stale one would repeat an earlier answer. A non-contiguous input takes the plain call."""
+    from edgekit.engine.onnxrt import open_onnx
+
+    s = open_onnx(digits_onnx, threads=1)
+    assert s._bound is not None  # this onnxruntime has the binding: the path under test runs
+    name = s.inputs[0].name
+    xs = digits.x_test[:12].astype(np.float32)
+    answers = []
+    for x in list(xs) + [np.asfortranarray(np.repeat(xs[:1], 2, axis=0))[:1]]:
+        batch = np.ascontiguousarray(x[None]) if x.ndim == 3 else x
+        got = s.run1(batch)
+        want = s.sess.run(None, {name: np.ascontiguousarray(batch)})
+        assert len(got) == len(want) and all(np.array_equal(g, w) for g, w in zip(got, want))
+        answers.append((got, [w.copy() for w in want]))
+    for got, want in answers:  # fresh arrays: later calls did not change them
+        assert all(np.array_equal(g, w) for g, w in zip(got, want))
+    assert len({a[0][0].tobytes() for a in answers}) > 5  # the inputs gave different answers
+
+
 def test_shadow_onnx_against_tflite_of_the_same_source(digits_onnx, digits_models, digits):
     model = EdgeModel.load(digits_onnx, shadow=1.0, reference=digits_models("fp32"))
     for i in range(0, 60, 20):

@@ -153,6 +153,24 @@ def test_monitor_sampling_of_large_inputs_does_not_alias_with_a_periodic_stream(
     assert 90 <= mon.kept <= 110  # one call in 8 on average
     assert 0.4 < kept["channels"][0]["mean"] < 0.6  # both cameras, about evenly; one camera alone reads 0.2
 
+@pytest.mark.parametrize("shape", [(6, 6, 1), (40, 40, 3), (-1,), (300,)])
+def test_monitor_keeps_the_same_values_from_one_sample_as_from_a_batch(shape):
+    """record's one-sample path (its own stores, the hot path) keeps what the batch path keeps, for fixed
+    and dynamic sizes (a dynamic input keeps its first value per channel) and with float64 outputs."""
+    fixed = tuple(d if d > 0 else 576 for d in shape)
+    rng = np.random.default_rng(4)
+    x = rng.uniform(0, 1, (1,) + fixed).astype(np.float32)
+    y = rng.uniform(0, 1, (1, 5))  # float64: kept as float32
+    one, batch = (Monitor([("x", None, shape, None)], [("y", 5, None)], window=4) for _ in range(2))
+    one.record([x], [y], 0.25, None, 1.0)
+    batch.record([np.concatenate([x, x])], [np.concatenate([y, y])], np.array([0.25, 0.25]), None, 1.0)
+    a, b = one.inputs[0]._x[0], batch.inputs[0]._x[0]
+    assert a.dtype == b.dtype == np.float32 and a.shape == b.shape and np.array_equal(a, b)
+    assert not np.shares_memory(a, x)  # a copy: the caller may reuse its array
+    ya, yb = one.outputs[0]._out[0], batch.outputs[0]._out[0]
+    assert ya.dtype == yb.dtype == np.float32 and np.array_equal(ya, yb)
+
+
 def test_shadow_counts_disagreements_off_thread():
     rolled = Shadow(lambda b: np.roll(b, 1, axis=1), 0.5, classifier=True)
     same = Shadow(lambda b: b * 2, 1.0, classifier=True)

@@ -59,6 +59,7 @@ class InputCoercer:
         self.sample_shape = tuple(int(d) for d in sample_shape)
         self.rank = len(self.sample_shape)
         self.dynamic = any(d < 0 for d in self.sample_shape)
+        self._fixed = None if self.dynamic else self.sample_shape  # one sample's shape, when fixed
         self.pre = preprocessing
         self.max_batch = max_batch
         self.max_pixels = max_pixels
@@ -70,8 +71,12 @@ class InputCoercer:
 
     # ---- entry point -------------------------------------------------------
     def __call__(self, x: Any) -> tuple[np.ndarray, bool]:
-        # Fast path: a float32 numpy array, the common case on a device loop.
+        # Fast path: a float32 numpy array, the common case on a device loop; one sample of a fixed shape
+        # answered here (this runs on every call: each method call it saves is ~0.1 us, more after an
+        # engine call has taken the CPU caches).
         if type(x) is np.ndarray and x.dtype == _F32:
+            if x.shape == self._fixed:
+                return x[None], False
             return self._shaped(x)
         if x is None:
             raise InputValidationError("input is None; pass an array, a list, a PIL image, an image path or bytes")

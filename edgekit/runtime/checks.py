@@ -307,7 +307,10 @@ class InputGuard:
                 if score >= 0.0:
                     if self.scorer is None:
                         return InputVerdict(self, None, in_qrange=self._qr)
-                    return _verdict1(self, score)
+                    v = _NEW_VERDICT(_Verdict1)  # _verdict1, inline: this runs on every clean call
+                    v._guard, v.in_qrange, v.score, v.range_share, v.clip_share = self, self._qr, score, None, None
+                    v.flagged = _TRUE if score > self.ood_limit else None
+                    return v
                 if score == -1.0:  # out of bounds or not finite: the exact checks decide
                     return self._general(batch)
             if not batch.flags.c_contiguous:

@@ -99,6 +99,8 @@ def _checked_structure(data: bytes, label: str):
         except OSError:
             known = None
     if known is not None and known.isdigit():
+        with _lock:
+            _memory[key] = known  # the next load of these bytes in this process reads no file
         return _Known(int(known))
     info = check_structure(data, label)
     if info is None:  # ONNX, or no schema here to walk with: nothing was checked, nothing to remember

@@ -65,12 +65,13 @@ def _softmax_outputs(session, data: bytes, outs: list[TensorSpec]) -> list[bool]
     interpreter's op list costs ms in Python on a large model; ONNX needs a second parse of the graph)."""
     key = f"{digest_of(data).hex()}.softmax-{session.engine.replace(' ', '-')}"
     known = _softmax_known.get(key)
+    if known is not None and len(known) == len(outs):
+        return known
     path = cache_dir() / key
-    if known is None:
-        try:
-            known = [c == "1" for c in path.read_text().strip()]
-        except OSError:
-            known = None
+    try:
+        known = [c == "1" for c in path.read_text().strip()]
+    except OSError:
+        known = None
     if known is not None and len(known) == len(outs):
         _softmax_known[key] = known
         return known

@@ -30,7 +30,7 @@ def test_pool_of_onnx_sessions_under_threads(digits_onnx, digits):
 def test_the_bound_one_input_call_equals_the_plain_run(digits_onnx, digits):
     """run1's I/O binding (the input bound in place on each call, outputs allocated by ONNX Runtime) gives
     what InferenceSession.run gives, call after call: a binding that copied the input at bind time or kept
-    a stale one would repeat an earlier answer. A non-contiguous input takes the plain call."""
+    a stale one would repeat an earlier answer; a non-contiguous input is bound as run() takes it."""
     from edgekit.engine.onnxrt import open_onnx
 
     s = open_onnx(digits_onnx, threads=1)

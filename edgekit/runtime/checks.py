@@ -307,10 +307,7 @@ class InputGuard:
                 if score >= 0.0:
                     if self.scorer is None:
                         return InputVerdict(self, None, in_qrange=self._qr)
-                    v = _NEW_VERDICT(_Verdict1)  # _verdict1, inline: this runs on every clean call
-                    v._guard, v.in_qrange, v.score, v.range_share, v.clip_share = self, self._qr, score, None, None
-                    v.flagged = _TRUE if score > self.ood_limit else None
-                    return v
+                    return _verdict1(self, score)
                 if score == -1.0:  # out of bounds or not finite: the exact checks decide
                     return self._general(batch)
             if not batch.flags.c_contiguous:
@@ -449,11 +446,8 @@ class OutputGuard:
     def __call__(self, out: np.ndarray) -> OutputVerdict:
         n = out.shape[0]
         if self.probability:
-            if n == 1 and self.min_conf is None:  # the one-sample fast path: one reduction
-                f = self._native_sum
-                total = f(out) if f is not None and out.dtype is _F32 else self._sum1(out)
-                if abs(total - 1.0) <= self.sum_tol:  # NaN (also the kernel's "not for me") fails
-                    return CLEAN_OUTPUT
+            if n == 1 and self.min_conf is None and abs(self._sum1(out) - 1.0) <= self.sum_tol:
+                return CLEAN_OUTPUT  # the one-sample fast path: one reduction
             sums = out.reshape(n, -1).sum(axis=1)
             ok = np.abs(sums - 1) <= self.sum_tol  # NaN compares False: it fails here too
             conf = None
@@ -473,15 +467,15 @@ class OutputGuard:
         # non-finite); it is 2-6x cheaper than numpy's pairwise add.reduce and far cheaper than a mask. A sum
         # of finite values past float32's range (~3e38) overflows: then the exact scan below decides. Not
         # v.v: its squares overflow from ~1e19, and numpy 2 warns on every such call.
-        f = self._native_sum
-        if _isfinite(f(out) if f is not None and out.dtype is _F32 else self._sum1(out)):
+        if _isfinite(self._sum1(out)):
             return CLEAN_OUTPUT
         return OutputVerdict(_any(~np.isfinite(out.reshape(n, -1)).all(axis=1)))
 
     def _sum1(self, out: np.ndarray) -> float:
-        """The sum of all of ``out``'s values without the kernel (its float64 sum of a float32 array, one
-        pass that cannot overflow, is called inline above; NaN for a non-contiguous one, which the exact
-        path then decides): a dot product with ones (BLAS, cheaper than add.reduce)."""
+        """The sum of all of ``out``'s values: the kernel's float64 sum of a float32 array (native.py: one
+        pass, and it cannot overflow), else a dot product with ones (BLAS, cheaper than add.reduce)."""
+        if self._native_sum is not None and out.dtype is _F32:
+            return self._native_sum(out)  # NaN also for a non-contiguous array: the exact path decides
         v = out.reshape(-1)
         ones = self._ones
         if ones is None or ones.shape[0] != v.shape[0] or v.dtype != ones.dtype:

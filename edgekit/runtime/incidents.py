@@ -229,8 +229,11 @@ class SharedJsonl:
         self._unsaved = 0  # dropped by this writer, not yet added to <path>.dropped (the disk was full)
         self._fds: list = [None, None]  # [log, lock], in a box a finalizer can close
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            self._fds[1] = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                self._fds[1] = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
+            except FileNotFoundError:  # a new folder (made only then: the usual load makes no mkdir call)
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self._fds[1] = os.open(f"{path}.lock", os.O_RDWR | os.O_CREAT, 0o644)
             self._open()
         except OSError as err:
             _close_fds(self._fds)

@@ -57,6 +57,7 @@ from ..errors import (
 )
 from ..engine.safeload import digest_of
 from ..fsutil import read_bytes
+from .. import manifest_cache
 from ..manifest import Manifest, Preprocessing, manifest_path_for, role_of
 from .checks import InputChecks, InputGuard, OutputChecks, OutputGuard, channels_of, input_guard
 from .coerce import Coercer
@@ -178,7 +179,7 @@ class EdgeModel:
         Raises SignatureError (incident kind "signature") or TamperedModelError ("tamper"); load()
         records, warns and shows either in health()["security"]."""
         if trusted_keys is None:
-            self.manifest = Manifest.find(self.path)
+            self.manifest = manifest_cache.find(self.path)  # parsed once per manifest and machine
         else:  # before the manifest is parsed or any byte reaches an interpreter
             from ..signing import read_manifest, verify
 
@@ -317,6 +318,9 @@ class EdgeModel:
         if overlap is None:
             if (os.cpu_count() or 1) < 2:
                 return None
+            first = self.runner.first_run_ms
+            if first is not None and first / 1e3 < 10 * _OVERLAP_MIN_CHECKS_S:
+                return None  # the invoke (at most the first run) is too short for checks worth handing off
             zeros = [np.zeros((1,) + tuple(max(d, 1) for d in sample_shape(t.shape, lay.axis)), np.float32)
                      for t, lay in zip(self.active.inputs, self.active.in_layouts)]
             mine = self._to_caller(zeros) if self._feed is not None else zeros
@@ -326,7 +330,6 @@ class EdgeModel:
                 guard_s = min(_timed(self.input_checks, mine) for _ in range(2))
                 if guard_s < _OVERLAP_MIN_CHECKS_S:  # the hand-off to the helper would cost more than the checks
                     return None
-                first = self.runner.first_run_ms
                 invoke_s = first / 1e3 if first is not None else _timed(self.runner.run, zeros)
             except (InputValidationError, InferenceError):  # zeros are no input for it (a sample rate of 0)
                 return None

@@ -112,3 +112,27 @@ def test_load_runs_the_model_once_and_decides_overlap_from_that_run(int8_path, m
         assert model.runner.first_run_ms is not None and model.runner.first_run_ms > 0
         assert runs == []  # the run on zeros happened inside the engine's open, and was timed there
         assert model.predict(np.zeros((8, 8, 1), np.float32)).outputs[0].shape == (1, 10)
+
+
+def test_overlap_is_not_timed_when_the_first_run_is_too_short_to_hide_checks_worth_moving(int8_path, monkeypatch):
+    """Checks go to a helper only when they take 60 us and the invoke 10x that: a first run under 0.6 ms
+    decides it without timing the checks (a load cost on every small model); a longer one still times them."""
+    from edgekit.runtime import EdgeModel
+    from edgekit.runtime import model as model_module
+    from edgekit.runtime.interpreter_pool import Runner
+
+    timed = []
+    real_timed = model_module._timed
+    monkeypatch.setattr(model_module, "_timed", lambda fn, arg: timed.append(fn) or real_timed(fn, arg))
+    monkeypatch.setattr(model_module.os, "cpu_count", lambda: 4)
+    with EdgeModel.load(int8_path, overlap=None) as model:
+        assert model.runner.first_run_ms < 0.6 and model._overlap is None and timed == []
+    real_init = Runner.__init__
+
+    def slow_first_run(self, *a, **k):
+        real_init(self, *a, **k)
+        self.first_run_ms = 5.0  # as a 5 ms model's first run would be
+
+    monkeypatch.setattr(Runner, "__init__", slow_first_run)
+    with EdgeModel.load(int8_path, overlap=None) as model:
+        assert len(timed) == 2 and model._overlap is None  # timed, and the digits checks are too short to move

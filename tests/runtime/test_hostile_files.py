@@ -145,3 +145,22 @@ def test_the_size_cap_is_not_allocated_for_a_small_file(int8_path):
             "print(len(read_bytes(sys.argv[1], ModelLoadError)))")
     out = run_child(code, str(int8_path))
     assert out.returncode == 0 and out.stdout.strip() == str(int8_path.stat().st_size), out.stderr[-300:]
+
+
+def test_the_memory_check_reads_meminfo_only_when_the_model_is_not_far_below_free_memory(int8_path, monkeypatch):
+    """A model under half the free pages passes on one system call; one over it is judged by MemAvailable."""
+    from dataclasses import replace
+
+    from edgekit.engine import safeload
+    from edgekit.engine.safeload import check_memory, read_model_info
+
+    info = read_model_info(int8_path.read_bytes(), "m.tflite")
+    reads = []
+    real = safeload.proc_bytes
+    monkeypatch.setattr(safeload, "proc_bytes", lambda path, key: reads.append(key) or real(path, key))
+    check_memory(info, "m.tflite")
+    assert reads == []
+    huge = replace(info, arena_bytes=2 * os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE"))  # twice the RAM
+    with pytest.raises(ModelLoadError, match="over the .* limit \\(the RAM available now\\)"):
+        check_memory(huge, "m.tflite")
+    assert reads == ["MemAvailable:"]

@@ -109,6 +109,22 @@ def test_edgemodel_load_with_trusted_keys(tmp_path, signed, keys, good, copy_mod
         EdgeModel.load(signed, trusted_keys=[keys["ours"][1]])
 
 
+def test_a_signed_load_parses_the_bytes_that_verified_never_the_manifest_cache(tmp_path, signed, keys, monkeypatch):
+    """The parsed-manifest cache is trusted like the probe verdicts; a signed load trusts only the signature."""
+    import dataclasses
+    import pickle
+
+    from edgekit import manifest_cache
+
+    monkeypatch.setenv("EDGEKIT_CACHE_DIR", str(tmp_path / "cache"))
+    real = manifest_cache.find(signed)
+    (entry,) = (tmp_path / "cache" / "manifests").iterdir()
+    entry.write_bytes(pickle.dumps(dataclasses.replace(real, task="regression")))  # a forged entry
+    assert manifest_cache.find(signed).task == "regression"  # what an unsigned load would read
+    with EdgeModel.load(signed, trusted_keys=[keys["ours"][1]]) as m:
+        assert m.manifest == real and m.manifest.task == "classification"
+
+
 def test_cli_sign(tmp_path, good, keys, cli, copy_model):
     m = copy_model(good)
     code, out, _ = cli("sign", m, "--key", keys["ours"][0], "--json")

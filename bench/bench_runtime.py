@@ -25,7 +25,8 @@ the checks).
 
 Load: bare = create + allocate + one invoke on zeros (the interpreter prepares XNNPACK on its first
 invoke; EdgeModel.load does that run at load, so nothing waits for the first call); guarded =
-``EdgeModel.load`` with the probe verdict cached (what every load after the first on a machine costs).
+``EdgeModel.load`` with the probe verdict cached (what every load after the first on a machine costs);
+floor = the bare load plus the model's read and sha256 and its manifest's read (``floor_load``).
 Memory: resident set growth of a fresh process that loads the model and makes 600 calls (the monitor
 window is 500), guarded minus bare.
 
@@ -176,6 +177,19 @@ def bare_load(path: Path, threads: int | None) -> float:
 
         invoke_on_zeros(open_raw(get_backend(), data, threads=threads, default_delegates=True, verify=False).interp)
     return time.perf_counter() - t0
+
+
+def floor_load(path: Path, threads: int | None) -> float:
+    """Seconds of the bare load plus the two steps any guarded load takes before it builds a guard: the
+    model read and its sha256 (the tamper check), and its manifest read (from the parsed-manifest cache)."""
+    import hashlib
+
+    from edgekit import manifest_cache
+
+    t0 = time.perf_counter()
+    hashlib.sha256(path.read_bytes()).digest()
+    manifest_cache.find(path)
+    return time.perf_counter() - t0 + bare_load(path, threads)
 
 
 def guarded_load(path: Path, threads: int | None, log: Path) -> float:
@@ -348,13 +362,16 @@ def main() -> int:
             print(f"{name:20} {r['raw_us'] / 1e3:7.3f} {1:3d} {'bare':7} {r['cpu_ratio']:6.3f} "
                   f"{r['cpu_extra_us']:8.1f} {r['wall_ratio']:6.3f} {r['wall_extra_us']:8.1f}", flush=True)
         print()
-        print(f"{'model':20} {'bare load ms':>12} {'EdgeModel.load ms':>17} {'ratio':>6} {'RSS +MB':>8}")
+        print(f"{'model':20} {'bare load ms':>12} {'EdgeModel.load ms':>17} {'ratio':>6} {'floor x':>7} "
+              f"{'RSS +MB':>8}")
         for name, (path, _) in models.items():
             guarded_load(path, 1, log)  # the probe verdict cached: every load after the first on a machine
-            pairs = [(bare_load(path, 1), guarded_load(path, 1, log)) for _ in range(7)]
-            b, g = statistics.median(p[0] for p in pairs), statistics.median(p[1] for p in pairs)
+            runs = [(bare_load(path, 1), guarded_load(path, 1, log), floor_load(path, 1)) for _ in range(11)]
+            b, g, f = (statistics.median(r[i] for r in runs) for i in range(3))
             rss = rss_delta_mb(path, samples[name], 1, work)
-            print(f"{name:20} {b * 1e3:12.2f} {g * 1e3:17.2f} {g / b:6.2f} {rss:8.2f}", flush=True)
+            print(f"{name:20} {b * 1e3:12.2f} {g * 1e3:17.2f} {g / b:6.2f} {f / b:7.2f} {rss:8.2f}", flush=True)
+        print("floor x: the bare load plus reading and hashing the model and reading its cached manifest, "
+              "no guard built (what any guarded load takes), over the bare load")
         if args.engines:
             t, o = extra["digits fp32 tflite"]["cpu_extra_us"], extra["digits fp32 onnx"]["cpu_extra_us"]
             print(f"\nguard's extra CPU per call, digits fp32, 1 thread, inline: .tflite +{t:.1f} us, "

@@ -34,6 +34,25 @@ def cache_dir(part: str) -> Path:
 _cache_dirs: dict[tuple, Path] = {}
 
 
+def keep_newest(folder: Path, keep: int, pattern: str = "*") -> None:
+    """Delete all but the ``keep`` newest files of ``folder`` matching ``pattern``: a cache that grows with
+    every model or build stays bounded. Files another process removed first are skipped.
+
+    Example: ``keep_newest(cache_dir("native"), 4, "guard-*")``
+    """
+    found = []
+    for entry in folder.glob(pattern):
+        try:
+            found.append((entry.stat().st_mtime_ns, entry))
+        except OSError:
+            pass
+    for _, entry in sorted(found)[:-keep] if keep > 0 else sorted(found):
+        try:
+            entry.unlink()
+        except OSError:
+            pass
+
+
 def _umask() -> int:
     # os.umask can only be read by setting it; /proc tells without touching it (Linux)
     try:

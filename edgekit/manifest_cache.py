@@ -30,6 +30,7 @@ from . import __version__, fsutil, manifest, recipes
 from .manifest import MANIFEST_MAX_BYTES, Manifest, manifest_path_for
 
 _PROTOCOL = 5
+KEEP = 64  # entries (4-40 KB each): a device that swaps models for years keeps the recent ones only
 _classes: dict[tuple[str, str], type] = {}
 _code: list[bytes] = []  # the parser's fingerprint, worked out once per process
 
@@ -82,25 +83,10 @@ def parse(data: bytes, label: str) -> Manifest:
         buf = io.BytesIO()
         pickle.Pickler(buf, _PROTOCOL).dump(m)
         fsutil.atomic_write_bytes(path, buf.getvalue())
-        _prune(path.parent)
+        fsutil.keep_newest(path.parent, KEEP, "[0-9a-f]*")  # after a write only; not others' .tmp files
     except OSError:
         pass  # a read-only cache: every load parses
     return m
-
-
-KEEP = 64  # entries (4-40 KB each): a device that swaps models for years keeps the recent ones only
-
-
-def _prune(folder: Path) -> None:
-    """The newest KEEP entries stay (after a write only: a load that hits the cache lists nothing)."""
-    found = []
-    for entry in folder.iterdir():
-        try:
-            found.append((entry.stat().st_mtime_ns, entry))
-        except OSError:  # another process pruned it first
-            pass
-    for _, entry in sorted(found)[:-KEEP]:
-        entry.unlink(missing_ok=True)
 
 
 def find(model_path: str | Path) -> Manifest | None:

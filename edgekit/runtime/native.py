@@ -52,6 +52,9 @@ class PlanStruct(ctypes.Structure):
                 ("lo", ctypes.c_double), ("hi", ctypes.c_double)]
 
 
+KEEP_BUILDS = 4  # kernel builds kept per machine type (~28 KB each)
+
+
 def cache_dir() -> Path:
     return fsutil.cache_dir("native")
 
@@ -212,6 +215,9 @@ def _build(path: Path, flags: list[str]) -> str | None:
                 pass
             return why
         os.replace(tmp, path)
+        # builds for older sources or flags stay usable by processes that loaded them (Linux keeps an unlinked
+        # library mapped); the newest few are kept for other edgekit versions on this machine
+        fsutil.keep_newest(path.parent, KEEP_BUILDS, f"guard-{platform.machine()}-*.so")
         return None
     except (OSError, subprocess.SubprocessError) as err:
         return f"kernel build failed: {err}"

@@ -231,3 +231,22 @@ def test_a_kernel_file_others_can_write_is_not_loaded(fresh_kernel):
     built.chmod(0o666)  # anyone could have replaced it: never load it into this process
     native._reset()
     assert native.kernel() is None and "writable by others" in native.why_not()
+
+
+def test_a_new_build_keeps_the_newest_builds_only(fresh_kernel):
+    import os
+    import platform
+
+    fresh_kernel.mkdir(parents=True)
+    machine = platform.machine()
+    old = [fresh_kernel / f"guard-{machine}-old{i}.so" for i in range(6)]
+    for i, f in enumerate(old):  # six builds of older sources, oldest first
+        f.write_bytes(b"old")
+        os.utime(f, ns=(10**18 + i * 10**9, 10**18 + i * 10**9))
+    other = fresh_kernel / "guard-riscv64-old.so"  # another machine's build (a shared home folder)
+    other.write_bytes(b"old")
+    os.utime(other, ns=(10**18, 10**18))
+    assert native.kernel() is not None, native.why_not()
+    left = sorted(p.name for p in fresh_kernel.glob(f"guard-{machine}-*.so"))
+    assert len(left) == native.KEEP_BUILDS and not any(p.exists() for p in old[:3])
+    assert all(p.exists() for p in old[3:]) and other.exists()

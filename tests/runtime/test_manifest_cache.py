@@ -112,3 +112,11 @@ def test_the_cache_keeps_its_newest_entries_only(tmp_path, model, monkeypatch):
         manifest_cache.find(model)
         newest = manifest_cache.find(model)  # the newest entry is the one just written: a hit
     assert len(entries(tmp_path)) == 3 and newest.provenance.created.startswith("4")
+
+
+def test_a_manifest_the_reader_would_refuse_is_never_stored(tmp_path, model, monkeypatch):
+    """A section class from a module the unpickler does not admit: parsed on every load, never written (a write
+    per load, with its fsync, would cost more than the parse)."""
+    monkeypatch.setattr(manifest_cache, "_classes", {("nothing", "allowed"): object})
+    assert manifest_cache.find(model) == Manifest.load(model)
+    assert entries(tmp_path) == []

@@ -38,7 +38,7 @@ def keep_newest(folder: Path, keep: int, pattern: str = "*") -> None:
     """Delete all but the ``keep`` newest files of ``folder`` matching ``pattern``: a cache that grows with
     every model or build stays bounded. Files another process removed first are skipped.
 
-    Example: ``keep_newest(cache_dir("native"), 4, "guard-*")``
+    Example: ``keep_newest(cache_dir("native"), 4, "guard-*.so")``
     """
     found = []
     for entry in folder.glob(pattern):

@@ -43,7 +43,6 @@ def deploy(
 
     Example: edgekit deploy release/ --store /var/lib/app/models --require-evidence --target raspberry-pi-4
     """
-    from ..errors import UsageError
     from ..store import ops
 
     budgets = dict(max_disagreement=max_disagreement, max_error_rate=max_error_rate, max_ood_rate=max_ood_rate,
@@ -52,16 +51,14 @@ def deploy(
         from ..release.layout import is_bundle
         from ..store.remote import deploy_remote, ssh_options
 
-        if require_evidence or is_bundle(model):
-            raise UsageError("bundles and --require-evidence work on a local store for now; deploy the bundle on "
-                             "the device itself (edgekit deploy BUNDLE/ --store DIR there)")
-
-        if canary_calls is not None or canary_minutes is not None:  # resolved here: profiles and manifest are local
-            budgets = ops.canary_budgets(model, manifest, target, budgets)
+        bundle = is_bundle(model)
+        if not bundle and (canary_calls is not None or canary_minutes is not None):
+            budgets = ops.canary_budgets(model, manifest, target, budgets)  # the manifest is here; a bundle's there
         doc = deploy_remote(model, host, ssh_options(ssh_key, ssh_port, ssh_config, ssh_option, remote_python,
                                                               remote_dir),
                             store, manifest=manifest, signature=signature, trust=trust, canary_calls=canary_calls,
-                            canary_minutes=canary_minutes, budgets=budgets, force=force)
+                            canary_minutes=canary_minutes, budgets=budgets, force=force,
+                            target=target if bundle or require_evidence else None, require_evidence=require_evidence)
     else:
         doc = ops.deploy(model, store, manifest=manifest, signature=signature, trust=trust,
                          canary_calls=canary_calls, canary_minutes=canary_minutes, target=target, budgets=budgets,

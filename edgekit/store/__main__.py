@@ -30,6 +30,7 @@ def _parser() -> argparse.ArgumentParser:
     d.add_argument("--canary-minutes", type=float)
     d.add_argument("--target")
     d.add_argument("--force", action="store_true")
+    d.add_argument("--require-evidence", action="store_true", help="from now on only release bundles get in")
     for key in ops.BUDGET_KEYS:
         d.add_argument(f"--{key.replace('_', '-')}", type=float, dest=key)
     for name in ("rollback", "status", "reject"):
@@ -62,7 +63,8 @@ def main(argv: list[str] | None = None) -> int:
         if a.cmd == "deploy":
             doc = ops.deploy(a.model, a.store, manifest=a.manifest, signature=a.signature, trust=a.trust,
                              canary_calls=a.canary_calls, canary_minutes=a.canary_minutes, target=a.target,
-                             budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS}, force=a.force)
+                             budgets={k: getattr(a, k) for k in ops.BUDGET_KEYS}, force=a.force,
+                             require_evidence=a.require_evidence)
         elif a.cmd == "rollback":
             doc = ops.rollback(a.store, a.reason or "rolled back by hand", expect=a.expect)
         elif a.cmd == "reject":

@@ -96,9 +96,11 @@ def copy_folder(host: str, opts: SSHOptions, folder: Path) -> str:
 def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *, manifest: str | Path | None = None,
                   signature: str | Path | None = None, trust: list[str | Path] | None = None,
                   canary_calls: int | None = None, canary_minutes: float | None = None,
-                  budgets: dict[str, Any] | None = None, force: bool = False) -> dict[str, Any]:
+                  budgets: dict[str, Any] | None = None, force: bool = False, target: str | None = None,
+                  require_evidence: bool = False) -> dict[str, Any]:
     """Copy and deploy on one SSH host (a model with its manifest and signature, or a release bundle folder);
-    returns the device's answer with ``host`` added."""
+    returns the device's answer with ``host`` added. ``target`` and ``require_evidence`` go to the device's
+    ``edgekit deploy`` as they are (the store there checks a bundle's target and keeps the rule)."""
     check_host(host)  # before any file is read or copied
     model = Path(model)
     if is_bundle(model):
@@ -122,4 +124,7 @@ def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *,
     for k, v in (budgets or {}).items():
         if v is not None:
             args += [f"--{k.replace('_', '-')}", str(v)]
-    return dict(run_remote(host, opts, args + ["--force"] * force + ["--json"]), host=host)
+    if target is not None:
+        args += ["--target", target]
+    args += ["--require-evidence"] * require_evidence + ["--force"] * force
+    return dict(run_remote(host, opts, args + ["--json"]), host=host)

@@ -60,3 +60,22 @@ def test_unreachable_host(tmp_path, good, cli):
     code, _, err = cli("deploy", good, "--store", tmp_path / "s", "--host", "nobody@127.0.0.1", "--ssh-port", "1",
                        "--ssh-option", "StrictHostKeyChecking=no")
     assert code == 2 and "cannot connect" in err
+
+
+def test_a_release_bundle_deploys_over_ssh_into_a_store_requiring_evidence(tmp_path, good_int8, keys, device, cli):
+    """edgekit release, then deploy the bundle to the device: its store checks the bundle there and keeps the rule."""
+    bundle = tmp_path / "bundle"
+    code, _, err = cli("release", good_int8, "--target", "raspberry-pi-4", "--key", keys["ours"][0], "--runs", "10",
+                       "-o", bundle)
+    assert code == 0, err
+    store = tmp_path / "device-store"
+    code, out, err = cli("deploy", bundle, "--store", store, "--require-evidence", "--target", "raspberry-pi-4",
+                         "--trust", keys["ours"][1], *device, "--json")
+    assert code == 0, err
+    doc = json.loads(out)
+    assert doc["action"] == "activated" and doc["sha256"] == sha256_file(good_int8)
+    code, out, err = cli("status", "--store", store, "--json")
+    st = json.loads(out)
+    assert st["evidence_required"]["target"] == "raspberry-pi-4" and st["active"]["evidence"]["passed"] is True
+    code, _, err = cli("deploy", good_int8, "--store", store, *device)  # a bare model: the device's store says no
+    assert code == 2 and "127.0.0.1" in err and "bundle" in err and len(err.strip().splitlines()) == 1

@@ -100,7 +100,7 @@ def deploy_remote(model: str | Path, host: str, opts: SSHOptions, store: str, *,
                   require_evidence: bool = False) -> dict[str, Any]:
     """Copy and deploy on one SSH host (a model with its manifest and signature, or a release bundle folder);
     returns the device's answer with ``host`` added. ``target`` and ``require_evidence`` go to the device's
-    ``edgekit deploy`` as they are (the store there checks a bundle's target and keeps the rule)."""
+    ``python -m edgekit.store deploy`` as they are (the store there checks a bundle's target and keeps the rule)."""
     check_host(host)  # before any file is read or copied
     model = Path(model)
     if is_bundle(model):

@@ -27,7 +27,7 @@ import sys
 from pathlib import Path
 
 from . import __version__, fsutil, manifest, recipes
-from .manifest import MANIFEST_MAX_BYTES, Manifest, manifest_path_for
+from .manifest import MANIFEST_MAX_BYTES, Manifest, manifest_bytes, manifest_path_for
 
 _PROTOCOL = 5
 KEEP = 64  # entries (4-40 KB each): a device that swaps models for years keeps the recent ones only
@@ -92,10 +92,4 @@ def parse(data: bytes, label: str) -> Manifest:
 def find(model_path: str | Path) -> Manifest | None:
     """``Manifest.find`` through the cache: the manifest next to ``model_path``, or None when there is none."""
     p = manifest_path_for(model_path)
-    try:
-        data = fsutil.read_bytes(p, manifest.ManifestError, "manifest", max_bytes=MANIFEST_MAX_BYTES)
-    except manifest.ManifestError:
-        if not p.exists():
-            return None
-        raise
-    return parse(data, str(p))
+    return parse(manifest_bytes(p), str(p)) if p.exists() else None

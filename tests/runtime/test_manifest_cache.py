@@ -110,7 +110,7 @@ def test_the_cache_keeps_its_newest_entries_only(tmp_path, model, monkeypatch):
     for i in range(5):  # five different manifests (their creation time differs)
         p.write_bytes(base.replace(b'"created": "', f'"created": "{i}'.encode(), 1))
         manifest_cache.find(model)
-        newest = manifest_cache.find(model)  # the newest entry is the one just written: a hit
+        newest = manifest_cache.find(model)  # read again: what the cache holds for these bytes, or a parse
     assert len(entries(tmp_path)) == 3 and newest.provenance.created.startswith("4")
 
 
